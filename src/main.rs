@@ -1,1 +1,198 @@
-fn main() {}
+//! The `weir` command line: `weir serve` runs the server; `weir gen-model`
+//! writes a random model of a given shape (benchmarks).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use weir::backend::sim::SimSpeed;
+use weir::engine::{EngineConfig, RunnerKind};
+
+#[derive(Parser)]
+#[command(
+    name = "weir",
+    version,
+    about = "An OpenAI-compatible LLM inference server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve a model over the OpenAI API (the built-in demo model by default).
+    Serve(ServeArgs),
+    /// Write a random-weight Qwen2 model directory (for benchmarks).
+    GenModel(GenModelArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// A Hugging Face model directory (config.json, *.safetensors, tokenizer.json).
+    /// Without it, weir serves its built-in demo model.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The name clients send as `model` (default: the directory's name, or `weir-demo`).
+    #[arg(long)]
+    served_model_name: Option<String>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// `cpu` (real arithmetic) or `sim` (no arithmetic; for load and client tests).
+    #[arg(long, default_value = "cpu")]
+    backend: String,
+    /// KV cache size in GiB (default: a quarter of free memory, 256 MiB..8 GiB).
+    #[arg(long)]
+    kv_cache_gib: Option<f64>,
+    /// KV cache size in blocks (overrides --kv-cache-gib).
+    #[arg(long)]
+    num_kv_blocks: Option<usize>,
+    /// Tokens per KV block.
+    #[arg(long, default_value_t = 16)]
+    block_size: usize,
+    /// Most sequences in one step.
+    #[arg(long, default_value_t = 64)]
+    max_num_seqs: usize,
+    /// Most tokens computed in one step (decode tokens + prefill chunks).
+    #[arg(long, default_value_t = 512)]
+    max_num_batched_tokens: usize,
+    /// Context window (default and upper bound: the model's).
+    #[arg(long)]
+    max_model_len: Option<usize>,
+    /// Threads for the CPU kernels (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// sim: `echo`, `random` or `script`.
+    #[arg(long, default_value = "echo")]
+    sim_mode: String,
+    /// sim: the JSON rules file for `--sim-mode script`.
+    #[arg(long)]
+    sim_script: Option<PathBuf>,
+    /// sim: modelled prefill cost per prompt token, in microseconds.
+    #[arg(long, default_value_t = 50.0)]
+    sim_prefill_us_per_token: f64,
+    /// sim: modelled fixed cost of a decode step, in microseconds.
+    #[arg(long, default_value_t = 10000.0)]
+    sim_decode_step_us: f64,
+    /// sim: modelled extra cost per sequence in a decode step, in microseconds.
+    #[arg(long, default_value_t = 100.0)]
+    sim_decode_us_per_seq: f64,
+    /// Where the demo model is generated (default: $XDG_CACHE_HOME/weir or ~/.cache/weir).
+    #[arg(long, env = "WEIR_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct GenModelArgs {
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// `demo` or `qwen2-0.5b`.
+    #[arg(long, default_value = "qwen2-0.5b")]
+    shape: String,
+    /// Seed of the weights.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn default_cache_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(x).join("weir");
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        return PathBuf::from(h).join(".cache").join("weir");
+    }
+    std::env::temp_dir().join("weir-cache")
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::GenModel(args) => gen_model(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn gen_model(args: GenModelArgs) -> Result<(), String> {
+    let shape = match args.shape.as_str() {
+        "demo" => weir::model::demo::Qwen2Shape::demo(),
+        "qwen2-0.5b" => weir::model::demo::Qwen2Shape::qwen2_0_5b(),
+        other => return Err(format!("unknown --shape `{other}` (demo, qwen2-0.5b)")),
+    };
+    weir::model::demo::write_random_qwen2(&args.out, &shape, args.seed)
+        .map_err(|e| e.to_string())?;
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| format!("--threads: {e}"))?;
+    }
+    let runner = match args.backend.as_str() {
+        "cpu" => RunnerKind::Cpu,
+        "sim" => RunnerKind::Sim {
+            mode: args.sim_mode.clone(),
+            script: args.sim_script.clone(),
+            speed: SimSpeed {
+                prefill_us_per_token: args.sim_prefill_us_per_token,
+                decode_step_us: args.sim_decode_step_us,
+                decode_us_per_seq: args.sim_decode_us_per_seq,
+            },
+        },
+        other => return Err(format!("unknown --backend `{other}` (cpu, sim)")),
+    };
+    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
+        .parse()
+        .map_err(|e| format!("--host/--port: {e}"))?;
+    let cfg = EngineConfig {
+        model: args.model,
+        served_model_name: args.served_model_name,
+        runner,
+        kv_cache_gib: args.kv_cache_gib,
+        num_kv_blocks: args.num_kv_blocks,
+        block_size: args.block_size,
+        max_num_seqs: args.max_num_seqs,
+        max_num_batched_tokens: args.max_num_batched_tokens,
+        max_model_len: args.max_model_len,
+        cache_dir: args.cache_dir.unwrap_or_else(default_cache_dir),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    rt.block_on(async move {
+        let engine = weir::engine::start(cfg).await.map_err(|e| e.to_string())?;
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        };
+        tracing::info!(%addr, "listening");
+        weir::api::serve(engine, addr, shutdown)
+            .await
+            .map_err(|e| format!("server on {addr}: {e}"))
+    })
+}

@@ -1,0 +1,252 @@
+//! CPU kernel benchmarks: matmul on Qwen2-0.5B shapes, a memory-read
+//! bandwidth probe, rms_norm and paged-attention decode.
+//!
+//! Run: `cargo bench --bench kernels` (criterion, `harness = false`).
+//! Before criterion's own output, a summary table is printed with the figures
+//! that matter: GB/s of weights streamed for m = 1 (decode is memory bound,
+//! compared with the probe's read bandwidth) and GFLOP/s (2*m*n*k per call)
+//! for m = 16, 64, 512 (compute bound, compared with the `vdpbf16ps` peak).
+//!
+//! Environment:
+//! * `WEIR_CPU_ISA=scalar|avx2|avx512|avx512bf16` lowers the ISA.
+//! * `WEIR_BENCH_SUMMARY_ONLY=1` prints the summary and skips criterion.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use half::bf16;
+use rayon::prelude::*;
+
+use weir::backend::cpu::{attention, matmul, ops};
+
+use attention::{paged_attention, AttnSeq};
+use matmul::{matmul, Isa, WeightView};
+
+/// (name, k, n) of the Qwen2-0.5B linear layers.
+const SHAPES: [(&str, usize, usize); 5] = [
+    ("qkv", 896, 1152),
+    ("o_proj", 896, 896),
+    ("gate_up", 896, 9728),
+    ("down", 4864, 896),
+    ("lm_head", 896, 151936),
+];
+const MS: [usize; 4] = [1, 16, 64, 512];
+
+fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Median and best seconds per call of `f`, running for about `budget`.
+fn time_it(budget: Duration, mut f: impl FnMut()) -> (f64, f64) {
+    f();
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < budget || samples.len() < 3 {
+        let t = Instant::now();
+        f();
+        samples.push(t.elapsed().as_secs_f64());
+    }
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (samples[samples.len() / 2], samples[0])
+}
+
+/// Multi-threaded memory read bandwidth (GB/s, best of several passes) over
+/// a buffer far larger than the L3.
+fn read_bandwidth_gbs() -> f64 {
+    let bytes = 1usize << 30;
+    let buf: Vec<u64> = (0..bytes / 8).map(|i| i as u64).collect();
+    let chunk = 1 << 20; // u64s per task (8 MiB)
+    let pass = || {
+        buf.par_chunks(chunk)
+            .map(read_sum)
+            .reduce(|| 0, |a, b| a ^ b)
+    };
+    let (_, best) = time_it(Duration::from_secs(2), || {
+        black_box(pass());
+    });
+    bytes as f64 / best / 1e9
+}
+
+/// XOR of all words, with wide loads and several independent accumulators.
+fn read_sum(s: &[u64]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if Isa::detected() >= Isa::Avx512 {
+        // SAFETY: AVX-512F is available (checked above).
+        return unsafe { read_sum_avx512(s) };
+    }
+    s.chunks_exact(8)
+        .fold([0u64; 8], |mut a, c| {
+            for i in 0..8 {
+                a[i] ^= c[i];
+            }
+            a
+        })
+        .iter()
+        .fold(0, |a, b| a ^ b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn read_sum_avx512(s: &[u64]) -> u64 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_setzero_si512(); 4];
+    for c in s.chunks_exact(32) {
+        for (i, a) in acc.iter_mut().enumerate() {
+            // SAFETY: each chunk holds 32 u64 = 4 x 64 bytes.
+            *a = _mm512_xor_si512(*a, unsafe {
+                _mm512_loadu_si512(c.as_ptr().add(8 * i).cast())
+            });
+        }
+    }
+    let v = _mm512_xor_si512(
+        _mm512_xor_si512(acc[0], acc[1]),
+        _mm512_xor_si512(acc[2], acc[3]),
+    );
+    _mm512_reduce_add_epi64(v) as u64
+}
+
+/// Prints the summary table (GB/s for m = 1, GFLOP/s otherwise).
+fn summary() {
+    println!(
+        "weir CPU kernels: ISA {:?}, {} rayon threads",
+        Isa::active(),
+        rayon::current_num_threads()
+    );
+    let bw = read_bandwidth_gbs();
+    println!("memory read bandwidth (multi-threaded, 1 GiB): {bw:.1} GB/s");
+    let only: Option<usize> = std::env::var("WEIR_BENCH_M")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    for &(name, k, n) in &SHAPES {
+        let w: Vec<bf16> = rand_vec(n * k, 3)
+            .iter()
+            .map(|&v| bf16::from_f32(v))
+            .collect();
+        for &m in &MS {
+            if only.is_some_and(|o| o != m) {
+                continue;
+            }
+            let x = rand_vec(m * k, 4);
+            let mut out = vec![0.0f32; m * n];
+            let flops = 2.0 * (m * n * k) as f64;
+            let budget = Duration::from_millis(if flops > 1e10 { 3000 } else { 700 });
+            let (med, best) = time_it(budget, || {
+                matmul(&x, m, k, WeightView::Bf16(&w), n, &mut out)
+            });
+            let wbytes = (n * k * 2) as f64;
+            println!(
+                "matmul bf16 {name:8} k={k:5} n={n:6} m={m:3}: median {:9.1} us  {:6.1} GB/s ({:4.0}% of probe)  {:6.1} GFLOP/s (best {:6.1})",
+                med * 1e6,
+                wbytes / med / 1e9,
+                100.0 * wbytes / med / 1e9 / bw,
+                flops / med / 1e9,
+                flops / best / 1e9,
+            );
+        }
+    }
+}
+
+fn bench_matmul(c: &mut Criterion) {
+    let mut g = c.benchmark_group("matmul_bf16");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    for &(name, k, n) in &SHAPES {
+        let w: Vec<bf16> = rand_vec(n * k, 3)
+            .iter()
+            .map(|&v| bf16::from_f32(v))
+            .collect();
+        for &m in &MS {
+            let x = rand_vec(m * k, 4);
+            let mut out = vec![0.0f32; m * n];
+            if m == 1 {
+                g.throughput(Throughput::Bytes((n * k * 2) as u64));
+            } else {
+                g.throughput(Throughput::Elements((2 * m * n * k) as u64));
+            }
+            g.bench_with_input(BenchmarkId::new(name, m), &m, |b, &m| {
+                b.iter(|| matmul(black_box(&x), m, k, WeightView::Bf16(&w), n, &mut out))
+            });
+        }
+    }
+    g.finish();
+}
+
+fn bench_rms_norm(c: &mut Criterion) {
+    let dim = 896;
+    let mut g = c.benchmark_group("rms_norm");
+    for tokens in [1usize, 64, 512] {
+        let x = rand_vec(tokens * dim, 1);
+        let w = rand_vec(dim, 2);
+        let mut out = vec![0.0; tokens * dim];
+        g.throughput(Throughput::Bytes((tokens * dim * 8) as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(tokens), &tokens, |b, _| {
+            b.iter(|| ops::rms_norm(black_box(&x), &w, 1e-6, dim, &mut out))
+        });
+    }
+    g.finish();
+}
+
+fn bench_attention(c: &mut Criterion) {
+    // Qwen2-0.5B: 14 query heads, 2 KV heads, head_dim 64.
+    let (heads, kv_heads, hd, bs) = (14usize, 2usize, 64usize, 16usize);
+    let mut g = c.benchmark_group("paged_attention_decode");
+    g.sample_size(20);
+    for ctx in [512usize, 4096] {
+        let blocks = ctx.div_ceil(bs);
+        let kc = rand_vec(blocks * bs * kv_heads * hd, 5);
+        let vc = rand_vec(blocks * bs * kv_heads * hd, 6);
+        // Shuffled (non-contiguous) block table.
+        let table: Vec<u32> = (0..blocks as u32)
+            .map(|b| (b * 7919) % blocks as u32)
+            .collect();
+        let q = rand_vec(heads * hd, 7);
+        let mut out = vec![0.0; heads * hd];
+        let seqs = [AttnSeq {
+            q_start: 0,
+            q_len: 1,
+            ctx_len: ctx,
+            block_table: &table,
+        }];
+        g.throughput(Throughput::Bytes((2 * ctx * kv_heads * hd * 4) as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(ctx), &ctx, |b, _| {
+            b.iter(|| {
+                paged_attention(
+                    black_box(&q),
+                    &kc,
+                    &vc,
+                    bs,
+                    heads,
+                    kv_heads,
+                    hd,
+                    0.125,
+                    None,
+                    &seqs,
+                    &mut out,
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
+fn main() {
+    summary();
+    if std::env::var_os("WEIR_BENCH_SUMMARY_ONLY").is_some() {
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    bench_matmul(&mut c);
+    bench_rms_norm(&mut c);
+    bench_attention(&mut c);
+    c.final_summary();
+}

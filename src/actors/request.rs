@@ -1,0 +1,324 @@
+//! The request actor: one per request. It turns a validated request into
+//! token ids (chat template, tokenizer), clamps `max_tokens` to the room the
+//! context leaves, starts one stream actor per choice, submits the sequences
+//! to the scheduler, and hands the event channel back to the HTTP layer.
+//! It then waits for every choice to end and records the request's usage
+//! and latency once, so no usage record is lost however a choice ends.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde_json::Value;
+
+use crate::actors::scheduler::{SchedulerMsg, SubmitSeq};
+use crate::actors::stream::{StreamActor, StreamArgs};
+use crate::backend::PromptHint;
+use crate::engine::handle::{EngineError, EngineHandle};
+use crate::engine::request::{FinishReason, GenerateRequest, Generation, Prompt, SeqId};
+use crate::engine::sched::NewSequence;
+
+/// What the request actor is told.
+#[derive(Debug)]
+pub enum RequestMsg {
+    /// A choice ended (for any reason, including the client leaving).
+    ChoiceDone {
+        /// Choice index.
+        choice: usize,
+        /// Why.
+        reason: FinishReason,
+        /// Tokens it generated.
+        completion_tokens: usize,
+    },
+}
+
+/// The request actor's behaviour.
+pub struct RequestActor;
+
+/// How to build a request actor.
+pub struct RequestArgs {
+    engine: EngineHandle,
+    req: GenerateRequest,
+    reply: tokio::sync::oneshot::Sender<Result<Generation, EngineError>>,
+}
+
+/// The request actor's private state.
+pub struct RequestState {
+    engine: EngineHandle,
+    arrived: Instant,
+    prompt_tokens: usize,
+    choices_left: usize,
+    completion_tokens: usize,
+    last_reason: FinishReason,
+}
+
+/// Run a request: spawn its actor and wait for it to accept or refuse.
+pub async fn run(engine: EngineHandle, req: GenerateRequest) -> Result<Generation, EngineError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    Actor::spawn(
+        None,
+        RequestActor,
+        RequestArgs {
+            engine,
+            req,
+            reply: tx,
+        },
+    )
+    .await
+    .map_err(|e| EngineError::Unavailable(format!("cannot start a request actor: {e}")))?;
+    rx.await
+        .map_err(|_| EngineError::Unavailable("the request actor stopped early".into()))?
+}
+
+/// Prompt ids, the hint for `sim`, from a validated prompt.
+fn tokenize(engine: &EngineHandle, prompt: &Prompt) -> Result<(Vec<u32>, PromptHint), EngineError> {
+    let tok = engine.tokenizer();
+    match prompt {
+        Prompt::Chat {
+            messages,
+            tools,
+            add_generation_prompt,
+            template_kwargs,
+        } => {
+            let text = engine.render_chat(
+                messages,
+                tools.as_ref(),
+                *add_generation_prompt,
+                template_kwargs,
+            )?;
+            let ids = tok
+                .encode(&text, false)
+                .map_err(|e| EngineError::Tokenize(e.to_string()))?;
+            Ok((ids, chat_hint(messages)))
+        }
+        Prompt::Text(text) => {
+            let ids = tok
+                .encode(text, true)
+                .map_err(|e| EngineError::Tokenize(e.to_string()))?;
+            Ok((
+                ids,
+                PromptHint {
+                    role: "prompt".into(),
+                    text: text.clone(),
+                },
+            ))
+        }
+        Prompt::Tokens(ids) => {
+            let vocab = tok.vocab_size();
+            if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab) {
+                return Err(EngineError::TokenOutOfRange {
+                    id,
+                    vocab_size: vocab,
+                });
+            }
+            let text = tok.decode(ids, false).unwrap_or_default();
+            Ok((
+                ids.clone(),
+                PromptHint {
+                    role: "prompt".into(),
+                    text,
+                },
+            ))
+        }
+    }
+}
+
+/// The last user or tool message's text.
+fn chat_hint(messages: &Value) -> PromptHint {
+    let Some(list) = messages.as_array() else {
+        return PromptHint::default();
+    };
+    for m in list.iter().rev() {
+        let role = m.get("role").and_then(Value::as_str).unwrap_or("");
+        if role == "user" || role == "tool" {
+            let text = match m.get("content") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Array(parts)) => parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                _ => String::new(),
+            };
+            return PromptHint {
+                role: role.into(),
+                text,
+            };
+        }
+    }
+    PromptHint::default()
+}
+
+fn random_seed() -> u64 {
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+impl Actor for RequestActor {
+    type Msg = RequestMsg;
+    type State = RequestState;
+    type Arguments = RequestArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<RequestMsg>,
+        args: RequestArgs,
+    ) -> Result<RequestState, ActorProcessingErr> {
+        let arrived = Instant::now();
+        let RequestArgs { engine, req, reply } = args;
+        let mut state = RequestState {
+            engine: engine.clone(),
+            arrived,
+            prompt_tokens: 0,
+            choices_left: 0,
+            completion_tokens: 0,
+            last_reason: FinishReason::Stop,
+        };
+        match Self::start(&myself, &engine, req, arrived).await {
+            Ok((generation, n)) => {
+                state.prompt_tokens = generation.prompt_tokens;
+                state.choices_left = n;
+                if reply.send(Ok(generation)).is_err() {
+                    // The handler is gone already; the stream actors will
+                    // see the closed channel and abort.
+                    tracing::debug!("request handler left before the reply");
+                }
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                myself.stop(None);
+            }
+        }
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<RequestMsg>,
+        msg: RequestMsg,
+        st: &mut RequestState,
+    ) -> Result<(), ActorProcessingErr> {
+        let RequestMsg::ChoiceDone {
+            reason,
+            completion_tokens,
+            ..
+        } = msg;
+        st.completion_tokens += completion_tokens;
+        st.last_reason = reason;
+        st.choices_left = st.choices_left.saturating_sub(1);
+        if st.choices_left == 0 {
+            let m = st.engine.metrics();
+            m.observe_e2e(st.arrived.elapsed().as_secs_f64());
+            m.observe_request(
+                st.prompt_tokens,
+                st.completion_tokens,
+                st.last_reason.as_str(),
+            );
+            myself.stop(None);
+        }
+        Ok(())
+    }
+}
+
+impl RequestActor {
+    async fn start(
+        myself: &ActorRef<RequestMsg>,
+        engine: &EngineHandle,
+        req: GenerateRequest,
+        arrived: Instant,
+    ) -> Result<(Generation, usize), EngineError> {
+        // Templates and tokenizers are CPU work: keep them off the reactor.
+        let (ids, hint) = {
+            let engine = engine.clone();
+            let prompt = req.prompt.clone();
+            tokio::task::spawn_blocking(move || tokenize(&engine, &prompt))
+                .await
+                .map_err(|e| EngineError::Unavailable(format!("tokenizer task failed: {e}")))??
+        };
+        if ids.is_empty() {
+            return Err(EngineError::EmptyPrompt);
+        }
+        let max_len = engine.max_model_len();
+        if ids.len() >= max_len {
+            return Err(EngineError::PromptTooLong {
+                prompt_tokens: ids.len(),
+                max_model_len: max_len,
+            });
+        }
+        let room = max_len - ids.len();
+        let (max_tokens, clamped) = match req.max_tokens {
+            Some(m) if m > room => (room, true),
+            Some(m) => (m, false),
+            None => (room, false),
+        };
+        let shared = &engine.inner;
+        let request_id = shared.next_request_id.fetch_add(1, Ordering::Relaxed);
+        let base_seed = req.seed.unwrap_or_else(random_seed);
+        let eos_ids = Arc::new(engine.tokenizer().eos_token_ids().to_vec());
+        let prompt = Arc::new(ids);
+        let hint = Arc::new(hint);
+        let (tx, rx) = flume::unbounded();
+        let n = req.n.max(1);
+        let mut seqs = Vec::with_capacity(n);
+        let mut leader: Option<SeqId> = None;
+        for choice in 0..n {
+            let seq_id = request_id * 1024 + choice as u64;
+            let mut params = req.params.clone();
+            params.max_tokens = max_tokens;
+            params.seed = base_seed.wrapping_add(choice as u64);
+            let (stream, _) = Actor::spawn_linked(
+                None,
+                StreamActor,
+                StreamArgs {
+                    choice,
+                    seq_id,
+                    tokenizer: engine.tokenizer().clone(),
+                    skip_special_tokens: req.skip_special_tokens,
+                    stop: req.stop.clone(),
+                    events: tx.clone(),
+                    scheduler: shared.scheduler.clone(),
+                    request: myself.clone(),
+                    metrics: engine.metrics().clone(),
+                    arrived,
+                },
+                myself.get_cell(),
+            )
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("cannot start a stream actor: {e}")))?;
+            seqs.push(SubmitSeq {
+                seq: NewSequence {
+                    seq_id,
+                    group: request_id,
+                    tenant: req.tenant.clone(),
+                    prompt: prompt.clone(),
+                    params: Arc::new(params),
+                    eos_ids: eos_ids.clone(),
+                    hint: hint.clone(),
+                    share_prompt_with: leader,
+                },
+                stream,
+                client: tx.clone(),
+            });
+            leader.get_or_insert(seq_id);
+        }
+        drop(tx);
+        engine.metrics().add_prompt_tokens(prompt.len() as u64);
+        shared
+            .scheduler
+            .send_message(SchedulerMsg::Submit(seqs))
+            .map_err(|_| EngineError::Unavailable("the scheduler is not running".into()))?;
+        Ok((
+            Generation {
+                request_id,
+                prompt_tokens: prompt.len(),
+                max_tokens,
+                max_tokens_clamped: clamped,
+                events: rx,
+            },
+            n,
+        ))
+    }
+}

@@ -1,0 +1,208 @@
+//! The scheduler actor: one per model replica. It owns the [`Scheduler`]
+//! (waiting queue, running batch, block manager) and the executor thread,
+//! keeps exactly one step in flight, and fans each step's tokens out to the
+//! sequences' stream actors. While the executor computes step N, the stream
+//! actors detokenize step N-1's tokens and the HTTP layer writes them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use crate::actors::stream::StreamMsg;
+use crate::backend::ModelRunner;
+use crate::engine::kv::BlockManager;
+use crate::engine::request::{SeqId, StreamEvent};
+use crate::engine::sched::{NewSequence, Scheduler, SchedulerConfig};
+use crate::exec::{Executor, StepDone};
+use crate::metrics::Metrics;
+
+/// One sequence handed over by a request actor.
+pub struct SubmitSeq {
+    /// What to schedule.
+    pub seq: NewSequence,
+    /// Where its tokens go.
+    pub stream: ActorRef<StreamMsg>,
+    /// The request's event channel, only to notice a client that left
+    /// while its sequence is still queued or prefilling.
+    pub client: flume::Sender<StreamEvent>,
+}
+
+/// What the scheduler actor is told.
+pub enum SchedulerMsg {
+    /// New sequences (all choices of one request).
+    Submit(Vec<SubmitSeq>),
+    /// A sequence must stop now (client gone, stop string); frees its blocks.
+    Abort(SeqId),
+    /// The executor finished a step.
+    StepDone(Box<StepDone>),
+}
+
+/// How to build the scheduler actor.
+pub struct SchedulerArgs {
+    /// Limits.
+    pub config: SchedulerConfig,
+    /// KV blocks in the cache.
+    pub num_blocks: usize,
+    /// Tokens per block.
+    pub block_size: usize,
+    /// The model runner; it moves to the executor thread.
+    pub runner: Box<dyn ModelRunner>,
+    /// Metrics to update every step.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The scheduler actor's behaviour.
+pub struct SchedulerActor;
+
+struct Live {
+    stream: ActorRef<StreamMsg>,
+    client: flume::Sender<StreamEvent>,
+}
+
+/// The scheduler actor's private state.
+pub struct SchedulerState {
+    sched: Scheduler,
+    executor: Executor,
+    live: HashMap<SeqId, Live>,
+    in_flight: bool,
+    metrics: Arc<Metrics>,
+    preemptions_seen: u64,
+}
+
+impl Actor for SchedulerActor {
+    type Msg = SchedulerMsg;
+    type State = SchedulerState;
+    type Arguments = SchedulerArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SchedulerMsg>,
+        args: SchedulerArgs,
+    ) -> Result<SchedulerState, ActorProcessingErr> {
+        let me = myself.clone();
+        let executor = Executor::spawn(args.runner, move |done| {
+            // The actor outlives the executor; a send failure means shutdown.
+            let _ = me.send_message(SchedulerMsg::StepDone(Box::new(done)));
+        })?;
+        Ok(SchedulerState {
+            sched: Scheduler::new(
+                args.config,
+                BlockManager::new(args.num_blocks, args.block_size),
+            ),
+            executor,
+            live: HashMap::new(),
+            in_flight: false,
+            metrics: args.metrics,
+            preemptions_seen: 0,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<SchedulerMsg>,
+        msg: SchedulerMsg,
+        st: &mut SchedulerState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SchedulerMsg::Submit(seqs) => {
+                for s in seqs {
+                    st.live.insert(
+                        s.seq.seq_id,
+                        Live {
+                            stream: s.stream,
+                            client: s.client,
+                        },
+                    );
+                    st.sched.add(s.seq);
+                }
+            }
+            SchedulerMsg::Abort(id) => {
+                st.sched.abort(id);
+                st.live.remove(&id);
+            }
+            SchedulerMsg::StepDone(done) => {
+                st.in_flight = false;
+                let step_seqs: Vec<SeqId> = done.step.scheduled.iter().map(|s| s.seq_id).collect();
+                match done.result {
+                    Ok(sampled) => {
+                        let n_tokens = sampled.len() as u64;
+                        st.metrics.add_generation_tokens(n_tokens);
+                        for u in st.sched.on_step_done(&done.step, sampled) {
+                            let finished = u.finish.is_some();
+                            if let Some(live) = st.live.get(&u.seq_id) {
+                                let _ = live.stream.send_message(StreamMsg::Token {
+                                    token: u.token,
+                                    finish: u.finish,
+                                });
+                            }
+                            if finished {
+                                st.live.remove(&u.seq_id);
+                            }
+                        }
+                    }
+                    Err(msg) => {
+                        tracing::error!(error = %msg, "step failed; failing its sequences");
+                        for id in step_seqs {
+                            st.sched.abort(id);
+                            if let Some(live) = st.live.remove(&id) {
+                                let _ = live.stream.send_message(StreamMsg::Failed(msg.clone()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Self::maybe_step(st);
+        Ok(())
+    }
+}
+
+impl SchedulerActor {
+    /// Start the next step if none is running and there is work.
+    fn maybe_step(st: &mut SchedulerState) {
+        if st.in_flight {
+            return;
+        }
+        // Clients that left while queued or prefilling free their blocks now.
+        let gone: Vec<SeqId> = st
+            .live
+            .iter()
+            .filter(|(_, l)| l.client.is_disconnected())
+            .map(|(&id, _)| id)
+            .collect();
+        for id in gone {
+            st.sched.abort(id);
+            if let Some(l) = st.live.remove(&id) {
+                let _ = l.stream.send_message(StreamMsg::ClientGone);
+            }
+        }
+        let step = st.sched.schedule();
+        let stats = st.sched.stats();
+        st.metrics.set_running(stats.running);
+        st.metrics.set_waiting(stats.waiting);
+        st.metrics.set_kv_cache_usage(st.sched.blocks().usage());
+        if stats.preemptions_total > st.preemptions_seen {
+            st.metrics
+                .inc_preemptions(stats.preemptions_total - st.preemptions_seen);
+            st.preemptions_seen = stats.preemptions_total;
+        }
+        if step.is_empty() && step.released.is_empty() {
+            return;
+        }
+        match st.executor.submit(step) {
+            Ok(()) => st.in_flight = true,
+            Err(step) => {
+                tracing::error!("executor thread is gone; failing the step's sequences");
+                for s in step.scheduled {
+                    st.sched.abort(s.seq_id);
+                    if let Some(live) = st.live.remove(&s.seq_id) {
+                        let _ = live
+                            .stream
+                            .send_message(StreamMsg::Failed("the executor stopped".into()));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The stream actor: one per sequence (one choice of one request). It turns
+//! token ids into text — incremental detokenization that never emits broken
+//! UTF-8, stop strings that may span tokens, logprob text — and writes
+//! [`StreamEvent`]s into the request's channel, which is the HTTP body. When
+//! that channel is closed the client has gone: it tells the scheduler to
+//! abort, which frees the sequence's blocks at once.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use crate::actors::request::RequestMsg;
+use crate::actors::scheduler::SchedulerMsg;
+use crate::engine::request::{FinishReason, SeqId, StreamEvent, TokenLogprob};
+use crate::engine::sampling::SampledToken;
+use crate::metrics::Metrics;
+use crate::tokenize::detok::IncrementalDetokenizer;
+use crate::tokenize::stop::{StopMatcher, StopOutcome};
+use crate::tokenize::Tokenizer;
+
+/// What a stream actor is told.
+#[derive(Debug)]
+pub enum StreamMsg {
+    /// The scheduler sampled a token for this sequence; `finish` is set
+    /// when it was the last one (eos, stop token id, length).
+    Token {
+        /// The token and its logprobs.
+        token: SampledToken,
+        /// Why the sequence ended, if it did.
+        finish: Option<FinishReason>,
+    },
+    /// The engine failed the sequence.
+    Failed(String),
+    /// The scheduler noticed the client left before any token came.
+    ClientGone,
+}
+
+/// How to build a stream actor.
+pub struct StreamArgs {
+    /// Choice index within the request.
+    pub choice: usize,
+    /// The sequence.
+    pub seq_id: SeqId,
+    /// For detokenization.
+    pub tokenizer: Arc<Tokenizer>,
+    /// Drop special tokens from the text.
+    pub skip_special_tokens: bool,
+    /// Stop strings.
+    pub stop: Vec<String>,
+    /// The request's event channel (the HTTP body).
+    pub events: flume::Sender<StreamEvent>,
+    /// To abort the sequence.
+    pub scheduler: ActorRef<SchedulerMsg>,
+    /// To report the choice's end.
+    pub request: ActorRef<RequestMsg>,
+    /// Latency histograms.
+    pub metrics: Arc<Metrics>,
+    /// When the request arrived (time to first token is measured from here).
+    pub arrived: Instant,
+}
+
+/// The stream actor's behaviour.
+pub struct StreamActor;
+
+/// The stream actor's private state.
+pub struct StreamState {
+    args: StreamArgs,
+    detok: IncrementalDetokenizer,
+    stop: StopMatcher,
+    completion_tokens: usize,
+    last_token_at: Option<Instant>,
+}
+
+impl Actor for StreamActor {
+    type Msg = StreamMsg;
+    type State = StreamState;
+    type Arguments = StreamArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<StreamMsg>,
+        args: StreamArgs,
+    ) -> Result<StreamState, ActorProcessingErr> {
+        Ok(StreamState {
+            detok: IncrementalDetokenizer::new(args.tokenizer.clone(), args.skip_special_tokens),
+            stop: StopMatcher::new(args.stop.clone()),
+            args,
+            completion_tokens: 0,
+            last_token_at: None,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<StreamMsg>,
+        msg: StreamMsg,
+        st: &mut StreamState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            StreamMsg::Token { token, finish } => {
+                if let Some(end) = Self::on_token(st, token, finish) {
+                    Self::finish(&myself, st, end);
+                }
+            }
+            StreamMsg::Failed(message) => {
+                let _ = st.args.events.send(StreamEvent::Failed { message });
+                Self::finish(&myself, st, End::Reason(FinishReason::Abort, None, false));
+            }
+            StreamMsg::ClientGone => {
+                Self::finish(&myself, st, End::Reason(FinishReason::Abort, None, false));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a sequence ended, as the stream actor saw it.
+enum End {
+    /// A finish reason, the stop string that caused it, and whether the
+    /// scheduler must still be told to abort.
+    Reason(FinishReason, Option<String>, bool),
+    /// The client is gone; abort.
+    ClientGone,
+}
+
+impl StreamActor {
+    fn on_token(
+        st: &mut StreamState,
+        token: SampledToken,
+        finish: Option<FinishReason>,
+    ) -> Option<End> {
+        let now = Instant::now();
+        match st.last_token_at {
+            None => st
+                .args
+                .metrics
+                .observe_ttft(now.duration_since(st.args.arrived).as_secs_f64()),
+            Some(prev) => st
+                .args
+                .metrics
+                .observe_itl(now.duration_since(prev).as_secs_f64()),
+        }
+        st.last_token_at = Some(now);
+        st.completion_tokens += 1;
+
+        // A token that ended the sequence with `Stop` is an eos or a stop
+        // token id: it is not part of the text.
+        let is_stop_token = finish == Some(FinishReason::Stop);
+        let piece = if is_stop_token {
+            String::new()
+        } else {
+            match st.detok.push(token.token) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "detokenization failed; dropping the piece");
+                    String::new()
+                }
+            }
+        };
+        let logprobs = token
+            .logprob
+            .map(|lp| {
+                vec![Self::logprob_text(
+                    &st.args.tokenizer,
+                    token.token,
+                    lp,
+                    &token.top_logprobs,
+                )]
+            })
+            .unwrap_or_default();
+        let (mut text, stopped) = match st.stop.push(&piece) {
+            StopOutcome::Continue { emit } => (emit, None),
+            StopOutcome::Stopped { emit, matched } => (emit, Some(matched)),
+        };
+        if stopped.is_none() && finish.is_some() {
+            text.push_str(&st.stop.flush());
+        }
+        if !text.is_empty() || !logprobs.is_empty() {
+            let delta = StreamEvent::Delta {
+                choice: st.args.choice,
+                text,
+                token_ids: vec![token.token],
+                logprobs,
+            };
+            if st.args.events.send(delta).is_err() {
+                return Some(End::ClientGone);
+            }
+        }
+        if let Some(matched) = stopped {
+            return Some(End::Reason(FinishReason::Stop, Some(matched), true));
+        }
+        finish.map(|f| End::Reason(f, None, false))
+    }
+
+    fn logprob_text(tok: &Tokenizer, id: u32, logprob: f32, top: &[(u32, f32)]) -> TokenLogprob {
+        let text = |id: u32| {
+            let s = tok.decode(&[id], false).unwrap_or_default();
+            let bytes = s.as_bytes().to_vec();
+            (s, bytes)
+        };
+        let (token, bytes) = text(id);
+        TokenLogprob {
+            token,
+            bytes,
+            logprob,
+            top: top
+                .iter()
+                .map(|&(t, lp)| {
+                    let (s, b) = text(t);
+                    (s, b, lp)
+                })
+                .collect(),
+        }
+    }
+
+    fn finish(myself: &ActorRef<StreamMsg>, st: &mut StreamState, end: End) {
+        let (reason, abort) = match end {
+            End::Reason(reason, matched, abort) => {
+                if reason != FinishReason::Abort {
+                    let _ = st.args.events.send(StreamEvent::Finished {
+                        choice: st.args.choice,
+                        reason,
+                        completion_tokens: st.completion_tokens,
+                        matched_stop: matched,
+                    });
+                }
+                (reason, abort)
+            }
+            End::ClientGone => (FinishReason::Abort, true),
+        };
+        if abort {
+            let _ = st
+                .args
+                .scheduler
+                .send_message(SchedulerMsg::Abort(st.args.seq_id));
+        }
+        let _ = st.args.request.send_message(RequestMsg::ChoiceDone {
+            choice: st.args.choice,
+            reason,
+            completion_tokens: st.completion_tokens,
+        });
+        myself.stop(None);
+    }
+}

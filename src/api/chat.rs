@@ -1,0 +1,209 @@
+//! `POST /v1/chat/completions`, streamed (SSE) or whole. Also home of
+//! [`collect`], which gathers a whole generation for non-streamed replies.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::api::error::ApiError;
+use crate::api::openai::{
+    finish_reason_str, ChatChoice, ChatCompletion, ChatLogprobs, ChatMessage, Usage,
+};
+use crate::api::sse::{sse_response, StreamConfig, StreamKind};
+use crate::api::validate;
+use crate::api::{mark_clamped, response_id, unix_now, JsonObject};
+use crate::engine::handle::EngineHandle;
+use crate::engine::request::{FinishReason, StreamEvent, TokenLogprob};
+
+/// One finished choice of a non-streamed generation.
+#[derive(Clone, Debug)]
+pub struct ChoiceResult {
+    /// The whole text.
+    pub text: String,
+    /// Per-token logprobs (empty unless requested).
+    pub logprobs: Vec<TokenLogprob>,
+    /// Why it ended.
+    pub finish_reason: FinishReason,
+    /// Tokens generated.
+    pub completion_tokens: usize,
+    /// The stop string that ended it, if any.
+    pub matched_stop: Option<String>,
+}
+
+/// Read events until all `n` choices have finished. A `Failed` event or a
+/// channel closed early is a 500 (a server fault, never the client's).
+pub async fn collect(
+    events: flume::Receiver<StreamEvent>,
+    n: usize,
+) -> Result<Vec<ChoiceResult>, ApiError> {
+    let mut texts = vec![String::new(); n];
+    let mut lps: Vec<Vec<TokenLogprob>> = vec![Vec::new(); n];
+    let mut done: Vec<Option<ChoiceResult>> = vec![None; n];
+    let mut remaining = n;
+    while remaining > 0 {
+        let ev = events
+            .recv_async()
+            .await
+            .map_err(|_| ApiError::internal("the engine ended the request before it finished"))?;
+        match ev {
+            StreamEvent::Delta {
+                choice,
+                text,
+                logprobs,
+                ..
+            } => {
+                if let (Some(t), Some(l)) = (texts.get_mut(choice), lps.get_mut(choice)) {
+                    t.push_str(&text);
+                    l.extend(logprobs);
+                } else {
+                    tracing::warn!(choice, n, "delta for a choice out of range");
+                }
+            }
+            StreamEvent::Finished {
+                choice,
+                reason,
+                completion_tokens,
+                matched_stop,
+            } => match done.get_mut(choice) {
+                Some(slot @ None) => {
+                    *slot = Some(ChoiceResult {
+                        text: std::mem::take(&mut texts[choice]),
+                        logprobs: std::mem::take(&mut lps[choice]),
+                        finish_reason: reason,
+                        completion_tokens,
+                        matched_stop,
+                    });
+                    remaining -= 1;
+                }
+                _ => tracing::warn!(choice, n, "unexpected finish event"),
+            },
+            StreamEvent::Failed { message } => return Err(ApiError::internal(message)),
+        }
+    }
+    Ok(done.into_iter().flatten().collect())
+}
+
+/// The chat completions handler.
+pub async fn chat_completions(
+    State(engine): State<EngineHandle>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let valid = validate::chat_request(&body, engine.model_name())?;
+    let n = valid.generate.n;
+    let opts = valid.options;
+    let gen = engine
+        .generate(valid.generate)
+        .await
+        .map_err(|e| ApiError::from_engine(&e, "messages"))?;
+    let id = response_id("chatcmpl", gen.request_id);
+    let created = unix_now();
+    let clamped = gen.max_tokens_clamped;
+
+    let resp = if opts.stream {
+        sse_response(
+            StreamConfig {
+                kind: StreamKind::Chat,
+                id,
+                created,
+                model: valid.model,
+                n,
+                prompt_tokens: gen.prompt_tokens,
+                include_usage: opts.include_usage,
+                continuous_usage: opts.continuous_usage,
+                logprobs: opts.logprobs.is_some(),
+                echo: None,
+            },
+            gen.events,
+        )
+    } else {
+        let results = collect(gen.events, n).await?;
+        let completion_tokens = results.iter().map(|r| r.completion_tokens).sum();
+        let choices = results
+            .into_iter()
+            .enumerate()
+            .map(|(index, r)| ChatChoice {
+                index,
+                message: ChatMessage {
+                    role: "assistant",
+                    content: r.text,
+                },
+                logprobs: opts
+                    .logprobs
+                    .map(|_| ChatLogprobs::from_engine(&r.logprobs)),
+                finish_reason: finish_reason_str(r.finish_reason),
+                stop_reason: r.matched_stop,
+            })
+            .collect();
+        Json(ChatCompletion {
+            id,
+            object: "chat.completion",
+            created,
+            model: valid.model,
+            choices,
+            usage: Usage::new(gen.prompt_tokens, completion_tokens),
+        })
+        .into_response()
+    };
+    Ok(mark_clamped(resp, clamped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fin(choice: usize, tokens: usize) -> StreamEvent {
+        StreamEvent::Finished {
+            choice,
+            reason: FinishReason::Stop,
+            completion_tokens: tokens,
+            matched_stop: Some("END".into()),
+        }
+    }
+
+    fn delta(choice: usize, text: &str) -> StreamEvent {
+        StreamEvent::Delta {
+            choice,
+            text: text.into(),
+            token_ids: vec![1],
+            logprobs: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn collect_interleaved_choices() {
+        let (tx, rx) = flume::unbounded();
+        for e in [
+            delta(1, "x"),
+            delta(0, "a"),
+            delta(0, "b"),
+            fin(1, 1),
+            fin(0, 2),
+        ] {
+            tx.send(e).unwrap();
+        }
+        let r = collect(rx, 2).await.unwrap();
+        assert_eq!(r[0].text, "ab");
+        assert_eq!(r[0].completion_tokens, 2);
+        assert_eq!(r[1].text, "x");
+        assert_eq!(r[1].matched_stop.as_deref(), Some("END"));
+        drop(tx);
+    }
+
+    #[tokio::test]
+    async fn collect_failure_and_early_end_are_500() {
+        let (tx, rx) = flume::unbounded();
+        tx.send(StreamEvent::Failed {
+            message: "oom".into(),
+        })
+        .unwrap();
+        let e = collect(rx, 1).await.unwrap_err();
+        assert_eq!(e.status, axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.message, "oom");
+
+        let (tx, rx) = flume::unbounded();
+        tx.send(delta(0, "a")).unwrap();
+        drop(tx);
+        let e = collect(rx, 1).await.unwrap_err();
+        assert!(e.message.contains("before it finished"));
+    }
+}

@@ -1,0 +1,269 @@
+//! `ApiError`: every failure the HTTP layer reports, and the one mapping from
+//! it to an HTTP status plus OpenAI's error body
+//! (`{"error": {"message", "type", "param", "code"}}`), or to an SSE frame
+//! when the failure happens mid-stream.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::engine::handle::EngineError;
+
+/// An error answered to the client, already classified.
+///
+/// Build it with the constructors below; they pick OpenAI's `type` and
+/// `code` so the body is what the SDKs expect.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct ApiError {
+    /// HTTP status of the reply.
+    pub status: StatusCode,
+    /// Human-readable message; for a bad field it names the field and the limit.
+    pub message: String,
+    /// OpenAI's error `type` (`invalid_request_error`, `server_error`, ...).
+    pub kind: &'static str,
+    /// The request field at fault, when there is one.
+    pub param: Option<String>,
+    /// OpenAI's machine-readable `code` (`model_not_found`, ...).
+    pub code: Option<&'static str>,
+    /// Seconds the client should wait before retrying (sent as `retry-after`).
+    pub retry_after: Option<u64>,
+}
+
+/// The JSON body of an error reply: `{"error": {...}}`.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    /// The error object.
+    pub error: ErrorObject<'a>,
+}
+
+/// The object inside [`ErrorBody`].
+#[derive(Debug, Serialize)]
+pub struct ErrorObject<'a> {
+    /// Human-readable message.
+    pub message: &'a str,
+    /// OpenAI's error type.
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    /// The field at fault, or null.
+    pub param: Option<&'a str>,
+    /// Machine-readable code, or null.
+    pub code: Option<&'a str>,
+}
+
+/// Seconds a client is asked to wait after a 503.
+const UNAVAILABLE_RETRY_AFTER_S: u64 = 1;
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            kind,
+            param: None,
+            code: None,
+            retry_after: None,
+        }
+    }
+
+    /// Attach the request field at fault.
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    /// Attach OpenAI's machine-readable code.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// 400 for a bad value in field `param`; `message` should name the field.
+    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message).with_param(param)
+    }
+
+    /// 400 for a body that is not usable JSON at all (no single field at fault).
+    pub fn bad_body(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+    }
+
+    /// 400 for a feature weir does not support (yet), naming the field.
+    pub fn unsupported(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::invalid(param, message).with_code("unsupported_parameter")
+    }
+
+    /// 404 for a `model` that is not the served one (OpenAI's wording and code).
+    pub fn model_not_found(model: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            format!("The model `{model}` does not exist."),
+        )
+        .with_param("model")
+        .with_code("model_not_found")
+    }
+
+    /// 404 for a path no route serves (OpenAI's wording).
+    pub fn route_not_found(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            format!("Invalid URL ({method} {path})"),
+        )
+    }
+
+    /// 405 for a known path asked with the wrong method.
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            format!("Method {method} is not allowed for {path}"),
+        )
+    }
+
+    /// 413 for a body over `limit` bytes.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            format!("The request body is larger than the limit of {limit} bytes."),
+        )
+        .with_code("request_too_large")
+    }
+
+    /// 500: the server failed (never a client's mistake).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message)
+    }
+
+    /// 503 with `retry-after`: the engine cannot take the request now.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message)
+            .with_code("service_unavailable");
+        e.retry_after = Some(UNAVAILABLE_RETRY_AFTER_S);
+        e
+    }
+
+    /// Map an engine refusal. `prompt_field` is the request field that held
+    /// the prompt (`messages` or `prompt`), named as `param` for prompt errors.
+    pub fn from_engine(err: &EngineError, prompt_field: &str) -> Self {
+        if !err.is_client_error() {
+            return Self::unavailable(err.to_string());
+        }
+        let e = Self::invalid(prompt_field, err.to_string());
+        match err {
+            EngineError::PromptTooLong { .. } => e.with_code("context_length_exceeded"),
+            _ => e,
+        }
+    }
+
+    /// The OpenAI error body as a JSON value.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::to_value(ErrorBody {
+            error: ErrorObject {
+                message: &self.message,
+                kind: self.kind,
+                param: self.param.as_deref(),
+                code: self.code,
+            },
+        })
+        .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The error as one SSE frame (`data: {"error": ...}\n\n`), for failures
+    /// after a stream has started.
+    pub fn sse_frame(&self) -> String {
+        format!("data: {}\n\n", self.body())
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(err: EngineError) -> Self {
+        Self::from_engine(&err, "messages")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = %self.status, message = %self.message, "request failed");
+        } else {
+            tracing::debug!(status = %self.status, message = %self.message, param = ?self.param, "request refused");
+        }
+        let mut resp = (
+            self.status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.body().to_string(),
+        )
+            .into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_has_all_four_fields() {
+        let e = ApiError::invalid("temperature", "temperature must be between 0 and 2, got 3");
+        let b = e.body();
+        assert_eq!(
+            b,
+            serde_json::json!({"error": {
+                "message": "temperature must be between 0 and 2, got 3",
+                "type": "invalid_request_error",
+                "param": "temperature",
+                "code": null,
+            }})
+        );
+    }
+
+    #[test]
+    fn model_not_found_is_openai_shaped() {
+        let e = ApiError::model_not_found("gpt-x");
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
+        let b = e.body();
+        assert_eq!(b["error"]["code"], "model_not_found");
+        assert_eq!(b["error"]["param"], "model");
+        assert_eq!(b["error"]["type"], "invalid_request_error");
+        assert_eq!(b["error"]["message"], "The model `gpt-x` does not exist.");
+    }
+
+    #[test]
+    fn engine_errors_map_by_kind() {
+        let e = ApiError::from_engine(
+            &EngineError::PromptTooLong {
+                prompt_tokens: 5000,
+                max_model_len: 4096,
+            },
+            "prompt",
+        );
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.param.as_deref(), Some("prompt"));
+        assert_eq!(e.code, Some("context_length_exceeded"));
+        assert!(e.message.contains("4096") && e.message.contains("5000"));
+
+        let e = ApiError::from_engine(&EngineError::Unavailable("stopping".into()), "messages");
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.retry_after, Some(UNAVAILABLE_RETRY_AFTER_S));
+        let resp = e.into_response();
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn sse_frame_is_one_data_line() {
+        let f = ApiError::internal("boom").sse_frame();
+        assert!(f.starts_with("data: {\"error\":{"));
+        assert!(f.ends_with("}}\n\n"));
+        assert_eq!(f.matches('\n').count(), 2);
+    }
+}

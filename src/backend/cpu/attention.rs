@@ -1,0 +1,1013 @@
+//! Causal attention over a paged KV cache (f32).
+//!
+//! # Layout
+//!
+//! One cache per layer for K and one for V, each
+//! `[num_blocks, block_size, num_kv_heads, head_dim]`. A token's *slot* is
+//! `block_id * block_size + offset_in_block`; a sequence's block table lists
+//! the blocks holding its positions `0, block_size, 2 * block_size, ..`.
+//!
+//! # The math
+//!
+//! For query row `i` of a sequence (absolute position
+//! `pos = ctx_len - q_len + i`) and query head `h` (KV head
+//! `g = h / (num_heads / num_kv_heads)`), over the allowed keys
+//! `P = { p : p <= pos and (no window or p > pos - w) }`:
+//!
+//! ```text
+//! s_p = scale * q[i][h] . K[p][g]
+//! out[i][h] = sum_{p in P} softmax(s)_p * V[p][g]
+//! ```
+//!
+//! # How it is computed (and why it is batch invariant)
+//!
+//! Online ("flash") softmax in f32 over *key tiles* of [`KEY_TILE`] positions
+//! aligned to absolute positions (`[32t, 32t + 32)`, clipped to `P`). Per
+//! tile: scores, tile max `mt`, `m' = max(m, mt)`, `c = e^(m - m')`,
+//! `l = l c + sum_p e^(s_p - m')` (summed in key order),
+//! `acc = acc c + sum_p e^(s_p - m') V[p]` (key order); at the end
+//! `out = acc / l`. Everything a row computes depends only on its own
+//! position, its query and the cache contents, never on how the batch or a
+//! prefill was split into chunks, nor on threads.
+//!
+//! Dot products use 16 f32 lanes in order and [`hsum_tree`]; the loops are
+//! plain Rust compiled per ISA by [`multiversion!`] (auto-vectorised: AVX-512,
+//! AVX2 or baseline SSE2), with identical bits on every ISA. `exp` is
+//! [`exp_f32`].
+
+use rayon::prelude::*;
+
+use super::matmul::{hsum_tree, Isa, SyncPtr};
+use super::ops::{exp_f32, multiversion};
+
+/// Keys per online-softmax step; tiles are aligned to absolute positions.
+pub const KEY_TILE: usize = 32;
+
+/// Query rows of one sequence handled by one parallel work item.
+const Q_CHUNK: usize = 16;
+
+/// Write the new tokens' K and V (`[tokens, kv_dim]`, `kv_dim =
+/// num_kv_heads * head_dim`) into their slots of the caches.
+///
+/// # Panics
+/// If a slot lies outside the caches or the inputs are shorter than `slots`.
+pub fn write_kv(
+    k: &[f32],
+    v: &[f32],
+    slots: &[u32],
+    kv_dim: usize,
+    k_cache: &mut [f32],
+    v_cache: &mut [f32],
+) {
+    let tokens = slots.len();
+    assert!(
+        k.len() >= tokens * kv_dim && v.len() >= tokens * kv_dim,
+        "write_kv: k/v hold {}/{} elements, need tokens*kv_dim = {}",
+        k.len(),
+        v.len(),
+        tokens * kv_dim
+    );
+    let cap = k_cache.len().min(v_cache.len()) / kv_dim.max(1);
+    for (t, &slot) in slots.iter().enumerate() {
+        let s = slot as usize;
+        assert!(s < cap, "write_kv: slot {s} outside cache of {cap} slots");
+        k_cache[s * kv_dim..(s + 1) * kv_dim].copy_from_slice(&k[t * kv_dim..(t + 1) * kv_dim]);
+        v_cache[s * kv_dim..(s + 1) * kv_dim].copy_from_slice(&v[t * kv_dim..(t + 1) * kv_dim]);
+    }
+}
+
+/// One sequence's share of a step.
+#[derive(Clone, Copy, Debug)]
+pub struct AttnSeq<'a> {
+    /// First row of this sequence's queries in `q`.
+    pub q_start: usize,
+    /// Number of query tokens this step (1 for decode, a chunk for prefill).
+    pub q_len: usize,
+    /// Tokens in the cache for this sequence after this step's write (the
+    /// queries are its last `q_len` positions).
+    pub ctx_len: usize,
+    /// Block ids holding positions `0..` of this sequence, in order.
+    pub block_table: &'a [u32],
+}
+
+/// Shapes shared by every work item.
+#[derive(Clone, Copy)]
+struct Geom {
+    block_size: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+    scale: f32,
+    window: Option<usize>,
+}
+
+/// `out[q][h] = softmax(q . K^T * scale over allowed keys) . V`.
+///
+/// Query `i` of a sequence has absolute position `ctx_len - q_len + i` and
+/// sees keys at positions `p <= pos` and, with `sliding_window = Some(w)`,
+/// `p > pos - w`. GQA: query head `h` reads KV head
+/// `h / (num_heads / num_kv_heads)`.
+/// `q: [total_q, num_heads, head_dim]`; `out: [total_q, num_heads * head_dim]`;
+/// rows of `out` not covered by `seqs` are left untouched.
+///
+/// Parallel (rayon) over (sequence, head, chunk of 16 query rows). The result
+/// of a row is independent of the batch composition and of chunking (see the
+/// module docs).
+///
+/// # Panics
+/// On inconsistent shapes, a block table too short for `ctx_len`, a block id
+/// outside the caches, or `sliding_window = Some(0)`.
+#[allow(clippy::too_many_arguments)]
+pub fn paged_attention(
+    q: &[f32],
+    k_cache: &[f32],
+    v_cache: &[f32],
+    block_size: usize,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+    scale: f32,
+    sliding_window: Option<usize>,
+    seqs: &[AttnSeq<'_>],
+    out: &mut [f32],
+) {
+    paged_attention_with_isa(
+        Isa::active(),
+        q,
+        k_cache,
+        v_cache,
+        block_size,
+        num_heads,
+        num_kv_heads,
+        head_dim,
+        scale,
+        sliding_window,
+        seqs,
+        out,
+    );
+}
+
+/// [`paged_attention`] with an explicit ISA (all ISAs give identical bits).
+#[allow(clippy::too_many_arguments)]
+pub fn paged_attention_with_isa(
+    isa: Isa,
+    q: &[f32],
+    k_cache: &[f32],
+    v_cache: &[f32],
+    block_size: usize,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+    scale: f32,
+    sliding_window: Option<usize>,
+    seqs: &[AttnSeq<'_>],
+    out: &mut [f32],
+) {
+    assert!(
+        isa.is_supported(),
+        "paged_attention: ISA {isa:?} not supported"
+    );
+    assert!(
+        block_size > 0 && head_dim > 0 && num_kv_heads > 0,
+        "paged_attention: zero block_size/head_dim/num_kv_heads"
+    );
+    assert!(
+        num_heads.is_multiple_of(num_kv_heads),
+        "paged_attention: num_heads {num_heads} not a multiple of num_kv_heads {num_kv_heads}"
+    );
+    assert!(
+        sliding_window != Some(0),
+        "paged_attention: sliding_window must be >= 1"
+    );
+    let kv_dim = num_kv_heads * head_dim;
+    assert_eq!(
+        k_cache.len(),
+        v_cache.len(),
+        "paged_attention: k_cache and v_cache differ in size"
+    );
+    assert!(
+        k_cache.len().is_multiple_of(block_size * kv_dim),
+        "paged_attention: cache size {} not a multiple of block_size*kv_dim",
+        k_cache.len()
+    );
+    let num_blocks = k_cache.len() / (block_size * kv_dim);
+    let row = num_heads * head_dim;
+    let mut items = Vec::new();
+    let mut work = 0usize;
+    for (s, seq) in seqs.iter().enumerate() {
+        assert!(
+            seq.q_len <= seq.ctx_len,
+            "paged_attention: seq {s}: q_len {} > ctx_len {}",
+            seq.q_len,
+            seq.ctx_len
+        );
+        assert!(
+            (seq.q_start + seq.q_len) * row <= q.len().min(out.len()),
+            "paged_attention: seq {s}: rows {}..{} outside q/out",
+            seq.q_start,
+            seq.q_start + seq.q_len
+        );
+        assert!(
+            seq.block_table.len() * block_size >= seq.ctx_len,
+            "paged_attention: seq {s}: block table of {} blocks too short for ctx_len {}",
+            seq.block_table.len(),
+            seq.ctx_len
+        );
+        if let Some(&b) = seq.block_table[..seq.ctx_len.div_ceil(block_size)]
+            .iter()
+            .find(|&&b| b as usize >= num_blocks)
+        {
+            panic!("paged_attention: seq {s}: block id {b} outside cache of {num_blocks} blocks");
+        }
+        for h in 0..num_heads {
+            for c in (0..seq.q_len).step_by(Q_CHUNK) {
+                items.push((s, h, c, (c + Q_CHUNK).min(seq.q_len)));
+            }
+        }
+        work += seq.q_len * seq.ctx_len.min(sliding_window.unwrap_or(usize::MAX)) * num_heads;
+    }
+    let g = Geom {
+        block_size,
+        num_kv_heads,
+        head_dim,
+        scale,
+        window: sliding_window,
+    };
+    let outp = SyncPtr(out.as_mut_ptr());
+    let run = |&(s, h, r0, r1): &(usize, usize, usize, usize)| {
+        let seq = &seqs[s];
+        for r in r0..r1 {
+            let qi = seq.q_start + r;
+            let pos = seq.ctx_len - seq.q_len + r;
+            let qrow = &q[qi * row + h * head_dim..qi * row + (h + 1) * head_dim];
+            // SAFETY: (row qi, head h) is written by exactly one work item;
+            // bounds checked above (qi < q_start + q_len, rows fit in out),
+            // and `out` outlives the parallel loop.
+            let o = unsafe {
+                std::slice::from_raw_parts_mut(outp.get().add(qi * row + h * head_dim), head_dim)
+            };
+            attend_row(
+                isa,
+                qrow,
+                k_cache,
+                v_cache,
+                seq.block_table,
+                pos,
+                h / (num_heads / num_kv_heads),
+                &g,
+                o,
+            );
+        }
+    };
+    if work * head_dim < (1 << 16) || rayon::current_num_threads() <= 1 {
+        items.iter().for_each(run);
+    } else {
+        items.par_iter().for_each(run);
+    }
+}
+
+/// Computes one (query row, head) output with the online softmax over tiles.
+#[allow(clippy::too_many_arguments)]
+fn attend_row(
+    isa: Isa,
+    q: &[f32],
+    k_cache: &[f32],
+    v_cache: &[f32],
+    table: &[u32],
+    pos: usize,
+    kvh: usize,
+    g: &Geom,
+    out: &mut [f32],
+) {
+    let lo = g.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+    let mut state = RowState {
+        m: f32::NEG_INFINITY,
+        l: 0.0,
+    };
+    out.fill(0.0);
+    let mut offs = [0usize; KEY_TILE];
+    let mut t0 = lo / KEY_TILE * KEY_TILE;
+    while t0 <= pos {
+        let a = t0.max(lo);
+        let b = (t0 + KEY_TILE - 1).min(pos);
+        let nk = b - a + 1;
+        let (mut blk, mut off) = (a / g.block_size, a % g.block_size);
+        for o in offs[..nk].iter_mut() {
+            *o = ((table[blk] as usize * g.block_size + off) * g.num_kv_heads + kvh) * g.head_dim;
+            off += 1;
+            if off == g.block_size {
+                off = 0;
+                blk += 1;
+            }
+        }
+        tile_step(
+            isa,
+            q,
+            k_cache,
+            v_cache,
+            &offs[..nk],
+            g.head_dim,
+            g.scale,
+            &mut state,
+            out,
+        );
+        t0 += KEY_TILE;
+    }
+    let inv = 1.0 / state.l;
+    for v in out.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// Running max and sum of the online softmax.
+struct RowState {
+    m: f32,
+    l: f32,
+}
+
+/// Lanes of the attention dot product.
+const DOT_LANES: usize = 16;
+
+/// `sum_d a[d] b[d]`: lane `l` (of 16) sums `a[d] * b[d]` (multiply, then
+/// add; no FMA) for `d = l, l + 16, ..` in order, lanes past the end adding
+/// `+0`; then [`hsum_tree`]. The reference for the SIMD versions in
+/// [`x86`], which give the same bits.
+pub fn dot16(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let mut acc = [0.0f32; DOT_LANES];
+    let mut d = 0;
+    while d < n {
+        let mut x = [0.0f32; DOT_LANES];
+        let mut y = [0.0f32; DOT_LANES];
+        let len = (n - d).min(DOT_LANES);
+        x[..len].copy_from_slice(&a[d..d + len]);
+        y[..len].copy_from_slice(&b[d..d + len]);
+        for l in 0..DOT_LANES {
+            acc[l] += x[l] * y[l];
+        }
+        d += DOT_LANES;
+    }
+    hsum_tree(&mut acc)
+}
+
+/// `s[j] = scale * dot16(q, k_cache[offs[j]..][..hd])` for every key of a tile.
+fn tile_scores(
+    isa: Isa,
+    q: &[f32],
+    k_cache: &[f32],
+    offs: &[usize],
+    hd: usize,
+    scale: f32,
+    s: &mut [f32],
+) {
+    for &o in offs {
+        assert!(
+            o + hd <= k_cache.len(),
+            "paged_attention: key offset {o} outside the cache"
+        );
+    }
+    match isa {
+        // SAFETY: the features were checked (isa is supported); offsets
+        // checked above, q has hd elements.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 | Isa::Avx512Bf16 => unsafe {
+            x86::scores_avx512(q, k_cache, offs, hd, scale, s)
+        },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => unsafe { x86::scores_avx2(q, k_cache, offs, hd, scale, s) },
+        _ => {
+            for (j, &o) in offs.iter().enumerate() {
+                s[j] = dot16(q, &k_cache[o..o + hd]) * scale;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// The rest of one online-softmax step, given the tile's scores `s`
+    /// (element-wise loops: vectorised, same bits on every ISA).
+    #[allow(clippy::too_many_arguments)]
+    fn tile_update(s: &mut [f32], v_cache: &[f32], offs: &[usize], hd: usize, st: &mut RowState, acc: &mut [f32]) {
+        let n = offs.len();
+        let mt = s[..n].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let m_new = st.m.max(mt);
+        let corr = exp_f32(st.m - m_new);
+        let mut sum = 0.0f32;
+        for v in s[..n].iter_mut() {
+            *v = exp_f32(*v - m_new);
+        }
+        for v in &s[..n] {
+            sum += v;
+        }
+        st.l = st.l * corr + sum;
+        st.m = m_new;
+        if corr != 1.0 {
+            for a in acc.iter_mut() {
+                *a *= corr;
+            }
+        }
+        // acc[d] += p_j * V_j[d] in key order for every d; done in column
+        // blocks held in registers (64, then 16, then single columns) so
+        // the running sums are not stored and reloaded per key. The blocking
+        // only changes which columns are live together, not any sum's order.
+        let mut d = 0;
+        while d + 64 <= hd {
+            axpy_block::<64>(&s[..n], v_cache, offs, d, &mut acc[d..d + 64]);
+            d += 64;
+        }
+        while d + 16 <= hd {
+            axpy_block::<16>(&s[..n], v_cache, offs, d, &mut acc[d..d + 16]);
+            d += 16;
+        }
+        while d < hd {
+            axpy_block::<1>(&s[..n], v_cache, offs, d, &mut acc[d..d + 1]);
+            d += 1;
+        }
+    }
+}
+
+/// `acc[c] += p[j] * v_cache[offs[j] + d + c]` for `c < W`, keys `j` in order.
+#[inline(always)]
+fn axpy_block<const W: usize>(
+    p: &[f32],
+    v_cache: &[f32],
+    offs: &[usize],
+    d: usize,
+    acc: &mut [f32],
+) {
+    let mut a = [0.0f32; W];
+    a.copy_from_slice(acc);
+    for (&pj, &o) in p.iter().zip(offs) {
+        let v: &[f32; W] = v_cache[o + d..o + d + W].try_into().expect("W columns");
+        for c in 0..W {
+            a[c] += pj * v[c];
+        }
+    }
+    acc.copy_from_slice(&a);
+}
+
+/// One online-softmax step over the keys at cache offsets `offs`.
+#[allow(clippy::too_many_arguments)]
+fn tile_step(
+    isa: Isa,
+    q: &[f32],
+    k_cache: &[f32],
+    v_cache: &[f32],
+    offs: &[usize],
+    hd: usize,
+    scale: f32,
+    st: &mut RowState,
+    acc: &mut [f32],
+) {
+    let mut s = [0.0f32; KEY_TILE];
+    tile_scores(isa, q, k_cache, offs, hd, scale, &mut s[..offs.len()]);
+    tile_update(isa, &mut s, v_cache, offs, hd, st, acc);
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! Explicit SIMD score kernels with exactly [`super::dot16`]'s arithmetic.
+
+    use super::super::matmul::x86::{hsum16, hsum8, reduce_4x4};
+    use std::arch::x86_64::*;
+
+    /// 16 keys at once: 16 accumulators (one per key, exactly as in
+    /// [`scores_avx512`]) reduced together by [`reduce_4x4`], which applies
+    /// the same tree as [`hsum16`] to each (bit-identical, tested in
+    /// `matmul`), at a third of the shuffles and without a latency chain per key.
+    ///
+    /// # Safety
+    /// As [`scores_avx512`], with `offs.len() == 16`, `s.len() >= 16`.
+    #[target_feature(enable = "avx512f,avx512dq")]
+    unsafe fn scores16_avx512(
+        q: &[f32],
+        k: &[f32],
+        offs: &[usize],
+        hd: usize,
+        scale: f32,
+        s: &mut [f32],
+    ) {
+        let full = hd / 16;
+        let rem = hd % 16;
+        let mask = ((1u32 << rem) - 1) as u16;
+        let mut acc = [_mm512_setzero_ps(); 16];
+        let kp: [*const f32; 16] = std::array::from_fn(|t| k.as_ptr().wrapping_add(offs[t]));
+        // SAFETY: full chunks end at or before hd; the tail is masked to lanes < rem.
+        unsafe {
+            for c in 0..full {
+                let qa = _mm512_loadu_ps(q.as_ptr().add(16 * c));
+                for t in 0..16 {
+                    acc[t] = _mm512_add_ps(
+                        acc[t],
+                        _mm512_mul_ps(qa, _mm512_loadu_ps(kp[t].add(16 * c))),
+                    );
+                }
+            }
+            if rem > 0 {
+                let qa = _mm512_maskz_loadu_ps(mask, q.as_ptr().add(16 * full));
+                for t in 0..16 {
+                    let ka = _mm512_maskz_loadu_ps(mask, kp[t].add(16 * full));
+                    acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(qa, ka));
+                }
+            }
+        }
+        // reduce_4x4 puts accumulator 4j + i in lane 4i + j: permute back.
+        let r = reduce_4x4(&acc);
+        let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        let r = _mm512_mul_ps(_mm512_permutexvar_ps(idx, r), _mm512_set1_ps(scale));
+        // SAFETY: s holds at least 16 f32.
+        unsafe { _mm512_storeu_ps(s.as_mut_ptr(), r) };
+    }
+
+    /// AVX-512 [`super::tile_scores`]: one zmm = the 16 lanes.
+    ///
+    /// # Safety
+    /// AVX-512 F/DQ available; `q.len() >= hd`; `o + hd <= k.len()` for every `o` in `offs`.
+    #[target_feature(enable = "avx512f,avx512dq")]
+    pub(super) unsafe fn scores_avx512(
+        q: &[f32],
+        k: &[f32],
+        offs: &[usize],
+        hd: usize,
+        scale: f32,
+        s: &mut [f32],
+    ) {
+        let full = hd / 16;
+        let rem = hd % 16;
+        let mask = ((1u32 << rem) - 1) as u16;
+        let groups = offs.len() / 16;
+        for g in 0..groups {
+            // SAFETY: forwarded contract; 16 offsets and 16 outputs.
+            unsafe {
+                scores16_avx512(
+                    q,
+                    k,
+                    &offs[16 * g..16 * g + 16],
+                    hd,
+                    scale,
+                    &mut s[16 * g..],
+                )
+            };
+        }
+        for (j, &o) in offs.iter().enumerate().skip(16 * groups) {
+            let kp = k.as_ptr().wrapping_add(o);
+            let mut acc = _mm512_setzero_ps();
+            // SAFETY: d + 16 <= hd for full chunks; the tail is masked to lanes < rem.
+            unsafe {
+                for c in 0..full {
+                    let qa = _mm512_loadu_ps(q.as_ptr().add(16 * c));
+                    let ka = _mm512_loadu_ps(kp.add(16 * c));
+                    acc = _mm512_add_ps(acc, _mm512_mul_ps(qa, ka));
+                }
+                if rem > 0 {
+                    let qa = _mm512_maskz_loadu_ps(mask, q.as_ptr().add(16 * full));
+                    let ka = _mm512_maskz_loadu_ps(mask, kp.add(16 * full));
+                    acc = _mm512_add_ps(acc, _mm512_mul_ps(qa, ka));
+                }
+            }
+            s[j] = hsum16(acc) * scale;
+        }
+    }
+
+    /// AVX2 [`super::tile_scores`]: lanes 0..8 and 8..16 in two ymm; the
+    /// first tree step (lane i + lane i+8) adds them, then [`hsum8`].
+    ///
+    /// # Safety
+    /// AVX2 + FMA available; `q.len() >= hd`; `o + hd <= k.len()` for every `o` in `offs`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn scores_avx2(
+        q: &[f32],
+        k: &[f32],
+        offs: &[usize],
+        hd: usize,
+        scale: f32,
+        s: &mut [f32],
+    ) {
+        let full = hd / 16;
+        let rem = hd % 16;
+        let mut qt = [0.0f32; 16];
+        qt[..rem].copy_from_slice(&q[16 * full..hd]);
+        for (j, &o) in offs.iter().enumerate() {
+            let kr = &k[o..o + hd];
+            let mut lo = _mm256_setzero_ps();
+            let mut hi = _mm256_setzero_ps();
+            // SAFETY: 16 * c + 16 <= hd for full chunks; the tail uses padded copies.
+            unsafe {
+                for c in 0..full {
+                    let (qp, kp) = (q.as_ptr().add(16 * c), kr.as_ptr().add(16 * c));
+                    lo = _mm256_add_ps(lo, _mm256_mul_ps(_mm256_loadu_ps(qp), _mm256_loadu_ps(kp)));
+                    hi = _mm256_add_ps(
+                        hi,
+                        _mm256_mul_ps(_mm256_loadu_ps(qp.add(8)), _mm256_loadu_ps(kp.add(8))),
+                    );
+                }
+                if rem > 0 {
+                    let mut kt = [0.0f32; 16];
+                    kt[..rem].copy_from_slice(&kr[16 * full..]);
+                    lo = _mm256_add_ps(
+                        lo,
+                        _mm256_mul_ps(_mm256_loadu_ps(qt.as_ptr()), _mm256_loadu_ps(kt.as_ptr())),
+                    );
+                    hi = _mm256_add_ps(
+                        hi,
+                        _mm256_mul_ps(
+                            _mm256_loadu_ps(qt.as_ptr().add(8)),
+                            _mm256_loadu_ps(kt.as_ptr().add(8)),
+                        ),
+                    );
+                }
+            }
+            s[j] = hsum8(_mm256_add_ps(lo, hi)) * scale;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// Naive f64 attention for one sequence over contiguous K/V `[ctx, kv_heads, hd]`.
+    #[allow(clippy::too_many_arguments)]
+    fn reference(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        ctx: usize,
+        q_len: usize,
+        heads: usize,
+        kvh: usize,
+        hd: usize,
+        scale: f32,
+        window: Option<usize>,
+    ) -> Vec<f32> {
+        let mut out = vec![0.0f32; q_len * heads * hd];
+        for i in 0..q_len {
+            let pos = ctx - q_len + i;
+            for h in 0..heads {
+                let g = h / (heads / kvh);
+                let qr = &q[(i * heads + h) * hd..][..hd];
+                let keys: Vec<usize> = (0..=pos)
+                    .filter(|&p| window.is_none_or(|w| p + w > pos))
+                    .collect();
+                let s: Vec<f64> = keys
+                    .iter()
+                    .map(|&p| {
+                        qr.iter()
+                            .zip(&k[(p * kvh + g) * hd..][..hd])
+                            .map(|(a, b)| *a as f64 * *b as f64)
+                            .sum::<f64>()
+                            * scale as f64
+                    })
+                    .collect();
+                let mx = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let e: Vec<f64> = s.iter().map(|x| (x - mx).exp()).collect();
+                let z: f64 = e.iter().sum();
+                for d in 0..hd {
+                    let val: f64 = keys
+                        .iter()
+                        .zip(&e)
+                        .map(|(&p, w)| w * v[(p * kvh + g) * hd + d] as f64)
+                        .sum::<f64>()
+                        / z;
+                    out[(i * heads + h) * hd + d] = val as f32;
+                }
+            }
+        }
+        out
+    }
+
+    struct Case {
+        heads: usize,
+        kvh: usize,
+        hd: usize,
+        bs: usize,
+        window: Option<usize>,
+        ctxs: Vec<usize>,
+        q_lens: Vec<usize>,
+    }
+
+    /// Builds a paged cache with shuffled block ids for several sequences,
+    /// runs paged_attention on all of them at once and checks each against
+    /// the reference (abs 2e-5 on outputs of magnitude <= 1); returns the
+    /// outputs per sequence for further comparisons.
+    fn run_case(c: &Case, isa: Isa, seed: u64) -> Vec<Vec<f32>> {
+        let kv_dim = c.kvh * c.hd;
+        let total_blocks: usize = c.ctxs.iter().map(|&x| x.div_ceil(c.bs)).sum::<usize>() + 3;
+        // Shuffled permutation of block ids.
+        let mut ids: Vec<u32> = (0..total_blocks as u32).collect();
+        let r = rand_vec(total_blocks, seed + 1);
+        for i in (1..ids.len()).rev() {
+            let j = ((r[i] + 1.0) * 0.5 * (i + 1) as f32) as usize % (i + 1);
+            ids.swap(i, j);
+        }
+        let mut kc = vec![f32::NAN; total_blocks * c.bs * kv_dim];
+        let mut vc = vec![f32::NAN; total_blocks * c.bs * kv_dim];
+        let mut next = 0;
+        let mut tables = Vec::new();
+        let mut contig = Vec::new();
+        for (s, &ctx) in c.ctxs.iter().enumerate() {
+            let nb = ctx.div_ceil(c.bs);
+            let table: Vec<u32> = ids[next..next + nb].to_vec();
+            next += nb;
+            let k: Vec<f32> = rand_vec(ctx * kv_dim, seed * 31 + s as u64)
+                .iter()
+                .map(|v| v * 2.0)
+                .collect();
+            let v = rand_vec(ctx * kv_dim, seed * 37 + s as u64);
+            let slots: Vec<u32> = (0..ctx)
+                .map(|p| table[p / c.bs] * c.bs as u32 + (p % c.bs) as u32)
+                .collect();
+            write_kv(&k, &v, &slots, kv_dim, &mut kc, &mut vc);
+            tables.push(table);
+            contig.push((k, v));
+        }
+        let row = c.heads * c.hd;
+        let total_q: usize = c.q_lens.iter().sum();
+        let q = rand_vec(total_q * row, seed + 99);
+        let mut seqs = Vec::new();
+        let mut start = 0;
+        for (s, &ql) in c.q_lens.iter().enumerate() {
+            seqs.push(AttnSeq {
+                q_start: start,
+                q_len: ql,
+                ctx_len: c.ctxs[s],
+                block_table: &tables[s],
+            });
+            start += ql;
+        }
+        let mut out = vec![0.0; total_q * row];
+        let scale = 1.0 / (c.hd as f32).sqrt();
+        paged_attention_with_isa(
+            isa, &q, &kc, &vc, c.bs, c.heads, c.kvh, c.hd, scale, c.window, &seqs, &mut out,
+        );
+        let mut res = Vec::new();
+        for (s, sq) in seqs.iter().enumerate() {
+            let qs = &q[sq.q_start * row..(sq.q_start + sq.q_len) * row];
+            let want = reference(
+                qs,
+                &contig[s].0,
+                &contig[s].1,
+                sq.ctx_len,
+                sq.q_len,
+                c.heads,
+                c.kvh,
+                c.hd,
+                scale,
+                c.window,
+            );
+            let got = &out[sq.q_start * row..(sq.q_start + sq.q_len) * row];
+            for (e, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (a - b).abs() <= 2e-5,
+                    "{isa:?} seq {s} elem {e}: {a} vs {b}"
+                );
+            }
+            res.push(got.to_vec());
+        }
+        res
+    }
+
+    fn isas() -> Vec<Isa> {
+        Isa::ALL.into_iter().filter(|i| i.is_supported()).collect()
+    }
+
+    #[test]
+    fn matches_reference_gqa_shuffled_blocks() {
+        for isa in isas() {
+            // Qwen2-0.5B-like GQA (14/2, 64), decode + prefill mix.
+            run_case(
+                &Case {
+                    heads: 14,
+                    kvh: 2,
+                    hd: 64,
+                    bs: 16,
+                    window: None,
+                    ctxs: vec![1, 37, 100, 300],
+                    q_lens: vec![1, 1, 100, 45],
+                },
+                isa,
+                1,
+            );
+            // head_dim 128, MHA, block size not a power of two.
+            run_case(
+                &Case {
+                    heads: 4,
+                    kvh: 4,
+                    hd: 128,
+                    bs: 5,
+                    window: None,
+                    ctxs: vec![70, 9],
+                    q_lens: vec![3, 9],
+                },
+                isa,
+                2,
+            );
+            // Odd head_dim (scalar-tail lanes), sliding window.
+            run_case(
+                &Case {
+                    heads: 6,
+                    kvh: 3,
+                    hd: 24,
+                    bs: 8,
+                    window: Some(40),
+                    ctxs: vec![150, 30],
+                    q_lens: vec![150, 2],
+                },
+                isa,
+                3,
+            );
+            run_case(
+                &Case {
+                    heads: 2,
+                    kvh: 1,
+                    hd: 10,
+                    bs: 16,
+                    window: Some(1),
+                    ctxs: vec![20],
+                    q_lens: vec![20],
+                },
+                isa,
+                4,
+            );
+        }
+    }
+
+    /// Prefill in chunks (and decode one by one) gives the same bits as one
+    /// pass; a sequence alone gives the same bits as inside a batch; every
+    /// ISA gives the same bits.
+    #[test]
+    fn chunked_and_batched_bit_identical() {
+        let (heads, kvh, hd, bs) = (4, 2, 64, 16);
+        let ctx = 200;
+        let full = run_case(
+            &Case {
+                heads,
+                kvh,
+                hd,
+                bs,
+                window: Some(70),
+                ctxs: vec![ctx],
+                q_lens: vec![ctx],
+            },
+            Isa::Scalar,
+            5,
+        );
+        let row = heads * hd;
+        let mut isas_out = vec![];
+        for isa in isas() {
+            let a = run_case(
+                &Case {
+                    heads,
+                    kvh,
+                    hd,
+                    bs,
+                    window: Some(70),
+                    ctxs: vec![ctx],
+                    q_lens: vec![ctx],
+                },
+                isa,
+                5,
+            );
+            isas_out.push(a[0].clone());
+            // Same data, chunks of 64 (the same cache, ctx_len growing).
+            let mut chunks = vec![];
+            for end in [64usize, 128, 190, 199, 200] {
+                let start = chunks.len() / row;
+                let r =
+                    run_case_prefix(heads, kvh, hd, bs, Some(70), ctx, end, end - start, isa, 5);
+                chunks.extend(r);
+            }
+            assert!(
+                chunks
+                    .iter()
+                    .zip(&full[0])
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{isa:?} chunked"
+            );
+            // Inside a batch with other sequences.
+            let b = run_case(
+                &Case {
+                    heads,
+                    kvh,
+                    hd,
+                    bs,
+                    window: Some(70),
+                    ctxs: vec![ctx, 33, 500],
+                    q_lens: vec![ctx, 1, 7],
+                },
+                isa,
+                5,
+            );
+            assert!(
+                b[0].iter()
+                    .zip(&full[0])
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{isa:?} batched"
+            );
+        }
+        for o in isas_out {
+            assert!(o
+                .iter()
+                .zip(&full[0])
+                .all(|(x, y)| x.to_bits() == y.to_bits()));
+        }
+    }
+
+    /// Like `run_case` for one sequence whose cache holds the first `ctx_len`
+    /// of the same `full_ctx` tokens, querying its last `q_len` positions.
+    #[allow(clippy::too_many_arguments)]
+    fn run_case_prefix(
+        heads: usize,
+        kvh: usize,
+        hd: usize,
+        bs: usize,
+        window: Option<usize>,
+        full_ctx: usize,
+        ctx_len: usize,
+        q_len: usize,
+        isa: Isa,
+        seed: u64,
+    ) -> Vec<f32> {
+        let kv_dim = kvh * hd;
+        let nb = full_ctx.div_ceil(bs);
+        let table: Vec<u32> = (0..nb as u32).rev().collect();
+        let k: Vec<f32> = rand_vec(full_ctx * kv_dim, seed * 31)
+            .iter()
+            .map(|v| v * 2.0)
+            .collect();
+        let v = rand_vec(full_ctx * kv_dim, seed * 37);
+        let mut kc = vec![0.0; nb * bs * kv_dim];
+        let mut vc = vec![0.0; nb * bs * kv_dim];
+        let slots: Vec<u32> = (0..ctx_len)
+            .map(|p| table[p / bs] * bs as u32 + (p % bs) as u32)
+            .collect();
+        write_kv(&k, &v, &slots, kv_dim, &mut kc, &mut vc);
+        let row = heads * hd;
+        let q = rand_vec(full_ctx * row, seed + 99);
+        let q = &q[(ctx_len - q_len) * row..ctx_len * row];
+        let mut out = vec![0.0; q_len * row];
+        let seqs = [AttnSeq {
+            q_start: 0,
+            q_len,
+            ctx_len,
+            block_table: &table,
+        }];
+        paged_attention_with_isa(
+            isa,
+            q,
+            &kc,
+            &vc,
+            bs,
+            heads,
+            kvh,
+            hd,
+            1.0 / (hd as f32).sqrt(),
+            window,
+            &seqs,
+            &mut out,
+        );
+        out
+    }
+
+    /// The SIMD score kernels give dot16's bits for every head_dim (tails included).
+    #[test]
+    fn scores_identical_across_isas() {
+        for hd in [1, 8, 10, 16, 24, 64, 80, 128, 130] {
+            let q = rand_vec(hd, hd as u64);
+            let k = rand_vec(hd * 40, 3);
+            let offs: Vec<usize> = (0..KEY_TILE).map(|j| (j * 7 % 40) * hd).collect();
+            let mut base = [0.0f32; KEY_TILE];
+            tile_scores(Isa::Scalar, &q, &k, &offs, hd, 0.3, &mut base);
+            for isa in isas() {
+                let mut s = [0.0f32; KEY_TILE];
+                tile_scores(isa, &q, &k, &offs, hd, 0.3, &mut s);
+                assert!(
+                    s.iter().zip(&base).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{isa:?} hd {hd}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dot16_matches_f64() {
+        for n in [1, 15, 16, 17, 64, 128, 130] {
+            let a = rand_vec(n, 1);
+            let b = rand_vec(n, 2);
+            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+            assert!((dot16(&a, &b) as f64 - want).abs() < 1e-5);
+        }
+    }
+}

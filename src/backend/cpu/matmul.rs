@@ -1,0 +1,1297 @@
+//! Dense matmul against a weight matrix in Hugging Face `nn.Linear` layout.
+//!
+//! # The math
+//!
+//! `x: [m, k]` f32 activations, `w: [n, k]` weights (f32, bf16 or f16),
+//! `out: [m, n]` f32:
+//!
+//! ```text
+//! out[i][j] = sum_{kk < k} x[i][kk] * w[j][kk]
+//! ```
+//!
+//! # Batch invariance (the contract every path keeps)
+//!
+//! Every output element is computed in *dot-product form* with an
+//! accumulation structure that depends only on `k` and the ISA, never on `m`,
+//! `n`, the other rows of `x`, the tile an element falls into or how the work
+//! is split across threads:
+//!
+//! 1. `L` lanes (16 for AVX-512, 8 for AVX2 and scalar); lane `l` accumulates
+//!    the products of the `k` positions assigned to it, chunk by chunk in
+//!    increasing `k` order. The last, partial chunk is zero-padded.
+//! 2. A fixed halving tree reduces the `L` lanes: `s[i] = v[i] + v[i + L/2]`,
+//!    repeated down to one value (see [`hsum_tree`]).
+//!
+//! Tiling only decides *which* elements are computed together (so that loads
+//! are shared), never the order of operations inside one element. So a
+//! seeded request yields the same logits alone or inside a batch of 64.
+//!
+//! # Paths
+//!
+//! | ISA          | bf16 weights                                   | f32 / f16 weights            |
+//! |--------------|------------------------------------------------|------------------------------|
+//! | Avx512Bf16   | `vdpbf16ps`, x rounded to bf16 (RNE) once      | 16-lane FMA (f16 via `vcvtph2ps`) |
+//! | Avx512       | 16-lane FMA, bf16 widened exactly to f32       | 16-lane FMA                  |
+//! | Avx2Fma      | 8-lane FMA                                     | 8-lane FMA (F16C)            |
+//! | Scalar       | 8-lane multiply-then-add in plain Rust         | same                         |
+//!
+//! With `vdpbf16ps` lane `l` of chunk `c` covers the pair
+//! `kk = 32c + 2l, 32c + 2l + 1`; the instruction adds both (exact) products
+//! into the f32 lane. The activations lose precision once (rounding to bf16,
+//! relative error <= 2^-9); products and sums stay f32.
+//!
+//! # Performance notes (measured on a 2-core AMD EPYC Zen 4, see
+//! `benches/kernels.rs`)
+//!
+//! * Register tile: 4 rows of x times 4 rows of w = 16 zmm accumulators; the
+//!   16 accumulators are reduced together with a transposed version of the
+//!   same halving tree ([`x86::reduce_4x4`]), which is bit-identical to the
+//!   one-accumulator tree ([`x86::hsum16`]).
+//! * Cache blocking over m and n only (k is never split): a task owns an
+//!   `mc x nc` block; for each 4-row w tile (kept in L1) it sweeps the `mc`
+//!   x rows (kept in L2).
+//! * Decode (`m <= 4`) is memory bound: the next w tile is prefetched while
+//!   the current one is computed.
+
+use std::sync::OnceLock;
+
+use half::{bf16, f16};
+use rayon::prelude::*;
+
+/// Borrowed view of a weight matrix `[n, k]` row-major (the Hugging Face
+/// `nn.Linear` layout: out_features x in_features), in its stored dtype.
+#[derive(Clone, Copy, Debug)]
+pub enum WeightView<'a> {
+    /// f32 weights.
+    F32(&'a [f32]),
+    /// bfloat16 weights.
+    Bf16(&'a [bf16]),
+    /// IEEE half weights.
+    F16(&'a [f16]),
+}
+
+impl WeightView<'_> {
+    /// Number of elements in the view.
+    pub fn len(&self) -> usize {
+        match self {
+            WeightView::F32(w) => w.len(),
+            WeightView::Bf16(w) => w.len(),
+            WeightView::F16(w) => w.len(),
+        }
+    }
+
+    /// True when the view holds no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Name of the stored dtype (`"f32"`, `"bf16"`, `"f16"`), for errors and logs.
+    pub fn dtype_name(&self) -> &'static str {
+        match self {
+            WeightView::F32(_) => "f32",
+            WeightView::Bf16(_) => "bf16",
+            WeightView::F16(_) => "f16",
+        }
+    }
+
+    /// Copies elements `start..start + out.len()` into `out`, widened to f32 (exact).
+    pub fn copy_to_f32(&self, start: usize, out: &mut [f32]) {
+        let end = start + out.len();
+        match self {
+            WeightView::F32(w) => out.copy_from_slice(&w[start..end]),
+            WeightView::Bf16(w) => {
+                for (o, v) in out.iter_mut().zip(&w[start..end]) {
+                    *o = v.to_f32();
+                }
+            }
+            WeightView::F16(w) => {
+                for (o, v) in out.iter_mut().zip(&w[start..end]) {
+                    *o = v.to_f32();
+                }
+            }
+        }
+    }
+}
+
+/// Instruction set a CPU kernel runs with. Ordered: a later variant can do
+/// everything an earlier one can.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Isa {
+    /// Portable Rust, any target.
+    Scalar,
+    /// x86-64 AVX2 + FMA + F16C.
+    Avx2Fma,
+    /// x86-64 AVX-512 F/BW/VL/DQ (+ FMA, F16C).
+    Avx512,
+    /// [`Isa::Avx512`] plus AVX512_BF16 (`vdpbf16ps`).
+    Avx512Bf16,
+}
+
+impl Isa {
+    /// All variants, lowest first.
+    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2Fma, Isa::Avx512, Isa::Avx512Bf16];
+
+    /// Whether this CPU can run kernels built for `self`.
+    pub fn is_supported(self) -> bool {
+        self <= Isa::detected()
+    }
+
+    /// Best ISA the hardware supports (detected once).
+    pub fn detected() -> Isa {
+        static DETECTED: OnceLock<Isa> = OnceLock::new();
+        *DETECTED.get_or_init(detect_hardware)
+    }
+
+    /// ISA the kernels use: [`Isa::detected`], lowered by the environment
+    /// variable `WEIR_CPU_ISA=scalar|avx2|avx512|avx512bf16` when set (a value
+    /// above what the hardware supports is clamped down). Read once.
+    pub fn active() -> Isa {
+        static ACTIVE: OnceLock<Isa> = OnceLock::new();
+        *ACTIVE.get_or_init(|| {
+            let hw = Isa::detected();
+            match std::env::var("WEIR_CPU_ISA")
+                .ok()
+                .as_deref()
+                .and_then(Isa::parse)
+            {
+                Some(requested) => requested.min(hw),
+                None => hw,
+            }
+        })
+    }
+
+    /// Parses `scalar`, `avx2`, `avx512` or `avx512bf16` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Isa> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "scalar" => Some(Isa::Scalar),
+            "avx2" | "avx2fma" => Some(Isa::Avx2Fma),
+            "avx512" => Some(Isa::Avx512),
+            "avx512bf16" => Some(Isa::Avx512Bf16),
+            _ => None,
+        }
+    }
+
+    /// Short lowercase name (the inverse of [`Isa::parse`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2Fma => "avx2",
+            Isa::Avx512 => "avx512",
+            Isa::Avx512Bf16 => "avx512bf16",
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect_hardware() -> Isa {
+    let avx2 = is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("f16c");
+    let avx512 = avx2
+        && is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512dq");
+    if avx512 && is_x86_feature_detected!("avx512bf16") {
+        Isa::Avx512Bf16
+    } else if avx512 {
+        Isa::Avx512
+    } else if avx2 {
+        Isa::Avx2Fma
+    } else {
+        Isa::Scalar
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect_hardware() -> Isa {
+    Isa::Scalar
+}
+
+/// `out[i][j] = sum_k x[i][k] * w[j][k]` for `i < m`, `j < n`;
+/// `x: [m, k]`, `w: [n, k]`, `out: [m, n]`, all row-major.
+///
+/// Runs on the global rayon pool with [`Isa::active`]. Every element is
+/// bit-identical whatever `m`, `n`, the other rows of `x` or the thread count
+/// (see the module docs).
+///
+/// # Panics
+/// If a slice is shorter than its shape says.
+pub fn matmul(x: &[f32], m: usize, k: usize, w: WeightView<'_>, n: usize, out: &mut [f32]) {
+    matmul_with_isa(Isa::active(), x, m, k, w, n, out);
+}
+
+/// [`matmul`] with an explicit ISA (for tests and benches).
+///
+/// # Panics
+/// If `isa` is not supported by this CPU, or a slice is shorter than its shape says.
+pub fn matmul_with_isa(
+    isa: Isa,
+    x: &[f32],
+    m: usize,
+    k: usize,
+    w: WeightView<'_>,
+    n: usize,
+    out: &mut [f32],
+) {
+    assert!(
+        isa.is_supported(),
+        "matmul: ISA {isa:?} not supported by this CPU"
+    );
+    assert!(
+        x.len() >= m * k,
+        "matmul: x has {} elements, need m*k = {}",
+        x.len(),
+        m * k
+    );
+    assert!(
+        w.len() >= n * k,
+        "matmul: w ({}) has {} elements, need n*k = {}",
+        w.dtype_name(),
+        w.len(),
+        n * k
+    );
+    assert!(
+        out.len() >= m * n,
+        "matmul: out has {} elements, need m*n = {}",
+        out.len(),
+        m * n
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        out[..m * n].fill(0.0);
+        return;
+    }
+    let out_ptr = SyncPtr(out.as_mut_ptr());
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Bf16 | Isa::Avx512 | Isa::Avx2Fma => x86::matmul(isa, x, m, k, w, n, out_ptr),
+        _ => scalar_matmul(x, m, k, w, n, out_ptr),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Shared pieces: output pointer, work splitting, the reduction tree.
+// ---------------------------------------------------------------------------
+
+/// A raw pointer that may cross threads. Users guarantee that concurrent
+/// writers touch disjoint elements and that the pointee outlives them.
+#[derive(Clone, Copy)]
+pub(crate) struct SyncPtr<T>(pub(crate) *mut T);
+
+impl<T> SyncPtr<T> {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper).
+    #[inline(always)]
+    pub(crate) fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+// SAFETY: SyncPtr is only a pointer value; every user writes disjoint
+// elements from each thread and keeps the allocation alive for the parallel
+// section (documented at each use).
+unsafe impl<T> Send for SyncPtr<T> {}
+// SAFETY: as above; shared access only ever hands out the pointer value.
+unsafe impl<T> Sync for SyncPtr<T> {}
+
+/// Below this many multiply-adds a matmul runs on the calling thread.
+const PAR_MIN_MACS: usize = 1 << 17;
+
+/// Splits `[0, m) x [0, n)` into blocks and calls `block(i0, i1, j0, j1)` for
+/// each, in parallel on the current rayon pool when the problem is big
+/// enough. `x_row_bytes` sizes the m blocks (x rows of one block should stay
+/// in L2). Block edges are multiples of 4, except at `m` and `n`.
+fn for_each_block(
+    m: usize,
+    n: usize,
+    k: usize,
+    x_row_bytes: usize,
+    block: impl Fn(usize, usize, usize, usize) + Sync,
+) {
+    // m blocks: keep an x block within ~256 KiB of L2, 4..=256 rows.
+    let mc_cap = ((256 * 1024) / x_row_bytes.max(1)).clamp(4, 256) / 4 * 4;
+    let m_blocks = m.div_ceil(mc_cap);
+    let mc = m.div_ceil(m_blocks).next_multiple_of(4);
+    let m_blocks = m.div_ceil(mc);
+    let threads = rayon::current_num_threads();
+    if threads <= 1 || m * n * k < PAR_MIN_MACS {
+        for mb in 0..m_blocks {
+            block(mb * mc, ((mb + 1) * mc).min(m), 0, n);
+        }
+        return;
+    }
+    // n blocks: enough tasks for load balance (>= 4 per thread), >= 16 rows each.
+    let want = (4 * threads).div_ceil(m_blocks).max(1);
+    let nc = n.div_ceil(want).next_multiple_of(4).max(16);
+    let n_blocks = n.div_ceil(nc);
+    (0..m_blocks * n_blocks).into_par_iter().for_each(|t| {
+        let (mb, nb) = (t / n_blocks, t % n_blocks);
+        let (i0, j0) = (mb * mc, nb * nc);
+        block(i0, (i0 + mc).min(m), j0, (j0 + nc).min(n));
+    });
+}
+
+/// The fixed reduction of `L` lanes (a power of two) every path uses:
+/// `v[i] += v[i + h]` for `h = L/2, L/4, .., 1`; returns `v[0]`.
+/// Reference form of [`x86::hsum16`] and [`x86::reduce_4x4`].
+pub fn hsum_tree(v: &mut [f32]) -> f32 {
+    let mut h = v.len() / 2;
+    while h >= 1 {
+        for i in 0..h {
+            v[i] += v[i + h];
+        }
+        h /= 2;
+    }
+    v[0]
+}
+
+// ---------------------------------------------------------------------------
+// Scalar path (and the structure the SIMD paths mirror).
+// ---------------------------------------------------------------------------
+
+/// Weight element that widens exactly to f32.
+pub(crate) trait WElem: Copy + Send + Sync + 'static {
+    fn to_f32(self) -> f32;
+}
+impl WElem for f32 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+}
+impl WElem for bf16 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        bf16::to_f32(self)
+    }
+}
+impl WElem for f16 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f16::to_f32(self)
+    }
+}
+
+/// Scalar dot product with 8 lanes (`kk % 8`), multiply then add (no FMA),
+/// then [`hsum_tree`].
+#[inline]
+fn dot_scalar<T: WElem>(x: &[f32], w: &[T]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let mut xc = x.chunks_exact(8);
+    let mut wc = w.chunks_exact(8);
+    for (xs, ws) in (&mut xc).zip(&mut wc) {
+        for l in 0..8 {
+            acc[l] += xs[l] * ws[l].to_f32();
+        }
+    }
+    for (l, (xv, wv)) in xc.remainder().iter().zip(wc.remainder()).enumerate() {
+        acc[l] += xv * wv.to_f32();
+    }
+    hsum_tree(&mut acc)
+}
+
+fn scalar_matmul(x: &[f32], m: usize, k: usize, w: WeightView<'_>, n: usize, out: SyncPtr<f32>) {
+    fn run<T: WElem>(x: &[f32], m: usize, k: usize, w: &[T], n: usize, out: SyncPtr<f32>) {
+        for_each_block(m, n, k, k * 4, |i0, i1, j0, j1| {
+            for j in j0..j1 {
+                let wr = &w[j * k..(j + 1) * k];
+                for i in i0..i1 {
+                    let v = dot_scalar(&x[i * k..(i + 1) * k], wr);
+                    // SAFETY: (i, j) lies in this task's block; blocks are
+                    // disjoint and `out` holds m*n elements (checked by the caller).
+                    unsafe { *out.get().add(i * n + j) = v };
+                }
+            }
+        });
+    }
+    match w {
+        WeightView::F32(w) => run(x, m, k, w, n, out),
+        WeightView::Bf16(w) => run(x, m, k, w, n, out),
+        WeightView::F16(w) => run(x, m, k, w, n, out),
+    }
+}
+
+/// Rounds f32 to bf16 with round-to-nearest-even (NaN stays NaN); the scalar
+/// reference for the activation rounding of the `vdpbf16ps` path (which in
+/// addition flushes subnormal inputs to zero, as the instruction does).
+pub fn f32_to_bf16_rne(v: f32) -> bf16 {
+    bf16::from_f32(v)
+}
+
+// ---------------------------------------------------------------------------
+// x86-64 SIMD paths.
+// ---------------------------------------------------------------------------
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86 {
+    //! AVX-512 / AVX2 kernels. Every `unsafe fn` here requires the CPU
+    //! features named in its `target_feature` attribute (checked by the
+    //! dispatcher through [`Isa::is_supported`]) and valid pointers as
+    //! documented.
+
+    use super::{for_each_block, Isa, SyncPtr, WeightView};
+    use half::{bf16, f16};
+    use std::arch::x86_64::*;
+
+    /// Register tile width over w rows.
+    const NR: usize = 4;
+
+    pub(super) fn matmul(
+        isa: Isa,
+        x: &[f32],
+        m: usize,
+        k: usize,
+        w: WeightView<'_>,
+        n: usize,
+        out: SyncPtr<f32>,
+    ) {
+        match (isa, w) {
+            (Isa::Avx512Bf16, WeightView::Bf16(w)) => matmul_dpbf16(x, m, k, w, n, out),
+            (Isa::Avx512 | Isa::Avx512Bf16, WeightView::F32(w)) => {
+                matmul_fma512(x, m, k, w, n, out)
+            }
+            (Isa::Avx512, WeightView::Bf16(w)) => matmul_fma512(x, m, k, w, n, out),
+            (Isa::Avx512 | Isa::Avx512Bf16, WeightView::F16(w)) => {
+                matmul_fma512(x, m, k, w, n, out)
+            }
+            (_, WeightView::F32(w)) => matmul_fma256(x, m, k, w, n, out),
+            (_, WeightView::Bf16(w)) => matmul_fma256(x, m, k, w, n, out),
+            (_, WeightView::F16(w)) => matmul_fma256(x, m, k, w, n, out),
+        }
+    }
+
+    // ----- reductions ------------------------------------------------------
+
+    /// [`super::hsum_tree`] over the 16 lanes of `v` (the one-accumulator
+    /// form of [`reduce_4x4`], checked against it in the tests; also used by
+    /// the attention score kernel).
+    #[target_feature(enable = "avx512f,avx512dq")]
+    #[inline]
+    pub(crate) fn hsum16(v: __m512) -> f32 {
+        let s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps::<1>(v));
+        let s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps::<1>(s8));
+        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        let s1 = _mm_add_ss(s2, _mm_shuffle_ps::<0b01>(s2, s2));
+        _mm_cvtss_f32(s1)
+    }
+
+    /// [`super::hsum_tree`] over the 8 lanes of `v`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub(crate) fn hsum8(v: __m256) -> f32 {
+        let s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        let s1 = _mm_add_ss(s2, _mm_shuffle_ps::<0b01>(s2, s2));
+        _mm_cvtss_f32(s1)
+    }
+
+    /// Reduces 16 accumulators at once with the same tree as [`hsum16`]
+    /// (bit-identical per accumulator). `a[4 * j + i]` is the accumulator of
+    /// tile element (row i, column j); lane `4 * i + j` of the result is its sum.
+    ///
+    /// Each step adds the two halves of every accumulator while packing two
+    /// accumulators into one register: 16 -> 8 -> 4 -> 2 -> 1 registers.
+    #[target_feature(enable = "avx512f,avx512dq")]
+    #[inline]
+    pub(crate) fn reduce_4x4(a: &[__m512; 16]) -> __m512 {
+        // s8: t[p] = [a[2p] lanes 0..8 + 8..16 | a[2p+1] same].
+        let mut t = [_mm512_setzero_ps(); 8];
+        for p in 0..8 {
+            let (x, y) = (a[2 * p], a[2 * p + 1]);
+            let lo = _mm512_shuffle_f32x4::<0b01_00_01_00>(x, y);
+            let hi = _mm512_shuffle_f32x4::<0b11_10_11_10>(x, y);
+            t[p] = _mm512_add_ps(lo, hi);
+        }
+        // s4: u[q] = 128-bit blocks [a[4q], a[4q+1], a[4q+2], a[4q+3]].
+        let mut u = [_mm512_setzero_ps(); 4];
+        for q in 0..4 {
+            let (x, y) = (t[2 * q], t[2 * q + 1]);
+            let lo = _mm512_shuffle_f32x4::<0b10_00_10_00>(x, y);
+            let hi = _mm512_shuffle_f32x4::<0b11_01_11_01>(x, y);
+            u[q] = _mm512_add_ps(lo, hi);
+        }
+        // s2: v0 block b = [a[b] (2 lanes), a[4+b] (2 lanes)], v1 = a[8+b], a[12+b].
+        let v0 = _mm512_add_ps(
+            _mm512_shuffle_ps::<0b01_00_01_00>(u[0], u[1]),
+            _mm512_shuffle_ps::<0b11_10_11_10>(u[0], u[1]),
+        );
+        let v1 = _mm512_add_ps(
+            _mm512_shuffle_ps::<0b01_00_01_00>(u[2], u[3]),
+            _mm512_shuffle_ps::<0b11_10_11_10>(u[2], u[3]),
+        );
+        // s1: block b = [a[b], a[4+b], a[8+b], a[12+b]]; lane 4b + c = a[4c + b].
+        _mm512_add_ps(
+            _mm512_shuffle_ps::<0b10_00_10_00>(v0, v1),
+            _mm512_shuffle_ps::<0b11_01_11_01>(v0, v1),
+        )
+    }
+
+    /// Stores lanes `4 * i + j` of `r` to `out_rows[i] + j` for `i < mr`, `j < nv`.
+    ///
+    /// # Safety
+    /// AVX-512F available; `out_rows[i]..+nv` must be writable for `i < mr`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn store_tile(r: __m512, out_rows: &[*mut f32; 4], mr: usize, nv: usize) {
+        if nv == 4 {
+            // SAFETY: each row has 4 writable slots (nv == 4), rows < mr.
+            unsafe {
+                _mm_storeu_ps(out_rows[0], _mm512_castps512_ps128(r));
+                if mr > 1 {
+                    _mm_storeu_ps(out_rows[1], _mm512_extractf32x4_ps::<1>(r));
+                }
+                if mr > 2 {
+                    _mm_storeu_ps(out_rows[2], _mm512_extractf32x4_ps::<2>(r));
+                }
+                if mr > 3 {
+                    _mm_storeu_ps(out_rows[3], _mm512_extractf32x4_ps::<3>(r));
+                }
+            }
+            return;
+        }
+        let mut buf = [0.0f32; 16];
+        // SAFETY: buf holds 16 f32; unaligned store.
+        unsafe { _mm512_storeu_ps(buf.as_mut_ptr(), r) };
+        for i in 0..mr {
+            for j in 0..nv {
+                // SAFETY: the caller guarantees the destination row has nv slots.
+                unsafe { *out_rows[i].add(j) = buf[4 * i + j] };
+            }
+        }
+    }
+
+    /// Walks one block in 4 x 4 register tiles: w tiles outer (kept hot in
+    /// L1), x tiles inner. `tile(xrows, mr, wrows, prefetch_wrows, pf)` must
+    /// return the reduced tile (lane `4i + j`). Rows beyond `m`/`n` in a tile
+    /// are clamped duplicates and not stored.
+    ///
+    /// When the block has at most 4 x rows (decode: memory bound), `pf` asks
+    /// the tile to prefetch (into L2) the w rows ~24 KiB ahead; measured on
+    /// Zen 4 this lifts m = 1 from ~45% to ~75% of the read bandwidth.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn walk_block<F>(
+        i0: usize,
+        i1: usize,
+        j0: usize,
+        j1: usize,
+        n: usize,
+        w_row_bytes: usize,
+        out: SyncPtr<f32>,
+        tile: F,
+    ) where
+        F: Fn(usize, usize, [usize; NR], [usize; NR], bool, [*mut f32; 4], usize),
+    {
+        // Decode: prefetch ~24 KiB ahead. Larger m: the first x tile of each
+        // w tile prefetches the next w tile (the others find it in L1/L2).
+        let pf_tiles = if i1 - i0 <= 4 {
+            (24 * 1024 / (NR * w_row_bytes).max(1)).clamp(1, 8)
+        } else {
+            1
+        };
+        let mut j = j0;
+        while j < j1 {
+            let nv = (j1 - j).min(NR);
+            let wrows = std::array::from_fn(|t| (j + t).min(j + nv - 1));
+            let next = std::array::from_fn(|t| (j + pf_tiles * NR + t).min(n - 1));
+            let mut i = i0;
+            while i < i1 {
+                let mr = (i1 - i).min(4);
+                // Rows i..i+mr and columns j..j+nv lie inside this task's
+                // block of `out` ([m, n], disjoint between tasks).
+                let rows =
+                    std::array::from_fn(|t| out.get().wrapping_add((i + t.min(mr - 1)) * n + j));
+                tile(i, mr, wrows, next, i == i0, rows, nv);
+                i += 4;
+            }
+            j += NR;
+        }
+    }
+
+    // ----- AVX512_BF16: vdpbf16ps -------------------------------------------
+
+    /// Rounds `x[i][..k]` to bf16 (RNE) into rows of `kp` (multiple of 32)
+    /// u16, zero padded.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")]
+    pub(super) fn round_rows_bf16(x: &[f32], m: usize, k: usize, kp: usize) -> Vec<u16> {
+        let mut xb = vec![0u16; m * kp];
+        for i in 0..m {
+            let src = &x[i * k..(i + 1) * k];
+            let dst = &mut xb[i * kp..(i + 1) * kp];
+            let mut c = 0;
+            while c < k {
+                let rem = k - c;
+                let m_lo: u16 = if rem >= 16 {
+                    0xffff
+                } else {
+                    ((1u32 << rem) - 1) as u16
+                };
+                let m_hi: u16 = if rem >= 32 {
+                    0xffff
+                } else if rem > 16 {
+                    ((1u32 << (rem - 16)) - 1) as u16
+                } else {
+                    0
+                };
+                // SAFETY: masked loads only touch lanes < rem inside `src`;
+                // the store writes 32 u16 inside `dst` (kp is a multiple of 32, c < kp).
+                unsafe {
+                    let lo = _mm512_maskz_loadu_ps(m_lo, src.as_ptr().add(c));
+                    let hi = _mm512_maskz_loadu_ps(m_hi, src.as_ptr().wrapping_add(c + 16));
+                    let b: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+                    _mm512_storeu_si512(dst.as_mut_ptr().add(c).cast(), b);
+                }
+                c += 32;
+            }
+        }
+        xb
+    }
+
+    fn matmul_dpbf16(x: &[f32], m: usize, k: usize, w: &[bf16], n: usize, out: SyncPtr<f32>) {
+        let kp = k.next_multiple_of(32);
+        // SAFETY: the dispatcher checked Isa::Avx512Bf16 is supported.
+        let xb = unsafe { round_rows_bf16(x, m, k, kp) };
+        let xb = &xb[..];
+        let wp = w.as_ptr().cast::<u16>() as usize;
+        for_each_block(m, n, k, kp * 2, |i0, i1, j0, j1| {
+            walk_block(
+                i0,
+                i1,
+                j0,
+                j1,
+                n,
+                k * 2,
+                out,
+                |i, mr, wr, next, pf, orows, nv| {
+                    let xr: [*const u16; 4] =
+                        std::array::from_fn(|t| xb[(i + t.min(mr - 1)) * kp..].as_ptr());
+                    let wrp: [*const u16; 4] =
+                        std::array::from_fn(|t| (wp as *const u16).wrapping_add(wr[t] * k));
+                    let nxp: [*const u16; 4] =
+                        std::array::from_fn(|t| (wp as *const u16).wrapping_add(next[t] * k));
+                    // SAFETY: feature checked by the dispatcher; x rows hold kp
+                    // u16, w rows k u16 (rows < n); prefetches are hints.
+                    unsafe {
+                        match (mr, pf) {
+                            (1, true) => tile_dpbf16::<1, true>(xr, wrp, nxp, k, orows, nv),
+                            (1, false) => tile_dpbf16::<1, false>(xr, wrp, nxp, k, orows, nv),
+                            (2, true) => tile_dpbf16::<2, true>(xr, wrp, nxp, k, orows, nv),
+                            (2, false) => tile_dpbf16::<2, false>(xr, wrp, nxp, k, orows, nv),
+                            (3, true) => tile_dpbf16::<3, true>(xr, wrp, nxp, k, orows, nv),
+                            (3, false) => tile_dpbf16::<3, false>(xr, wrp, nxp, k, orows, nv),
+                            (_, true) => tile_dpbf16::<4, true>(xr, wrp, nxp, k, orows, nv),
+                            _ => tile_dpbf16::<4, false>(xr, wrp, nxp, k, orows, nv),
+                        }
+                    }
+                },
+            );
+        });
+    }
+
+    #[inline(always)]
+    fn as_bh(v: __m512i) -> __m512bh {
+        // SAFETY: both are 512-bit plain-data vectors.
+        unsafe { std::mem::transmute::<__m512i, __m512bh>(v) }
+    }
+
+    /// One 4 x 4 (MR x 4) tile with `vdpbf16ps`: lane l of accumulator
+    /// (i, j) gains `x[i][32c+2l] w[j][32c+2l] + x[i][32c+2l+1] w[j][32c+2l+1]`
+    /// for c = 0, 1, .. in order; the last partial chunk is zero-masked.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL/DQ/BF16 available; `xr[i]` (i < MR) readable for
+    /// `k.next_multiple_of(32)` u16; `wr[j]` readable for `k` u16;
+    /// `out_rows[i]` (i < MR) writable for `nv <= 4` f32. Stores the tile.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")]
+    unsafe fn tile_dpbf16<const MR: usize, const PF: bool>(
+        xr: [*const u16; 4],
+        wr: [*const u16; 4],
+        next: [*const u16; 4],
+        k: usize,
+        out_rows: [*mut f32; 4],
+        nv: usize,
+    ) {
+        let mut acc = [_mm512_setzero_ps(); 16];
+        let full = k / 32;
+        let mut xv = [_mm512_setzero_si512(); 4];
+        for c in 0..full {
+            let o = c * 32;
+            // SAFETY (whole block): o + 32 <= k <= row lengths (see # Safety).
+            unsafe {
+                if PF {
+                    for p in next.iter() {
+                        _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(o).cast());
+                    }
+                }
+                for i in 0..MR {
+                    xv[i] = _mm512_loadu_si512(xr[i].add(o).cast());
+                }
+                for j in 0..NR {
+                    let wv = as_bh(_mm512_loadu_si512(wr[j].add(o).cast()));
+                    for i in 0..MR {
+                        acc[4 * j + i] = _mm512_dpbf16_ps(acc[4 * j + i], as_bh(xv[i]), wv);
+                    }
+                }
+            }
+        }
+        let rem = k - full * 32;
+        if rem > 0 {
+            let o = full * 32;
+            let mask: u32 = ((1u64 << rem) - 1) as u32;
+            // SAFETY: masked lanes < rem stay inside the rows.
+            unsafe {
+                for i in 0..MR {
+                    xv[i] = _mm512_maskz_loadu_epi16(mask, xr[i].add(o).cast());
+                }
+                for j in 0..NR {
+                    let wv = as_bh(_mm512_maskz_loadu_epi16(mask, wr[j].add(o).cast()));
+                    for i in 0..MR {
+                        acc[4 * j + i] = _mm512_dpbf16_ps(acc[4 * j + i], as_bh(xv[i]), wv);
+                    }
+                }
+            }
+        }
+        // SAFETY: the caller guarantees the output rows (see # Safety).
+        unsafe { store_tile(reduce_4x4(&acc), &out_rows, MR, nv) };
+    }
+
+    // ----- AVX-512 FMA (f32 / bf16 / f16 weights) -------------------------
+
+    /// Weight dtypes the FMA kernels widen to f32.
+    pub(crate) trait SimdW: super::WElem {
+        /// 16 elements from `p` widened to f32, lanes not in `mask` zero.
+        ///
+        /// # Safety
+        /// AVX-512 F/BW/VL + F16C; lanes in `mask` readable.
+        unsafe fn load16(p: *const Self, mask: u16) -> __m512;
+        /// 8 elements from `p` widened to f32.
+        ///
+        /// # Safety
+        /// AVX2 + F16C; 8 elements readable.
+        unsafe fn load8(p: *const Self) -> __m256;
+    }
+
+    impl SimdW for f32 {
+        #[inline(always)]
+        unsafe fn load16(p: *const f32, mask: u16) -> __m512 {
+            // SAFETY: per the trait contract.
+            unsafe { _mm512_maskz_loadu_ps(mask, p) }
+        }
+        #[inline(always)]
+        unsafe fn load8(p: *const f32) -> __m256 {
+            // SAFETY: per the trait contract.
+            unsafe { _mm256_loadu_ps(p) }
+        }
+    }
+
+    impl SimdW for bf16 {
+        #[inline(always)]
+        unsafe fn load16(p: *const bf16, mask: u16) -> __m512 {
+            // bf16 -> f32 is exact: the bits shifted into the high half.
+            // SAFETY: per the trait contract.
+            unsafe {
+                let h = _mm256_maskz_loadu_epi16(mask, p.cast());
+                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+            }
+        }
+        #[inline(always)]
+        unsafe fn load8(p: *const bf16) -> __m256 {
+            // SAFETY: per the trait contract.
+            unsafe {
+                let h = _mm_loadu_si128(p.cast());
+                _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
+            }
+        }
+    }
+
+    impl SimdW for f16 {
+        #[inline(always)]
+        unsafe fn load16(p: *const f16, mask: u16) -> __m512 {
+            // SAFETY: per the trait contract.
+            unsafe { _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p.cast())) }
+        }
+        #[inline(always)]
+        unsafe fn load8(p: *const f16) -> __m256 {
+            // SAFETY: per the trait contract.
+            unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p.cast())) }
+        }
+    }
+
+    fn matmul_fma512<T: SimdW>(
+        x: &[f32],
+        m: usize,
+        k: usize,
+        w: &[T],
+        n: usize,
+        out: SyncPtr<f32>,
+    ) {
+        let xp = x.as_ptr() as usize;
+        let wp = w.as_ptr() as usize;
+        for_each_block(m, n, k, k * 4, |i0, i1, j0, j1| {
+            walk_block(
+                i0,
+                i1,
+                j0,
+                j1,
+                n,
+                k * std::mem::size_of::<T>(),
+                out,
+                |i, mr, wr, next, pf, orows, nv| {
+                    let xr: [*const f32; 4] = std::array::from_fn(|t| {
+                        (xp as *const f32).wrapping_add((i + t.min(mr - 1)) * k)
+                    });
+                    let wrp: [*const T; 4] =
+                        std::array::from_fn(|t| (wp as *const T).wrapping_add(wr[t] * k));
+                    let nxp: [*const T; 4] =
+                        std::array::from_fn(|t| (wp as *const T).wrapping_add(next[t] * k));
+                    // SAFETY: feature checked by the dispatcher; rows hold k elements.
+                    unsafe {
+                        match (mr, pf) {
+                            (1, true) => tile_fma512::<T, 1, true>(xr, wrp, nxp, k, orows, nv),
+                            (1, false) => tile_fma512::<T, 1, false>(xr, wrp, nxp, k, orows, nv),
+                            (2, true) => tile_fma512::<T, 2, true>(xr, wrp, nxp, k, orows, nv),
+                            (2, false) => tile_fma512::<T, 2, false>(xr, wrp, nxp, k, orows, nv),
+                            (3, true) => tile_fma512::<T, 3, true>(xr, wrp, nxp, k, orows, nv),
+                            (3, false) => tile_fma512::<T, 3, false>(xr, wrp, nxp, k, orows, nv),
+                            (_, true) => tile_fma512::<T, 4, true>(xr, wrp, nxp, k, orows, nv),
+                            _ => tile_fma512::<T, 4, false>(xr, wrp, nxp, k, orows, nv),
+                        }
+                    }
+                },
+            );
+        });
+    }
+
+    /// MR x 4 tile, 16 lanes: lane l of (i, j) accumulates
+    /// `fma(x[i][16c+l], w[j][16c+l], acc)` for c = 0, 1, .. (tail masked to 0).
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL/DQ + FMA + F16C; `xr[i]` (i < MR) and `wr[j]` readable for `k`;
+    /// `out_rows[i]` (i < MR) writable for `nv <= 4` f32. Stores the tile.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")]
+    unsafe fn tile_fma512<T: SimdW, const MR: usize, const PF: bool>(
+        xr: [*const f32; 4],
+        wr: [*const T; 4],
+        next: [*const T; 4],
+        k: usize,
+        out_rows: [*mut f32; 4],
+        nv: usize,
+    ) {
+        let mut acc = [_mm512_setzero_ps(); 16];
+        let mut xv = [_mm512_setzero_ps(); 4];
+        let full = k / 16;
+        let line = 64 / std::mem::size_of::<T>();
+        for c in 0..full {
+            let o = c * 16;
+            // SAFETY (whole block): o + 16 <= k; prefetches are hints.
+            unsafe {
+                if PF && o % line == 0 {
+                    for p in next {
+                        _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(o).cast());
+                    }
+                }
+                for i in 0..MR {
+                    xv[i] = _mm512_loadu_ps(xr[i].add(o));
+                }
+                for j in 0..NR {
+                    let wv = T::load16(wr[j].add(o), 0xffff);
+                    for i in 0..MR {
+                        acc[4 * j + i] = _mm512_fmadd_ps(xv[i], wv, acc[4 * j + i]);
+                    }
+                }
+            }
+        }
+        let rem = k - full * 16;
+        if rem > 0 {
+            let o = full * 16;
+            let mask = ((1u32 << rem) - 1) as u16;
+            // SAFETY: masked lanes < rem stay inside the rows.
+            unsafe {
+                for i in 0..MR {
+                    xv[i] = _mm512_maskz_loadu_ps(mask, xr[i].add(o));
+                }
+                for j in 0..NR {
+                    let wv = T::load16(wr[j].add(o), mask);
+                    for i in 0..MR {
+                        acc[4 * j + i] = _mm512_fmadd_ps(xv[i], wv, acc[4 * j + i]);
+                    }
+                }
+            }
+        }
+        // SAFETY: the caller guarantees the output rows (see # Safety).
+        unsafe { store_tile(reduce_4x4(&acc), &out_rows, MR, nv) };
+    }
+
+    // ----- AVX2 FMA ----------------------------------------------------------
+
+    fn matmul_fma256<T: SimdW>(
+        x: &[f32],
+        m: usize,
+        k: usize,
+        w: &[T],
+        n: usize,
+        out: SyncPtr<f32>,
+    ) {
+        for_each_block(m, n, k, k * 4, |i0, i1, j0, j1| {
+            let mut j = j0;
+            while j < j1 {
+                let nv = (j1 - j).min(2);
+                let wrows: [&[T]; 2] = std::array::from_fn(|t| {
+                    let r = (j + t).min(j + nv - 1);
+                    &w[r * k..(r + 1) * k]
+                });
+                let mut i = i0;
+                while i < i1 {
+                    let mr = (i1 - i).min(4);
+                    let xrows: [&[f32]; 4] = std::array::from_fn(|t| {
+                        let r = i + t.min(mr - 1);
+                        &x[r * k..(r + 1) * k]
+                    });
+                    // SAFETY: the dispatcher checked AVX2/FMA/F16C.
+                    let r = unsafe { tile_fma256(xrows, wrows, mr) };
+                    for (t, row) in r.iter().enumerate().take(mr) {
+                        for (u, v) in row.iter().enumerate().take(nv) {
+                            // SAFETY: (i+t, j+u) is inside this task's disjoint block of out [m, n].
+                            unsafe { *out.get().add((i + t) * n + j + u) = *v };
+                        }
+                    }
+                    i += 4;
+                }
+                j += 2;
+            }
+        });
+    }
+
+    /// Up to 4 x 2 tile, 8 lanes: lane l of (i, j) accumulates
+    /// `fma(x[i][8c+l], w[j][8c+l], acc)` for c = 0, 1, .. (tail zero padded),
+    /// then [`hsum8`]. Rows `>= mr` are computed but ignored by the caller.
+    ///
+    /// # Safety
+    /// AVX2 + FMA + F16C available.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn tile_fma256<T: SimdW>(xr: [&[f32]; 4], wr: [&[T]; 2], mr: usize) -> [[f32; 2]; 4] {
+        let k = xr[0].len();
+        let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+        let full = k / 8;
+        let mut xv = [_mm256_setzero_ps(); 4];
+        for c in 0..full {
+            let o = c * 8;
+            // SAFETY: o + 8 <= k = every row's length.
+            unsafe {
+                for i in 0..4 {
+                    xv[i] = _mm256_loadu_ps(xr[i].as_ptr().add(o));
+                }
+                for j in 0..2 {
+                    let wv = T::load8(wr[j].as_ptr().add(o));
+                    for i in 0..4 {
+                        acc[i][j] = _mm256_fmadd_ps(xv[i], wv, acc[i][j]);
+                    }
+                }
+            }
+        }
+        let rem = k - full * 8;
+        if rem > 0 {
+            let o = full * 8;
+            for i in 0..4 {
+                let mut b = [0.0f32; 8];
+                b[..rem].copy_from_slice(&xr[i][o..]);
+                // SAFETY: b holds 8 f32.
+                xv[i] = unsafe { _mm256_loadu_ps(b.as_ptr()) };
+            }
+            for j in 0..2 {
+                let mut b = [wr[j][0]; 8];
+                b[..rem].copy_from_slice(&wr[j][o..]);
+                // SAFETY: b holds 8 elements; lanes >= rem are multiplied by x lanes that are 0.
+                let wv = unsafe { T::load8(b.as_ptr()) };
+                for i in 0..4 {
+                    acc[i][j] = _mm256_fmadd_ps(xv[i], wv, acc[i][j]);
+                }
+            }
+        }
+        let _ = mr;
+        let mut r = [[0.0f32; 2]; 4];
+        for i in 0..4 {
+            for j in 0..2 {
+                r[i][j] = hsum8(acc[i][j]);
+            }
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic pseudo-random values in [-1, 1).
+    pub(crate) fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// f64 reference: returns (value, sum |x w|).
+    fn reference(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<(f64, f64)> {
+        let mut r = Vec::with_capacity(m * n);
+        for i in 0..m {
+            for j in 0..n {
+                let (mut s, mut a) = (0.0f64, 0.0f64);
+                for kk in 0..k {
+                    let p = x[i * k + kk] as f64 * w[j * k + kk] as f64;
+                    s += p;
+                    a += p.abs();
+                }
+                r.push((s, a));
+            }
+        }
+        r
+    }
+
+    enum Dt {
+        F32,
+        Bf16,
+        F16,
+    }
+
+    fn weights(dt: &Dt, n: usize, k: usize, seed: u64) -> (Vec<f32>, Vec<bf16>, Vec<f16>) {
+        let w = rand_vec(n * k, seed);
+        match dt {
+            Dt::F32 => (w, vec![], vec![]),
+            Dt::Bf16 => {
+                let b: Vec<bf16> = w.iter().map(|&v| bf16::from_f32(v)).collect();
+                (b.iter().map(|v| v.to_f32()).collect(), b, vec![])
+            }
+            Dt::F16 => {
+                let h: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+                (h.iter().map(|v| v.to_f32()).collect(), vec![], h)
+            }
+        }
+    }
+
+    fn view<'a>(dt: &Dt, w: &'a (Vec<f32>, Vec<bf16>, Vec<f16>)) -> WeightView<'a> {
+        match dt {
+            Dt::F32 => WeightView::F32(&w.0),
+            Dt::Bf16 => WeightView::Bf16(&w.1),
+            Dt::F16 => WeightView::F16(&w.2),
+        }
+    }
+
+    fn isas() -> Vec<Isa> {
+        Isa::ALL.into_iter().filter(|i| i.is_supported()).collect()
+    }
+
+    /// Every ISA and dtype against the f64 reference on odd shapes.
+    ///
+    /// Tolerance per element, relative to `S = sum |x w|`:
+    /// * f32 accumulation (all non-dpbf16 paths): `(k/8 + 8) * 2^-24 * S`
+    ///   (8 or 16 lanes each summing k/L terms, plus the 4-level tree).
+    /// * dpbf16 path: activations rounded to bf16 add `2^-9 * S`.
+    #[test]
+    fn matches_reference_all_isas_odd_shapes() {
+        let shapes = [
+            (1, 1, 1),
+            (1, 37, 5),
+            (3, 95, 7),
+            (17, 130, 33),
+            (5, 896, 19),
+            (4, 64, 8),
+            (9, 33, 4),
+        ];
+        for isa in isas() {
+            for dt in [Dt::F32, Dt::Bf16, Dt::F16] {
+                for &(m, k, n) in &shapes {
+                    let x = rand_vec(m * k, 7 + m as u64);
+                    let ws = weights(&dt, n, k, 11 + k as u64);
+                    let mut out = vec![f32::NAN; m * n];
+                    matmul_with_isa(isa, &x, m, k, view(&dt, &ws), n, &mut out);
+                    let r = reference(&x, m, k, &ws.0, n);
+                    let dp = isa == Isa::Avx512Bf16 && matches!(dt, Dt::Bf16);
+                    for (e, (&o, &(v, s))) in out.iter().zip(&r).enumerate() {
+                        let mut tol = (k as f64 / 8.0 + 8.0) * 2f64.powi(-24) * s;
+                        if dp {
+                            tol += 2f64.powi(-9) * s;
+                        }
+                        assert!(
+                            (o as f64 - v).abs() <= tol + 1e-30,
+                            "{isa:?} {} m={m} k={k} n={n} elem {e}: got {o}, want {v} (tol {tol})",
+                            view(&dt, &ws).dtype_name()
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The SIMD activation rounding equals `half`'s RNE conversion bit for bit.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn bf16_rounding_matches_half() {
+        if !Isa::Avx512Bf16.is_supported() {
+            return;
+        }
+        let mut x = rand_vec(1000, 3);
+        // Ties and specials.
+        x.extend([
+            f32::from_bits(0x3f80_8000),
+            f32::from_bits(0x3f81_8000),
+            0.0,
+            -0.0,
+            1e-40,
+            f32::INFINITY,
+            65504.0,
+        ]);
+        let k = x.len();
+        // SAFETY: feature checked above.
+        let xb = unsafe { x86::round_rows_bf16(&x, 1, k, k.next_multiple_of(32)) };
+        for (i, &v) in x.iter().enumerate() {
+            // vcvtne2ps2bf16 treats subnormal inputs as zero (so does vdpbf16ps).
+            let want = if v.is_subnormal() {
+                f32_to_bf16_rne(0.0f32.copysign(v))
+            } else {
+                f32_to_bf16_rne(v)
+            };
+            assert_eq!(xb[i], want.to_bits(), "elem {i} = {v}");
+        }
+        assert!(xb[k..].iter().all(|&b| b == 0));
+    }
+
+    /// The transposed 16-accumulator reduction equals the one-accumulator tree.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn reduce_4x4_matches_hsum_tree() {
+        use std::arch::x86_64::*;
+        if !Isa::Avx512.is_supported() {
+            return;
+        }
+        let v = rand_vec(256, 5);
+        let v: Vec<f32> = v
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| a * 10f32.powi((i % 7) as i32 - 3))
+            .collect();
+        // SAFETY: feature checked above; loads read 16 f32 from v.
+        let (r, singles) = unsafe {
+            let acc: [__m512; 16] = std::array::from_fn(|a| _mm512_loadu_ps(v[16 * a..].as_ptr()));
+            let r = x86::reduce_4x4(&acc);
+            let s: Vec<f32> = acc.iter().map(|&a| x86::hsum16(a)).collect();
+            let mut out = [0f32; 16];
+            _mm512_storeu_ps(out.as_mut_ptr(), r);
+            (out, s)
+        };
+        for i in 0..4 {
+            for j in 0..4 {
+                let mut lanes = v[16 * (4 * j + i)..16 * (4 * j + i + 1)].to_vec();
+                let t = hsum_tree(&mut lanes);
+                assert_eq!(r[4 * i + j].to_bits(), t.to_bits());
+                assert_eq!(singles[4 * j + i].to_bits(), t.to_bits());
+            }
+        }
+    }
+
+    /// Batch invariance: row 0's output is bit-identical alone and inside any
+    /// batch of 1..=67 rows, at any thread count, for every ISA and dtype.
+    #[test]
+    fn batch_invariant_bits() {
+        let (k, n) = (200, 75);
+        let x = rand_vec(68 * k, 99);
+        for dt in [Dt::Bf16, Dt::F32, Dt::F16] {
+            let ws = weights(&dt, n, k, 5);
+            let w = view(&dt, &ws);
+            for isa in isas() {
+                let mut alone = vec![0.0; n];
+                matmul_with_isa(isa, &x[..k], 1, k, w, n, &mut alone);
+                for threads in [1, 2, 3] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    for m in 1..=67 {
+                        // Put the probe row at a varying position.
+                        let pos = (m * 7 + 3) % m;
+                        let mut xb = x[k..(m + 1) * k].to_vec();
+                        xb.truncate(m * k);
+                        xb[pos * k..(pos + 1) * k].copy_from_slice(&x[..k]);
+                        let mut out = vec![0.0; m * n];
+                        pool.install(|| matmul_with_isa(isa, &xb, m, k, w, n, &mut out));
+                        let got = &out[pos * n..(pos + 1) * n];
+                        for j in 0..n {
+                            assert_eq!(
+                                got[j].to_bits(),
+                                alone[j].to_bits(),
+                                "{isa:?} m={m} threads={threads} j={j}"
+                            );
+                        }
+                    }
+                    // A sub-range of n (row j of w alone) gives the same bits.
+                    let mut one = vec![0.0; 3];
+                    let wsub = match w {
+                        WeightView::F32(s) => WeightView::F32(&s[10 * k..13 * k]),
+                        WeightView::Bf16(s) => WeightView::Bf16(&s[10 * k..13 * k]),
+                        WeightView::F16(s) => WeightView::F16(&s[10 * k..13 * k]),
+                    };
+                    pool.install(|| matmul_with_isa(isa, &x[..k], 1, k, wsub, 3, &mut one));
+                    for j in 0..3 {
+                        assert_eq!(
+                            one[j].to_bits(),
+                            alone[10 + j].to_bits(),
+                            "{isa:?} n-subset j={j}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A large problem that takes the parallel, blocked path agrees with the
+    /// single-thread result bit for bit.
+    #[test]
+    fn parallel_blocked_equals_single_thread() {
+        let (m, k, n) = (70, 900, 300);
+        let x = rand_vec(m * k, 1);
+        let ws = weights(&Dt::Bf16, n, k, 2);
+        for isa in isas() {
+            let mut a = vec![0.0; m * n];
+            let mut b = vec![0.0; m * n];
+            let p1 = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap();
+            let p4 = rayon::ThreadPoolBuilder::new()
+                .num_threads(4)
+                .build()
+                .unwrap();
+            p1.install(|| matmul_with_isa(isa, &x, m, k, WeightView::Bf16(&ws.1), n, &mut a));
+            p4.install(|| matmul_with_isa(isa, &x, m, k, WeightView::Bf16(&ws.1), n, &mut b));
+            assert!(
+                a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
+                "{isa:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn isa_parse_roundtrip() {
+        for isa in Isa::ALL {
+            assert_eq!(Isa::parse(isa.name()), Some(isa));
+        }
+        assert_eq!(Isa::parse("nope"), None);
+        assert!(Isa::Scalar.is_supported());
+        assert!(Isa::active() <= Isa::detected());
+    }
+
+    #[test]
+    fn zero_k_and_empty() {
+        let mut out = vec![1.0; 6];
+        matmul(&[], 2, 0, WeightView::F32(&[]), 3, &mut out);
+        assert!(out.iter().all(|&v| v == 0.0));
+        matmul(&[], 0, 4, WeightView::F32(&[0.0; 12]), 3, &mut out);
+    }
+}

@@ -1,0 +1,277 @@
+//! Where arithmetic happens. Two layers, each small:
+//!
+//! - [`ModelRunner`]: "compute these tokens of these sequences and give me
+//!   logits for the ones that sample". The executor thread drives one. The
+//!   real implementation is [`crate::model::Decoder`] over a [`Backend`]; the
+//!   `sim` runner fakes it with no arithmetic at all.
+//! - [`Backend`]: the tensor operations one decoder layer needs (matmul,
+//!   norms, rotary, paged attention). `cpu` implements it today; a `cuda`
+//!   backend implements the same trait later, and the decoder is written once.
+
+pub mod cpu;
+pub mod sim;
+
+use crate::engine::request::SeqId;
+
+/// Errors a runner can hit while computing a step (all are server faults).
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// A step referenced a block or position outside what was allocated.
+    #[error("invalid step: {0}")]
+    InvalidStep(String),
+    /// Anything the device reports.
+    #[error("backend failure: {0}")]
+    Device(String),
+}
+
+/// What the last user-or-tool message said. Real models ignore it; the `sim`
+/// runner uses it to echo or to pick a scripted reply.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PromptHint {
+    /// `user` or `tool` (or `prompt` for a raw completion prompt).
+    pub role: String,
+    /// That message's text.
+    pub text: String,
+}
+
+/// One sequence's share of a forward step.
+#[derive(Debug)]
+pub struct ForwardSeq<'a> {
+    /// The sequence.
+    pub seq_id: SeqId,
+    /// Every token of the sequence known so far (prompt then output).
+    pub all_tokens: &'a [u32],
+    /// How many of `all_tokens` are prompt.
+    pub prompt_len: usize,
+    /// First position computed this step (tokens before it are in the KV cache).
+    pub start: usize,
+    /// Tokens computed this step: `all_tokens[start..start + len]`.
+    pub len: usize,
+    /// KV blocks holding positions `0..start + len`, in order.
+    pub block_table: &'a [u32],
+    /// Whether logits for the last computed token are wanted.
+    pub sample: bool,
+    /// The prompt's last user/tool message (for `sim`).
+    pub hint: &'a PromptHint,
+}
+
+/// Next-token scores for one sampling sequence.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Logits {
+    /// Raw scores over the whole vocabulary.
+    Dense(Vec<f32>),
+    /// All mass on one token (the `sim` runner's output).
+    OneHot(u32),
+}
+
+/// Computes forward steps over a paged KV cache it owns.
+pub trait ModelRunner: Send {
+    /// Vocabulary size (rows of the output projection).
+    fn vocab_size(&self) -> usize;
+    /// Compute `seqs` and return one [`Logits`] per sequence with `sample`
+    /// set, in the order given.
+    fn forward(&mut self, seqs: &[ForwardSeq<'_>]) -> Result<Vec<Logits>, BackendError>;
+    /// A sequence is gone; drop any per-sequence state.
+    fn release(&mut self, _seq_id: SeqId) {}
+}
+
+/// A weight matrix on the host, in its stored dtype, `[rows, cols]`
+/// row-major (nn.Linear's `[out_features, in_features]`).
+#[derive(Clone, Debug)]
+pub enum HostMatrix {
+    /// 32-bit floats.
+    F32 {
+        /// Row-major values.
+        data: Vec<f32>,
+        /// Rows (output features).
+        rows: usize,
+        /// Columns (input features).
+        cols: usize,
+    },
+    /// bfloat16, kept as bf16.
+    Bf16 {
+        /// Row-major values.
+        data: Vec<half::bf16>,
+        /// Rows (output features).
+        rows: usize,
+        /// Columns (input features).
+        cols: usize,
+    },
+    /// IEEE half, kept as f16.
+    F16 {
+        /// Row-major values.
+        data: Vec<half::f16>,
+        /// Rows (output features).
+        rows: usize,
+        /// Columns (input features).
+        cols: usize,
+    },
+}
+
+impl HostMatrix {
+    /// (rows, cols).
+    pub fn shape(&self) -> (usize, usize) {
+        match self {
+            HostMatrix::F32 { rows, cols, .. }
+            | HostMatrix::Bf16 { rows, cols, .. }
+            | HostMatrix::F16 { rows, cols, .. } => (*rows, *cols),
+        }
+    }
+
+    /// Stack matrices with the same columns and dtype on top of each other
+    /// (fusing q/k/v or gate/up into one matmul). None if they differ.
+    pub fn vstack(parts: Vec<HostMatrix>) -> Option<HostMatrix> {
+        let cols = parts.first()?.shape().1;
+        let rows: usize = parts.iter().map(|p| p.shape().0).sum();
+        if parts.iter().any(|p| p.shape().1 != cols) {
+            return None;
+        }
+        macro_rules! stack {
+            ($variant:ident) => {{
+                let mut data = Vec::with_capacity(rows * cols);
+                for p in parts {
+                    match p {
+                        HostMatrix::$variant { data: d, .. } => data.extend_from_slice(&d),
+                        _ => return None,
+                    }
+                }
+                Some(HostMatrix::$variant { data, rows, cols })
+            }};
+        }
+        match &parts[0] {
+            HostMatrix::F32 { .. } => stack!(F32),
+            HostMatrix::Bf16 { .. } => stack!(Bf16),
+            HostMatrix::F16 { .. } => stack!(F16),
+        }
+    }
+
+    /// Bytes held.
+    pub fn size_bytes(&self) -> usize {
+        match self {
+            HostMatrix::F32 { data, .. } => data.len() * 4,
+            HostMatrix::Bf16 { data, .. } => data.len() * 2,
+            HostMatrix::F16 { data, .. } => data.len() * 2,
+        }
+    }
+}
+
+/// One sequence's queries in a paged-attention call.
+#[derive(Clone, Copy, Debug)]
+pub struct AttnSeqInfo<'a> {
+    /// First row of this sequence's queries.
+    pub q_start: usize,
+    /// Query rows this step.
+    pub q_len: usize,
+    /// Tokens in the cache after this step's write.
+    pub ctx_len: usize,
+    /// Blocks holding positions `0..ctx_len`.
+    pub block_table: &'a [u32],
+}
+
+/// Shapes of an attention layer, shared by every call.
+#[derive(Clone, Copy, Debug)]
+pub struct AttnShape {
+    /// Query heads.
+    pub num_heads: usize,
+    /// Key/value heads.
+    pub num_kv_heads: usize,
+    /// Width of a head.
+    pub head_dim: usize,
+    /// Tokens per KV block.
+    pub block_size: usize,
+    /// Softmax scale (1/sqrt(head_dim)).
+    pub scale: f32,
+    /// Mistral's window, if any.
+    pub sliding_window: Option<usize>,
+}
+
+/// The tensor operations a Llama-family decoder needs. Buffers are f32
+/// activations laid out `[rows, cols]`; matrices keep their stored dtype.
+/// Every op computes each row independently of the others and of the
+/// batch's make-up (batch invariance: a seeded request samples the same
+/// tokens alone or in a batch of 64).
+pub trait Backend: Send + 'static {
+    /// A weight matrix on the device.
+    type Matrix: Send;
+    /// A small f32 vector on the device (norm weights, biases).
+    type Vector: Send;
+    /// An f32 activation buffer on the device.
+    type Buf: Send;
+    /// One layer's K and V cache.
+    type KvLayer: Send;
+
+    /// Short name for logs (`cpu`, `cuda`).
+    fn name(&self) -> &'static str;
+    /// Move a weight matrix to the device.
+    fn upload_matrix(&self, m: HostMatrix) -> Result<Self::Matrix, BackendError>;
+    /// Move an f32 vector to the device.
+    fn upload_vector(&self, v: Vec<f32>) -> Result<Self::Vector, BackendError>;
+    /// A zeroed buffer of `len` floats.
+    fn alloc(&self, len: usize) -> Result<Self::Buf, BackendError>;
+    /// A zeroed K/V cache of `num_blocks * block_size` slots of `kv_dim` floats.
+    fn alloc_kv(&self, slots: usize, kv_dim: usize) -> Result<Self::KvLayer, BackendError>;
+    /// Copy a buffer's first `len` floats to the host.
+    fn to_host(&self, buf: &Self::Buf, len: usize) -> Result<Vec<f32>, BackendError>;
+
+    /// out[t] = table[ids[t]] (rows of `dim`).
+    fn embedding(&self, table: &Self::Matrix, ids: &[u32], out: &mut Self::Buf);
+    /// out[m, n] = x[m, k] · w[n, k]ᵀ, with (n, k) the matrix's shape.
+    fn matmul(&self, x: &Self::Buf, m: usize, w: &Self::Matrix, out: &mut Self::Buf);
+    /// x[r] += bias for `rows` rows.
+    fn add_bias(&self, x: &mut Self::Buf, rows: usize, bias: &Self::Vector);
+    /// out[r] = rmsnorm(x[r]) * w for `rows` rows of w's length.
+    fn rms_norm(&self, x: &Self::Buf, w: &Self::Vector, eps: f32, rows: usize, out: &mut Self::Buf);
+    /// residual += x; out = rmsnorm(residual) * w.
+    fn add_rms_norm(
+        &self,
+        residual: &mut Self::Buf,
+        x: &Self::Buf,
+        w: &Self::Vector,
+        eps: f32,
+        rows: usize,
+        out: &mut Self::Buf,
+    );
+    /// Split rows of `[q | k | v]` into three buffers.
+    fn split_qkv(
+        &self,
+        qkv: &Self::Buf,
+        rows: usize,
+        q_dim: usize,
+        kv_dim: usize,
+        q: &mut Self::Buf,
+        k: &mut Self::Buf,
+        v: &mut Self::Buf,
+    );
+    /// NeoX rotary embedding in place on `[rows, heads, head_dim]`.
+    fn rope(
+        &self,
+        x: &mut Self::Buf,
+        positions: &[u32],
+        heads: usize,
+        head_dim: usize,
+        inv_freq: &[f32],
+        scaling: f32,
+    );
+    /// out[r] = silu(gate) * up, with `[gate | up]` rows of 2*inter.
+    fn silu_mul(&self, gate_up: &Self::Buf, rows: usize, inter: usize, out: &mut Self::Buf);
+    /// Store new K/V rows at `slots` (block * block_size + offset).
+    fn write_kv(
+        &self,
+        k: &Self::Buf,
+        v: &Self::Buf,
+        slots: &[u32],
+        kv_dim: usize,
+        cache: &mut Self::KvLayer,
+    );
+    /// Causal attention of `q` over the paged cache.
+    fn attention(
+        &self,
+        q: &Self::Buf,
+        cache: &Self::KvLayer,
+        shape: AttnShape,
+        seqs: &[AttnSeqInfo<'_>],
+        out: &mut Self::Buf,
+    );
+    /// out[i] = x[rows[i]] for rows of `dim` floats.
+    fn gather_rows(&self, x: &Self::Buf, rows: &[usize], dim: usize, out: &mut Self::Buf);
+}

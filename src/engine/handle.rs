@@ -1,0 +1,117 @@
+//! `EngineHandle`: the facade the HTTP layer calls (TGI's `Infer`). It owns
+//! nothing mutable: it spawns a request actor per call and hands back the
+//! event channel the stream actors write into.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::engine::request::{GenerateRequest, Generation};
+use crate::metrics::Metrics;
+use crate::tokenize::Tokenizer;
+
+/// Why the engine refused a request before generating anything.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The prompt alone does not fit the context window (a client error: 400).
+    #[error("This model's maximum context length is {max_model_len} tokens. However, your prompt has {prompt_tokens} tokens (plus at least 1 token for the completion). Please reduce the length of the messages or prompt.")]
+    PromptTooLong {
+        /// Tokens in the rendered prompt.
+        prompt_tokens: usize,
+        /// The model's context window.
+        max_model_len: usize,
+    },
+    /// The prompt is empty after rendering (400).
+    #[error("the prompt is empty")]
+    EmptyPrompt,
+    /// A token id outside the vocabulary (400).
+    #[error("token id {id} is out of range: the vocabulary has {vocab_size} tokens")]
+    TokenOutOfRange {
+        /// The offending id.
+        id: u32,
+        /// The vocabulary size.
+        vocab_size: usize,
+    },
+    /// The chat template refused the conversation (400), with its message.
+    #[error("chat template error: {0}")]
+    Template(String),
+    /// The model has no chat template and the request is a chat (400).
+    #[error("this model has no chat template; use /v1/completions with a prompt")]
+    NoChatTemplate,
+    /// Tokenization failed (400).
+    #[error("tokenization failed: {0}")]
+    Tokenize(String),
+    /// The engine is shutting down or its actors died (503).
+    #[error("the engine is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl EngineError {
+    /// True when the client caused it (maps to 4xx rather than 5xx).
+    pub fn is_client_error(&self) -> bool {
+        !matches!(self, EngineError::Unavailable(_))
+    }
+}
+
+/// What every handler needs to reach the engine. Cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    pub(crate) inner: Arc<EngineShared>,
+}
+
+/// The shared, immutable part of a running engine.
+pub(crate) struct EngineShared {
+    pub(crate) model_name: String,
+    pub(crate) max_model_len: usize,
+    pub(crate) tokenizer: Arc<Tokenizer>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) scheduler: ractor::ActorRef<crate::actors::scheduler::SchedulerMsg>,
+    pub(crate) next_request_id: std::sync::atomic::AtomicU64,
+}
+
+impl EngineHandle {
+    /// The served model name (`model` must match it exactly).
+    pub fn model_name(&self) -> &str {
+        &self.inner.model_name
+    }
+
+    /// The context window in tokens (prompt + completion).
+    pub fn max_model_len(&self) -> usize {
+        self.inner.max_model_len
+    }
+
+    /// The model's tokenizer (for /tokenize and /detokenize).
+    pub fn tokenizer(&self) -> &Arc<Tokenizer> {
+        &self.inner.tokenizer
+    }
+
+    /// Server metrics (rendered by /metrics).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// Render a chat through the model's template (what /tokenize shows).
+    pub fn render_chat(
+        &self,
+        messages: &Value,
+        tools: Option<&Value>,
+        add_generation_prompt: bool,
+        template_kwargs: &Map<String, Value>,
+    ) -> Result<String, EngineError> {
+        let template = self
+            .inner
+            .tokenizer
+            .chat_template()
+            .ok_or(EngineError::NoChatTemplate)?;
+        template
+            .render(messages, tools, add_generation_prompt, template_kwargs)
+            .map_err(|e| EngineError::Template(e.to_string()))
+    }
+
+    /// Start generating: spawns a request actor, which renders, tokenizes and
+    /// clamps, then submits to the scheduler. Dropping the returned
+    /// receiver cancels the request and frees its KV blocks.
+    pub async fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError> {
+        crate::actors::request::run(self.clone(), req).await
+    }
+}

@@ -1,0 +1,196 @@
+//! The narrow types that cross the engine's edges: what a validated request
+//! asks for (`GenerateRequest`), and what comes back to the HTTP layer
+//! (`Generation`, a channel of `StreamEvent`s).
+//!
+//! Nothing here is unchecked input: the `api` module builds these only after
+//! validation, so every actor downstream can trust them.
+
+use serde_json::{Map, Value};
+
+/// Identifies one sequence (one choice of one request) inside the engine.
+pub type SeqId = u64;
+
+/// Who a request belongs to. Tenancy lands in a later issue; every request
+/// already carries the id so fairness and cache salting have their seam.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct TenantId(pub String);
+
+/// How the next token is chosen. Defaults are OpenAI's (temperature 1, no
+/// truncation, no penalties).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SamplingParams {
+    /// 0 means greedy (argmax).
+    pub temperature: f32,
+    /// Keep only the k most likely tokens; 0 disables.
+    pub top_k: usize,
+    /// Nucleus sampling mass; 1.0 disables.
+    pub top_p: f32,
+    /// Drop tokens whose probability is below `min_p` times the top one; 0 disables.
+    pub min_p: f32,
+    /// Seed of this choice's random stream. Always set by the request actor
+    /// (drawn at random when the client gave none) so sampling is a pure
+    /// function of (seed, position) and identical alone or in any batch.
+    pub seed: u64,
+    /// OpenAI presence penalty, subtracted once from every token already generated.
+    pub presence_penalty: f32,
+    /// OpenAI frequency penalty, subtracted per occurrence in the output.
+    pub frequency_penalty: f32,
+    /// CTRL-style multiplicative penalty over prompt and output tokens; 1.0 disables.
+    pub repetition_penalty: f32,
+    /// `Some(k)`: report the chosen token's logprob and the k most likely alternatives.
+    pub logprobs: Option<usize>,
+    /// Most tokens to generate (already clamped to the context's room).
+    pub max_tokens: usize,
+    /// Keep generating past end-of-sequence tokens (benchmarks).
+    pub ignore_eos: bool,
+    /// Extra token ids that end generation, beside the model's eos ids.
+    pub stop_token_ids: Vec<u32>,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            seed: 0,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            repetition_penalty: 1.0,
+            logprobs: None,
+            max_tokens: 16,
+            ignore_eos: false,
+            stop_token_ids: Vec::new(),
+        }
+    }
+}
+
+impl SamplingParams {
+    /// True when the choice is deterministic argmax.
+    pub fn is_greedy(&self) -> bool {
+        self.temperature <= 0.0 || self.top_k == 1
+    }
+}
+
+/// What the model is asked to continue.
+#[derive(Clone, Debug)]
+pub enum Prompt {
+    /// Chat messages rendered through the model's chat template.
+    Chat {
+        /// OpenAI-shaped messages (already validated).
+        messages: Value,
+        /// OpenAI-shaped tool definitions, passed to the template.
+        tools: Option<Value>,
+        /// Append the assistant header so the model answers.
+        add_generation_prompt: bool,
+        /// Extra template variables (`chat_template_kwargs`, e.g. `enable_thinking`).
+        template_kwargs: Map<String, Value>,
+    },
+    /// Raw text, tokenized with the tokenizer's special tokens (BOS).
+    Text(String),
+    /// Pre-tokenized ids (the legacy completions API accepts them).
+    Tokens(Vec<u32>),
+}
+
+/// A validated generation request, the only thing the engine accepts.
+#[derive(Clone, Debug)]
+pub struct GenerateRequest {
+    /// Owner of the request (fairness, cache salt; tenancy lands later).
+    pub tenant: TenantId,
+    /// What to continue.
+    pub prompt: Prompt,
+    /// Sampling for every choice. `max_tokens: None` means "as many as fit".
+    pub params: SamplingParams,
+    /// The client's max_tokens (None when absent); clamped by the request actor.
+    pub max_tokens: Option<usize>,
+    /// Client-provided seed; None draws one at random.
+    pub seed: Option<u64>,
+    /// Number of choices; they share the prompt's KV blocks.
+    pub n: usize,
+    /// Stop strings: generation ends before them and they are not emitted.
+    pub stop: Vec<String>,
+    /// Drop special tokens from the text (OpenAI default: true).
+    pub skip_special_tokens: bool,
+}
+
+/// Why a choice ended, as OpenAI spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinishReason {
+    /// An eos token, a stop token id or a stop string.
+    Stop,
+    /// `max_tokens` or the context window was reached.
+    Length,
+    /// The client went away or the request was cancelled.
+    Abort,
+}
+
+impl FinishReason {
+    /// The OpenAI wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::Abort => "abort",
+        }
+    }
+}
+
+/// One generated token's log probability and its most likely alternatives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenLogprob {
+    /// The token's text (may be a partial UTF-8 piece, shown lossily).
+    pub token: String,
+    /// The token's raw bytes.
+    pub bytes: Vec<u8>,
+    /// Natural-log probability under the model's (unpenalised, untempered) distribution.
+    pub logprob: f32,
+    /// The top alternatives, most likely first: (token text, bytes, logprob).
+    pub top: Vec<(String, Vec<u8>, f32)>,
+}
+
+/// What a stream actor tells the HTTP layer, in order, for one request.
+#[derive(Clone, Debug)]
+pub enum StreamEvent {
+    /// New text for one choice (may be empty when only logprobs moved).
+    Delta {
+        /// Choice index.
+        choice: usize,
+        /// Text made complete by these tokens (never broken UTF-8).
+        text: String,
+        /// Token ids behind this delta.
+        token_ids: Vec<u32>,
+        /// Per-token logprobs when requested.
+        logprobs: Vec<TokenLogprob>,
+    },
+    /// A choice is done; no more deltas follow for it.
+    Finished {
+        /// Choice index.
+        choice: usize,
+        /// Why it ended.
+        reason: FinishReason,
+        /// Tokens generated for this choice.
+        completion_tokens: usize,
+        /// The stop string that ended it, if any.
+        matched_stop: Option<String>,
+    },
+    /// The engine failed this request (an internal error, not a client one).
+    Failed {
+        /// Human-readable cause.
+        message: String,
+    },
+}
+
+/// An accepted request, handed back to the HTTP layer.
+pub struct Generation {
+    /// Engine-wide unique id of the request (used in `chatcmpl-...` ids).
+    pub request_id: u64,
+    /// Prompt length in tokens.
+    pub prompt_tokens: usize,
+    /// max_tokens after clamping to the context's room.
+    pub max_tokens: usize,
+    /// True when the client's max_tokens was lowered to fit the context.
+    pub max_tokens_clamped: bool,
+    /// Rendered prompt text when the request was a chat (for debugging / tokenize).
+    pub events: flume::Receiver<StreamEvent>,
+}

@@ -1,0 +1,688 @@
+//! Continuous batching: which tokens of which sequences run in the next step.
+//!
+//! There is no prefill phase and decode phase. Every sequence has
+//! `num_computed` tokens (already in the KV cache) and `total` tokens (prompt
+//! plus output so far); each step closes that gap under a token budget
+//! (`max_num_batched_tokens`). A decoding sequence needs 1 token; a new one
+//! needs its whole prompt, taken in chunks when the budget is short (chunked
+//! prefill). Running sequences go first, oldest first, so decodes are never
+//! starved by a long prompt; waiting sequences are admitted after, FIFO, but
+//! only when their blocks fit. When the cache runs out mid-step, the newest
+//! running sequence is preempted: its blocks are freed and it goes back to
+//! the front of the queue to be recomputed later (never lost, never a crash).
+//!
+//! The scheduler decides and never computes: [`Scheduler::schedule`] returns a
+//! plain [`SchedulerOutput`], and [`Scheduler::on_step_done`] takes the
+//! sampled tokens back.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::backend::PromptHint;
+use crate::engine::kv::{BlockManager, BlockTable};
+use crate::engine::request::{FinishReason, SamplingParams, SeqId, TenantId};
+use crate::engine::sampling::SampledToken;
+
+/// Limits the scheduler enforces.
+#[derive(Clone, Debug)]
+pub struct SchedulerConfig {
+    /// Most sequences in one step.
+    pub max_num_seqs: usize,
+    /// Most tokens computed in one step (decode tokens + prefill chunks).
+    pub max_num_batched_tokens: usize,
+    /// Context window: prompt + output never exceeds it.
+    pub max_model_len: usize,
+}
+
+/// A sequence handed to the scheduler.
+#[derive(Clone, Debug)]
+pub struct NewSequence {
+    /// Engine-wide unique id.
+    pub seq_id: SeqId,
+    /// The request it belongs to (choices of one request share a group).
+    pub group: u64,
+    /// Owner (fairness lands with tenancy; kept here as the seam).
+    pub tenant: TenantId,
+    /// Prompt token ids.
+    pub prompt: Arc<Vec<u32>>,
+    /// Sampling and stopping for this choice.
+    pub params: Arc<SamplingParams>,
+    /// Token ids that end generation (model eos, unless `ignore_eos`).
+    pub eos_ids: Arc<Vec<u32>>,
+    /// The prompt's last user/tool message (for the `sim` runner).
+    pub hint: Arc<PromptHint>,
+    /// For the 2nd..nth choice of a request: the first choice, whose full
+    /// prompt blocks this one shares instead of recomputing them.
+    pub share_prompt_with: Option<SeqId>,
+}
+
+/// First sight of a sequence for the executor: everything it needs to keep
+/// its own copy of the tokens (later steps only say what changed).
+#[derive(Clone, Debug)]
+pub struct ExecSeqInit {
+    /// The sequence.
+    pub seq_id: SeqId,
+    /// Prompt then any output generated so far.
+    pub tokens: Vec<u32>,
+    /// How many of `tokens` are prompt.
+    pub prompt_len: usize,
+    /// Sampling parameters.
+    pub params: Arc<SamplingParams>,
+    /// Hint for the sim runner.
+    pub hint: Arc<PromptHint>,
+}
+
+/// One sequence's work in a step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduledSeq {
+    /// The sequence.
+    pub seq_id: SeqId,
+    /// First position to compute (everything before is cached).
+    pub start: usize,
+    /// Tokens to compute.
+    pub len: usize,
+    /// Blocks holding positions `0..start + len`.
+    pub block_table: Vec<u32>,
+    /// True when this step reaches the end of the known tokens, so the
+    /// next token is sampled.
+    pub sample: bool,
+}
+
+/// The scheduler's decision for one step: plain data, no behaviour.
+#[derive(Clone, Debug, Default)]
+pub struct SchedulerOutput {
+    /// Sequences the executor has not seen yet (or must forget and relearn).
+    pub new_seqs: Vec<ExecSeqInit>,
+    /// The work, in batch order.
+    pub scheduled: Vec<ScheduledSeq>,
+    /// Sequences gone since the last step (finished, aborted): the executor
+    /// drops their state.
+    pub released: Vec<SeqId>,
+    /// Tokens computed this step.
+    pub num_batched_tokens: usize,
+}
+
+impl SchedulerOutput {
+    /// True when nothing is to be computed.
+    pub fn is_empty(&self) -> bool {
+        self.scheduled.is_empty()
+    }
+}
+
+/// What happened to one sequence after a step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeqUpdate {
+    /// The sequence.
+    pub seq_id: SeqId,
+    /// The token it sampled.
+    pub token: SampledToken,
+    /// Set when this token ended the sequence.
+    pub finish: Option<FinishReason>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Waiting,
+    Running,
+}
+
+#[derive(Debug)]
+struct Sequence {
+    new: NewSequence,
+    tokens: Vec<u32>,
+    num_computed: usize,
+    blocks: BlockTable,
+    status: Status,
+    /// The executor knows this sequence's tokens.
+    exec_known: bool,
+    /// Set once preempted: the executor's copy is still valid, only the KV is gone.
+    num_preemptions: usize,
+}
+
+impl Sequence {
+    fn output_len(&self) -> usize {
+        self.tokens.len() - self.new.prompt.len()
+    }
+}
+
+/// Counters the scheduler keeps for metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SchedulerStats {
+    /// Sequences in the running batch.
+    pub running: usize,
+    /// Sequences waiting for admission (including preempted ones).
+    pub waiting: usize,
+    /// Preemptions since start.
+    pub preemptions_total: u64,
+}
+
+/// Continuous-batching scheduler over a [`BlockManager`].
+#[derive(Debug)]
+pub struct Scheduler {
+    cfg: SchedulerConfig,
+    blocks: BlockManager,
+    seqs: HashMap<SeqId, Sequence>,
+    waiting: VecDeque<SeqId>,
+    running: Vec<SeqId>,
+    released: Vec<SeqId>,
+    preemptions_total: u64,
+}
+
+impl Scheduler {
+    /// A scheduler owning `blocks`.
+    pub fn new(cfg: SchedulerConfig, blocks: BlockManager) -> Self {
+        Self {
+            cfg,
+            blocks,
+            seqs: HashMap::new(),
+            waiting: VecDeque::new(),
+            running: Vec::new(),
+            released: Vec::new(),
+            preemptions_total: 0,
+        }
+    }
+
+    /// The block pool (read-only: tests and metrics).
+    pub fn blocks(&self) -> &BlockManager {
+        &self.blocks
+    }
+
+    /// Running / waiting / preemption counts.
+    pub fn stats(&self) -> SchedulerStats {
+        SchedulerStats {
+            running: self.running.len(),
+            waiting: self.waiting.len(),
+            preemptions_total: self.preemptions_total,
+        }
+    }
+
+    /// True when any sequence is waiting or running.
+    pub fn has_work(&self) -> bool {
+        !self.seqs.is_empty()
+    }
+
+    /// Queue a sequence. Its prompt must be non-empty and shorter than the
+    /// context (the request actor checks; a violating one is finished at once
+    /// with `Length` by the first step).
+    pub fn add(&mut self, seq: NewSequence) {
+        let id = seq.seq_id;
+        let tokens = seq.prompt.as_ref().clone();
+        self.seqs.insert(
+            id,
+            Sequence {
+                new: seq,
+                tokens,
+                num_computed: 0,
+                blocks: BlockTable::default(),
+                status: Status::Waiting,
+                exec_known: false,
+                num_preemptions: 0,
+            },
+        );
+        self.waiting.push_back(id);
+    }
+
+    /// Drop a sequence now (client gone, stop string seen): its blocks are
+    /// free for the very next step. Unknown ids are ignored (already done).
+    pub fn abort(&mut self, seq_id: SeqId) -> bool {
+        let Some(mut seq) = self.seqs.remove(&seq_id) else {
+            return false;
+        };
+        self.blocks.release(&mut seq.blocks);
+        match seq.status {
+            Status::Waiting => self.waiting.retain(|&s| s != seq_id),
+            Status::Running => self.running.retain(|&s| s != seq_id),
+        }
+        if seq.exec_known {
+            self.released.push(seq_id);
+        }
+        true
+    }
+
+    /// Decide the next step.
+    pub fn schedule(&mut self) -> SchedulerOutput {
+        let mut out = SchedulerOutput {
+            released: std::mem::take(&mut self.released),
+            ..Default::default()
+        };
+        let mut budget = self.cfg.max_num_batched_tokens;
+        let mut preempted_any = false;
+
+        // 1. Running sequences, oldest first.
+        let mut i = 0;
+        while i < self.running.len() && budget > 0 {
+            let id = self.running[i];
+            let (need, computed) = {
+                let s = &self.seqs[&id];
+                (s.tokens.len() - s.num_computed, s.num_computed)
+            };
+            let n = need.min(budget);
+            if n == 0 {
+                i += 1;
+                continue;
+            }
+            // Make room, preempting the newest running sequences if needed.
+            let mut scheduled_self = true;
+            loop {
+                let s = &self.seqs[&id];
+                let extra = self.blocks.extra_blocks_needed(&s.blocks, computed + n);
+                if extra <= self.blocks.num_free() {
+                    break;
+                }
+                let victim = *self.running.last().expect("running holds at least `id`");
+                self.preempt(victim);
+                preempted_any = true;
+                if victim == id {
+                    scheduled_self = false;
+                    break;
+                }
+            }
+            if !scheduled_self {
+                // `id` was the newest and got preempted; everything after it is gone too.
+                break;
+            }
+            let seq = self.seqs.get_mut(&id).expect("running ids are in the map");
+            self.blocks
+                .grow(&mut seq.blocks, computed + n)
+                .expect("room was made above");
+            Self::emit(&mut out, seq, n);
+            budget -= n;
+            i += 1;
+        }
+
+        // 2. Admit waiting sequences while the batch, the budget and the cache allow.
+        if !preempted_any {
+            let mut skipped = VecDeque::new();
+            while budget > 0 && self.running.len() < self.cfg.max_num_seqs {
+                let Some(id) = self.waiting.pop_front() else {
+                    break;
+                };
+                if !self.try_share_prompt(id) {
+                    // Its leader has not computed the shared prompt yet.
+                    skipped.push_back(id);
+                    continue;
+                }
+                let seq = self.seqs.get_mut(&id).expect("waiting ids are in the map");
+                let n = (seq.tokens.len() - seq.num_computed).min(budget);
+                let extra = self
+                    .blocks
+                    .extra_blocks_needed(&seq.blocks, seq.num_computed + n);
+                if extra > self.blocks.num_free() {
+                    // Admission only when the blocks fit; keep FIFO order.
+                    self.waiting.push_front(id);
+                    break;
+                }
+                self.blocks
+                    .grow(&mut seq.blocks, seq.num_computed + n)
+                    .expect("checked above");
+                seq.status = Status::Running;
+                self.running.push(id);
+                Self::emit(&mut out, seq, n);
+                budget -= n;
+            }
+            while let Some(id) = skipped.pop_back() {
+                self.waiting.push_front(id);
+            }
+        }
+
+        out.num_batched_tokens = self.cfg.max_num_batched_tokens - budget;
+        out
+    }
+
+    /// Record one step's results. `sampled` holds one entry per scheduled
+    /// sequence that sampled; ids no longer known (aborted while the step
+    /// ran) are ignored.
+    pub fn on_step_done(
+        &mut self,
+        step: &SchedulerOutput,
+        sampled: Vec<(SeqId, SampledToken)>,
+    ) -> Vec<SeqUpdate> {
+        for sch in &step.scheduled {
+            if let Some(seq) = self.seqs.get_mut(&sch.seq_id) {
+                // A sequence preempted and re-admitted meanwhile cannot be
+                // in `step` (the next step is only built after this one).
+                seq.num_computed = (sch.start + sch.len).min(seq.tokens.len());
+            }
+        }
+        let mut updates = Vec::with_capacity(sampled.len());
+        for (id, tok) in sampled {
+            let Some(seq) = self.seqs.get_mut(&id) else {
+                continue;
+            };
+            seq.tokens.push(tok.token);
+            let finish = Self::finish_reason(&self.cfg, seq, tok.token);
+            updates.push(SeqUpdate {
+                seq_id: id,
+                token: tok,
+                finish,
+            });
+            if finish.is_some() {
+                self.abort(id);
+            }
+        }
+        updates
+    }
+
+    fn finish_reason(cfg: &SchedulerConfig, seq: &Sequence, token: u32) -> Option<FinishReason> {
+        let p = &seq.new.params;
+        if !p.ignore_eos && seq.new.eos_ids.contains(&token) {
+            return Some(FinishReason::Stop);
+        }
+        if p.stop_token_ids.contains(&token) {
+            return Some(FinishReason::Stop);
+        }
+        if seq.output_len() >= p.max_tokens || seq.tokens.len() >= cfg.max_model_len {
+            return Some(FinishReason::Length);
+        }
+        None
+    }
+
+    fn emit(out: &mut SchedulerOutput, seq: &mut Sequence, n: usize) {
+        if !seq.exec_known {
+            out.new_seqs.push(ExecSeqInit {
+                seq_id: seq.new.seq_id,
+                tokens: seq.tokens.clone(),
+                prompt_len: seq.new.prompt.len(),
+                params: seq.new.params.clone(),
+                hint: seq.new.hint.clone(),
+            });
+            seq.exec_known = true;
+        }
+        out.scheduled.push(ScheduledSeq {
+            seq_id: seq.new.seq_id,
+            start: seq.num_computed,
+            len: n,
+            block_table: seq.blocks.blocks().to_vec(),
+            sample: seq.num_computed + n == seq.tokens.len(),
+        });
+    }
+
+    /// Free a running sequence's blocks and put it back at the head of the
+    /// queue; it will recompute prompt and output from scratch.
+    fn preempt(&mut self, id: SeqId) {
+        let seq = self.seqs.get_mut(&id).expect("preempted ids are running");
+        self.blocks.release(&mut seq.blocks);
+        seq.num_computed = 0;
+        seq.status = Status::Waiting;
+        seq.num_preemptions += 1;
+        self.running.retain(|&s| s != id);
+        self.waiting.push_front(id);
+        self.preemptions_total += 1;
+    }
+
+    /// For a choice that shares its prompt with a leader: take the leader's
+    /// full prompt blocks once the leader has computed them. Returns false
+    /// when the sequence must wait for its leader.
+    fn try_share_prompt(&mut self, id: SeqId) -> bool {
+        let (leader, prompt_len, computed) = {
+            let s = &self.seqs[&id];
+            match s.new.share_prompt_with {
+                Some(l) => (l, s.new.prompt.len(), s.num_computed),
+                None => return true,
+            }
+        };
+        let bs = self.blocks.block_size();
+        // Share whole blocks only, and always leave the last prompt token
+        // to compute (its logits give this choice's first token).
+        let shared_blocks = (prompt_len - 1) / bs;
+        if shared_blocks == 0 || computed >= shared_blocks * bs {
+            return true;
+        }
+        let Some(l) = self.seqs.get(&leader) else {
+            // Leader gone (finished or aborted): compute everything ourselves.
+            return true;
+        };
+        if l.num_computed < shared_blocks * bs || l.blocks.len() < shared_blocks {
+            return false;
+        }
+        let table = self.blocks.share_prefix(&l.blocks, shared_blocks);
+        let seq = self.seqs.get_mut(&id).expect("checked above");
+        self.blocks.release(&mut seq.blocks);
+        seq.blocks = table;
+        seq.num_computed = shared_blocks * bs;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(max_seqs: usize, budget: usize) -> SchedulerConfig {
+        SchedulerConfig {
+            max_num_seqs: max_seqs,
+            max_num_batched_tokens: budget,
+            max_model_len: 1024,
+        }
+    }
+
+    fn seq(id: SeqId, prompt_len: usize, max_tokens: usize) -> NewSequence {
+        NewSequence {
+            seq_id: id,
+            group: id,
+            tenant: TenantId::default(),
+            prompt: Arc::new((0..prompt_len as u32).map(|t| t + 10).collect()),
+            params: Arc::new(SamplingParams {
+                max_tokens,
+                ..Default::default()
+            }),
+            eos_ids: Arc::new(vec![2]),
+            hint: Arc::new(PromptHint::default()),
+            share_prompt_with: None,
+        }
+    }
+
+    fn tok(t: u32) -> SampledToken {
+        SampledToken {
+            token: t,
+            logprob: None,
+            top_logprobs: vec![],
+        }
+    }
+
+    /// Run a step, sampling token 7 for every sampling sequence.
+    fn step(s: &mut Scheduler) -> (SchedulerOutput, Vec<SeqUpdate>) {
+        let out = s.schedule();
+        let sampled = out
+            .scheduled
+            .iter()
+            .filter(|x| x.sample)
+            .map(|x| (x.seq_id, tok(7)))
+            .collect();
+        let ups = s.on_step_done(&out, sampled);
+        (out, ups)
+    }
+
+    #[test]
+    fn chunked_prefill_respects_the_budget_then_decodes() {
+        let mut s = Scheduler::new(cfg(4, 8), BlockManager::new(16, 4));
+        s.add(seq(1, 20, 3));
+        let (o, u) = step(&mut s);
+        assert_eq!(o.scheduled[0].start, 0);
+        assert_eq!(o.scheduled[0].len, 8);
+        assert!(!o.scheduled[0].sample);
+        assert!(u.is_empty());
+        assert_eq!(o.new_seqs.len(), 1);
+        let (o, _) = step(&mut s);
+        assert_eq!((o.scheduled[0].start, o.scheduled[0].len), (8, 8));
+        assert!(o.new_seqs.is_empty(), "executor learns a sequence once");
+        let (o, u) = step(&mut s);
+        assert_eq!((o.scheduled[0].start, o.scheduled[0].len), (16, 4));
+        assert!(o.scheduled[0].sample);
+        assert_eq!(u.len(), 1);
+        let (o, _) = step(&mut s);
+        assert_eq!((o.scheduled[0].start, o.scheduled[0].len), (20, 1));
+        let (_, u) = step(&mut s);
+        assert_eq!(u[0].finish, Some(FinishReason::Length));
+        assert!(!s.has_work());
+        assert_eq!(s.blocks().num_free(), 16);
+    }
+
+    #[test]
+    fn decodes_go_before_new_prefills() {
+        let mut s = Scheduler::new(cfg(4, 4), BlockManager::new(32, 4));
+        s.add(seq(1, 4, 10));
+        step(&mut s);
+        s.add(seq(2, 12, 10));
+        let (o, _) = step(&mut s);
+        assert_eq!(o.scheduled[0].seq_id, 1);
+        assert_eq!(o.scheduled[0].len, 1);
+        assert_eq!(o.scheduled[1].seq_id, 2);
+        assert_eq!(
+            o.scheduled[1].len, 3,
+            "prefill takes what the budget leaves"
+        );
+    }
+
+    #[test]
+    fn admission_waits_for_blocks_and_max_num_seqs() {
+        let mut s = Scheduler::new(cfg(2, 64), BlockManager::new(3, 4));
+        s.add(seq(1, 8, 2));
+        s.add(seq(2, 8, 2));
+        s.add(seq(3, 2, 2));
+        let (o, _) = step(&mut s);
+        assert_eq!(o.scheduled.len(), 1, "seq 2 needs 2 blocks, only 1 free");
+        assert_eq!(s.stats().waiting, 2);
+    }
+
+    #[test]
+    fn preemption_recomputes_and_loses_nothing() {
+        // 4 blocks of 4 slots; two sequences of 7 prompt tokens each want
+        // 2 blocks, then grow past 8 tokens and collide.
+        let mut s = Scheduler::new(cfg(4, 64), BlockManager::new(4, 4));
+        s.add(seq(1, 7, 6));
+        s.add(seq(2, 7, 6));
+        let mut finished = HashMap::new();
+        let mut preempted_seen = false;
+        for _ in 0..100 {
+            if !s.has_work() {
+                break;
+            }
+            let (_, ups) = step(&mut s);
+            preempted_seen |= s.stats().preemptions_total > 0;
+            for u in ups {
+                if let Some(f) = u.finish {
+                    finished.insert(u.seq_id, f);
+                }
+            }
+        }
+        assert!(preempted_seen, "the cache was too small for both");
+        assert_eq!(finished.len(), 2);
+        assert!(finished.values().all(|f| *f == FinishReason::Length));
+        assert_eq!(s.blocks().num_free(), 4);
+    }
+
+    #[test]
+    fn abort_frees_blocks_at_once() {
+        let mut s = Scheduler::new(cfg(4, 64), BlockManager::new(8, 4));
+        s.add(seq(1, 9, 100));
+        step(&mut s);
+        assert_eq!(s.blocks().num_free(), 5);
+        assert!(s.abort(1));
+        assert_eq!(s.blocks().num_free(), 8);
+        let o = s.schedule();
+        assert_eq!(o.released, vec![1], "the executor hears of it next step");
+        assert!(!s.abort(1), "a second abort is a no-op");
+    }
+
+    #[test]
+    fn eos_and_stop_token_ids_finish_with_stop() {
+        let mut s = Scheduler::new(cfg(4, 64), BlockManager::new(8, 4));
+        s.add(seq(1, 3, 100));
+        let o = s.schedule();
+        let ups = s.on_step_done(&o, vec![(1, tok(2))]);
+        assert_eq!(ups[0].finish, Some(FinishReason::Stop));
+        let mut n = seq(2, 3, 100);
+        n.params = Arc::new(SamplingParams {
+            ignore_eos: true,
+            stop_token_ids: vec![9],
+            max_tokens: 100,
+            ..Default::default()
+        });
+        s.add(n);
+        let o = s.schedule();
+        let ups = s.on_step_done(&o, vec![(2, tok(2))]);
+        assert_eq!(ups[0].finish, None, "ignore_eos");
+        let o = s.schedule();
+        let ups = s.on_step_done(&o, vec![(2, tok(9))]);
+        assert_eq!(ups[0].finish, Some(FinishReason::Stop));
+    }
+
+    #[test]
+    fn choices_share_the_prompt_blocks_of_their_leader() {
+        let mut s = Scheduler::new(cfg(4, 64), BlockManager::new(16, 4));
+        s.add(seq(1, 10, 2));
+        let mut c = seq(2, 10, 2);
+        c.group = 1;
+        c.share_prompt_with = Some(1);
+        s.add(c);
+        let (o, _) = step(&mut s);
+        assert_eq!(
+            o.scheduled.len(),
+            1,
+            "the second choice waits for the leader"
+        );
+        let (o, _) = step(&mut s);
+        let child = o.scheduled.iter().find(|x| x.seq_id == 2).unwrap();
+        assert_eq!(child.start, 8, "two full blocks shared");
+        assert_eq!(child.len, 2);
+        assert_eq!(s.blocks().refcount(child.block_table[0]), 2);
+        while s.has_work() {
+            step(&mut s);
+        }
+        assert_eq!(s.blocks().num_free(), 16);
+    }
+
+    #[test]
+    fn context_limit_finishes_with_length() {
+        let mut c = cfg(4, 64);
+        c.max_model_len = 6;
+        let mut s = Scheduler::new(c, BlockManager::new(8, 4));
+        s.add(seq(1, 4, 100));
+        step(&mut s);
+        let (_, u) = step(&mut s);
+        assert_eq!(u[0].finish, Some(FinishReason::Length));
+    }
+
+    #[test]
+    fn no_block_leaks_after_many_random_requests_and_aborts() {
+        // xorshift for a reproducible stream without a dependency.
+        let mut r: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = move |n: u64| {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            r % n
+        };
+        let mut s = Scheduler::new(cfg(8, 32), BlockManager::new(24, 4));
+        let mut next = 0u64;
+        let mut done = 0;
+        let mut live: Vec<SeqId> = vec![];
+        while done < 1000 {
+            if next < 1000 && live.len() < 12 && rnd(2) == 0 {
+                let mut n = seq(next, 1 + rnd(30) as usize, 1 + rnd(20) as usize);
+                if rnd(4) == 0 && next > 0 {
+                    n.share_prompt_with = Some(next - 1);
+                }
+                s.add(n);
+                live.push(next);
+                next += 1;
+            }
+            if !live.is_empty() && rnd(10) == 0 {
+                let id = live.swap_remove(rnd(live.len() as u64) as usize);
+                if s.abort(id) {
+                    done += 1;
+                }
+            }
+            let (_, ups) = step(&mut s);
+            for u in ups {
+                if u.finish.is_some() {
+                    live.retain(|&x| x != u.seq_id);
+                    done += 1;
+                }
+            }
+        }
+        assert!(!s.has_work());
+        assert_eq!(s.blocks().num_free(), 24, "every block back in the pool");
+    }
+}

@@ -1,0 +1,262 @@
+//! Start-up: resolve the model directory (the built-in demo when none is
+//! given), load the tokenizer and the runner, size the KV cache, and spawn
+//! the scheduler actor. What comes out is an [`EngineHandle`].
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use ractor::Actor;
+
+use crate::actors::scheduler::{SchedulerActor, SchedulerArgs};
+use crate::backend::cpu::CpuBackend;
+use crate::backend::sim::{SimMode, SimRunner, SimScript, SimSpeed};
+use crate::backend::ModelRunner;
+use crate::engine::handle::{EngineHandle, EngineShared};
+use crate::engine::sched::SchedulerConfig;
+use crate::metrics::Metrics;
+use crate::model::decoder::kv_bytes_per_block;
+use crate::model::{Decoder, ModelConfig, ModelError};
+use crate::tokenize::Tokenizer;
+
+/// Which runner computes the steps.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunnerKind {
+    /// Real arithmetic on the CPU.
+    Cpu,
+    /// No arithmetic: scripted, echoed or random tokens at a modelled speed.
+    Sim {
+        /// `echo`, `random` or `script`.
+        mode: String,
+        /// The rules file for `script`.
+        script: Option<PathBuf>,
+        /// The modelled speed.
+        speed: SimSpeed,
+    },
+}
+
+/// Everything start-up needs (the `serve` flags).
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// A Hugging Face model directory; None serves the built-in demo model.
+    pub model: Option<PathBuf>,
+    /// Name clients must send as `model` (default: the directory's name).
+    pub served_model_name: Option<String>,
+    /// Runner.
+    pub runner: RunnerKind,
+    /// KV cache size in GiB (default: a share of free memory).
+    pub kv_cache_gib: Option<f64>,
+    /// KV cache size in blocks (wins over `kv_cache_gib`).
+    pub num_kv_blocks: Option<usize>,
+    /// Tokens per KV block.
+    pub block_size: usize,
+    /// Most sequences per step.
+    pub max_num_seqs: usize,
+    /// Most tokens per step.
+    pub max_num_batched_tokens: usize,
+    /// Context window override (never above the model's).
+    pub max_model_len: Option<usize>,
+    /// Where the demo model is written.
+    pub cache_dir: PathBuf,
+}
+
+/// Why the engine could not start (the `serve` command prints it and exits non-zero).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The model directory is unusable.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The tokenizer files are unusable.
+    #[error(transparent)]
+    Tokenizer(#[from] crate::tokenize::TokenizeError),
+    /// A flag is out of range.
+    #[error("{0}")]
+    Config(String),
+    /// The actors could not start.
+    #[error("cannot start the engine: {0}")]
+    Runtime(String),
+}
+
+/// Bytes of memory the OS reports as available (Linux), if known.
+fn mem_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Blocks for the KV cache: from the flags, else a quarter of free memory
+/// (between 256 MiB and 8 GiB).
+fn kv_blocks(cfg: &EngineConfig, bytes_per_block: usize) -> usize {
+    if let Some(n) = cfg.num_kv_blocks {
+        return n;
+    }
+    let bytes = match cfg.kv_cache_gib {
+        Some(g) => (g * (1u64 << 30) as f64) as u64,
+        None => {
+            let avail = mem_available().unwrap_or(4 << 30);
+            (avail / 4).clamp(256 << 20, 8 << 30)
+        }
+    };
+    (bytes / bytes_per_block.max(1) as u64) as usize
+}
+
+/// Start an engine.
+pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
+    if cfg.block_size == 0 || cfg.max_num_seqs == 0 || cfg.max_num_batched_tokens == 0 {
+        return Err(StartError::Config(
+            "--block-size, --max-num-seqs and --max-num-batched-tokens must be positive".into(),
+        ));
+    }
+    let dir = match &cfg.model {
+        Some(d) => d.clone(),
+        None => {
+            let cache = cfg.cache_dir.clone();
+            tokio::task::spawn_blocking(move || crate::model::demo::ensure_demo_model(&cache))
+                .await
+                .map_err(|e| StartError::Runtime(e.to_string()))??
+        }
+    };
+    let name = cfg.served_model_name.clone().unwrap_or_else(|| {
+        if cfg.model.is_none() {
+            crate::model::demo::DEMO_MODEL_NAME.to_string()
+        } else {
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "model".into())
+        }
+    });
+    let model_cfg = ModelConfig::from_dir(&dir)?;
+    let tokenizer = Arc::new(Tokenizer::from_dir(&dir)?);
+    let bytes_per_block = kv_bytes_per_block(&model_cfg, cfg.block_size);
+    let num_blocks = kv_blocks(&cfg, bytes_per_block);
+    let mut max_model_len = cfg
+        .max_model_len
+        .unwrap_or(model_cfg.max_position_embeddings)
+        .min(model_cfg.max_position_embeddings);
+    let capacity = num_blocks * cfg.block_size;
+    if capacity < max_model_len {
+        tracing::warn!(
+            capacity,
+            max_model_len,
+            "the KV cache holds fewer tokens than the context window; lowering max_model_len"
+        );
+        max_model_len = capacity;
+    }
+    if max_model_len < 2 {
+        return Err(StartError::Config(format!(
+            "the KV cache ({num_blocks} blocks of {}) is too small for any request",
+            cfg.block_size
+        )));
+    }
+    let runner = build_runner(&cfg, &dir, &model_cfg, &tokenizer, num_blocks).await?;
+    tracing::info!(
+        model = %name,
+        dir = %dir.display(),
+        runner = ?cfg.runner,
+        num_blocks,
+        block_size = cfg.block_size,
+        kv_cache_mib = (num_blocks * bytes_per_block) >> 20,
+        max_model_len,
+        isa = CpuBackend::isa_name(),
+        "engine ready"
+    );
+    let metrics = Arc::new(Metrics::new(&name));
+    let (scheduler, _) = Actor::spawn(
+        None,
+        SchedulerActor,
+        SchedulerArgs {
+            config: SchedulerConfig {
+                max_num_seqs: cfg.max_num_seqs,
+                max_num_batched_tokens: cfg.max_num_batched_tokens,
+                max_model_len,
+            },
+            num_blocks,
+            block_size: cfg.block_size,
+            runner,
+            metrics: metrics.clone(),
+        },
+    )
+    .await
+    .map_err(|e| StartError::Runtime(e.to_string()))?;
+    Ok(EngineHandle {
+        inner: Arc::new(EngineShared {
+            model_name: name,
+            max_model_len,
+            tokenizer,
+            metrics,
+            scheduler,
+            next_request_id: AtomicU64::new(1),
+        }),
+    })
+}
+
+async fn build_runner(
+    cfg: &EngineConfig,
+    dir: &Path,
+    model_cfg: &ModelConfig,
+    tokenizer: &Arc<Tokenizer>,
+    num_blocks: usize,
+) -> Result<Box<dyn ModelRunner>, StartError> {
+    match &cfg.runner {
+        RunnerKind::Cpu => {
+            let dir = dir.to_path_buf();
+            let mc = model_cfg.clone();
+            let block_size = cfg.block_size;
+            let dec = tokio::task::spawn_blocking(move || {
+                Decoder::load(CpuBackend, &dir, mc, num_blocks, block_size)
+            })
+            .await
+            .map_err(|e| StartError::Runtime(e.to_string()))??;
+            Ok(Box::new(dec))
+        }
+        RunnerKind::Sim {
+            mode,
+            script,
+            speed,
+        } => {
+            let mode = match mode.as_str() {
+                "echo" => SimMode::Echo,
+                "random" => SimMode::Random,
+                "script" => {
+                    let path = script.as_ref().ok_or_else(|| {
+                        StartError::Config("--sim-mode script needs --sim-script FILE".into())
+                    })?;
+                    SimMode::Script(
+                        SimScript::from_file(path)
+                            .map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?,
+                    )
+                }
+                other => {
+                    return Err(StartError::Config(format!(
+                        "unknown --sim-mode `{other}` (echo, random, script)"
+                    )))
+                }
+            };
+            let eos =
+                tokenizer.eos_token_ids().first().copied().ok_or_else(|| {
+                    StartError::Config("the sim runner needs an eos token".into())
+                })?;
+            let tok = tokenizer.clone();
+            let encode = Box::new(move |s: &str| tok.encode(s, false).unwrap_or_default());
+            // Ordinary tokens for random text: skip special and added ids.
+            let vocab = model_cfg.vocab_size.min(tokenizer.vocab_size());
+            let random_ids: Vec<u32> = (0..vocab as u32)
+                .filter(|&id| {
+                    tokenizer
+                        .id_to_token(id)
+                        .map(|t| !t.starts_with("<|") && !t.starts_with('<'))
+                        .unwrap_or(false)
+                })
+                .collect();
+            Ok(Box::new(SimRunner::new(
+                mode,
+                speed.clone(),
+                model_cfg.vocab_size,
+                eos,
+                encode,
+                random_ids,
+            )))
+        }
+    }
+}

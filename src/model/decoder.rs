@@ -1,0 +1,338 @@
+//! The Llama-family decoder, written once against [`Backend`].
+//!
+//! One step computes a flat batch: the new tokens of every scheduled
+//! sequence, concatenated (decode tokens and prefill chunks alike), each
+//! with its absolute position and KV slot. Per layer:
+//!
+//! ```text
+//! h = rmsnorm(residual)                       (fused with the residual add)
+//! q, k, v = h·Wqkvᵀ (+ bias: Qwen2)            one fused matmul
+//! q, k = rmsnorm per head (Qwen3)
+//! q, k = rope(q, k, position)                 NeoX halves layout
+//! cache[slot] = k, v
+//! a = softmax(q·Kᵀ/√d + causal) · V           paged, through block tables
+//! residual += a·Woᵀ
+//! h = rmsnorm(residual)
+//! residual += down(silu(h·Wgateᵀ) ⊙ h·Wupᵀ)   gate and up fused
+//! ```
+//!
+//! then a final norm and the output projection for the last token of each
+//! sequence that samples.
+
+use std::path::Path;
+
+use super::config::ModelConfig;
+use super::weights::WeightStore;
+use super::ModelError;
+use crate::backend::{
+    AttnSeqInfo, AttnShape, Backend, BackendError, ForwardSeq, HostMatrix, Logits, ModelRunner,
+};
+
+struct Layer<B: Backend> {
+    input_norm: B::Vector,
+    post_norm: B::Vector,
+    qkv: B::Matrix,
+    qkv_bias: Option<B::Vector>,
+    o: B::Matrix,
+    o_bias: Option<B::Vector>,
+    q_norm: Option<B::Vector>,
+    k_norm: Option<B::Vector>,
+    gate_up: B::Matrix,
+    down: B::Matrix,
+    kv: B::KvLayer,
+}
+
+/// A loaded model with its KV cache, ready to run steps.
+pub struct Decoder<B: Backend> {
+    backend: B,
+    cfg: ModelConfig,
+    layers: Vec<Layer<B>>,
+    embed: B::Matrix,
+    lm_head: Option<B::Matrix>,
+    final_norm: B::Vector,
+    inv_freq: Vec<f32>,
+    rope_scale: f32,
+    block_size: usize,
+    num_blocks: usize,
+}
+
+/// Bytes of KV cache one block takes for this model (f32 K and V, all layers).
+pub fn kv_bytes_per_block(cfg: &ModelConfig, block_size: usize) -> usize {
+    2 * cfg.num_layers * cfg.num_kv_heads * cfg.head_dim * block_size * std::mem::size_of::<f32>()
+}
+
+impl<B: Backend> Decoder<B> {
+    /// Load weights from `dir` onto `backend` and allocate a KV cache of
+    /// `num_blocks` blocks of `block_size` tokens.
+    pub fn load(
+        backend: B,
+        dir: &Path,
+        cfg: ModelConfig,
+        num_blocks: usize,
+        block_size: usize,
+    ) -> Result<Self, ModelError> {
+        let store = WeightStore::open(dir)?;
+        let h = cfg.hidden_size;
+        let q_dim = cfg.num_heads * cfg.head_dim;
+        let kv_dim = cfg.num_kv_heads * cfg.head_dim;
+        let inter = cfg.intermediate_size;
+        let fuse = |names: &[String], rows: &[usize]| -> Result<HostMatrix, ModelError> {
+            let parts = names
+                .iter()
+                .zip(rows)
+                .map(|(n, &r)| store.matrix(n, r, h))
+                .collect::<Result<Vec<_>, _>>()?;
+            HostMatrix::vstack(parts).ok_or_else(|| ModelError::BadTensor {
+                name: names.join(" + "),
+                path: dir.to_path_buf(),
+                msg: "fused tensors differ in dtype".into(),
+            })
+        };
+        let mut layers = Vec::with_capacity(cfg.num_layers);
+        for i in 0..cfg.num_layers {
+            let p = format!("model.layers.{i}");
+            let attn = format!("{p}.self_attn");
+            let qkv_names = [
+                format!("{attn}.q_proj.weight"),
+                format!("{attn}.k_proj.weight"),
+                format!("{attn}.v_proj.weight"),
+            ];
+            let qkv = fuse(&qkv_names, &[q_dim, kv_dim, kv_dim])?;
+            let qkv_bias = if cfg.qkv_bias {
+                let mut b = store.vector(&format!("{attn}.q_proj.bias"), q_dim)?;
+                b.extend(store.vector(&format!("{attn}.k_proj.bias"), kv_dim)?);
+                b.extend(store.vector(&format!("{attn}.v_proj.bias"), kv_dim)?);
+                Some(backend.upload_vector(b)?)
+            } else {
+                None
+            };
+            let o_bias = if cfg.o_bias {
+                Some(backend.upload_vector(store.vector(&format!("{attn}.o_proj.bias"), h)?)?)
+            } else {
+                None
+            };
+            let (q_norm, k_norm) = if cfg.qk_norm {
+                (
+                    Some(backend.upload_vector(
+                        store.vector(&format!("{attn}.q_norm.weight"), cfg.head_dim)?,
+                    )?),
+                    Some(backend.upload_vector(
+                        store.vector(&format!("{attn}.k_norm.weight"), cfg.head_dim)?,
+                    )?),
+                )
+            } else {
+                (None, None)
+            };
+            let gate_up = fuse(
+                &[
+                    format!("{p}.mlp.gate_proj.weight"),
+                    format!("{p}.mlp.up_proj.weight"),
+                ],
+                &[inter, inter],
+            )?;
+            layers.push(Layer {
+                input_norm: backend
+                    .upload_vector(store.vector(&format!("{p}.input_layernorm.weight"), h)?)?,
+                post_norm: backend.upload_vector(
+                    store.vector(&format!("{p}.post_attention_layernorm.weight"), h)?,
+                )?,
+                qkv: backend.upload_matrix(qkv)?,
+                qkv_bias,
+                o: backend.upload_matrix(store.matrix(
+                    &format!("{attn}.o_proj.weight"),
+                    h,
+                    q_dim,
+                )?)?,
+                o_bias,
+                q_norm,
+                k_norm,
+                gate_up: backend.upload_matrix(gate_up)?,
+                down: backend.upload_matrix(store.matrix(
+                    &format!("{p}.mlp.down_proj.weight"),
+                    h,
+                    inter,
+                )?)?,
+                kv: backend.alloc_kv(num_blocks * block_size, kv_dim)?,
+            });
+        }
+        let embed = backend.upload_matrix(store.matrix(
+            "model.embed_tokens.weight",
+            cfg.vocab_size,
+            h,
+        )?)?;
+        let lm_head = if cfg.tie_word_embeddings || !store.contains("lm_head.weight") {
+            None
+        } else {
+            Some(backend.upload_matrix(store.matrix("lm_head.weight", cfg.vocab_size, h)?)?)
+        };
+        let final_norm = backend.upload_vector(store.vector("model.norm.weight", h)?)?;
+        let (inv_freq, rope_scale) = cfg.rope_inv_freq();
+        Ok(Self {
+            backend,
+            cfg,
+            layers,
+            embed,
+            lm_head,
+            final_norm,
+            inv_freq,
+            rope_scale,
+            block_size,
+            num_blocks,
+        })
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn check(&self, s: &ForwardSeq<'_>) -> Result<(), BackendError> {
+        let end = s.start + s.len;
+        if s.len == 0 || end > s.all_tokens.len() {
+            return Err(BackendError::InvalidStep(format!(
+                "seq {}: positions {}..{} but {} tokens known",
+                s.seq_id,
+                s.start,
+                end,
+                s.all_tokens.len()
+            )));
+        }
+        if s.block_table.len() * self.block_size < end
+            || s.block_table.iter().any(|&b| b as usize >= self.num_blocks)
+        {
+            return Err(BackendError::InvalidStep(format!(
+                "seq {}: block table of {} blocks cannot hold {} positions",
+                s.seq_id,
+                s.block_table.len(),
+                end
+            )));
+        }
+        if let Some(&t) = s.all_tokens[s.start..end]
+            .iter()
+            .find(|&&t| t as usize >= self.cfg.vocab_size)
+        {
+            return Err(BackendError::InvalidStep(format!(
+                "seq {}: token id {t} outside the vocabulary",
+                s.seq_id
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl<B: Backend> ModelRunner for Decoder<B> {
+    fn vocab_size(&self) -> usize {
+        self.cfg.vocab_size
+    }
+
+    fn forward(&mut self, seqs: &[ForwardSeq<'_>]) -> Result<Vec<Logits>, BackendError> {
+        let bs = self.block_size;
+        let mut ids = Vec::new();
+        let mut positions = Vec::new();
+        let mut slots = Vec::new();
+        let mut attn = Vec::with_capacity(seqs.len());
+        let mut sample_rows = Vec::new();
+        for s in seqs {
+            self.check(s)?;
+            let q_start = ids.len();
+            for p in s.start..s.start + s.len {
+                ids.push(s.all_tokens[p]);
+                positions.push(p as u32);
+                slots.push(s.block_table[p / bs] * bs as u32 + (p % bs) as u32);
+            }
+            attn.push(AttnSeqInfo {
+                q_start,
+                q_len: s.len,
+                ctx_len: s.start + s.len,
+                block_table: s.block_table,
+            });
+            if s.sample {
+                sample_rows.push(q_start + s.len - 1);
+            }
+        }
+        let t = ids.len();
+        if t == 0 {
+            return Ok(Vec::new());
+        }
+        let cfg = &self.cfg;
+        let b = &self.backend;
+        let (h, hd) = (cfg.hidden_size, cfg.head_dim);
+        let (nh, nkv) = (cfg.num_heads, cfg.num_kv_heads);
+        let (q_dim, kv_dim, inter) = (nh * hd, nkv * hd, cfg.intermediate_size);
+        let eps = cfg.rms_norm_eps;
+        let shape = AttnShape {
+            num_heads: nh,
+            num_kv_heads: nkv,
+            head_dim: hd,
+            block_size: bs,
+            scale: 1.0 / (hd as f32).sqrt(),
+            sliding_window: cfg.sliding_window,
+        };
+
+        let mut residual = b.alloc(t * h)?;
+        let mut hbuf = b.alloc(t * h)?;
+        let mut qkv = b.alloc(t * (q_dim + 2 * kv_dim))?;
+        let mut q = b.alloc(t * q_dim)?;
+        let mut k = b.alloc(t * kv_dim)?;
+        let mut v = b.alloc(t * kv_dim)?;
+        let mut tmp = b.alloc(t * q_dim)?;
+        let mut tmp_k = b.alloc(t * kv_dim)?;
+        let mut attn_out = b.alloc(t * q_dim)?;
+        let mut proj = b.alloc(t * h)?;
+        let mut gate_up = b.alloc(t * 2 * inter)?;
+        let mut act = b.alloc(t * inter)?;
+
+        b.embedding(&self.embed, &ids, &mut residual);
+        for (li, layer) in self.layers.iter_mut().enumerate() {
+            if li == 0 {
+                b.rms_norm(&residual, &layer.input_norm, eps, t, &mut hbuf);
+            } else {
+                b.add_rms_norm(&mut residual, &proj, &layer.input_norm, eps, t, &mut hbuf);
+            }
+            b.matmul(&hbuf, t, &layer.qkv, &mut qkv);
+            if let Some(bias) = &layer.qkv_bias {
+                b.add_bias(&mut qkv, t, bias);
+            }
+            b.split_qkv(&qkv, t, q_dim, kv_dim, &mut q, &mut k, &mut v);
+            if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
+                b.rms_norm(&q, qn, eps, t * nh, &mut tmp);
+                std::mem::swap(&mut q, &mut tmp);
+                b.rms_norm(&k, kn, eps, t * nkv, &mut tmp_k);
+                std::mem::swap(&mut k, &mut tmp_k);
+            }
+            b.rope(&mut q, &positions, nh, hd, &self.inv_freq, self.rope_scale);
+            b.rope(&mut k, &positions, nkv, hd, &self.inv_freq, self.rope_scale);
+            b.write_kv(&k, &v, &slots, kv_dim, &mut layer.kv);
+            b.attention(&q, &layer.kv, shape, &attn, &mut attn_out);
+            b.matmul(&attn_out, t, &layer.o, &mut proj);
+            if let Some(bias) = &layer.o_bias {
+                b.add_bias(&mut proj, t, bias);
+            }
+            b.add_rms_norm(&mut residual, &proj, &layer.post_norm, eps, t, &mut hbuf);
+            b.matmul(&hbuf, t, &layer.gate_up, &mut gate_up);
+            b.silu_mul(&gate_up, t, inter, &mut act);
+            b.matmul(&act, t, &layer.down, &mut proj);
+        }
+        b.add_rms_norm(&mut residual, &proj, &self.final_norm, eps, t, &mut hbuf);
+
+        let ns = sample_rows.len();
+        if ns == 0 {
+            return Ok(Vec::new());
+        }
+        let mut last = b.alloc(ns * h)?;
+        b.gather_rows(&hbuf, &sample_rows, h, &mut last);
+        let vocab = cfg.vocab_size;
+        let mut logits = b.alloc(ns * vocab)?;
+        b.matmul(
+            &last,
+            ns,
+            self.lm_head.as_ref().unwrap_or(&self.embed),
+            &mut logits,
+        );
+        let host = b.to_host(&logits, ns * vocab)?;
+        Ok(host
+            .chunks_exact(vocab)
+            .map(|row| Logits::Dense(row.to_vec()))
+            .collect())
+    }
+}

@@ -1,0 +1,246 @@
+//! Incremental detokenization: generated ids in, valid UTF-8 text deltas out.
+//!
+//! Decoding one token at a time is wrong twice over: a byte-level BPE token may hold
+//! half of a multi-byte character, and decoders treat the first token of a decode
+//! call specially (SentencePiece's `▁` prefix is stripped there). So, as vLLM and TGI
+//! do, we keep two offsets into the generated ids:
+//!
+//! ```text
+//!   ids:  ... [prefix_offset ........ read_offset) [new ids ...]
+//!              `- already emitted, decoded again only as context
+//! ```
+//!
+//! On each push we decode `ids[prefix_offset..read_offset]` (the prefix text) and
+//! `ids[prefix_offset..]` (the new text). If the new text is longer and does not end
+//! in U+FFFD (an incomplete character), its suffix past the prefix text is emitted and
+//! both offsets move forward; otherwise nothing is emitted and we wait for more ids.
+//! Both decodes start at the same token, so first-token effects cancel out.
+
+use std::sync::Arc;
+
+use super::{TokenizeError, Tokenizer};
+
+/// Turns a stream of token ids into text deltas that are always valid UTF-8 and identical, concatenated, to decoding all ids at once (vLLM/TGI's prefix-offset/read-offset method: decode a small window of recent tokens, emit only the new suffix once it no longer ends in U+FFFD).
+pub struct IncrementalDetokenizer {
+    tokenizer: Arc<Tokenizer>,
+    skip_special_tokens: bool,
+    /// Ids from `prefix_offset` on; earlier ones are no longer needed.
+    ids: Vec<u32>,
+    /// End of the emitted ids, relative to `ids` (the start of `ids` is `prefix_offset`).
+    read_offset: usize,
+}
+
+impl IncrementalDetokenizer {
+    /// A detokenizer for one generated sequence.
+    pub fn new(tokenizer: Arc<Tokenizer>, skip_special_tokens: bool) -> Self {
+        Self {
+            tokenizer,
+            skip_special_tokens,
+            ids: Vec::new(),
+            read_offset: 0,
+        }
+    }
+
+    /// New text made complete by this token ("" while a multi-byte char is still incomplete).
+    pub fn push(&mut self, id: u32) -> Result<String, TokenizeError> {
+        self.ids.push(id);
+        let (prefix, new) = self.decode_window()?;
+        if new.len() > prefix.len() && !new.ends_with('\u{FFFD}') {
+            if let Some(delta) = new.strip_prefix(prefix.as_str()) {
+                let delta = delta.to_owned();
+                self.advance();
+                return Ok(delta);
+            }
+            // The prefix decodes differently in context (an invalid byte-fallback run
+            // turned earlier bytes into U+FFFD): count its chars as emitted already.
+            let delta = skip_chars(&new, prefix.chars().count()).to_owned();
+            self.advance();
+            return Ok(delta);
+        }
+        Ok(String::new())
+    }
+
+    /// End of generation: text still held back (it ends in U+FFFD, e.g. the sequence
+    /// stopped inside a multi-byte character), exactly as a full decode renders it.
+    pub fn flush(&mut self) -> Result<String, TokenizeError> {
+        let (prefix, new) = self.decode_window()?;
+        let delta = match new.strip_prefix(prefix.as_str()) {
+            Some(d) => d.to_owned(),
+            None => skip_chars(&new, prefix.chars().count()).to_owned(),
+        };
+        self.advance();
+        Ok(delta)
+    }
+
+    fn decode_window(&self) -> Result<(String, String), TokenizeError> {
+        let prefix = self
+            .tokenizer
+            .decode(&self.ids[..self.read_offset], self.skip_special_tokens)?;
+        let new = self.tokenizer.decode(&self.ids, self.skip_special_tokens)?;
+        Ok((prefix, new))
+    }
+
+    /// Everything decoded so far is emitted: the last read window becomes the prefix.
+    fn advance(&mut self) {
+        self.ids.drain(..self.read_offset);
+        self.read_offset = self.ids.len();
+    }
+}
+
+/// `s` without its first `n` chars.
+fn skip_chars(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or("", |(i, _)| &s[i..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenize::test_tokenizers;
+    use std::str::FromStr;
+
+    fn byte_level() -> Arc<Tokenizer> {
+        let inner = tokenizers::Tokenizer::from_str(&test_tokenizers::byte_level_json()).unwrap();
+        Arc::new(Tokenizer::from_tokenizers(inner))
+    }
+
+    fn sentencepiece() -> Arc<Tokenizer> {
+        let inner =
+            tokenizers::Tokenizer::from_str(&test_tokenizers::sentencepiece_json()).unwrap();
+        Arc::new(Tokenizer::from_tokenizers(inner))
+    }
+
+    fn stream(tok: &Arc<Tokenizer>, ids: &[u32], skip: bool) -> Vec<String> {
+        let mut d = IncrementalDetokenizer::new(tok.clone(), skip);
+        let mut out: Vec<String> = ids.iter().map(|id| d.push(*id).unwrap()).collect();
+        out.push(d.flush().unwrap());
+        out
+    }
+
+    #[test]
+    fn multibyte_chars_split_across_tokens() {
+        let tok = byte_level();
+        let text = "hi 你好 🦀!";
+        let ids = tok.encode(text, false).unwrap();
+        // `你` and `🦀` are each split into several byte tokens.
+        assert!(ids.len() > text.chars().count());
+        let deltas = stream(&tok, &ids, false);
+        for d in &deltas {
+            assert!(!d.contains('\u{FFFD}'), "{deltas:?}");
+        }
+        assert!(
+            deltas.iter().any(|d| d.is_empty()),
+            "a partial char must be held back"
+        );
+        assert_eq!(deltas.concat(), text);
+        assert!(deltas.contains(&"🦀".to_string()) || deltas.iter().any(|d| d.ends_with('🦀')));
+    }
+
+    #[test]
+    fn byte_level_leading_spaces() {
+        let tok = byte_level();
+        let text = " hello world  hello";
+        let ids = tok.encode(text, false).unwrap();
+        assert_eq!(stream(&tok, &ids, false).concat(), text);
+    }
+
+    #[test]
+    fn sentencepiece_leading_space() {
+        let tok = sentencepiece();
+        let ids = tok.encode("Hello world! the abc é中ü", false).unwrap();
+        let full = tok.decode(&ids, false).unwrap();
+        let deltas = stream(&tok, &ids, false);
+        assert_eq!(deltas[0], "Hello");
+        assert_eq!(deltas[1], " world");
+        assert_eq!(deltas.concat(), full);
+        // `ü` is not in the vocabulary: two byte-fallback tokens, held until complete.
+        assert!(full.ends_with('ü'));
+    }
+
+    #[test]
+    fn special_tokens_skipped_or_kept() {
+        let tok = byte_level();
+        let s = tok.token_to_id("<s>").unwrap();
+        let e = tok.token_to_id("</s>").unwrap();
+        let mut ids = vec![s];
+        ids.extend(tok.encode("hi 你", false).unwrap());
+        ids.push(e);
+        assert_eq!(stream(&tok, &ids, true).concat(), "hi 你");
+        assert_eq!(
+            stream(&tok, &ids, false).concat(),
+            tok.decode(&ids, false).unwrap()
+        );
+    }
+
+    /// xorshift, so the tests need no rand crate and are reproducible.
+    fn rng() -> impl FnMut() -> u64 {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
+    #[test]
+    fn random_byte_level_sequences_match_one_shot_decode() {
+        // Any id sequence, including invalid UTF-8 byte runs.
+        let tok = byte_level();
+        let mut next = rng();
+        let n = tok.vocab_size() as u64;
+        for _ in 0..300 {
+            let len = (next() % 24) as usize;
+            let ids: Vec<u32> = (0..len).map(|_| (next() % n) as u32).collect();
+            for skip in [false, true] {
+                let deltas = stream(&tok, &ids, skip);
+                assert_eq!(deltas.concat(), tok.decode(&ids, skip).unwrap(), "{ids:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn random_sentencepiece_sequences_match_one_shot_decode() {
+        // Random pieces mixed with characters spelled in byte-fallback tokens.
+        let tok = sentencepiece();
+        let mut next = rng();
+        let pieces: Vec<u32> = (0..tok.vocab_size() as u32)
+            .filter(|id| !tok.id_to_token(*id).unwrap().starts_with("<0x"))
+            .collect();
+        let byte_chars: Vec<Vec<u32>> = ["ü", "🦀", "ж", "\u{10FFFF}"]
+            .iter()
+            .map(|c| {
+                c.bytes()
+                    .map(|b| tok.token_to_id(&format!("<0x{b:02X}>")).unwrap())
+                    .collect()
+            })
+            .collect();
+        for _ in 0..300 {
+            let mut ids = Vec::new();
+            for _ in 0..(next() % 16) {
+                if next() & 3 == 0 {
+                    ids.extend(&byte_chars[(next() % byte_chars.len() as u64) as usize]);
+                } else {
+                    ids.push(pieces[(next() % pieces.len() as u64) as usize]);
+                }
+            }
+            for skip in [false, true] {
+                let deltas = stream(&tok, &ids, skip);
+                assert_eq!(deltas.concat(), tok.decode(&ids, skip).unwrap(), "{ids:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_byte_fallback_runs_keep_earlier_valid_bytes() {
+        // Known difference from a one-shot decode: SentencePiece's ByteFallback decoder
+        // turns a whole run of byte tokens into U+FFFD when the run is not valid UTF-8,
+        // so a valid char already streamed out of that run stays as it was. Models
+        // emit such runs only as garbage; holding every byte token back would delay
+        // every byte-spelled emoji instead.
+        let tok = sentencepiece();
+        let b = |x: u8| tok.token_to_id(&format!("<0x{x:02X}>")).unwrap();
+        let ids = [b(b'l'), b(0x9E)];
+        assert_eq!(stream(&tok, &ids, false).concat(), "l\u{FFFD}");
+        assert_eq!(tok.decode(&ids, false).unwrap(), "\u{FFFD}\u{FFFD}");
+    }
+}

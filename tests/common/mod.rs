@@ -1,0 +1,91 @@
+//! Shared end-to-end test support: a real weir engine and HTTP server on a
+//! loopback port, in-process.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use weir::backend::sim::SimSpeed;
+use weir::engine::{EngineConfig, RunnerKind};
+
+/// A running server.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The served model name.
+    pub model: String,
+    /// The HTTP client.
+    pub http: reqwest::Client,
+}
+
+/// The repository's tests/models/NAME.
+pub fn model_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/models")
+        .join(name)
+}
+
+/// Engine defaults for tests: small cache, CPU runner.
+pub fn config(model: Option<PathBuf>) -> EngineConfig {
+    EngineConfig {
+        model,
+        served_model_name: None,
+        runner: RunnerKind::Cpu,
+        kv_cache_gib: None,
+        num_kv_blocks: Some(512),
+        block_size: 16,
+        max_num_seqs: 64,
+        max_num_batched_tokens: 256,
+        max_model_len: None,
+        cache_dir: std::env::temp_dir().join("weir-test-cache"),
+    }
+}
+
+/// A sim runner config with a fast modelled speed.
+pub fn sim(mode: &str) -> RunnerKind {
+    RunnerKind::Sim {
+        mode: mode.into(),
+        script: None,
+        speed: SimSpeed {
+            prefill_us_per_token: 1.0,
+            decode_step_us: 200.0,
+            decode_us_per_seq: 1.0,
+        },
+    }
+}
+
+/// Start an engine and serve it on 127.0.0.1:0.
+pub async fn start(cfg: EngineConfig) -> TestServer {
+    let engine = weir::engine::start(cfg).await.expect("engine starts");
+    let model = engine.model_name().to_string();
+    let app = weir::api::router(engine);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("server runs");
+    });
+    TestServer {
+        base: format!("http://{addr}"),
+        model,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl TestServer {
+    /// POST JSON, return (status, body as JSON).
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body read");
+        let v = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, v)
+    }
+}

@@ -1,0 +1,81 @@
+//! Request lifecycle through the real server: a client that disconnects
+//! mid-stream frees its KV blocks, and the server keeps serving.
+
+mod common;
+
+use std::time::Duration;
+
+use serde_json::json;
+
+fn gauge(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name) && !l.starts_with('#'))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_mid_stream_frees_blocks() {
+    let mut cfg = common::config(None);
+    cfg.runner = weir::engine::RunnerKind::Sim {
+        mode: "random".into(),
+        script: None,
+        speed: weir::backend::sim::SimSpeed {
+            prefill_us_per_token: 1.0,
+            decode_step_us: 5000.0,
+            decode_us_per_seq: 1.0,
+        },
+    };
+    let server = common::start(cfg).await;
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        let resp = server
+            .http
+            .post(format!("{}/v1/chat/completions", server.base))
+            .json(
+                &json!({"model": server.model, "stream": true, "max_tokens": 100000,
+                          "messages": [{"role": "user", "content": "go on forever"}]}),
+            )
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(resp.status(), 200);
+        streams.push(resp);
+    }
+    // Read a little of each stream, then hang up.
+    for r in &mut streams {
+        let first = r.chunk().await.expect("chunk").expect("some bytes");
+        assert!(first.starts_with(b"data: "));
+    }
+    let metrics = |s: &common::TestServer| {
+        let url = format!("{}/metrics", s.base);
+        let http = s.http.clone();
+        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let busy = metrics(&server).await;
+    assert!(gauge(&busy, "vllm:kv_cache_usage_perc") > 0.0, "{busy}");
+    drop(streams);
+    let mut freed = false;
+    for _ in 0..200 {
+        let m = metrics(&server).await;
+        if gauge(&m, "vllm:num_requests_running") == 0.0
+            && gauge(&m, "vllm:kv_cache_usage_perc") == 0.0
+        {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(freed, "blocks were not freed after the clients left");
+    // Still serving.
+    let (status, body) = server
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": server.model, "max_tokens": 3,
+                    "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
