@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use serde_json::Value;
 
 use crate::actors::scheduler::{SchedulerMsg, SubmitSeq};
@@ -206,6 +206,36 @@ impl Actor for RequestActor {
             completion_tokens,
             ..
         } = msg;
+        Self::choice_done(&myself, st, reason, completion_tokens);
+        Ok(())
+    }
+
+    /// Stream actors are linked children. ractor's default stops the parent
+    /// when any child ends, which would kill the other choices: a normal end
+    /// is already counted by `ChoiceDone`, and a crashed stream actor counts
+    /// as an aborted choice (its sequence is aborted by the scheduler when
+    /// the channel closes).
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<RequestMsg>,
+        event: SupervisionEvent,
+        st: &mut RequestState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(who, err) = event {
+            tracing::error!(actor = ?who.get_id(), error = %err, "a stream actor failed");
+            Self::choice_done(&myself, st, FinishReason::Abort, 0);
+        }
+        Ok(())
+    }
+}
+
+impl RequestActor {
+    fn choice_done(
+        myself: &ActorRef<RequestMsg>,
+        st: &mut RequestState,
+        reason: FinishReason,
+        completion_tokens: usize,
+    ) {
         st.completion_tokens += completion_tokens;
         st.last_reason = reason;
         st.choices_left = st.choices_left.saturating_sub(1);
@@ -219,11 +249,8 @@ impl Actor for RequestActor {
             );
             myself.stop(None);
         }
-        Ok(())
     }
-}
 
-impl RequestActor {
     async fn start(
         myself: &ActorRef<RequestMsg>,
         engine: &EngineHandle,

@@ -169,12 +169,23 @@ impl StreamActor {
                 )]
             })
             .unwrap_or_default();
-        let (mut text, stopped) = match st.stop.push(&piece) {
+        let (mut text, mut stopped) = match st.stop.push(&piece) {
             StopOutcome::Continue { emit } => (emit, None),
             StopOutcome::Stopped { emit, matched } => (emit, Some(matched)),
         };
         if stopped.is_none() && finish.is_some() {
-            text.push_str(&st.stop.flush());
+            // The end: release what the detokenizer and the stop matcher held back.
+            let tail = st.detok.flush().unwrap_or_default();
+            match st.stop.push(&tail) {
+                StopOutcome::Continue { emit } => {
+                    text.push_str(&emit);
+                    text.push_str(&st.stop.flush());
+                }
+                StopOutcome::Stopped { emit, matched } => {
+                    text.push_str(&emit);
+                    stopped = Some(matched);
+                }
+            }
         }
         if !text.is_empty() || !logprobs.is_empty() {
             let delta = StreamEvent::Delta {

@@ -611,7 +611,7 @@ mod tests {
     #[test]
     fn choices_share_the_prompt_blocks_of_their_leader() {
         let mut s = Scheduler::new(cfg(4, 64), BlockManager::new(16, 4));
-        s.add(seq(1, 10, 2));
+        s.add(seq(1, 10, 5));
         let mut c = seq(2, 10, 2);
         c.group = 1;
         c.share_prompt_with = Some(1);

@@ -40,18 +40,34 @@
 //! into the f32 lane. The activations lose precision once (rounding to bf16,
 //! relative error <= 2^-9); products and sums stay f32.
 //!
-//! # Performance notes (measured on a 2-core AMD EPYC Zen 4, see
-//! `benches/kernels.rs`)
+//! # Performance notes
+//!
+//! Measured with `benches/kernels.rs` on the 2-core AMD EPYC (Zen 4) dev VM,
+//! `Isa::Avx512Bf16`, bf16 weights. The VM was shared with other builds, so
+//! figures are best-of and single-core figures are the more reliable ones.
+//! `vdpbf16ps zmm` peaks at ~235 GFLOP/s per core (register-only loop), so
+//! ~470 GFLOP/s for 2 cores.
+//!
+//! | version | idea | m = 512, k = 896, 1 core | lm_head m = 1 |
+//! |---|---|---|---|
+//! | v1 | 4x4 tile, reduce + store outside the `target_feature` fn, no m-blocking when serial | ~165 GFLOP/s (70%) | ~45% of probe |
+//! | v2 | store inside the kernel, m blocks of <= 256 KiB of x always, next-w-tile prefetch into L2 (`T1`, ~24 KiB ahead for decode) | ~205 GFLOP/s (87%) | ~75-100% of probe |
+//!
+//! v2 on both cores (when the VM was quiet): m = 64 ~375 GFLOP/s, m = 512
+//! ~410 GFLOP/s (k = 896, n = 1152). k = 4864 (down_proj) runs ~6% below
+//! k = 896 on one core: neither its 4-row x tile nor its w tile fits L1.
+//! Blocking k while spilling the 16 accumulators to memory would keep every
+//! element's summation order and could close that gap.
 //!
 //! * Register tile: 4 rows of x times 4 rows of w = 16 zmm accumulators; the
 //!   16 accumulators are reduced together with a transposed version of the
-//!   same halving tree ([`x86::reduce_4x4`]), which is bit-identical to the
-//!   one-accumulator tree ([`x86::hsum16`]).
+//!   same halving tree (`x86::reduce_4x4`), which is bit-identical to the
+//!   one-accumulator tree (`x86::hsum16`).
 //! * Cache blocking over m and n only (k is never split): a task owns an
 //!   `mc x nc` block; for each 4-row w tile (kept in L1) it sweeps the `mc`
 //!   x rows (kept in L2).
-//! * Decode (`m <= 4`) is memory bound: the next w tile is prefetched while
-//!   the current one is computed.
+//! * Decode (`m <= 4`) is memory bound: w tiles ~24 KiB ahead are
+//!   prefetched into L2 while the current one is computed.
 
 use std::sync::OnceLock;
 
@@ -335,7 +351,7 @@ fn for_each_block(
 
 /// The fixed reduction of `L` lanes (a power of two) every path uses:
 /// `v[i] += v[i + h]` for `h = L/2, L/4, .., 1`; returns `v[0]`.
-/// Reference form of [`x86::hsum16`] and [`x86::reduce_4x4`].
+/// Reference form of `x86::hsum16` and `x86::reduce_4x4`.
 pub fn hsum_tree(v: &mut [f32]) -> f32 {
     let mut h = v.len() / 2;
     while h >= 1 {
@@ -353,21 +369,29 @@ pub fn hsum_tree(v: &mut [f32]) -> f32 {
 
 /// Weight element that widens exactly to f32.
 pub(crate) trait WElem: Copy + Send + Sync + 'static {
+    /// The value 0 (used to zero-pad a tail chunk: 0 * 0 adds nothing, and
+    /// never meets a weight that could be inf/NaN). Only the SIMD paths pad.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    const ZERO: Self;
+    /// Exact widening to f32.
     fn to_f32(self) -> f32;
 }
 impl WElem for f32 {
+    const ZERO: Self = 0.0;
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self
     }
 }
 impl WElem for bf16 {
+    const ZERO: Self = bf16::ZERO;
     #[inline(always)]
     fn to_f32(self) -> f32 {
         bf16::to_f32(self)
     }
 }
 impl WElem for f16 {
+    const ZERO: Self = f16::ZERO;
     #[inline(always)]
     fn to_f32(self) -> f32 {
         f16::to_f32(self)
@@ -950,7 +974,7 @@ pub(crate) mod x86 {
                         &x[r * k..(r + 1) * k]
                     });
                     // SAFETY: the dispatcher checked AVX2/FMA/F16C.
-                    let r = unsafe { tile_fma256(xrows, wrows, mr) };
+                    let r = unsafe { tile_fma256(xrows, wrows) };
                     for (t, row) in r.iter().enumerate().take(mr) {
                         for (u, v) in row.iter().enumerate().take(nv) {
                             // SAFETY: (i+t, j+u) is inside this task's disjoint block of out [m, n].
@@ -971,7 +995,7 @@ pub(crate) mod x86 {
     /// # Safety
     /// AVX2 + FMA + F16C available.
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn tile_fma256<T: SimdW>(xr: [&[f32]; 4], wr: [&[T]; 2], mr: usize) -> [[f32; 2]; 4] {
+    unsafe fn tile_fma256<T: SimdW>(xr: [&[f32]; 4], wr: [&[T]; 2]) -> [[f32; 2]; 4] {
         let k = xr[0].len();
         let mut acc = [[_mm256_setzero_ps(); 2]; 4];
         let full = k / 8;
@@ -1001,7 +1025,7 @@ pub(crate) mod x86 {
                 xv[i] = unsafe { _mm256_loadu_ps(b.as_ptr()) };
             }
             for j in 0..2 {
-                let mut b = [wr[j][0]; 8];
+                let mut b = [T::ZERO; 8];
                 b[..rem].copy_from_slice(&wr[j][o..]);
                 // SAFETY: b holds 8 elements; lanes >= rem are multiplied by x lanes that are 0.
                 let wv = unsafe { T::load8(b.as_ptr()) };
@@ -1010,7 +1034,6 @@ pub(crate) mod x86 {
                 }
             }
         }
-        let _ = mr;
         let mut r = [[0.0f32; 2]; 4];
         for i in 0..4 {
             for j in 0..2 {
@@ -1274,6 +1297,34 @@ mod tests {
                 a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
                 "{isa:?}"
             );
+        }
+    }
+
+    /// An infinite weight gives an infinite (not NaN) output on every path:
+    /// tail padding must multiply zeros, never a real weight.
+    #[test]
+    fn infinite_weight_stays_infinite() {
+        let (k, n) = (13, 2);
+        let x = vec![0.5f32; k];
+        let mut w = vec![0.25f32; n * k];
+        w[k] = f32::INFINITY; // row 1, column 0
+        let wb: Vec<bf16> = w.iter().map(|&v| bf16::from_f32(v)).collect();
+        let wh: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+        for isa in isas() {
+            for view in [
+                WeightView::F32(&w),
+                WeightView::Bf16(&wb),
+                WeightView::F16(&wh),
+            ] {
+                let mut out = vec![0.0; n];
+                matmul_with_isa(isa, &x, 1, k, view, n, &mut out);
+                assert_eq!(out[1], f32::INFINITY, "{isa:?} {}", view.dtype_name());
+                assert!(
+                    (out[0] - 0.125 * k as f32).abs() < 1e-3,
+                    "{isa:?} {}",
+                    view.dtype_name()
+                );
+            }
         }
     }
 

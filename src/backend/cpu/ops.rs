@@ -8,7 +8,7 @@
 //!
 //! The hot loops are written once in plain Rust, with explicit lanes where a
 //! sum is involved (e.g. 16 partial sums, then [`hsum_tree`]), and compiled
-//! several times by [`multiversion!`]: for the baseline target, for AVX2+FMA
+//! several times by `multiversion!`: for the baseline target, for AVX2+FMA
 //! and for AVX-512. The compiler vectorises them, but Rust never contracts
 //! `a * b + c` into an FMA nor reorders float sums, so all versions give the
 //! same bits; [`Isa::active`] only picks the fastest.
