@@ -187,11 +187,17 @@ impl StreamActor {
                 }
             }
         }
-        if !text.is_empty() || !logprobs.is_empty() {
+        // Every generated token is reported (its id, even while its text is
+        // held back); an eos / stop token id is not part of the output.
+        if !text.is_empty() || !logprobs.is_empty() || !is_stop_token {
             let delta = StreamEvent::Delta {
                 choice: st.args.choice,
                 text,
-                token_ids: vec![token.token],
+                token_ids: if is_stop_token {
+                    vec![]
+                } else {
+                    vec![token.token]
+                },
                 logprobs,
             };
             if st.args.events.send(delta).is_err() {

@@ -22,6 +22,8 @@ pub struct ChoiceResult {
     pub text: String,
     /// Per-token logprobs (empty unless requested).
     pub logprobs: Vec<TokenLogprob>,
+    /// The generated token ids.
+    pub token_ids: Vec<u32>,
     /// Why it ended.
     pub finish_reason: FinishReason,
     /// Tokens generated.
@@ -38,6 +40,7 @@ pub async fn collect(
 ) -> Result<Vec<ChoiceResult>, ApiError> {
     let mut texts = vec![String::new(); n];
     let mut lps: Vec<Vec<TokenLogprob>> = vec![Vec::new(); n];
+    let mut ids: Vec<Vec<u32>> = vec![Vec::new(); n];
     let mut done: Vec<Option<ChoiceResult>> = vec![None; n];
     let mut remaining = n;
     while remaining > 0 {
@@ -50,11 +53,16 @@ pub async fn collect(
                 choice,
                 text,
                 logprobs,
-                ..
+                token_ids,
             } => {
-                if let (Some(t), Some(l)) = (texts.get_mut(choice), lps.get_mut(choice)) {
+                if let (Some(t), Some(l), Some(i)) = (
+                    texts.get_mut(choice),
+                    lps.get_mut(choice),
+                    ids.get_mut(choice),
+                ) {
                     t.push_str(&text);
                     l.extend(logprobs);
+                    i.extend(token_ids);
                 } else {
                     tracing::warn!(choice, n, "delta for a choice out of range");
                 }
@@ -69,6 +77,7 @@ pub async fn collect(
                     *slot = Some(ChoiceResult {
                         text: std::mem::take(&mut texts[choice]),
                         logprobs: std::mem::take(&mut lps[choice]),
+                        token_ids: std::mem::take(&mut ids[choice]),
                         finish_reason: reason,
                         completion_tokens,
                         matched_stop,

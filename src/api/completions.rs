@@ -83,6 +83,7 @@ pub async fn completions(
                     logprobs,
                     finish_reason: Some(finish_reason_str(r.finish_reason)),
                     stop_reason: r.matched_stop,
+                    token_ids: opts.return_token_ids.then_some(r.token_ids),
                 }
             })
             .collect();

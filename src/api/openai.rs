@@ -235,6 +235,9 @@ pub struct CompletionChoice {
     /// vLLM extension: the stop string that ended the choice, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
+    /// vLLM extension (`return_token_ids`): the generated token ids.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_ids: Option<Vec<u32>>,
 }
 
 /// Logprobs in the legacy completions format (parallel arrays).

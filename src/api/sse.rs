@@ -183,6 +183,7 @@ impl SseEncoder {
                         self.completion_chunk(
                             &mut out,
                             CompletionChoice {
+                                token_ids: None,
                                 index,
                                 text: echo.clone(),
                                 logprobs: None,
@@ -251,6 +252,7 @@ impl SseEncoder {
                         self.completion_chunk(
                             &mut out,
                             CompletionChoice {
+                                token_ids: None,
                                 index: *choice,
                                 text: text.clone(),
                                 logprobs: lps,
@@ -291,6 +293,7 @@ impl SseEncoder {
                     StreamKind::Completion => self.completion_chunk(
                         &mut out,
                         CompletionChoice {
+                            token_ids: None,
                             index: *choice,
                             text: String::new(),
                             logprobs: None,

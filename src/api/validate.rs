@@ -30,6 +30,8 @@ pub struct ResponseOptions {
     pub logprobs: Option<usize>,
     /// Completions only: prepend the prompt text to each choice.
     pub echo: bool,
+    /// vLLM extension: return each choice's generated token ids (non-streamed).
+    pub return_token_ids: bool,
 }
 
 /// A parsed request: what the engine runs and how to answer.
@@ -440,6 +442,7 @@ fn common(
             continuous_usage: stream && continuous_usage,
             logprobs,
             echo,
+            return_token_ids: f.bool("return_token_ids")?.unwrap_or(false),
         },
     })
 }
@@ -1026,7 +1029,8 @@ mod tests {
                 include_usage: true,
                 continuous_usage: true,
                 logprobs: Some(5),
-                echo: false
+                echo: false,
+                return_token_ids: false,
             }
         );
         assert_eq!(
