@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve a model over the OpenAI API (the built-in demo model by default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Write a random-weight Qwen2 model directory (for benchmarks).
     GenModel(GenModelArgs),
 }
@@ -121,7 +121,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::GenModel(args) => gen_model(args),
     };
     match result {

@@ -232,6 +232,7 @@ pub trait Backend: Send + 'static {
         out: &mut Self::Buf,
     );
     /// Split rows of `[q | k | v]` into three buffers.
+    #[allow(clippy::too_many_arguments)]
     fn split_qkv(
         &self,
         qkv: &Self::Buf,

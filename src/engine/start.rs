@@ -251,7 +251,7 @@ async fn build_runner(
                 .collect();
             Ok(Box::new(SimRunner::new(
                 mode,
-                speed.clone(),
+                *speed,
                 model_cfg.vocab_size,
                 eos,
                 encode,

@@ -267,7 +267,8 @@ impl ModelConfig {
                     .map(|&f| {
                         let wavelen = 2.0 * std::f64::consts::PI / f;
                         let scaled = if wavelen > low_wavelen { f / factor } else { f };
-                        let is_medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
+                        // transformers: `~(wavelen < high) & ~(wavelen > low)`; wavelengths are finite.
+                        let is_medium = wavelen >= high_wavelen && wavelen <= low_wavelen;
                         if is_medium {
                             let smooth = (old_ctx / wavelen - low_freq_factor)
                                 / (high_freq_factor - low_freq_factor);

@@ -14,6 +14,9 @@ use safetensors::SafeTensors;
 use super::ModelError;
 use crate::backend::HostMatrix;
 
+/// A tensor's raw bytes with where they came from.
+type RawTensor<'a> = (&'a Shard, Dtype, Vec<usize>, &'a [u8]);
+
 struct Shard {
     path: PathBuf,
     mmap: Mmap,
@@ -102,7 +105,7 @@ impl WeightStore {
         self.by_name.contains_key(name)
     }
 
-    fn raw(&self, name: &str) -> Result<(&Shard, Dtype, Vec<usize>, &[u8]), ModelError> {
+    fn raw(&self, name: &str) -> Result<RawTensor<'_>, ModelError> {
         let &i = self
             .by_name
             .get(name)

@@ -70,7 +70,7 @@ impl Backend for CpuBackend {
             .map_err(|e| {
                 BackendError::Device(format!(
                     "cannot allocate {} MiB of KV cache: {e}",
-                    len * 8 >> 20
+                    (len * 8) >> 20
                 ))
             })?;
         k.resize(len, 0.0);
