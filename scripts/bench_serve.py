@@ -23,7 +23,10 @@ import httpx
 async def stream_completion(client, base, model, prompt, max_tokens):
     """Returns (time to first token, time of last token, tokens) from the start."""
     body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0,
-            "ignore_eos": True, "stream": True}
+            "ignore_eos": True, "stream": True,
+            # Token counts from the server (a token whose text is empty or
+            # held back sends no text chunk).
+            "stream_options": {"include_usage": True, "continuous_usage_stats": True}}
     t0 = time.perf_counter()
     first = last = None
     n = 0
@@ -33,11 +36,13 @@ async def stream_completion(client, base, model, prompt, max_tokens):
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             chunk = json.loads(line[6:])
-            if chunk.get("choices"):
+            usage = chunk.get("usage") or {}
+            done = usage.get("completion_tokens", 0)
+            if done > n:
                 now = time.perf_counter() - t0
                 first = first if first is not None else now
                 last = now
-                n += 1
+                n = done
     return first, last, n
 
 
@@ -45,7 +50,7 @@ async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", default="http://127.0.0.1:8123")
     ap.add_argument("--model", default="qwen2-0.5b")
-    ap.add_argument("--vocab", type=int, default=151000)
+    ap.add_argument("--vocab", type=int, default=16000)
     ap.add_argument("--prefill-len", type=int, default=512)
     args = ap.parse_args()
     rng = random.Random(0)
