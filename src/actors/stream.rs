@@ -216,16 +216,18 @@ impl StreamActor {
             let bytes = s.as_bytes().to_vec();
             (s, bytes)
         };
+        // JSON has no -inf: report impossible tokens as vLLM does.
+        let finite = |lp: f32| if lp.is_finite() { lp } else { -9999.0 };
         let (token, bytes) = text(id);
         TokenLogprob {
             token,
             bytes,
-            logprob,
+            logprob: finite(logprob),
             top: top
                 .iter()
                 .map(|&(t, lp)| {
                     let (s, b) = text(t);
-                    (s, b, lp)
+                    (s, b, finite(lp))
                 })
                 .collect(),
         }

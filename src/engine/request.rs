@@ -191,6 +191,6 @@ pub struct Generation {
     pub max_tokens: usize,
     /// True when the client's max_tokens was lowered to fit the context.
     pub max_tokens_clamped: bool,
-    /// Rendered prompt text when the request was a chat (for debugging / tokenize).
+    /// What the stream actors report, in order; dropping it cancels the request.
     pub events: flume::Receiver<StreamEvent>,
 }

@@ -63,19 +63,12 @@ impl Backend for CpuBackend {
         let len = slots
             .checked_mul(kv_dim)
             .ok_or_else(|| BackendError::Device("KV cache size overflows".into()))?;
-        let mut k = Vec::new();
-        let mut v = Vec::new();
-        k.try_reserve_exact(len)
-            .and_then(|_| v.try_reserve_exact(len))
-            .map_err(|e| {
-                BackendError::Device(format!(
-                    "cannot allocate {} MiB of KV cache: {e}",
-                    (len * 8) >> 20
-                ))
-            })?;
-        k.resize(len, 0.0);
-        v.resize(len, 0.0);
-        Ok(CpuKvLayer { k, v })
+        // `vec![0.0; n]` is a zeroed allocation: the OS hands out pages
+        // lazily, so a large cache costs nothing until it is used.
+        Ok(CpuKvLayer {
+            k: vec![0.0; len],
+            v: vec![0.0; len],
+        })
     }
 
     fn to_host(&self, buf: &Vec<f32>, len: usize) -> Result<Vec<f32>, BackendError> {
