@@ -48,3 +48,62 @@ async fn sixteen_concurrent_seeded_requests_match_sequential_ones() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preemption_under_a_tiny_cache_loses_nothing_and_changes_nothing() {
+    let model = "qwen2-bias";
+    let reference = common::start(common::config(Some(common::model_dir(model)))).await;
+    let mut alone = Vec::new();
+    for seed in 0..8 {
+        alone.push(generate(&reference, seed).await);
+    }
+    // 6 blocks of 16 slots: 8 requests of ~6 prompt + 12 output tokens
+    // cannot all stay resident, so the scheduler must preempt and recompute.
+    let mut cfg = common::config(Some(common::model_dir(model)));
+    cfg.num_kv_blocks = Some(6);
+    cfg.max_model_len = Some(64);
+    let server = common::start(cfg).await;
+    let handles: Vec<_> = (0..8)
+        .map(|seed| {
+            let s = common::TestServer {
+                base: server.base.clone(),
+                model: server.model.clone(),
+                http: server.http.clone(),
+            };
+            tokio::spawn(async move { generate(&s, seed).await })
+        })
+        .collect();
+    for (seed, h) in handles.into_iter().enumerate() {
+        assert_eq!(
+            h.await.expect("task"),
+            alone[seed],
+            "seed {seed} changed under preemption"
+        );
+    }
+    let metrics = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let preemptions: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("vllm:num_preemptions_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect("preemption counter");
+    assert!(
+        preemptions > 0.0,
+        "the tiny cache should have forced preemptions"
+    );
+    let usage = metrics
+        .lines()
+        .find(|l| l.starts_with("vllm:kv_cache_usage_perc"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .expect("usage gauge");
+    assert_eq!(usage, 0.0, "every block back after the run");
+}
