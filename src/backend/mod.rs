@@ -187,6 +187,8 @@ pub struct AttnShape {
 
 /// The tensor operations a Llama-family decoder needs. Buffers are f32
 /// activations laid out `[rows, cols]`; matrices keep their stored dtype.
+/// A buffer may be longer than the rows an op is given (the decoder keeps
+/// its buffers across steps); ops touch only the rows they are given.
 /// Every op computes each row independently of the others and of the
 /// batch's make-up (batch invariance: a seeded request samples the same
 /// tokens alone or in a batch of 64).

@@ -42,6 +42,53 @@ struct Layer<B: Backend> {
     kv: B::KvLayer,
 }
 
+/// Activation buffers, kept across steps so a step allocates nothing (and
+/// touches no fresh pages) unless it is larger than every step before it.
+struct Workspace<B: Backend> {
+    tokens: usize,
+    residual: B::Buf,
+    hbuf: B::Buf,
+    qkv: B::Buf,
+    q: B::Buf,
+    k: B::Buf,
+    v: B::Buf,
+    tmp: B::Buf,
+    tmp_k: B::Buf,
+    attn_out: B::Buf,
+    proj: B::Buf,
+    gate_up: B::Buf,
+    act: B::Buf,
+    samples: usize,
+    last: B::Buf,
+    logits: B::Buf,
+}
+
+impl<B: Backend> Workspace<B> {
+    fn new(b: &B, cfg: &ModelConfig, tokens: usize, samples: usize) -> Result<Self, BackendError> {
+        let (h, inter) = (cfg.hidden_size, cfg.intermediate_size);
+        let q_dim = cfg.num_heads * cfg.head_dim;
+        let kv_dim = cfg.num_kv_heads * cfg.head_dim;
+        Ok(Self {
+            tokens,
+            residual: b.alloc(tokens * h)?,
+            hbuf: b.alloc(tokens * h)?,
+            qkv: b.alloc(tokens * (q_dim + 2 * kv_dim))?,
+            q: b.alloc(tokens * q_dim)?,
+            k: b.alloc(tokens * kv_dim)?,
+            v: b.alloc(tokens * kv_dim)?,
+            tmp: b.alloc(tokens * q_dim)?,
+            tmp_k: b.alloc(tokens * kv_dim)?,
+            attn_out: b.alloc(tokens * q_dim)?,
+            proj: b.alloc(tokens * h)?,
+            gate_up: b.alloc(tokens * 2 * inter)?,
+            act: b.alloc(tokens * inter)?,
+            samples,
+            last: b.alloc(samples * h)?,
+            logits: b.alloc(samples * cfg.vocab_size)?,
+        })
+    }
+}
+
 /// A loaded model with its KV cache, ready to run steps.
 pub struct Decoder<B: Backend> {
     backend: B,
@@ -54,6 +101,7 @@ pub struct Decoder<B: Backend> {
     rope_scale: f32,
     block_size: usize,
     num_blocks: usize,
+    ws: Option<Workspace<B>>,
 }
 
 /// Bytes of KV cache one block takes for this model (f32 K and V, all layers).
@@ -178,6 +226,7 @@ impl<B: Backend> Decoder<B> {
             rope_scale,
             block_size,
             num_blocks,
+            ws: None,
         })
     }
 
@@ -269,67 +318,79 @@ impl<B: Backend> ModelRunner for Decoder<B> {
             sliding_window: cfg.sliding_window,
         };
 
-        let mut residual = b.alloc(t * h)?;
-        let mut hbuf = b.alloc(t * h)?;
-        let mut qkv = b.alloc(t * (q_dim + 2 * kv_dim))?;
-        let mut q = b.alloc(t * q_dim)?;
-        let mut k = b.alloc(t * kv_dim)?;
-        let mut v = b.alloc(t * kv_dim)?;
-        let mut tmp = b.alloc(t * q_dim)?;
-        let mut tmp_k = b.alloc(t * kv_dim)?;
-        let mut attn_out = b.alloc(t * q_dim)?;
-        let mut proj = b.alloc(t * h)?;
-        let mut gate_up = b.alloc(t * 2 * inter)?;
-        let mut act = b.alloc(t * inter)?;
+        let ns = sample_rows.len();
+        let ws = match self.ws.take() {
+            Some(ws) if ws.tokens >= t && ws.samples >= ns => ws,
+            old => {
+                let (tokens, samples) =
+                    old.map_or((t, ns), |w| (w.tokens.max(t), w.samples.max(ns)));
+                Workspace::new(b, cfg, tokens, samples)?
+            }
+        };
+        let ws = self.ws.insert(ws);
+        let Workspace {
+            residual,
+            hbuf,
+            qkv,
+            q,
+            k,
+            v,
+            tmp,
+            tmp_k,
+            attn_out,
+            proj,
+            gate_up,
+            act,
+            last,
+            logits,
+            ..
+        } = ws;
 
-        b.embedding(&self.embed, &ids, &mut residual);
+        b.embedding(&self.embed, &ids, residual);
         for (li, layer) in self.layers.iter_mut().enumerate() {
             if li == 0 {
-                b.rms_norm(&residual, &layer.input_norm, eps, t, &mut hbuf);
+                b.rms_norm(&*residual, &layer.input_norm, eps, t, hbuf);
             } else {
-                b.add_rms_norm(&mut residual, &proj, &layer.input_norm, eps, t, &mut hbuf);
+                b.add_rms_norm(residual, &*proj, &layer.input_norm, eps, t, hbuf);
             }
-            b.matmul(&hbuf, t, &layer.qkv, &mut qkv);
+            b.matmul(&*hbuf, t, &layer.qkv, qkv);
             if let Some(bias) = &layer.qkv_bias {
-                b.add_bias(&mut qkv, t, bias);
+                b.add_bias(qkv, t, bias);
             }
-            b.split_qkv(&qkv, t, q_dim, kv_dim, &mut q, &mut k, &mut v);
+            b.split_qkv(&*qkv, t, q_dim, kv_dim, q, k, v);
             if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
-                b.rms_norm(&q, qn, eps, t * nh, &mut tmp);
-                std::mem::swap(&mut q, &mut tmp);
-                b.rms_norm(&k, kn, eps, t * nkv, &mut tmp_k);
-                std::mem::swap(&mut k, &mut tmp_k);
+                b.rms_norm(&*q, qn, eps, t * nh, tmp);
+                std::mem::swap(q, tmp);
+                b.rms_norm(&*k, kn, eps, t * nkv, tmp_k);
+                std::mem::swap(k, tmp_k);
             }
-            b.rope(&mut q, &positions, nh, hd, &self.inv_freq, self.rope_scale);
-            b.rope(&mut k, &positions, nkv, hd, &self.inv_freq, self.rope_scale);
-            b.write_kv(&k, &v, &slots, kv_dim, &mut layer.kv);
-            b.attention(&q, &layer.kv, shape, &attn, &mut attn_out);
-            b.matmul(&attn_out, t, &layer.o, &mut proj);
+            b.rope(q, &positions, nh, hd, &self.inv_freq, self.rope_scale);
+            b.rope(k, &positions, nkv, hd, &self.inv_freq, self.rope_scale);
+            b.write_kv(&*k, &*v, &slots, kv_dim, &mut layer.kv);
+            b.attention(&*q, &layer.kv, shape, &attn, attn_out);
+            b.matmul(&*attn_out, t, &layer.o, proj);
             if let Some(bias) = &layer.o_bias {
-                b.add_bias(&mut proj, t, bias);
+                b.add_bias(proj, t, bias);
             }
-            b.add_rms_norm(&mut residual, &proj, &layer.post_norm, eps, t, &mut hbuf);
-            b.matmul(&hbuf, t, &layer.gate_up, &mut gate_up);
-            b.silu_mul(&gate_up, t, inter, &mut act);
-            b.matmul(&act, t, &layer.down, &mut proj);
+            b.add_rms_norm(residual, &*proj, &layer.post_norm, eps, t, hbuf);
+            b.matmul(&*hbuf, t, &layer.gate_up, gate_up);
+            b.silu_mul(&*gate_up, t, inter, act);
+            b.matmul(&*act, t, &layer.down, proj);
         }
-        b.add_rms_norm(&mut residual, &proj, &self.final_norm, eps, t, &mut hbuf);
+        b.add_rms_norm(residual, &*proj, &self.final_norm, eps, t, hbuf);
 
-        let ns = sample_rows.len();
         if ns == 0 {
             return Ok(Vec::new());
         }
-        let mut last = b.alloc(ns * h)?;
-        b.gather_rows(&hbuf, &sample_rows, h, &mut last);
+        b.gather_rows(&*hbuf, &sample_rows, h, last);
         let vocab = cfg.vocab_size;
-        let mut logits = b.alloc(ns * vocab)?;
         b.matmul(
-            &last,
+            &*last,
             ns,
             self.lm_head.as_ref().unwrap_or(&self.embed),
-            &mut logits,
+            logits,
         );
-        let host = b.to_host(&logits, ns * vocab)?;
+        let host = b.to_host(&*logits, ns * vocab)?;
         Ok(host
             .chunks_exact(vocab)
             .map(|row| Logits::Dense(row.to_vec()))
