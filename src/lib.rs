@@ -15,6 +15,7 @@
 pub mod actors;
 pub mod api;
 pub mod backend;
+pub mod bench;
 pub mod engine;
 pub mod exec;
 pub mod metrics;

@@ -27,6 +27,31 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Write a random-weight Qwen2 model directory (for benchmarks).
     GenModel(GenModelArgs),
+    /// Measure prefill, batch-1 decode and aggregate decode throughput
+    /// in-process (default: a random Qwen2-0.5B-shaped bf16 model).
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Model directory (default: generate the Qwen2-0.5B shape into the cache dir).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Prompt length for the prefill figure.
+    #[arg(long, default_value_t = 512)]
+    prefill_len: usize,
+    /// Concurrency levels for the aggregate figure.
+    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    concurrency: Vec<usize>,
+    /// Most tokens per step.
+    #[arg(long, default_value_t = 512)]
+    max_num_batched_tokens: usize,
+    /// KV cache size in GiB.
+    #[arg(long, default_value_t = 2.0)]
+    kv_cache_gib: f64,
+    /// Where the generated model goes (default: $XDG_CACHE_HOME/weir or ~/.cache/weir).
+    #[arg(long, env = "WEIR_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -123,6 +148,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
         Command::GenModel(args) => gen_model(args),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -143,6 +169,67 @@ fn gen_model(args: GenModelArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("wrote {}", args.out.display());
     Ok(())
+}
+
+fn bench(args: BenchArgs) -> Result<(), String> {
+    let cache = args.cache_dir.unwrap_or_else(default_cache_dir);
+    let dir = match args.model {
+        Some(d) => d,
+        None => {
+            let d = cache.join("bench-qwen2-0.5b");
+            if !d.join("model.safetensors").exists() {
+                eprintln!(
+                    "generating a random Qwen2-0.5B-shaped model in {}",
+                    d.display()
+                );
+                let shape = weir::model::demo::Qwen2Shape::qwen2_0_5b();
+                weir::model::demo::write_random_qwen2(&d, &shape, 1).map_err(|e| e.to_string())?;
+            }
+            d
+        }
+    };
+    // Bytes a decode step streams: every weight once (tied embeddings are
+    // read once, as the output projection).
+    let weight_bytes: u64 = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".safetensors"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let cfg = EngineConfig {
+        model: Some(dir.clone()),
+        served_model_name: None,
+        runner: RunnerKind::Cpu,
+        kv_cache_gib: Some(args.kv_cache_gib),
+        num_kv_blocks: None,
+        block_size: 16,
+        max_num_seqs: args.concurrency.iter().copied().max().unwrap_or(1).max(1),
+        max_num_batched_tokens: args.max_num_batched_tokens,
+        max_model_len: None,
+        cache_dir: cache,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    rt.block_on(async move {
+        let engine = weir::engine::start(cfg).await.map_err(|e| e.to_string())?;
+        println!(
+            "model {} ({:.2} GB of weights), ISA {}, {} threads",
+            dir.display(),
+            weight_bytes as f64 / 1e9,
+            weir::backend::cpu::CpuBackend::isa_name(),
+            rayon::current_num_threads()
+        );
+        weir::bench::run(
+            &engine,
+            weight_bytes as usize,
+            args.prefill_len,
+            &args.concurrency,
+        )
+        .await
+    })
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
