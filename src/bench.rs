@@ -40,6 +40,7 @@ async fn run_one(
         n: 1,
         stop: vec![],
         skip_special_tokens: true,
+        cache_salt: None,
     };
     let gen = engine.generate(req).await.map_err(|e| e.to_string())?;
     let (mut first, mut last, mut tokens) = (None, Duration::ZERO, 0);

@@ -111,6 +111,10 @@ struct ServeArgs {
     /// Where the demo model is generated (default: $XDG_CACHE_HOME/weir or ~/.cache/weir).
     #[arg(long, env = "WEIR_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Turn off automatic prefix caching (for comparisons). Prefixes are
+    /// only ever shared within a tenant and a request's `cache_salt`.
+    #[arg(long)]
+    no_prefix_caching: bool,
 }
 
 #[derive(Args)]
@@ -208,6 +212,7 @@ fn bench(args: BenchArgs) -> Result<(), String> {
         max_num_batched_tokens: args.max_num_batched_tokens,
         max_model_len: None,
         cache_dir: cache,
+        prefix_caching: true,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -266,6 +271,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         max_num_batched_tokens: args.max_num_batched_tokens,
         max_model_len: args.max_model_len,
         cache_dir: args.cache_dir.unwrap_or_else(default_cache_dir),
+        prefix_caching: !args.no_prefix_caching,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -162,6 +162,8 @@ pub struct Metrics {
     waiting: AtomicU64,
     kv_cache_usage: AtomicF64,
     preemptions: AtomicU64,
+    prefix_cache_queries: AtomicU64,
+    prefix_cache_hits: AtomicU64,
     prompt_tokens: AtomicU64,
     generation_tokens: AtomicU64,
     /// `request_success_total` for [`REASONS`], in order.
@@ -190,6 +192,8 @@ impl Metrics {
             waiting: AtomicU64::new(0),
             kv_cache_usage: AtomicF64::default(),
             preemptions: AtomicU64::new(0),
+            prefix_cache_queries: AtomicU64::new(0),
+            prefix_cache_hits: AtomicU64::new(0),
             prompt_tokens: AtomicU64::new(0),
             generation_tokens: AtomicU64::new(0),
             success: Default::default(),
@@ -225,6 +229,13 @@ impl Metrics {
     /// Sequences preempted.
     pub fn inc_preemptions(&self, n: u64) {
         self.preemptions.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Prefix-cache lookups: prompt tokens queried and tokens found cached.
+    pub fn add_prefix_cache(&self, queries: u64, hits: u64) {
+        self.prefix_cache_queries
+            .fetch_add(queries, Ordering::Relaxed);
+        self.prefix_cache_hits.fetch_add(hits, Ordering::Relaxed);
     }
 
     /// Prompt (prefill) tokens processed.
@@ -302,6 +313,18 @@ impl Metrics {
             "counter",
             "Cumulative number of preemption from the engine.",
             load(&self.preemptions),
+        );
+        scalar(
+            "vllm:prefix_cache_queries_total",
+            "counter",
+            "Prefix cache queries, in terms of number of queried tokens.",
+            load(&self.prefix_cache_queries),
+        );
+        scalar(
+            "vllm:prefix_cache_hits_total",
+            "counter",
+            "Prefix cache hits, in terms of number of cached tokens.",
+            load(&self.prefix_cache_hits),
         );
         scalar(
             "vllm:prompt_tokens_total",

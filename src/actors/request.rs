@@ -325,6 +325,11 @@ impl RequestActor {
                     eos_ids: eos_ids.clone(),
                     hint: hint.clone(),
                     share_prompt_with: leader,
+                    cache_salt: format!(
+                        "{}\u{0}{}",
+                        req.tenant.0,
+                        req.cache_salt.as_deref().unwrap_or("")
+                    ),
                 },
                 stream,
                 client: tx.clone(),

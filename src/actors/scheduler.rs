@@ -46,6 +46,8 @@ pub struct SchedulerArgs {
     pub num_blocks: usize,
     /// Tokens per block.
     pub block_size: usize,
+    /// Reuse the KV of common prefixes across requests.
+    pub prefix_caching: bool,
     /// The model runner; it moves to the executor thread.
     pub runner: Box<dyn ModelRunner>,
     /// Metrics to update every step.
@@ -68,6 +70,7 @@ pub struct SchedulerState {
     in_flight: bool,
     metrics: Arc<Metrics>,
     preemptions_seen: u64,
+    prefix_seen: (u64, u64),
 }
 
 impl Actor for SchedulerActor {
@@ -88,13 +91,18 @@ impl Actor for SchedulerActor {
         Ok(SchedulerState {
             sched: Scheduler::new(
                 args.config,
-                BlockManager::new(args.num_blocks, args.block_size),
+                BlockManager::with_prefix_caching(
+                    args.num_blocks,
+                    args.block_size,
+                    args.prefix_caching,
+                ),
             ),
             executor,
             live: HashMap::new(),
             in_flight: false,
             metrics: args.metrics,
             preemptions_seen: 0,
+            prefix_seen: (0, 0),
         })
     }
 
@@ -134,6 +142,7 @@ impl Actor for SchedulerActor {
                                 let _ = live.stream.send_message(StreamMsg::Token {
                                     token: u.token,
                                     finish: u.finish,
+                                    cached_prompt_tokens: u.cached_prompt_tokens,
                                 });
                             }
                             if finished {
@@ -186,6 +195,12 @@ impl SchedulerActor {
             st.metrics
                 .inc_preemptions(stats.preemptions_total - st.preemptions_seen);
             st.preemptions_seen = stats.preemptions_total;
+        }
+        let (q, h) = (stats.prefix_cache_queries, stats.prefix_cache_hits);
+        if (q, h) != st.prefix_seen {
+            st.metrics
+                .add_prefix_cache(q - st.prefix_seen.0, h - st.prefix_seen.1);
+            st.prefix_seen = (q, h);
         }
         if step.is_empty() && step.released.is_empty() {
             return;

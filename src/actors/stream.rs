@@ -29,6 +29,8 @@ pub enum StreamMsg {
         token: SampledToken,
         /// Why the sequence ended, if it did.
         finish: Option<FinishReason>,
+        /// Prompt tokens served from the prefix cache.
+        cached_prompt_tokens: usize,
     },
     /// The engine failed the sequence.
     Failed(String),
@@ -69,6 +71,7 @@ pub struct StreamState {
     detok: IncrementalDetokenizer,
     stop: StopMatcher,
     completion_tokens: usize,
+    cached_prompt_tokens: usize,
     last_token_at: Option<Instant>,
 }
 
@@ -87,6 +90,7 @@ impl Actor for StreamActor {
             stop: StopMatcher::new(args.stop.clone()),
             args,
             completion_tokens: 0,
+            cached_prompt_tokens: 0,
             last_token_at: None,
         })
     }
@@ -98,7 +102,12 @@ impl Actor for StreamActor {
         st: &mut StreamState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            StreamMsg::Token { token, finish } => {
+            StreamMsg::Token {
+                token,
+                finish,
+                cached_prompt_tokens,
+            } => {
+                st.cached_prompt_tokens = cached_prompt_tokens;
                 if let Some(end) = Self::on_token(st, token, finish) {
                     Self::finish(&myself, st, end);
                 }
@@ -242,6 +251,7 @@ impl StreamActor {
                         reason,
                         completion_tokens: st.completion_tokens,
                         matched_stop: matched,
+                        cached_tokens: st.cached_prompt_tokens,
                     });
                 }
                 (reason, abort)

@@ -30,6 +30,8 @@ pub struct ChoiceResult {
     pub completion_tokens: usize,
     /// The stop string that ended it, if any.
     pub matched_stop: Option<String>,
+    /// Prompt tokens served from the prefix cache.
+    pub cached_tokens: usize,
 }
 
 /// Read events until all `n` choices have finished. A `Failed` event or a
@@ -72,6 +74,7 @@ pub async fn collect(
                 reason,
                 completion_tokens,
                 matched_stop,
+                cached_tokens,
             } => match done.get_mut(choice) {
                 Some(slot @ None) => {
                     *slot = Some(ChoiceResult {
@@ -81,6 +84,7 @@ pub async fn collect(
                         finish_reason: reason,
                         completion_tokens,
                         matched_stop,
+                        cached_tokens,
                     });
                     remaining -= 1;
                 }
@@ -127,6 +131,7 @@ pub async fn chat_completions(
     } else {
         let results = collect(gen.events, n).await?;
         let completion_tokens = results.iter().map(|r| r.completion_tokens).sum();
+        let cached = results.iter().map(|r| r.cached_tokens).max().unwrap_or(0);
         let choices = results
             .into_iter()
             .enumerate()
@@ -149,7 +154,7 @@ pub async fn chat_completions(
             created,
             model: valid.model,
             choices,
-            usage: Usage::new(gen.prompt_tokens, completion_tokens),
+            usage: Usage::new(gen.prompt_tokens, completion_tokens).with_cached(cached),
         })
         .into_response()
     };
@@ -166,6 +171,7 @@ mod tests {
             reason: FinishReason::Stop,
             completion_tokens: tokens,
             matched_stop: Some("END".into()),
+            cached_tokens: 0,
         }
     }
 

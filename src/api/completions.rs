@@ -66,6 +66,7 @@ pub async fn completions(
     } else {
         let results = collect(gen.events, n).await?;
         let completion_tokens = results.iter().map(|r| r.completion_tokens).sum();
+        let cached = results.iter().map(|r| r.cached_tokens).max().unwrap_or(0);
         let prefix = echo.unwrap_or_default();
         let choices = results
             .into_iter()
@@ -93,7 +94,9 @@ pub async fn completions(
             created,
             model: &valid.model,
             choices,
-            usage: Some(Some(Usage::new(gen.prompt_tokens, completion_tokens))),
+            usage: Some(Some(
+                Usage::new(gen.prompt_tokens, completion_tokens).with_cached(cached),
+            )),
         })
         .into_response()
     };

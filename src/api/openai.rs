@@ -19,6 +19,15 @@ pub struct Usage {
     pub completion_tokens: usize,
     /// `prompt_tokens + completion_tokens`.
     pub total_tokens: usize,
+    /// What part of the prompt came from the prefix cache.
+    pub prompt_tokens_details: PromptTokensDetails,
+}
+
+/// OpenAI's `usage.prompt_tokens_details`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PromptTokensDetails {
+    /// Prompt tokens whose KV was reused from the prefix cache.
+    pub cached_tokens: usize,
 }
 
 impl Usage {
@@ -28,7 +37,14 @@ impl Usage {
             prompt_tokens,
             completion_tokens,
             total_tokens: prompt_tokens + completion_tokens,
+            prompt_tokens_details: PromptTokensDetails::default(),
         }
+    }
+
+    /// The same usage with `cached_tokens` set.
+    pub fn with_cached(mut self, cached_tokens: usize) -> Self {
+        self.prompt_tokens_details.cached_tokens = cached_tokens;
+        self
     }
 }
 

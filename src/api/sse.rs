@@ -72,6 +72,8 @@ pub struct SseEncoder {
     /// A `Failed` (or an early end) has been reported; nothing more but `[DONE]`.
     failed: bool,
     closed: bool,
+    /// Prompt tokens served from the prefix cache (from `Finished`).
+    cached_tokens: usize,
 }
 
 /// The frame that ends every stream.
@@ -104,6 +106,7 @@ impl SseEncoder {
             choices,
             failed: false,
             closed: false,
+            cached_tokens: 0,
         }
     }
 
@@ -118,6 +121,7 @@ impl SseEncoder {
             self.cfg.prompt_tokens,
             self.choices.iter().map(|c| c.completion_tokens).sum(),
         )
+        .with_cached(self.cached_tokens)
     }
 
     /// The `usage` field of a content chunk.
@@ -268,7 +272,9 @@ impl SseEncoder {
                 reason,
                 completion_tokens,
                 matched_stop,
+                cached_tokens,
             } => {
+                self.cached_tokens = self.cached_tokens.max(*cached_tokens);
                 let Some(state) = self.choices.get_mut(*choice) else {
                     tracing::warn!(choice, n = self.cfg.n, "finish for a choice out of range");
                     return out;
@@ -449,6 +455,7 @@ mod tests {
             reason,
             completion_tokens: tokens,
             matched_stop: None,
+            cached_tokens: 0,
         }
     }
 
@@ -534,7 +541,8 @@ mod tests {
         assert_eq!(f[6]["choices"], json!([]));
         assert_eq!(
             f[6]["usage"],
-            json!({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15})
+            json!({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+                   "prompt_tokens_details": {"cached_tokens": 0}})
         );
         assert_eq!(f[7], "[DONE]");
     }

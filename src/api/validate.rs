@@ -397,6 +397,7 @@ fn common(
     let stop_token_ids = token_ids(f.get("stop_token_ids"), "stop_token_ids")?;
     let ignore_eos = f.bool("ignore_eos")?.unwrap_or(false);
     let skip_special_tokens = f.bool("skip_special_tokens")?.unwrap_or(true);
+    let cache_salt = f.str("cache_salt")?.map(str::to_owned);
 
     let stream = f.bool("stream")?.unwrap_or(false);
     let (mut include_usage, mut continuous_usage) = (false, false);
@@ -435,6 +436,7 @@ fn common(
             n,
             stop,
             skip_special_tokens,
+            cache_salt,
         },
         options: ResponseOptions {
             stream,

@@ -112,6 +112,9 @@ pub struct GenerateRequest {
     pub stop: Vec<String>,
     /// Drop special tokens from the text (OpenAI default: true).
     pub skip_special_tokens: bool,
+    /// vLLM's `cache_salt`: prefix-cache hits only among requests with the
+    /// same salt (on top of the tenant's own isolation).
+    pub cache_salt: Option<String>,
 }
 
 /// Why a choice ended, as OpenAI spells it.
@@ -173,6 +176,8 @@ pub enum StreamEvent {
         completion_tokens: usize,
         /// The stop string that ended it, if any.
         matched_stop: Option<String>,
+        /// Prompt tokens served from the prefix cache.
+        cached_tokens: usize,
     },
     /// The engine failed this request (an internal error, not a client one).
     Failed {

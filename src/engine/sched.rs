@@ -19,7 +19,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::backend::PromptHint;
-use crate::engine::kv::{BlockManager, BlockTable};
+use crate::engine::kv::{block_hash, chain_root, BlockHash, BlockManager, BlockTable};
 use crate::engine::request::{FinishReason, SamplingParams, SeqId, TenantId};
 use crate::engine::sampling::SampledToken;
 
@@ -54,6 +54,9 @@ pub struct NewSequence {
     /// For the 2nd..nth choice of a request: the first choice, whose full
     /// prompt blocks this one shares instead of recomputing them.
     pub share_prompt_with: Option<SeqId>,
+    /// Start of the prefix-cache hash chain: the tenant and the request's
+    /// `cache_salt`, so prefixes are shared only where they may be.
+    pub cache_salt: String,
 }
 
 /// First sight of a sequence for the executor: everything it needs to keep
@@ -118,6 +121,8 @@ pub struct SeqUpdate {
     pub token: SampledToken,
     /// Set when this token ended the sequence.
     pub finish: Option<FinishReason>,
+    /// Prompt tokens served from the prefix cache at first admission.
+    pub cached_prompt_tokens: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +142,27 @@ struct Sequence {
     exec_known: bool,
     /// Set once preempted: the executor's copy is still valid, only the KV is gone.
     num_preemptions: usize,
+    /// Hash chain over this sequence's full blocks (computed as they fill).
+    hashes: Vec<BlockHash>,
+    /// Leading blocks of `blocks` already registered in the prefix cache.
+    registered: usize,
+    /// Prompt tokens found in the prefix cache the first time it was admitted.
+    cached_prompt_tokens: Option<usize>,
+}
+
+impl Sequence {
+    /// Extend the hash chain to cover the first `n_blocks` full blocks.
+    fn ensure_hashes(&mut self, n_blocks: usize, bs: usize) {
+        while self.hashes.len() < n_blocks {
+            let i = self.hashes.len();
+            let parent = match self.hashes.last() {
+                Some(h) => *h,
+                None => chain_root(&self.new.cache_salt),
+            };
+            self.hashes
+                .push(block_hash(&parent, &self.tokens[i * bs..(i + 1) * bs]));
+        }
+    }
 }
 
 impl Sequence {
@@ -154,6 +180,10 @@ pub struct SchedulerStats {
     pub waiting: usize,
     /// Preemptions since start.
     pub preemptions_total: u64,
+    /// Prompt tokens looked up in the prefix cache since start.
+    pub prefix_cache_queries: u64,
+    /// Of those, tokens found cached.
+    pub prefix_cache_hits: u64,
 }
 
 /// Continuous-batching scheduler over a [`BlockManager`].
@@ -166,6 +196,8 @@ pub struct Scheduler {
     running: Vec<SeqId>,
     released: Vec<SeqId>,
     preemptions_total: u64,
+    prefix_queries: u64,
+    prefix_hits: u64,
 }
 
 impl Scheduler {
@@ -179,6 +211,8 @@ impl Scheduler {
             running: Vec::new(),
             released: Vec::new(),
             preemptions_total: 0,
+            prefix_queries: 0,
+            prefix_hits: 0,
         }
     }
 
@@ -193,6 +227,8 @@ impl Scheduler {
             running: self.running.len(),
             waiting: self.waiting.len(),
             preemptions_total: self.preemptions_total,
+            prefix_cache_queries: self.prefix_queries,
+            prefix_cache_hits: self.prefix_hits,
         }
     }
 
@@ -217,6 +253,9 @@ impl Scheduler {
                 status: Status::Waiting,
                 exec_known: false,
                 num_preemptions: 0,
+                hashes: Vec::new(),
+                registered: 0,
+                cached_prompt_tokens: None,
             },
         );
         self.waiting.push_back(id);
@@ -302,6 +341,7 @@ impl Scheduler {
                     skipped.push_back(id);
                     continue;
                 }
+                self.take_cached_prefix(id);
                 let seq = self.seqs.get_mut(&id).expect("waiting ids are in the map");
                 let n = (seq.tokens.len() - seq.num_computed).min(budget);
                 let extra = self
@@ -337,11 +377,21 @@ impl Scheduler {
         step: &SchedulerOutput,
         sampled: Vec<(SeqId, SampledToken)>,
     ) -> Vec<SeqUpdate> {
+        let bs = self.blocks.block_size();
         for sch in &step.scheduled {
             if let Some(seq) = self.seqs.get_mut(&sch.seq_id) {
                 // A sequence preempted and re-admitted meanwhile cannot be
                 // in `step` (the next step is only built after this one).
                 seq.num_computed = (sch.start + sch.len).min(seq.tokens.len());
+                // Blocks that just filled become reusable prefixes.
+                if self.blocks.prefix_caching() {
+                    let full = (seq.num_computed / bs).min(seq.blocks.len());
+                    seq.ensure_hashes(full, bs);
+                    for i in seq.registered..full {
+                        self.blocks.register(seq.blocks.blocks()[i], seq.hashes[i]);
+                    }
+                    seq.registered = seq.registered.max(full);
+                }
             }
         }
         let mut updates = Vec::with_capacity(sampled.len());
@@ -355,6 +405,7 @@ impl Scheduler {
                 seq_id: id,
                 token: tok,
                 finish,
+                cached_prompt_tokens: seq.cached_prompt_tokens.unwrap_or(0),
             });
             if finish.is_some() {
                 self.abort(id);
@@ -403,11 +454,39 @@ impl Scheduler {
         let seq = self.seqs.get_mut(&id).expect("preempted ids are running");
         self.blocks.release(&mut seq.blocks);
         seq.num_computed = 0;
+        seq.registered = 0;
         seq.status = Status::Waiting;
         seq.num_preemptions += 1;
         self.running.retain(|&s| s != id);
         self.waiting.push_front(id);
         self.preemptions_total += 1;
+    }
+
+    /// A sequence about to be admitted with nothing computed takes the
+    /// longest chain of cached blocks of its known tokens (never the last
+    /// token: its logits are needed) and starts computing after them.
+    fn take_cached_prefix(&mut self, id: SeqId) {
+        if !self.blocks.prefix_caching() {
+            return;
+        }
+        let bs = self.blocks.block_size();
+        let seq = self.seqs.get_mut(&id).expect("waiting ids are in the map");
+        if seq.num_computed > 0 || !seq.blocks.is_empty() {
+            return;
+        }
+        let full = (seq.tokens.len() - 1) / bs;
+        seq.ensure_hashes(full, bs);
+        let hits = self.blocks.cached_prefix_len(&seq.hashes[..full]);
+        self.blocks
+            .take_cached(&mut seq.blocks, &seq.hashes[..hits]);
+        seq.num_computed = hits * bs;
+        seq.registered = hits;
+        if seq.cached_prompt_tokens.is_none() {
+            let prompt_blocks = (seq.new.prompt.len() - 1) / bs;
+            self.prefix_queries += (prompt_blocks * bs) as u64;
+            self.prefix_hits += (hits.min(prompt_blocks) * bs) as u64;
+            seq.cached_prompt_tokens = Some(hits.min(prompt_blocks) * bs);
+        }
     }
 
     /// For a choice that shares its prompt with a leader: take the leader's
@@ -469,6 +548,7 @@ mod tests {
             eos_ids: Arc::new(vec![2]),
             hint: Arc::new(PromptHint::default()),
             share_prompt_with: None,
+            cache_salt: String::new(),
         }
     }
 
@@ -630,6 +710,25 @@ mod tests {
         while s.has_work() {
             step(&mut s);
         }
+        assert_eq!(s.blocks().num_free(), 16);
+    }
+
+    #[test]
+    fn a_repeated_prompt_starts_after_its_cached_blocks() {
+        let mut s = Scheduler::new(cfg(4, 64), BlockManager::new(16, 4));
+        s.add(seq(1, 10, 1));
+        while s.has_work() {
+            step(&mut s);
+        }
+        s.add(seq(2, 10, 1));
+        let (o, u) = step(&mut s);
+        assert_eq!(
+            o.scheduled[0].start, 8,
+            "two full blocks came from the cache"
+        );
+        assert_eq!(o.scheduled[0].len, 2);
+        assert_eq!(u[0].cached_prompt_tokens, 8);
+        assert_eq!(s.stats().prefix_cache_hits, 8);
         assert_eq!(s.blocks().num_free(), 16);
     }
 

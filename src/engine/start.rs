@@ -58,6 +58,8 @@ pub struct EngineConfig {
     pub max_model_len: Option<usize>,
     /// Where the demo model is written.
     pub cache_dir: PathBuf,
+    /// Automatic prefix caching (on by default; `--no-prefix-caching`).
+    pub prefix_caching: bool,
 }
 
 /// Why the engine could not start (the `serve` command prints it and exits non-zero).
@@ -173,6 +175,7 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
             },
             num_blocks,
             block_size: cfg.block_size,
+            prefix_caching: cfg.prefix_caching,
             runner,
             metrics: metrics.clone(),
         },

@@ -38,6 +38,7 @@ pub fn config(model: Option<PathBuf>) -> EngineConfig {
         max_num_batched_tokens: 256,
         max_model_len: None,
         cache_dir: std::env::temp_dir().join("weir-test-cache"),
+        prefix_caching: true,
     }
 }
 
