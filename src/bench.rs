@@ -144,3 +144,177 @@ pub async fn run(
     }
     Ok(())
 }
+
+/// A coding agent's first message: a long system prompt, identical across
+/// sessions (our own text, of the size and shape agents send).
+fn agent_system_prompt() -> String {
+    let mut s = String::from(
+        "You are a coding agent working in the user's repository. Read files before \
+         editing them, keep changes small, run the tests after every change, and explain \
+         what you did in one short paragraph.\n\n# Conventions\n",
+    );
+    for i in 0..60 {
+        s.push_str(&format!(
+            "- Convention {i}: prefer explicit error types over strings; name functions for \
+             what they return; keep modules under fifteen hundred lines; document why, not what.\n"
+        ));
+    }
+    s
+}
+
+/// Ten tool definitions in OpenAI's shape (bash, read, write, edit, glob,
+/// grep, list, todo, webfetch, task).
+fn agent_tools() -> serde_json::Value {
+    let tool = |name: &str, desc: &str, params: serde_json::Value| {
+        serde_json::json!({"type": "function", "function": {
+            "name": name, "description": desc,
+            "parameters": {"type": "object", "properties": params,
+                           "required": params.as_object().map(|o| o.keys().take(1).cloned().collect::<Vec<_>>()).unwrap_or_default()}}})
+    };
+    let s = |d: &str| serde_json::json!({"type": "string", "description": d});
+    serde_json::json!([
+        tool(
+            "bash",
+            "Run a shell command in the repository and return its output.",
+            serde_json::json!({"command": s("The command line to run."), "timeout": {"type": "integer", "description": "Seconds before the command is stopped."}})
+        ),
+        tool(
+            "read",
+            "Read a file, optionally a range of lines.",
+            serde_json::json!({"path": s("File path relative to the repository root."), "offset": {"type": "integer"}, "limit": {"type": "integer"}})
+        ),
+        tool(
+            "write",
+            "Create or overwrite a file with the given content.",
+            serde_json::json!({"path": s("File path."), "content": s("The full new content.")})
+        ),
+        tool(
+            "edit",
+            "Replace one exact string in a file with another.",
+            serde_json::json!({"path": s("File path."), "old": s("Text to find, exactly once."), "new": s("Replacement text.")})
+        ),
+        tool(
+            "glob",
+            "List files matching a glob pattern.",
+            serde_json::json!({"pattern": s("Glob such as src/**/*.rs.")})
+        ),
+        tool(
+            "grep",
+            "Search file contents with a regular expression.",
+            serde_json::json!({"pattern": s("Regular expression."), "path": s("Directory to search.")})
+        ),
+        tool(
+            "list",
+            "List a directory.",
+            serde_json::json!({"path": s("Directory path.")})
+        ),
+        tool(
+            "todo",
+            "Update the task list shown to the user.",
+            serde_json::json!({"items": {"type": "array", "items": {"type": "string"}}})
+        ),
+        tool(
+            "webfetch",
+            "Fetch a web page as text.",
+            serde_json::json!({"url": s("The address.")})
+        ),
+        tool(
+            "task",
+            "Hand a sub-task to a helper agent and wait for its report.",
+            serde_json::json!({"prompt": s("What the helper should do."), "description": s("Three to five words.")})
+        ),
+    ])
+}
+
+/// One turn's outcome.
+struct TurnResult {
+    ttft: Duration,
+    prompt_tokens: usize,
+    cached_tokens: usize,
+    reply: String,
+}
+
+async fn agent_turn(
+    engine: &EngineHandle,
+    messages: &serde_json::Value,
+    tools: &serde_json::Value,
+) -> Result<TurnResult, String> {
+    let start = Instant::now();
+    let req = GenerateRequest {
+        tenant: TenantId::default(),
+        prompt: Prompt::Chat {
+            messages: messages.clone(),
+            tools: Some(tools.clone()),
+            add_generation_prompt: true,
+            template_kwargs: Default::default(),
+        },
+        params: SamplingParams {
+            temperature: 0.0,
+            ignore_eos: true,
+            ..Default::default()
+        },
+        max_tokens: Some(48),
+        seed: Some(0),
+        n: 1,
+        stop: vec![],
+        skip_special_tokens: true,
+        cache_salt: None,
+    };
+    let gen = engine.generate(req).await.map_err(|e| e.to_string())?;
+    let (mut ttft, mut reply, mut cached) = (None, String::new(), 0);
+    while let Ok(ev) = gen.events.recv_async().await {
+        match ev {
+            StreamEvent::Delta {
+                text, token_ids, ..
+            } => {
+                if !token_ids.is_empty() {
+                    ttft.get_or_insert(start.elapsed());
+                }
+                reply.push_str(&text);
+            }
+            StreamEvent::Finished { cached_tokens, .. } => {
+                cached = cached_tokens;
+                break;
+            }
+            StreamEvent::Failed { message } => return Err(message),
+        }
+    }
+    Ok(TurnResult {
+        ttft: ttft.ok_or("no token generated")?,
+        prompt_tokens: gen.prompt_tokens,
+        cached_tokens: cached,
+        reply,
+    })
+}
+
+/// Per-turn averages over sessions: (mean TTFT, prompt tokens, cached tokens).
+pub type TurnStats = Vec<(Duration, usize, usize)>;
+
+/// Simulated coding-agent sessions: each resends its whole conversation
+/// every turn (system prompt, tools, earlier turns). Sessions run one
+/// after another so TTFT measures prefill, not queueing.
+pub async fn run_agent_sessions(
+    engine: &EngineHandle,
+    sessions: usize,
+    turns: usize,
+) -> Result<TurnStats, String> {
+    let system = agent_system_prompt();
+    let tools = agent_tools();
+    let mut sums = vec![(Duration::ZERO, 0usize, 0usize); turns];
+    for s in 0..sessions {
+        let mut messages = vec![serde_json::json!({"role": "system", "content": system})];
+        for (t, sum) in sums.iter_mut().enumerate() {
+            messages.push(serde_json::json!({"role": "user",
+                "content": format!("Session {s}, step {t}: look at src/module_{t}.rs and tell me what the function on line {} does.", 10 * t + s)}));
+            let r = agent_turn(engine, &serde_json::Value::Array(messages.clone()), &tools).await?;
+            messages.push(serde_json::json!({"role": "assistant", "content": r.reply}));
+            sum.0 += r.ttft;
+            sum.1 += r.prompt_tokens;
+            sum.2 += r.cached_tokens;
+        }
+    }
+    Ok(sums
+        .into_iter()
+        .map(|(d, p, c)| (d / sessions as u32, p / sessions, c / sessions))
+        .collect())
+}

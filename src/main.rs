@@ -34,9 +34,20 @@ enum Command {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// Model directory (default: generate the Qwen2-0.5B shape into the cache dir).
+    /// `throughput` (prefill, decode, aggregate) or `agent` (multi-turn
+    /// coding-agent sessions, with and without prefix caching).
+    #[arg(long, default_value = "throughput")]
+    workload: String,
+    /// Model directory (default: throughput generates the Qwen2-0.5B shape
+    /// into the cache dir; agent uses the built-in demo model).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// agent: sessions (run one after another).
+    #[arg(long, default_value_t = 3)]
+    sessions: usize,
+    /// agent: turns per session.
+    #[arg(long, default_value_t = 5)]
+    turns: usize,
     /// Prompt length for the prefill figure.
     #[arg(long, default_value_t = 512)]
     prefill_len: usize,
@@ -177,6 +188,15 @@ fn gen_model(args: GenModelArgs) -> Result<(), String> {
 
 fn bench(args: BenchArgs) -> Result<(), String> {
     let cache = args.cache_dir.unwrap_or_else(default_cache_dir);
+    if args.workload == "agent" {
+        return bench_agent(args.model, cache, args.sessions, args.turns);
+    }
+    if args.workload != "throughput" {
+        return Err(format!(
+            "unknown --workload `{}` (throughput, agent)",
+            args.workload
+        ));
+    }
     let dir = match args.model {
         Some(d) => d,
         None => {
@@ -234,6 +254,57 @@ fn bench(args: BenchArgs) -> Result<(), String> {
             &args.concurrency,
         )
         .await
+    })
+}
+
+fn bench_agent(
+    model: Option<PathBuf>,
+    cache: PathBuf,
+    sessions: usize,
+    turns: usize,
+) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    rt.block_on(async move {
+        let mut results = Vec::new();
+        for caching in [true, false] {
+            let cfg = EngineConfig {
+                model: model.clone(),
+                served_model_name: None,
+                runner: RunnerKind::Cpu,
+                kv_cache_gib: Some(1.0),
+                num_kv_blocks: None,
+                block_size: 16,
+                max_num_seqs: 16,
+                max_num_batched_tokens: 512,
+                max_model_len: None,
+                cache_dir: cache.clone(),
+                prefix_caching: caching,
+            };
+            let engine = weir::engine::start(cfg).await.map_err(|e| e.to_string())?;
+            results.push(weir::bench::run_agent_sessions(&engine, sessions, turns).await?);
+        }
+        println!(
+            "agent sessions: {sessions} sessions x {turns} turns, system prompt + 10 tools resent every turn"
+        );
+        println!("turn | prompt tokens | cached (share) | TTFT cached | TTFT uncached | speed-up");
+        for t in 0..turns {
+            let (on, p, c) = results[0][t];
+            let (off, _, _) = results[1][t];
+            println!(
+                "{:>4} | {:>13} | {:>6} ({:>4.1}%) | {:>8.1} ms | {:>10.1} ms | {:>6.1}x",
+                t + 1,
+                p,
+                c,
+                100.0 * c as f64 / p.max(1) as f64,
+                on.as_secs_f64() * 1e3,
+                off.as_secs_f64() * 1e3,
+                off.as_secs_f64() / on.as_secs_f64().max(1e-9)
+            );
+        }
+        Ok(())
     })
 }
 
