@@ -290,9 +290,7 @@ fn bench_agent(
             "agent sessions: {sessions} sessions x {turns} turns, system prompt + 10 tools resent every turn"
         );
         println!("turn | prompt tokens | cached (share) | TTFT cached | TTFT uncached | speed-up");
-        for t in 0..turns {
-            let (on, p, c) = results[0][t];
-            let (off, _, _) = results[1][t];
+        for (t, (&(on, p, c), &(off, _, _))) in results[0].iter().zip(&results[1]).enumerate() {
             println!(
                 "{:>4} | {:>13} | {:>6} ({:>4.1}%) | {:>8.1} ms | {:>10.1} ms | {:>6.1}x",
                 t + 1,
