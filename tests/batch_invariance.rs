@@ -31,11 +31,7 @@ async fn sixteen_concurrent_seeded_requests_match_sequential_ones() {
         }
         let handles: Vec<_> = (0..16)
             .map(|seed| {
-                let s = common::TestServer {
-                    base: server.base.clone(),
-                    model: server.model.clone(),
-                    http: server.http.clone(),
-                };
+                let s = server.clone();
                 tokio::spawn(async move { generate(&s, seed).await })
             })
             .collect();
@@ -65,11 +61,7 @@ async fn preemption_under_a_tiny_cache_loses_nothing_and_changes_nothing() {
     let server = common::start(cfg).await;
     let handles: Vec<_> = (0..8)
         .map(|seed| {
-            let s = common::TestServer {
-                base: server.base.clone(),
-                model: server.model.clone(),
-                http: server.http.clone(),
-            };
+            let s = server.clone();
             tokio::spawn(async move { generate(&s, seed).await })
         })
         .collect();
@@ -80,30 +72,12 @@ async fn preemption_under_a_tiny_cache_loses_nothing_and_changes_nothing() {
             "seed {seed} changed under preemption"
         );
     }
-    let metrics = server
-        .http
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let preemptions: f64 = metrics
-        .lines()
-        .find(|l| l.starts_with("vllm:num_preemptions_total"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .expect("preemption counter");
+    let metrics = server.metrics().await;
+    let preemptions = common::TestServer::metric(&metrics, "vllm:num_preemptions_total");
     assert!(
         preemptions > 0.0,
         "the tiny cache should have forced preemptions"
     );
-    let usage = metrics
-        .lines()
-        .find(|l| l.starts_with("vllm:kv_cache_usage_perc"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .expect("usage gauge");
+    let usage = common::TestServer::metric(&metrics, "vllm:kv_cache_usage_perc");
     assert_eq!(usage, 0.0, "every block back after the run");
 }

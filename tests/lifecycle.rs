@@ -8,12 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 fn gauge(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(name) && !l.starts_with('#'))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN)
+    common::TestServer::metric(metrics, name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,17 +44,12 @@ async fn disconnect_mid_stream_frees_blocks() {
         let first = r.chunk().await.expect("chunk").expect("some bytes");
         assert!(first.starts_with(b"data: "));
     }
-    let metrics = |s: &common::TestServer| {
-        let url = format!("{}/metrics", s.base);
-        let http = s.http.clone();
-        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
-    };
-    let busy = metrics(&server).await;
+    let busy = server.metrics().await;
     assert!(gauge(&busy, "vllm:kv_cache_usage_perc") > 0.0, "{busy}");
     drop(streams);
     let mut freed = false;
     for _ in 0..200 {
-        let m = metrics(&server).await;
+        let m = server.metrics().await;
         if gauge(&m, "vllm:num_requests_running") == 0.0
             && gauge(&m, "vllm:kv_cache_usage_perc") == 0.0
         {

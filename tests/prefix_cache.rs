@@ -37,12 +37,10 @@ async fn turn(
     (ids, cached)
 }
 
+use common::TestServer;
+
 fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN)
+    TestServer::metric(text, name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,11 +83,7 @@ async fn shared_prefixes_are_reused_and_change_no_token() {
         .iter()
         .enumerate()
         .map(|(i, u)| {
-            let s = common::TestServer {
-                base: on.base.clone(),
-                model: on.model.clone(),
-                http: on.http.clone(),
-            };
+            let s = on.clone();
             let u = u.to_string();
             tokio::spawn(async move { turn(&s, &u, i as u64, None).await })
         })
@@ -104,15 +98,7 @@ async fn shared_prefixes_are_reused_and_change_no_token() {
     assert_eq!(ids, expected[1]);
     assert_eq!(cached, 0, "a different cache_salt must not hit");
 
-    let m = on
-        .http
-        .get(format!("{}/metrics", on.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = on.metrics().await;
     let queries = metric(&m, "vllm:prefix_cache_queries_total");
     let hits = metric(&m, "vllm:prefix_cache_hits_total");
     assert!(
@@ -123,5 +109,95 @@ async fn shared_prefixes_are_reused_and_change_no_token() {
         metric(&m, "vllm:kv_cache_usage_perc"),
         0.0,
         "all blocks back"
+    );
+}
+
+/// A random stream of requests over a few shared prefixes, sent in random
+/// concurrent batches: every output with caching equals the output without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_request_streams_give_identical_tokens_with_and_without_caching() {
+    let model = common::model_dir("llama-gqa");
+    let mut off_cfg = common::config(Some(model.clone()));
+    off_cfg.prefix_caching = false;
+    let off = common::start(off_cfg).await;
+    let mut on_cfg = common::config(Some(model));
+    // A small cache, so that cached blocks are also evicted along the way.
+    on_cfg.num_kv_blocks = Some(40);
+    let on = common::start(on_cfg).await;
+
+    let mut state = 0x1234_5678_9abc_def1u64;
+    let mut rnd = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let prefixes: Vec<Vec<u32>> = (0..3)
+        .map(|p| {
+            (0..(40 + 23 * p))
+                .map(|i| 1000 + ((i * 37 + p * 101) % 9000) as u32)
+                .collect()
+        })
+        .collect();
+    let mut requests = Vec::new();
+    for _ in 0..24 {
+        let mut prompt = prefixes[rnd(3) as usize].clone();
+        prompt.truncate(20 + rnd(prompt.len() as u64 - 19) as usize);
+        for _ in 0..rnd(20) {
+            prompt.push(1000 + rnd(9000) as u32);
+        }
+        requests.push((prompt, rnd(1000), 1 + rnd(10) as usize));
+    }
+    let send = |server: &common::TestServer, (prompt, seed, max): (Vec<u32>, u64, usize)| {
+        let s = server.clone();
+        tokio::spawn(async move {
+            let (status, v) = s
+                .post(
+                    "/v1/completions",
+                    &json!({"model": s.model, "prompt": prompt, "max_tokens": max,
+                            "temperature": 0.7, "seed": seed, "ignore_eos": true,
+                            "return_token_ids": true}),
+                )
+                .await;
+            assert_eq!(status, 200, "{v}");
+            let ids: Vec<u64> =
+                serde_json::from_value(v["choices"][0]["token_ids"].clone()).unwrap();
+            let cached = v["usage"]["prompt_tokens_details"]["cached_tokens"]
+                .as_u64()
+                .unwrap();
+            (ids, cached)
+        })
+    };
+    let mut expected = Vec::new();
+    for r in &requests {
+        expected.push(send(&off, r.clone()).await.unwrap().0);
+    }
+    let mut i = 0;
+    let mut total_cached = 0;
+    while i < requests.len() {
+        let batch = 1 + rnd(6) as usize;
+        let end = (i + batch).min(requests.len());
+        let handles: Vec<_> = requests[i..end]
+            .iter()
+            .map(|r| send(&on, r.clone()))
+            .collect();
+        for (j, h) in handles.into_iter().enumerate() {
+            let (ids, cached) = h.await.unwrap();
+            assert_eq!(
+                ids,
+                expected[i + j],
+                "request {} differs with caching",
+                i + j
+            );
+            total_cached += cached;
+        }
+        i = end;
+    }
+    assert!(total_cached > 0, "the shared prefixes were reused");
+    let m = on.metrics().await;
+    assert_eq!(
+        metric(&m, "vllm:kv_cache_usage_perc"),
+        0.0,
+        "no block leaked"
     );
 }

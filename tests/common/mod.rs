@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use weir::backend::sim::SimSpeed;
 use weir::engine::{EngineConfig, RunnerKind};
 
-/// A running server.
+/// A running server (cheap to clone: clones share the connection pool).
+#[derive(Clone)]
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -75,6 +76,27 @@ pub async fn start(cfg: EngineConfig) -> TestServer {
 }
 
 impl TestServer {
+    /// The Prometheus text of /metrics.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics request")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
+    /// A metric's value from /metrics text (NaN when absent).
+    pub fn metric(text: &str, name: &str) -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name) && !l.starts_with('#'))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+
     /// POST JSON, return (status, body as JSON).
     pub async fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
         let r = self
