@@ -23,6 +23,11 @@ use crate::engine::kv::{block_hash, chain_root, BlockHash, BlockManager, BlockTa
 use crate::engine::request::{FinishReason, SamplingParams, SeqId, TenantId};
 use crate::engine::sampling::SampledToken;
 
+/// How far into the queue a hot prefix may jump ahead.
+const HOT_WINDOW: usize = 8;
+/// How often one sequence may be passed over for hotter prefixes.
+const MAX_PASSED_OVER: usize = 4;
+
 /// Limits the scheduler enforces.
 #[derive(Clone, Debug)]
 pub struct SchedulerConfig {
@@ -148,6 +153,8 @@ struct Sequence {
     registered: usize,
     /// Prompt tokens found in the prefix cache the first time it was admitted.
     cached_prompt_tokens: Option<usize>,
+    /// Times a hotter-prefix sequence was admitted ahead of this one.
+    passed_over: usize,
 }
 
 impl Sequence {
@@ -256,6 +263,7 @@ impl Scheduler {
                 hashes: Vec::new(),
                 registered: 0,
                 cached_prompt_tokens: None,
+                passed_over: 0,
             },
         );
         self.waiting.push_back(id);
@@ -333,6 +341,7 @@ impl Scheduler {
         if !preempted_any {
             let mut skipped = VecDeque::new();
             while budget > 0 && self.running.len() < self.cfg.max_num_seqs {
+                self.prefer_hot_prefix();
                 let Some(id) = self.waiting.pop_front() else {
                     break;
                 };
@@ -460,6 +469,48 @@ impl Scheduler {
         self.running.retain(|&s| s != id);
         self.waiting.push_front(id);
         self.preemptions_total += 1;
+    }
+
+    /// Bounded reordering of the queue's head in favour of hot prefixes:
+    /// among the first [`HOT_WINDOW`] waiting sequences, the one with the
+    /// most cached prompt blocks goes first (its prefill is cheapest and its
+    /// blocks are in use now, not evicted later). Fairness bound: a sequence
+    /// passed over [`MAX_PASSED_OVER`] times is never passed over again.
+    fn prefer_hot_prefix(&mut self) {
+        if !self.blocks.prefix_caching() || self.waiting.len() < 2 {
+            return;
+        }
+        let bs = self.blocks.block_size();
+        let window = self.waiting.len().min(HOT_WINDOW);
+        let head = self.waiting[0];
+        if self.seqs[&head].passed_over >= MAX_PASSED_OVER {
+            return;
+        }
+        let mut best = (0usize, 0usize); // (index in window, cached blocks)
+        for i in 0..window {
+            let id = self.waiting[i];
+            let seq = self.seqs.get_mut(&id).expect("waiting ids are in the map");
+            if seq.num_computed > 0 || !seq.blocks.is_empty() {
+                continue;
+            }
+            let full = (seq.tokens.len() - 1) / bs;
+            seq.ensure_hashes(full, bs);
+            let hits = self.blocks.cached_prefix_len(&seq.hashes[..full]);
+            if hits > best.1 {
+                best = (i, hits);
+            }
+        }
+        if best.0 > 0 {
+            for i in 0..best.0 {
+                let id = self.waiting[i];
+                if let Some(s) = self.seqs.get_mut(&id) {
+                    s.passed_over += 1;
+                }
+            }
+            if let Some(id) = self.waiting.remove(best.0) {
+                self.waiting.push_front(id);
+            }
+        }
     }
 
     /// A sequence about to be admitted with nothing computed takes the
@@ -730,6 +781,31 @@ mod tests {
         assert_eq!(u[0].cached_prompt_tokens, 8);
         assert_eq!(s.stats().prefix_cache_hits, 8);
         assert_eq!(s.blocks().num_free(), 16);
+    }
+
+    #[test]
+    fn a_hot_prefix_jumps_the_queue_within_the_fairness_bound() {
+        // One sequence at a time, so the order of admission is visible.
+        let mut s = Scheduler::new(cfg(1, 64), BlockManager::new(32, 4));
+        let mut hot = seq(1, 12, 1);
+        hot.prompt = Arc::new((100..112).collect());
+        s.add(hot.clone());
+        while s.has_work() {
+            step(&mut s);
+        }
+        // A cold request arrives first, then one sharing the hot prefix.
+        s.add(seq(2, 12, 1));
+        hot.seq_id = 3;
+        s.add(hot);
+        let (o, _) = step(&mut s);
+        assert_eq!(o.scheduled[0].seq_id, 3, "the hot prefix goes first");
+        assert_eq!(o.scheduled[0].start, 8);
+        let (o, _) = step(&mut s);
+        assert_eq!(o.scheduled[0].seq_id, 2, "then the one it passed");
+        while s.has_work() {
+            step(&mut s);
+        }
+        assert_eq!(s.blocks().num_free(), 32);
     }
 
     #[test]
