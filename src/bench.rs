@@ -41,6 +41,7 @@ async fn run_one(
         stop: vec![],
         skip_special_tokens: true,
         cache_salt: None,
+        parse_tool_calls: false,
     };
     let gen = engine.generate(req).await.map_err(|e| e.to_string())?;
     let (mut first, mut last, mut tokens) = (None, Duration::ZERO, 0);
@@ -259,6 +260,7 @@ async fn agent_turn(
         stop: vec![],
         skip_special_tokens: true,
         cache_salt: None,
+        parse_tool_calls: false,
     };
     let gen = engine.generate(req).await.map_err(|e| e.to_string())?;
     let (mut ttft, mut reply, mut cached) = (None, String::new(), 0);

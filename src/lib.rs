@@ -20,4 +20,5 @@ pub mod engine;
 pub mod exec;
 pub mod metrics;
 pub mod model;
+pub mod parse;
 pub mod tokenize;

@@ -126,6 +126,14 @@ struct ServeArgs {
     /// only ever shared within a tenant and a request's `cache_salt`.
     #[arg(long)]
     no_prefix_caching: bool,
+    /// Tool-call format of the model's output: `auto` (detected from the
+    /// chat template), `none`, or `hermes` (Qwen2.5/Qwen3/Hermes `<tool_call>`).
+    #[arg(long, default_value = "auto")]
+    tool_call_parser: String,
+    /// Reasoning format: `auto` (detected from the chat template), `none`,
+    /// or `think` (`<think>...</think>`, DeepSeek-R1 / Qwen3 / QwQ).
+    #[arg(long, default_value = "auto")]
+    reasoning_parser: String,
 }
 
 #[derive(Args)]
@@ -233,6 +241,8 @@ fn bench(args: BenchArgs) -> Result<(), String> {
         max_model_len: None,
         cache_dir: cache,
         prefix_caching: true,
+        tool_call_parser: "auto".into(),
+        reasoning_parser: "auto".into(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -282,6 +292,8 @@ fn bench_agent(
                 max_model_len: None,
                 cache_dir: cache.clone(),
                 prefix_caching: caching,
+                tool_call_parser: "auto".into(),
+                reasoning_parser: "auto".into(),
             };
             let engine = weir::engine::start(cfg).await.map_err(|e| e.to_string())?;
             results.push(weir::bench::run_agent_sessions(&engine, sessions, turns).await?);
@@ -341,6 +353,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         max_model_len: args.max_model_len,
         cache_dir: args.cache_dir.unwrap_or_else(default_cache_dir),
         prefix_caching: !args.no_prefix_caching,
+        tool_call_parser: args.tool_call_parser,
+        reasoning_parser: args.reasoning_parser,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

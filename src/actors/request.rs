@@ -73,7 +73,11 @@ pub async fn run(engine: EngineHandle, req: GenerateRequest) -> Result<Generatio
 }
 
 /// Prompt ids, the hint for `sim`, from a validated prompt.
-fn tokenize(engine: &EngineHandle, prompt: &Prompt) -> Result<(Vec<u32>, PromptHint), EngineError> {
+/// A tokenized prompt: ids, the hint for `sim`, and whether the rendered
+/// chat ends inside an open `<think>` block.
+type Tokenized = (Vec<u32>, PromptHint, bool);
+
+fn tokenize(engine: &EngineHandle, prompt: &Prompt) -> Result<Tokenized, EngineError> {
     let tok = engine.tokenizer();
     match prompt {
         Prompt::Chat {
@@ -91,7 +95,8 @@ fn tokenize(engine: &EngineHandle, prompt: &Prompt) -> Result<(Vec<u32>, PromptH
             let ids = tok
                 .encode(&text, false)
                 .map_err(|e| EngineError::Tokenize(e.to_string()))?;
-            Ok((ids, chat_hint(messages)))
+            let opens_reasoning = text.trim_end().ends_with("<think>");
+            Ok((ids, chat_hint(messages), opens_reasoning))
         }
         Prompt::Text(text) => {
             let ids = tok
@@ -103,6 +108,7 @@ fn tokenize(engine: &EngineHandle, prompt: &Prompt) -> Result<(Vec<u32>, PromptH
                     role: "prompt".into(),
                     text: text.clone(),
                 },
+                false,
             ))
         }
         Prompt::Tokens(ids) => {
@@ -120,6 +126,7 @@ fn tokenize(engine: &EngineHandle, prompt: &Prompt) -> Result<(Vec<u32>, PromptH
                     role: "prompt".into(),
                     text,
                 },
+                false,
             ))
         }
     }
@@ -230,6 +237,35 @@ impl Actor for RequestActor {
 }
 
 impl RequestActor {
+    /// The output parser for one choice of a chat request, if the model's
+    /// formats call for one.
+    fn parser(
+        engine: &EngineHandle,
+        req: &GenerateRequest,
+        opens_reasoning: bool,
+        id_seed: u64,
+    ) -> Option<Box<dyn crate::parse::OutputParser>> {
+        use crate::parse::{ReasoningFormat, ToolFormat};
+        if !matches!(req.prompt, Prompt::Chat { .. }) {
+            return None;
+        }
+        let (tools, reasoning) = engine.inner.output_formats;
+        let tools = if req.parse_tool_calls {
+            tools
+        } else {
+            ToolFormat::None
+        };
+        if tools == ToolFormat::None && reasoning == ReasoningFormat::None {
+            return None;
+        }
+        Some(crate::parse::build(
+            tools,
+            reasoning,
+            opens_reasoning,
+            id_seed,
+        ))
+    }
+
     fn choice_done(
         myself: &ActorRef<RequestMsg>,
         st: &mut RequestState,
@@ -258,7 +294,7 @@ impl RequestActor {
         arrived: Instant,
     ) -> Result<(Generation, usize), EngineError> {
         // Templates and tokenizers are CPU work: keep them off the reactor.
-        let (ids, hint) = {
+        let (ids, hint, opens_reasoning) = {
             let engine = engine.clone();
             let prompt = req.prompt.clone();
             tokio::task::spawn_blocking(move || tokenize(&engine, &prompt))
@@ -310,6 +346,12 @@ impl RequestActor {
                     request: myself.clone(),
                     metrics: engine.metrics().clone(),
                     arrived,
+                    parser: Self::parser(
+                        engine,
+                        &req,
+                        opens_reasoning,
+                        base_seed ^ (request_id << 16) ^ choice as u64,
+                    ),
                 },
                 myself.get_cell(),
             )

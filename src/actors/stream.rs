@@ -12,9 +12,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::actors::request::RequestMsg;
 use crate::actors::scheduler::SchedulerMsg;
-use crate::engine::request::{FinishReason, SeqId, StreamEvent, TokenLogprob};
+use crate::engine::request::{FinishReason, SeqId, StreamEvent, TokenLogprob, ToolCall};
 use crate::engine::sampling::SampledToken;
 use crate::metrics::Metrics;
+use crate::parse::{OutputParser, ParsedDelta};
 use crate::tokenize::detok::IncrementalDetokenizer;
 use crate::tokenize::stop::{StopMatcher, StopOutcome};
 use crate::tokenize::Tokenizer;
@@ -60,6 +61,8 @@ pub struct StreamArgs {
     pub metrics: Arc<Metrics>,
     /// When the request arrived (time to first token is measured from here).
     pub arrived: Instant,
+    /// Splits reasoning and tool calls out of the text (chat requests).
+    pub parser: Option<Box<dyn OutputParser>>,
 }
 
 /// The stream actor's behaviour.
@@ -73,6 +76,8 @@ pub struct StreamState {
     completion_tokens: usize,
     cached_prompt_tokens: usize,
     last_token_at: Option<Instant>,
+    in_reasoning: bool,
+    reasoning_tokens: usize,
 }
 
 impl Actor for StreamActor {
@@ -92,6 +97,8 @@ impl Actor for StreamActor {
             completion_tokens: 0,
             cached_prompt_tokens: 0,
             last_token_at: None,
+            in_reasoning: false,
+            reasoning_tokens: 0,
         })
     }
 
@@ -196,12 +203,32 @@ impl StreamActor {
                 }
             }
         }
+        // Reasoning and tool calls are split out of the text here.
+        let ended = stopped.is_some() || finish.is_some();
+        let (text, reasoning, tool_calls) = Self::parse(st, text, ended);
+        if !is_stop_token {
+            if !reasoning.is_empty() && text.is_empty() && tool_calls.is_empty() {
+                st.in_reasoning = true;
+            } else if !text.is_empty() || !tool_calls.is_empty() {
+                st.in_reasoning = false;
+            }
+            if st.in_reasoning {
+                st.reasoning_tokens += 1;
+            }
+        }
         // Every generated token is reported (its id, even while its text is
         // held back); an eos / stop token id is not part of the output.
-        if !text.is_empty() || !logprobs.is_empty() || !is_stop_token {
+        if !text.is_empty()
+            || !reasoning.is_empty()
+            || !tool_calls.is_empty()
+            || !logprobs.is_empty()
+            || !is_stop_token
+        {
             let delta = StreamEvent::Delta {
                 choice: st.args.choice,
                 text,
+                reasoning,
+                tool_calls,
                 token_ids: if is_stop_token {
                     vec![]
                 } else {
@@ -217,6 +244,37 @@ impl StreamActor {
             return Some(End::Reason(FinishReason::Stop, Some(matched), true));
         }
         finish.map(|f| End::Reason(f, None, false))
+    }
+
+    /// Run the output parser (if any) over newly emitted text; at the end,
+    /// release what it held back.
+    fn parse(st: &mut StreamState, text: String, ended: bool) -> (String, String, Vec<ToolCall>) {
+        let Some(parser) = st.args.parser.as_mut() else {
+            return (text, String::new(), Vec::new());
+        };
+        let mut deltas = parser.push(&text);
+        if ended {
+            deltas.extend(parser.finish());
+        }
+        let (mut content, mut reasoning, mut calls) = (String::new(), String::new(), Vec::new());
+        for d in deltas {
+            match d {
+                ParsedDelta::Content(s) => content.push_str(&s),
+                ParsedDelta::Reasoning(s) => reasoning.push_str(&s),
+                ParsedDelta::ToolCall {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                } => calls.push(ToolCall {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                }),
+            }
+        }
+        (content, reasoning, calls)
     }
 
     fn logprob_text(tok: &Tokenizer, id: u32, logprob: f32, top: &[(u32, f32)]) -> TokenLogprob {
@@ -245,6 +303,12 @@ impl StreamActor {
     fn finish(myself: &ActorRef<StreamMsg>, st: &mut StreamState, end: End) {
         let (reason, abort) = match end {
             End::Reason(reason, matched, abort) => {
+                let saw_calls = st.args.parser.as_ref().is_some_and(|p| p.saw_tool_calls());
+                let reason = if reason == FinishReason::Stop && saw_calls {
+                    FinishReason::ToolCalls
+                } else {
+                    reason
+                };
                 if reason != FinishReason::Abort {
                     let _ = st.args.events.send(StreamEvent::Finished {
                         choice: st.args.choice,
@@ -252,6 +316,7 @@ impl StreamActor {
                         completion_tokens: st.completion_tokens,
                         matched_stop: matched,
                         cached_tokens: st.cached_prompt_tokens,
+                        reasoning_tokens: st.reasoning_tokens,
                     });
                 }
                 (reason, abort)

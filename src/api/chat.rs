@@ -7,31 +7,37 @@ use axum::Json;
 
 use crate::api::error::ApiError;
 use crate::api::openai::{
-    finish_reason_str, ChatChoice, ChatCompletion, ChatLogprobs, ChatMessage, Usage,
+    finish_reason_str, ChatChoice, ChatCompletion, ChatLogprobs, ChatMessage, Usage, WireToolCall,
 };
 use crate::api::sse::{sse_response, StreamConfig, StreamKind};
 use crate::api::validate;
 use crate::api::{mark_clamped, response_id, unix_now, JsonObject};
 use crate::engine::handle::EngineHandle;
-use crate::engine::request::{FinishReason, StreamEvent, TokenLogprob};
+use crate::engine::request::{FinishReason, StreamEvent, TokenLogprob, ToolCall};
 
 /// One finished choice of a non-streamed generation.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ChoiceResult {
-    /// The whole text.
+    /// The whole answer text.
     pub text: String,
+    /// The whole reasoning text (empty without a reasoning parser).
+    pub reasoning: String,
+    /// Tool calls parsed from the output.
+    pub tool_calls: Vec<ToolCall>,
     /// Per-token logprobs (empty unless requested).
     pub logprobs: Vec<TokenLogprob>,
     /// The generated token ids.
     pub token_ids: Vec<u32>,
-    /// Why it ended.
-    pub finish_reason: FinishReason,
+    /// Why it ended (`None` until it did).
+    pub finish_reason: Option<FinishReason>,
     /// Tokens generated.
     pub completion_tokens: usize,
     /// The stop string that ended it, if any.
     pub matched_stop: Option<String>,
     /// Prompt tokens served from the prefix cache.
     pub cached_tokens: usize,
+    /// Generated tokens that were reasoning.
+    pub reasoning_tokens: usize,
 }
 
 /// Read events until all `n` choices have finished. A `Failed` event or a
@@ -40,10 +46,7 @@ pub async fn collect(
     events: flume::Receiver<StreamEvent>,
     n: usize,
 ) -> Result<Vec<ChoiceResult>, ApiError> {
-    let mut texts = vec![String::new(); n];
-    let mut lps: Vec<Vec<TokenLogprob>> = vec![Vec::new(); n];
-    let mut ids: Vec<Vec<u32>> = vec![Vec::new(); n];
-    let mut done: Vec<Option<ChoiceResult>> = vec![None; n];
+    let mut results = vec![ChoiceResult::default(); n];
     let mut remaining = n;
     while remaining > 0 {
         let ev = events
@@ -54,38 +57,34 @@ pub async fn collect(
             StreamEvent::Delta {
                 choice,
                 text,
+                reasoning,
+                tool_calls,
                 logprobs,
                 token_ids,
-            } => {
-                if let (Some(t), Some(l), Some(i)) = (
-                    texts.get_mut(choice),
-                    lps.get_mut(choice),
-                    ids.get_mut(choice),
-                ) {
-                    t.push_str(&text);
-                    l.extend(logprobs);
-                    i.extend(token_ids);
-                } else {
-                    tracing::warn!(choice, n, "delta for a choice out of range");
+            } => match results.get_mut(choice) {
+                Some(r) if r.finish_reason.is_none() => {
+                    r.text.push_str(&text);
+                    r.reasoning.push_str(&reasoning);
+                    r.tool_calls.extend(tool_calls);
+                    r.logprobs.extend(logprobs);
+                    r.token_ids.extend(token_ids);
                 }
-            }
+                _ => tracing::warn!(choice, n, "delta for a choice out of range or finished"),
+            },
             StreamEvent::Finished {
                 choice,
                 reason,
                 completion_tokens,
                 matched_stop,
                 cached_tokens,
-            } => match done.get_mut(choice) {
-                Some(slot @ None) => {
-                    *slot = Some(ChoiceResult {
-                        text: std::mem::take(&mut texts[choice]),
-                        logprobs: std::mem::take(&mut lps[choice]),
-                        token_ids: std::mem::take(&mut ids[choice]),
-                        finish_reason: reason,
-                        completion_tokens,
-                        matched_stop,
-                        cached_tokens,
-                    });
+                reasoning_tokens,
+            } => match results.get_mut(choice) {
+                Some(r) if r.finish_reason.is_none() => {
+                    r.finish_reason = Some(reason);
+                    r.completion_tokens = completion_tokens;
+                    r.matched_stop = matched_stop;
+                    r.cached_tokens = cached_tokens;
+                    r.reasoning_tokens = reasoning_tokens;
                     remaining -= 1;
                 }
                 _ => tracing::warn!(choice, n, "unexpected finish event"),
@@ -93,7 +92,7 @@ pub async fn collect(
             StreamEvent::Failed { message } => return Err(ApiError::internal(message)),
         }
     }
-    Ok(done.into_iter().flatten().collect())
+    Ok(results)
 }
 
 /// The chat completions handler.
@@ -132,6 +131,7 @@ pub async fn chat_completions(
         let results = collect(gen.events, n).await?;
         let completion_tokens = results.iter().map(|r| r.completion_tokens).sum();
         let cached = results.iter().map(|r| r.cached_tokens).max().unwrap_or(0);
+        let reasoning_tokens = results.iter().map(|r| r.reasoning_tokens).sum();
         let choices = results
             .into_iter()
             .enumerate()
@@ -139,12 +139,20 @@ pub async fn chat_completions(
                 index,
                 message: ChatMessage {
                     role: "assistant",
-                    content: r.text,
+                    // OpenAI: null content for a turn that is only tool calls.
+                    content: (!r.text.is_empty() || r.tool_calls.is_empty()).then_some(r.text),
+                    reasoning_content: (!r.reasoning.is_empty()).then_some(r.reasoning),
+                    tool_calls: (!r.tool_calls.is_empty()).then(|| {
+                        r.tool_calls
+                            .iter()
+                            .map(|c| WireToolCall::from_engine(c, false))
+                            .collect()
+                    }),
                 },
                 logprobs: opts
                     .logprobs
                     .map(|_| ChatLogprobs::from_engine(&r.logprobs)),
-                finish_reason: finish_reason_str(r.finish_reason),
+                finish_reason: finish_reason_str(r.finish_reason.unwrap_or(FinishReason::Stop)),
                 stop_reason: r.matched_stop,
             })
             .collect();
@@ -154,7 +162,9 @@ pub async fn chat_completions(
             created,
             model: valid.model,
             choices,
-            usage: Usage::new(gen.prompt_tokens, completion_tokens).with_cached(cached),
+            usage: Usage::new(gen.prompt_tokens, completion_tokens)
+                .with_cached(cached)
+                .with_reasoning(reasoning_tokens),
         })
         .into_response()
     };
@@ -172,6 +182,7 @@ mod tests {
             completion_tokens: tokens,
             matched_stop: Some("END".into()),
             cached_tokens: 0,
+            reasoning_tokens: 0,
         }
     }
 
@@ -179,6 +190,8 @@ mod tests {
         StreamEvent::Delta {
             choice,
             text: text.into(),
+            reasoning: String::new(),
+            tool_calls: vec![],
             token_ids: vec![1],
             logprobs: vec![],
         }

@@ -82,7 +82,10 @@ pub async fn completions(
                     index,
                     text: format!("{prefix}{}", r.text),
                     logprobs,
-                    finish_reason: Some(finish_reason_str(r.finish_reason)),
+                    finish_reason: Some(finish_reason_str(
+                        r.finish_reason
+                            .unwrap_or(crate::engine::request::FinishReason::Stop),
+                    )),
                     stop_reason: r.matched_stop,
                     token_ids: opts.return_token_ids.then_some(r.token_ids),
                 }

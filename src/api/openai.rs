@@ -21,6 +21,15 @@ pub struct Usage {
     pub total_tokens: usize,
     /// What part of the prompt came from the prefix cache.
     pub prompt_tokens_details: PromptTokensDetails,
+    /// What part of the completion was reasoning.
+    pub completion_tokens_details: CompletionTokensDetails,
+}
+
+/// OpenAI's `usage.completion_tokens_details`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CompletionTokensDetails {
+    /// Generated tokens that were reasoning.
+    pub reasoning_tokens: usize,
 }
 
 /// OpenAI's `usage.prompt_tokens_details`.
@@ -38,7 +47,14 @@ impl Usage {
             completion_tokens,
             total_tokens: prompt_tokens + completion_tokens,
             prompt_tokens_details: PromptTokensDetails::default(),
+            completion_tokens_details: CompletionTokensDetails::default(),
         }
+    }
+
+    /// The same usage with `reasoning_tokens` set.
+    pub fn with_reasoning(mut self, reasoning_tokens: usize) -> Self {
+        self.completion_tokens_details.reasoning_tokens = reasoning_tokens;
+        self
     }
 
     /// The same usage with `cached_tokens` set.
@@ -54,6 +70,46 @@ pub fn finish_reason_str(reason: FinishReason) -> &'static str {
     match reason {
         FinishReason::Stop | FinishReason::Abort => "stop",
         FinishReason::Length => "length",
+        FinishReason::ToolCalls => "tool_calls",
+    }
+}
+
+/// A tool call on the wire: `{index?, id, type: "function", function: {name, arguments}}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WireToolCall {
+    /// Position among the choice's calls (streamed chunks only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// `call_...`.
+    pub id: String,
+    /// Always `function`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Name and complete JSON arguments.
+    pub function: WireFunction,
+}
+
+/// The `function` of a tool call.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WireFunction {
+    /// Function name.
+    pub name: String,
+    /// Arguments, a JSON object as a string.
+    pub arguments: String,
+}
+
+impl WireToolCall {
+    /// From the engine's call; `streamed` keeps the index (chunks carry it).
+    pub fn from_engine(c: &crate::engine::request::ToolCall, streamed: bool) -> Self {
+        Self {
+            index: streamed.then_some(c.index),
+            id: c.id.clone(),
+            kind: "function",
+            function: WireFunction {
+                name: c.name.clone(),
+                arguments: c.arguments.clone(),
+            },
+        }
     }
 }
 
@@ -108,8 +164,14 @@ pub struct ChatChoice {
 pub struct ChatMessage {
     /// Always `assistant`.
     pub role: &'static str,
-    /// The generated text.
-    pub content: String,
+    /// The answer text (null when the turn is only tool calls).
+    pub content: Option<String>,
+    /// The reasoning, when a reasoning parser split it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// Tool calls parsed from the output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<WireToolCall>>,
 }
 
 /// Chat logprobs: `{"content": [...]}`.
@@ -212,6 +274,15 @@ pub struct ChatDelta {
     /// New text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// New reasoning text (vLLM's and DeepSeek's field).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// The same reasoning text under the name newer clients read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    /// Complete tool calls (each carries id, name and all its arguments).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<WireToolCall>>,
 }
 
 // ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::api::error::ApiError;
 use crate::api::openai::{
     finish_reason_str, ChatChunkChoice, ChatCompletionChunk, ChatDelta, ChatLogprobs, Completion,
-    CompletionChoice, CompletionLogprobs, Usage,
+    CompletionChoice, CompletionLogprobs, Usage, WireToolCall,
 };
 use crate::engine::request::StreamEvent;
 
@@ -74,6 +74,8 @@ pub struct SseEncoder {
     closed: bool,
     /// Prompt tokens served from the prefix cache (from `Finished`).
     cached_tokens: usize,
+    /// Reasoning tokens of the finished choices.
+    reasoning_tokens: usize,
 }
 
 /// The frame that ends every stream.
@@ -107,6 +109,7 @@ impl SseEncoder {
             failed: false,
             closed: false,
             cached_tokens: 0,
+            reasoning_tokens: 0,
         }
     }
 
@@ -122,6 +125,7 @@ impl SseEncoder {
             self.choices.iter().map(|c| c.completion_tokens).sum(),
         )
         .with_cached(self.cached_tokens)
+        .with_reasoning(self.reasoning_tokens)
     }
 
     /// The `usage` field of a content chunk.
@@ -176,6 +180,7 @@ impl SseEncoder {
                         delta: ChatDelta {
                             role: Some("assistant"),
                             content: Some(String::new()),
+                            ..Default::default()
                         },
                         logprobs: None,
                         finish_reason: None,
@@ -213,6 +218,8 @@ impl SseEncoder {
             StreamEvent::Delta {
                 choice,
                 text,
+                reasoning,
+                tool_calls,
                 token_ids,
                 logprobs,
             } => {
@@ -224,7 +231,11 @@ impl SseEncoder {
                     return out;
                 }
                 state.completion_tokens += token_ids.len();
-                if text.is_empty() && !self.cfg.logprobs {
+                if text.is_empty()
+                    && reasoning.is_empty()
+                    && tool_calls.is_empty()
+                    && !self.cfg.logprobs
+                {
                     return out;
                 }
                 match self.cfg.kind {
@@ -239,7 +250,18 @@ impl SseEncoder {
                                 index: *choice,
                                 delta: ChatDelta {
                                     role: None,
-                                    content: Some(text.clone()),
+                                    content: (!text.is_empty()
+                                        || reasoning.is_empty() && tool_calls.is_empty())
+                                    .then(|| text.clone()),
+                                    reasoning_content: (!reasoning.is_empty())
+                                        .then(|| reasoning.clone()),
+                                    reasoning: (!reasoning.is_empty()).then(|| reasoning.clone()),
+                                    tool_calls: (!tool_calls.is_empty()).then(|| {
+                                        tool_calls
+                                            .iter()
+                                            .map(|c| WireToolCall::from_engine(c, true))
+                                            .collect()
+                                    }),
                                 },
                                 logprobs: lps,
                                 finish_reason: None,
@@ -273,8 +295,10 @@ impl SseEncoder {
                 completion_tokens,
                 matched_stop,
                 cached_tokens,
+                reasoning_tokens,
             } => {
                 self.cached_tokens = self.cached_tokens.max(*cached_tokens);
+                self.reasoning_tokens += *reasoning_tokens;
                 let Some(state) = self.choices.get_mut(*choice) else {
                     tracing::warn!(choice, n = self.cfg.n, "finish for a choice out of range");
                     return out;
@@ -444,6 +468,8 @@ mod tests {
         StreamEvent::Delta {
             choice,
             text: text.into(),
+            reasoning: String::new(),
+            tool_calls: vec![],
             token_ids: vec![1; ntok],
             logprobs: vec![],
         }
@@ -456,6 +482,7 @@ mod tests {
             completion_tokens: tokens,
             matched_stop: None,
             cached_tokens: 0,
+            reasoning_tokens: 0,
         }
     }
 
@@ -542,7 +569,8 @@ mod tests {
         assert_eq!(
             f[6]["usage"],
             json!({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
-                   "prompt_tokens_details": {"cached_tokens": 0}})
+                   "prompt_tokens_details": {"cached_tokens": 0},
+                   "completion_tokens_details": {"reasoning_tokens": 0}})
         );
         assert_eq!(f[7], "[DONE]");
     }
@@ -575,6 +603,8 @@ mod tests {
                 StreamEvent::Delta {
                     choice: 0,
                     text: String::new(),
+                    reasoning: String::new(),
+                    tool_calls: vec![],
                     token_ids: vec![5],
                     logprobs: vec![lp],
                 },
@@ -632,6 +662,8 @@ mod tests {
                 StreamEvent::Delta {
                     choice: 0,
                     text: "cd".into(),
+                    reasoning: String::new(),
+                    tool_calls: vec![],
                     token_ids: vec![1, 2],
                     logprobs: vec![lp("c"), lp("d")],
                 },

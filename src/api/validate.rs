@@ -298,13 +298,74 @@ pub fn chat_request(body: &Map<String, Value>, served: &str) -> Result<ValidRequ
         None => positive(&f, "max_tokens")?,
     };
 
+    let parse_tool_calls = tool_choice(&f, chat.tools.as_ref())?;
     let prompt = Prompt::Chat {
         messages: chat.messages,
         tools: chat.tools,
         add_generation_prompt: chat.add_generation_prompt,
         template_kwargs: chat.template_kwargs,
     };
-    common(&f, model, prompt, logprobs, max_tokens, false)
+    let mut valid = common(&f, model, prompt, logprobs, max_tokens, false)?;
+    valid.generate.parse_tool_calls = parse_tool_calls;
+    Ok(valid)
+}
+
+/// Check `tool_choice` against the offered tools; true when the output
+/// should be parsed for tool calls (tools offered and the choice is not
+/// `none`). `required` and a named function are accepted and parsed the
+/// same way as `auto`; they are not enforced by constrained decoding yet.
+fn tool_choice(f: &Fields<'_>, tools: Option<&Value>) -> Result<bool, ApiError> {
+    let names: Vec<&str> = tools
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.get("function")?.get("name")?.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let choice = f.get("tool_choice");
+    let none = match choice {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => match s.as_str() {
+            "none" => true,
+            "auto" => false,
+            "required" => {
+                if names.is_empty() {
+                    return Err(ApiError::invalid(
+                        "tool_choice",
+                        "tool_choice `required` needs at least one tool in `tools`",
+                    ));
+                }
+                false
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    "tool_choice",
+                    format!(
+                        "tool_choice must be none, auto, required or a function; got `{other}`"
+                    ),
+                ))
+            }
+        },
+        Some(Value::Object(o)) => {
+            let name = o
+                .get("function")
+                .and_then(|fun| fun.get("name"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    ApiError::invalid("tool_choice.function.name", "tool_choice names no function")
+                })?;
+            if !names.contains(&name) {
+                return Err(ApiError::invalid(
+                    "tool_choice.function.name",
+                    format!("tool_choice names `{name}`, which is not among the offered tools"),
+                ));
+            }
+            false
+        }
+        Some(v) => return Err(wrong_type("tool_choice", "a string or an object", v)),
+    };
+    Ok(!none && !names.is_empty())
 }
 
 /// Parse a `/v1/completions` body.
@@ -437,6 +498,7 @@ fn common(
             stop,
             skip_special_tokens,
             cache_salt,
+            parse_tool_calls: false,
         },
         options: ResponseOptions {
             stream,

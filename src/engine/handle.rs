@@ -67,6 +67,8 @@ pub(crate) struct EngineShared {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) scheduler: ractor::ActorRef<crate::actors::scheduler::SchedulerMsg>,
     pub(crate) next_request_id: std::sync::atomic::AtomicU64,
+    /// Tool-call and reasoning formats of this model's output.
+    pub(crate) output_formats: (crate::parse::ToolFormat, crate::parse::ReasoningFormat),
 }
 
 impl EngineHandle {

@@ -115,6 +115,9 @@ pub struct GenerateRequest {
     /// vLLM's `cache_salt`: prefix-cache hits only among requests with the
     /// same salt (on top of the tenant's own isolation).
     pub cache_salt: Option<String>,
+    /// Parse tool calls out of the output (chat with tools offered and
+    /// `tool_choice` not `none`).
+    pub parse_tool_calls: bool,
 }
 
 /// Why a choice ended, as OpenAI spells it.
@@ -124,6 +127,8 @@ pub enum FinishReason {
     Stop,
     /// `max_tokens` or the context window was reached.
     Length,
+    /// The turn ended in tool calls.
+    ToolCalls,
     /// The client went away or the request was cancelled.
     Abort,
 }
@@ -134,6 +139,7 @@ impl FinishReason {
         match self {
             FinishReason::Stop => "stop",
             FinishReason::Length => "length",
+            FinishReason::ToolCalls => "tool_calls",
             FinishReason::Abort => "abort",
         }
     }
@@ -152,6 +158,19 @@ pub struct TokenLogprob {
     pub top: Vec<(String, Vec<u8>, f32)>,
 }
 
+/// A complete tool call parsed from the model's output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolCall {
+    /// Position among this choice's calls (0, 1, ...).
+    pub index: usize,
+    /// `call_...`, unique per call.
+    pub id: String,
+    /// The function's name.
+    pub name: String,
+    /// The arguments, a complete JSON object as a string.
+    pub arguments: String,
+}
+
 /// What a stream actor tells the HTTP layer, in order, for one request.
 #[derive(Clone, Debug)]
 pub enum StreamEvent {
@@ -159,8 +178,12 @@ pub enum StreamEvent {
     Delta {
         /// Choice index.
         choice: usize,
-        /// Text made complete by these tokens (never broken UTF-8).
+        /// Answer text made complete by these tokens (never broken UTF-8).
         text: String,
+        /// Reasoning text (`reasoning_content`), when a reasoning parser runs.
+        reasoning: String,
+        /// Tool calls completed by these tokens, when a tool parser runs.
+        tool_calls: Vec<ToolCall>,
         /// Token ids behind this delta.
         token_ids: Vec<u32>,
         /// Per-token logprobs when requested.
@@ -178,6 +201,8 @@ pub enum StreamEvent {
         matched_stop: Option<String>,
         /// Prompt tokens served from the prefix cache.
         cached_tokens: usize,
+        /// Generated tokens that were reasoning.
+        reasoning_tokens: usize,
     },
     /// The engine failed this request (an internal error, not a client one).
     Failed {

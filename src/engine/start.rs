@@ -17,6 +17,7 @@ use crate::engine::sched::SchedulerConfig;
 use crate::metrics::Metrics;
 use crate::model::decoder::kv_bytes_per_block;
 use crate::model::{Decoder, ModelConfig, ModelError};
+use crate::parse::{ReasoningFormat, ToolFormat};
 use crate::tokenize::Tokenizer;
 
 /// Which runner computes the steps.
@@ -60,6 +61,10 @@ pub struct EngineConfig {
     pub cache_dir: PathBuf,
     /// Automatic prefix caching (on by default; `--no-prefix-caching`).
     pub prefix_caching: bool,
+    /// `auto` (from the chat template), `none` or `hermes`.
+    pub tool_call_parser: String,
+    /// `auto` (from the chat template), `none` or `think`.
+    pub reasoning_parser: String,
 }
 
 /// Why the engine could not start (the `serve` command prints it and exits non-zero).
@@ -163,6 +168,7 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
         isa = CpuBackend::isa_name(),
         "engine ready"
     );
+    let output_formats = output_formats(&cfg, &tokenizer)?;
     let metrics = Arc::new(Metrics::new(&name));
     let (scheduler, _) = Actor::spawn(
         None,
@@ -190,8 +196,42 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
             metrics,
             scheduler,
             next_request_id: AtomicU64::new(1),
+            output_formats,
         }),
     })
+}
+
+/// The tool-call and reasoning formats: detected from the chat template
+/// unless the flags name one.
+fn output_formats(
+    cfg: &EngineConfig,
+    tokenizer: &Tokenizer,
+) -> Result<(ToolFormat, ReasoningFormat), StartError> {
+    let detected = tokenizer
+        .chat_template()
+        .map(|t| crate::parse::detect(t.source()))
+        .unwrap_or((ToolFormat::None, ReasoningFormat::None));
+    let tools = match cfg.tool_call_parser.as_str() {
+        "auto" => detected.0,
+        "none" => ToolFormat::None,
+        "hermes" | "qwen" => ToolFormat::Hermes,
+        other => {
+            return Err(StartError::Config(format!(
+                "unknown --tool-call-parser `{other}` (auto, none, hermes)"
+            )))
+        }
+    };
+    let reasoning = match cfg.reasoning_parser.as_str() {
+        "auto" => detected.1,
+        "none" => ReasoningFormat::None,
+        "think" | "deepseek_r1" | "qwen3" => ReasoningFormat::Think,
+        other => {
+            return Err(StartError::Config(format!(
+                "unknown --reasoning-parser `{other}` (auto, none, think)"
+            )))
+        }
+    };
+    Ok((tools, reasoning))
 }
 
 async fn build_runner(

@@ -71,6 +71,7 @@ impl std::error::Error for RaisedByTemplate {}
 /// A compiled chat template with the special tokens it is rendered with.
 pub struct ChatTemplate {
     env: Environment<'static>,
+    source: String,
     bos_token: Option<String>,
     eos_token: Option<String>,
 }
@@ -109,9 +110,15 @@ impl ChatTemplate {
             .map_err(TemplateError::Syntax)?;
         Ok(Self {
             env,
+            source: source.to_owned(),
             bos_token,
             eos_token,
         })
+    }
+
+    /// The template's Jinja source (output parsers are detected from it).
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// Makes `strftime_now` read `now` instead of the local clock (for reproducible tests).

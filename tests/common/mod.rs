@@ -40,6 +40,8 @@ pub fn config(model: Option<PathBuf>) -> EngineConfig {
         max_model_len: None,
         cache_dir: std::env::temp_dir().join("weir-test-cache"),
         prefix_caching: true,
+        tool_call_parser: "auto".into(),
+        reasoning_parser: "auto".into(),
     }
 }
 

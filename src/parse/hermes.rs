@@ -1,0 +1,388 @@
+//! Hermes-style tool calls (Hermes 2/3, Qwen2.5, Qwen3):
+//!
+//! ```text
+//! optional content text
+//! <tool_call>
+//! {"name": "get_weather", "arguments": {"city": "Paris"}}
+//! </tool_call>
+//! <tool_call>
+//! ...
+//! </tool_call>
+//! ```
+//!
+//! Rules:
+//! - A block is buffered whole, from `<tool_call>` to `</tool_call>`, then its
+//!   trimmed body is parsed as a JSON object with a non-empty string `name`
+//!   and `arguments` (or `parameters`): an object, a JSON string holding an
+//!   object, or absent / `null` / an empty string (all meaning `{}`). It
+//!   becomes one [`ParsedDelta::ToolCall`] whose `arguments` is the compact
+//!   JSON of the object, key order preserved.
+//! - A block that fails any of that, or is still open at `finish()`, is
+//!   emitted as `Content`, raw and with its markers: never lost.
+//! - Content before the first call is emitted as it comes (holding back only
+//!   a tail that may be the start of `<tool_call>`). After a successful call,
+//!   whitespace is held: dropped if another `<tool_call>` or the end follows,
+//!   emitted with the text if non-whitespace text follows.
+//! - `<tool_` that never completes the marker (`a <tool_x> b`) is content.
+
+use super::{held_prefix_len, push_content, tool_call_id, OutputParser, ParsedDelta};
+use serde_json::{Map, Value};
+
+/// Opening marker of a tool-call block.
+pub const START: &str = "<tool_call>";
+/// Closing marker of a tool-call block.
+pub const END: &str = "</tool_call>";
+
+/// Where the parser is in the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Outside any block.
+    Text,
+    /// After `<tool_call>`, waiting for `</tool_call>`.
+    Block,
+}
+
+/// Parses Hermes-style `<tool_call>` blocks; see the module docs.
+#[derive(Debug)]
+pub struct HermesParser {
+    state: State,
+    /// Text received but not yet emitted. In `Block`, the block body so far.
+    buf: String,
+    /// In `Block`: bytes of `buf` already searched for `END` without a match
+    /// (bounded so a match across pushes is still found).
+    scanned: usize,
+    /// The last thing emitted was a tool call: hold whitespace in `pending_ws`.
+    after_call: bool,
+    /// Whitespace after a call, kept until we know what follows it.
+    pending_ws: String,
+    /// Seed for [`tool_call_id`].
+    id_seed: u64,
+    /// Calls emitted so far (the next call's index).
+    calls: usize,
+}
+
+impl HermesParser {
+    /// A parser for one response; `id_seed` feeds [`tool_call_id`].
+    pub fn new(id_seed: u64) -> Self {
+        Self {
+            state: State::Text,
+            buf: String::new(),
+            scanned: 0,
+            after_call: false,
+            pending_ws: String::new(),
+            id_seed,
+            calls: 0,
+        }
+    }
+
+    /// Emits text found outside blocks. `before_block`: a `<tool_call>`
+    /// follows `text` directly.
+    fn text(&mut self, text: &str, before_block: bool, out: &mut Vec<ParsedDelta>) {
+        if !self.after_call {
+            push_content(out, text);
+        } else if text.trim().is_empty() {
+            self.pending_ws.push_str(text);
+            if before_block {
+                self.pending_ws.clear();
+            }
+        } else {
+            self.pending_ws.push_str(text);
+            push_content(out, &self.pending_ws);
+            self.pending_ws.clear();
+            self.after_call = false;
+        }
+    }
+
+    /// Handles a complete block body (between the markers).
+    fn block(&mut self, body: &str, out: &mut Vec<ParsedDelta>) {
+        match parse_call(body) {
+            Some((name, arguments)) => {
+                let index = self.calls;
+                self.calls += 1;
+                out.push(ParsedDelta::ToolCall {
+                    index,
+                    id: tool_call_id(self.id_seed, index),
+                    name,
+                    arguments,
+                });
+                self.after_call = true;
+                self.pending_ws.clear();
+            }
+            None => {
+                let raw = format!("{START}{body}{END}");
+                self.text(&raw, false, out);
+            }
+        }
+    }
+
+    /// Emits what the buffer allows; `last` means no more text will come.
+    fn process(&mut self, last: bool, out: &mut Vec<ParsedDelta>) {
+        loop {
+            match self.state {
+                State::Text => {
+                    if let Some(pos) = self.buf.find(START) {
+                        let before: String = self.buf.drain(..pos + START.len()).collect();
+                        self.text(&before[..pos], true, out);
+                        self.state = State::Block;
+                        self.scanned = 0;
+                        continue;
+                    }
+                    let hold = if last {
+                        0
+                    } else {
+                        held_prefix_len(&self.buf, START)
+                    };
+                    let cut = self.buf.len() - hold;
+                    let ready: String = self.buf.drain(..cut).collect();
+                    self.text(&ready, false, out);
+                    if last {
+                        self.pending_ws.clear();
+                    }
+                    return;
+                }
+                State::Block => {
+                    // `scanned` lies on a char boundary: it is set from
+                    // `buf.len() - held_prefix_len(..)`, see there.
+                    let from = self.scanned.min(self.buf.len());
+                    if let Some(rel) = self.buf.get(from..).and_then(|s| s.find(END)) {
+                        let pos = from + rel;
+                        let block: String = self.buf.drain(..pos + END.len()).collect();
+                        self.block(&block[..pos], out);
+                        self.state = State::Text;
+                        continue;
+                    }
+                    if last {
+                        let raw = format!("{START}{}", self.buf);
+                        self.buf.clear();
+                        self.state = State::Text;
+                        self.text(&raw, false, out);
+                        continue;
+                    }
+                    self.scanned = self.buf.len() - held_prefix_len(&self.buf, END);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Parses a block body into (name, compact arguments JSON), or `None` when
+/// it is not a well-formed call.
+fn parse_call(body: &str) -> Option<(String, String)> {
+    let value: Value = serde_json::from_str(body.trim()).ok()?;
+    let obj = value.as_object()?;
+    let name = obj.get("name")?.as_str()?;
+    if name.is_empty() {
+        return None;
+    }
+    let args = match obj.get("arguments").or_else(|| obj.get("parameters")) {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(Value::Object(m)) => Value::Object(m.clone()),
+        Some(Value::String(s)) if s.trim().is_empty() => Value::Object(Map::new()),
+        Some(Value::String(s)) => {
+            let inner: Value = serde_json::from_str(s).ok()?;
+            if !inner.is_object() {
+                return None;
+            }
+            inner
+        }
+        Some(_) => return None,
+    };
+    let arguments = serde_json::to_string(&args).ok()?;
+    Some((name.to_string(), arguments))
+}
+
+impl OutputParser for HermesParser {
+    fn push(&mut self, text: &str) -> Vec<ParsedDelta> {
+        let mut out = Vec::new();
+        self.buf.push_str(text);
+        self.process(false, &mut out);
+        out
+    }
+
+    fn finish(&mut self) -> Vec<ParsedDelta> {
+        let mut out = Vec::new();
+        self.process(true, &mut out);
+        out
+    }
+
+    fn saw_tool_calls(&self) -> bool {
+        self.calls > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{check_splits, Collected};
+    use super::*;
+
+    fn hermes(text: &str) -> Collected {
+        check_splits(&|| Box::new(HermesParser::new(99)), text)
+    }
+
+    fn call(name: &str, args: &str) -> String {
+        format!("<tool_call>\n{{\"name\": \"{name}\", \"arguments\": {args}}}\n</tool_call>")
+    }
+
+    fn names_args(c: &Collected) -> Vec<(&str, &str)> {
+        c.calls
+            .iter()
+            .map(|(_, _, n, a)| (n.as_str(), a.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn plain_text() {
+        let text = "Just an answer, naïve 🚀.\n\n";
+        let c = hermes(text);
+        assert_eq!(c.content, text);
+        assert!(c.calls.is_empty() && !c.saw_tool_calls);
+    }
+
+    #[test]
+    fn text_then_one_call() {
+        let text = format!(
+            "Let me check.\n{}",
+            call("get_weather", r#"{"city": "Paris", "days": [1, 2]}"#)
+        );
+        let c = hermes(&text);
+        assert_eq!(c.content, "Let me check.\n");
+        assert_eq!(
+            names_args(&c),
+            vec![("get_weather", r#"{"city":"Paris","days":[1,2]}"#)]
+        );
+        assert_eq!(c.calls[0].0, 0);
+        assert_eq!(c.calls[0].1, tool_call_id(99, 0));
+        assert!(c.saw_tool_calls);
+    }
+
+    #[test]
+    fn two_parallel_calls() {
+        let text = format!(
+            "{}\n\n{}\n",
+            call("a", r#"{"z": 1, "a": 2}"#),
+            call("b", "{}")
+        );
+        let c = hermes(&text);
+        assert_eq!(c.content, "");
+        assert_eq!(names_args(&c), vec![("a", r#"{"z":1,"a":2}"#), ("b", "{}")]);
+        assert_eq!(c.calls[1].0, 1);
+        assert_ne!(c.calls[0].1, c.calls[1].1);
+        assert_eq!(c.calls[1].1, tool_call_id(99, 1));
+    }
+
+    #[test]
+    fn unicode_arguments() {
+        let text = call("say", r#"{"text": "naïve 🚀", "esc": "\u00e9\n"}"#);
+        let c = hermes(&text);
+        assert_eq!(
+            names_args(&c),
+            vec![("say", r#"{"text":"naïve 🚀","esc":"é\n"}"#)]
+        );
+    }
+
+    #[test]
+    fn arguments_as_json_string_or_parameters() {
+        let text = "<tool_call>\n{\"name\": \"f\", \"arguments\": \"{\\\"b\\\": 1, \\\"a\\\": \\\"x\\\"}\"}\n</tool_call>";
+        let c = hermes(text);
+        assert_eq!(names_args(&c), vec![("f", r#"{"b":1,"a":"x"}"#)]);
+        let c = hermes("<tool_call>{\"name\": \"g\", \"parameters\": {\"k\": null}}</tool_call>");
+        assert_eq!(names_args(&c), vec![("g", r#"{"k":null}"#)]);
+        let c = hermes("<tool_call>{\"name\": \"h\"}</tool_call>");
+        assert_eq!(names_args(&c), vec![("h", "{}")]);
+        let c = hermes("<tool_call>{\"name\": \"h\", \"arguments\": \"\"}</tool_call>");
+        assert_eq!(names_args(&c), vec![("h", "{}")]);
+    }
+
+    #[test]
+    fn malformed_becomes_content() {
+        for bad in [
+            "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": }\n</tool_call>",
+            "<tool_call>{\"arguments\": {}}</tool_call>",
+            "<tool_call>{\"name\": \"\"}</tool_call>",
+            "<tool_call>{\"name\": 3}</tool_call>",
+            "<tool_call>[1, 2]</tool_call>",
+            "<tool_call>{\"name\": \"f\", \"arguments\": [1]}</tool_call>",
+            "<tool_call>{\"name\": \"f\", \"arguments\": \"[1]\"}</tool_call>",
+            "<tool_call>{\"name\": \"f\", \"arguments\": \"{oops\"}</tool_call>",
+            "<tool_call></tool_call>",
+        ] {
+            let c = hermes(bad);
+            assert_eq!(c.content, bad);
+            assert!(c.calls.is_empty() && !c.saw_tool_calls);
+        }
+        // A good call, then a bad one: the bad one is content, whitespace kept.
+        let bad = "<tool_call>{nope}</tool_call>";
+        let text = format!("{}\n{bad}\n", call("f", "{}"));
+        let c = hermes(&text);
+        assert_eq!(c.content, format!("{bad}\n"));
+        assert_eq!(c.calls.len(), 1);
+    }
+
+    #[test]
+    fn unterminated_becomes_content() {
+        let text = "Hi <tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n</tool_cal";
+        let c = hermes(text);
+        assert_eq!(c.content, text);
+        assert!(c.calls.is_empty());
+        let text = format!("{}\n<tool_call>{{\"name\"", call("f", "{}"));
+        let c = hermes(&text);
+        assert_eq!(c.content, "<tool_call>{\"name\"");
+        assert_eq!(c.calls.len(), 1);
+        assert_eq!(hermes("<tool_call>").content, "<tool_call>");
+        assert_eq!(hermes("x <tool_c").content, "x <tool_c");
+    }
+
+    #[test]
+    fn literal_tool_prefix_is_content() {
+        let c = hermes("a <tool_x> b");
+        assert_eq!(c.content, "a <tool_x> b");
+        let c = hermes("<<tool_call>{\"name\": \"f\"}</tool_call>");
+        assert_eq!(c.content, "<");
+        assert_eq!(c.calls.len(), 1);
+        let c = hermes("</tool_call> <tool_callx>");
+        assert_eq!(c.content, "</tool_call> <tool_callx>");
+    }
+
+    #[test]
+    fn trailing_text_after_calls() {
+        let text = format!("{}\n\n  \n", call("f", "{}"));
+        assert_eq!(hermes(&text).content, "");
+        let text = format!("{}\n\nDone, naïve 🚀.", call("f", "{}"));
+        assert_eq!(hermes(&text).content, "\n\nDone, naïve 🚀.");
+        // Content between calls is kept, whitespace next to blocks is not.
+        let text = format!("{}\nand\n{}", call("f", "{}"), call("g", "{}"));
+        let c = hermes(&text);
+        assert_eq!(c.content, "\nand\n");
+        assert_eq!(c.calls.len(), 2);
+    }
+
+    #[test]
+    fn holds_back_only_marker_prefix() {
+        let mut p = HermesParser::new(0);
+        assert_eq!(
+            p.push("abc<tool_"),
+            vec![ParsedDelta::Content("abc".into())]
+        );
+        assert_eq!(p.push("x"), vec![ParsedDelta::Content("<tool_x".into())]);
+        assert_eq!(p.push("plain"), vec![ParsedDelta::Content("plain".into())]);
+        assert!(p.push("<tool_call>{\"name\": \"f\"").is_empty());
+        let out = p.push("}</tool_call>");
+        assert!(matches!(&out[..], [ParsedDelta::ToolCall { index: 0, .. }]));
+        assert!(p.saw_tool_calls());
+        assert!(p.finish().is_empty());
+    }
+
+    #[test]
+    fn adversarial_inputs_do_not_panic() {
+        for text in [
+            "<tool_call><tool_call></tool_call></tool_call>",
+            "</tool_call></tool_call><tool_call>",
+            "<tool_call>🚀</tool_call>🚀<tool_call>🚀",
+            "<tool_call>{\"name\":\"f\",\"arguments\":{}}</tool_call></tool_call>",
+            "\u{0}<\u{10FFFF}<tool_call>\"\\",
+        ] {
+            hermes(text);
+        }
+    }
+}

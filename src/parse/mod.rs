@@ -1,0 +1,496 @@
+//! Model-output parsers: split generated text into answer text, reasoning
+//! text and tool calls, the way OpenAI clients expect them.
+//!
+//! Text arrives as a stream of UTF-8 pieces cut anywhere, even inside a
+//! marker such as `<tool_` | `call>`. Each parser keeps a small buffer: it
+//! holds back only the tail that could still be the start of a marker (never
+//! more than the longest marker prefix, plus the few documented whitespace
+//! cases), and `finish()` releases everything. Nothing is ever lost: text that
+//! turns out not to be a well-formed block is emitted as `Content`, markers
+//! included.
+//!
+//! The chain built by [`build`] runs the reasoning parser first
+//! ([`reasoning::ThinkParser`]); its `Content` feeds the tool parser
+//! ([`hermes::HermesParser`]) and its `Reasoning` passes straight through.
+//!
+//! Every parser here is split-invariant: the concatenated `Content`, the
+//! concatenated `Reasoning` and the list of tool calls do not depend on how
+//! the text was cut into pieces (the unit tests check every cut point).
+
+pub mod hermes;
+pub mod reasoning;
+
+pub use hermes::HermesParser;
+pub use reasoning::ThinkParser;
+
+/// One thing the client should see, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ParsedDelta {
+    /// Answer text (delta.content).
+    Content(String),
+    /// Reasoning text (delta.reasoning_content).
+    Reasoning(String),
+    /// A complete tool call: emitted only once its arguments are complete valid JSON.
+    ToolCall {
+        /// Position of this call among the calls of the response, from 0.
+        index: usize,
+        /// Call id (`call_` + 24 lowercase hex digits), see [`tool_call_id`].
+        id: String,
+        /// Function name.
+        name: String,
+        /// Arguments as a compact JSON object string, key order preserved.
+        arguments: String,
+    },
+}
+
+/// Turns generated text into deltas. push() may hold text back while a marker might be starting; finish() releases everything.
+pub trait OutputParser: Send {
+    /// Feeds the next piece of generated text; returns what can be shown now.
+    /// Never returns empty `Content`/`Reasoning` strings.
+    fn push(&mut self, text: &str) -> Vec<ParsedDelta>;
+    /// Ends the stream: releases everything still held back.
+    fn finish(&mut self) -> Vec<ParsedDelta>;
+    /// True once at least one tool call was emitted (finish_reason becomes "tool_calls").
+    fn saw_tool_calls(&self) -> bool;
+}
+
+/// Which formats to parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ToolFormat {
+    /// No tool-call parsing: all answer text is content.
+    None,
+    /// Hermes / Qwen2.5 / Qwen3: `<tool_call>{json}</tool_call>` blocks.
+    Hermes,
+}
+
+/// Which reasoning format to parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReasoningFormat {
+    /// No reasoning parsing.
+    None,
+    /// DeepSeek-R1 / Qwen3 style `<think>...</think>` at the start of the output.
+    Think,
+}
+
+/// Choose formats from a chat template's source: Hermes when it mentions `<tool_call>`, Think when it mentions `<think>`.
+pub fn detect(template_source: &str) -> (ToolFormat, ReasoningFormat) {
+    let tools = if template_source.contains(hermes::START) {
+        ToolFormat::Hermes
+    } else {
+        ToolFormat::None
+    };
+    let reasoning = if template_source.contains(reasoning::OPEN) {
+        ReasoningFormat::Think
+    } else {
+        ReasoningFormat::None
+    };
+    (tools, reasoning)
+}
+
+/// Build the parser chain.
+///
+/// `starts_in_reasoning`: the rendered prompt ends inside an open `<think>`
+/// block (some templates open it in the generation prompt), so text is
+/// reasoning until `</think>`. When it is true a [`ThinkParser`] is used even
+/// if `reasoning` is [`ReasoningFormat::None`], since the prompt itself says
+/// the output starts in a think block.
+///
+/// `id_seed`: makes tool-call ids unique per request; see [`tool_call_id`].
+pub fn build(
+    tools: ToolFormat,
+    reasoning: ReasoningFormat,
+    starts_in_reasoning: bool,
+    id_seed: u64,
+) -> Box<dyn OutputParser> {
+    let think = reasoning == ReasoningFormat::Think || starts_in_reasoning;
+    match (tools, think) {
+        (ToolFormat::None, false) => Box::new(Passthrough),
+        (ToolFormat::None, true) => Box::new(ThinkParser::new(starts_in_reasoning)),
+        (ToolFormat::Hermes, false) => Box::new(HermesParser::new(id_seed)),
+        (ToolFormat::Hermes, true) => Box::new(Chain {
+            first: Box::new(ThinkParser::new(starts_in_reasoning)),
+            second: Box::new(HermesParser::new(id_seed)),
+        }),
+    }
+}
+
+/// The id of tool call `index` in a request whose seed is `seed`.
+///
+/// Format: `call_` followed by 24 lowercase hex digits. The digits are the
+/// 64-bit value `splitmix64(seed ^ splitmix64(index ^ K))` (K a fixed odd
+/// constant) followed by the top 32 bits of one more splitmix64 round of it.
+/// splitmix64 is a bijection on u64, so for one seed every index gets a
+/// different id; the same seed and index always give the same id.
+pub fn tool_call_id(seed: u64, index: usize) -> String {
+    const K: u64 = 0x243F_6A88_85A3_08D3;
+    let a = splitmix64(seed ^ splitmix64(index as u64 ^ K));
+    let b = splitmix64(a);
+    format!("call_{:016x}{:08x}", a, b >> 32)
+}
+
+/// One round of the splitmix64 finalizer (a bijection on u64).
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Length in bytes of the longest proper prefix of `marker` that `buf` ends
+/// with: the tail that must be held back because the marker may be starting.
+///
+/// `marker` must be ASCII (all markers here are), so the returned cut point
+/// `buf.len() - n` always lies on a char boundary: the byte there equals an
+/// ASCII byte, which is never a UTF-8 continuation byte.
+pub(crate) fn held_prefix_len(buf: &str, marker: &str) -> usize {
+    let b = buf.as_bytes();
+    let m = marker.as_bytes();
+    let max = m.len().saturating_sub(1).min(b.len());
+    (1..=max)
+        .rev()
+        .find(|&n| b[b.len() - n..] == m[..n] && buf.is_char_boundary(b.len() - n))
+        .unwrap_or(0)
+}
+
+/// Appends `Content(text)` unless `text` is empty.
+pub(crate) fn push_content(out: &mut Vec<ParsedDelta>, text: &str) {
+    if !text.is_empty() {
+        out.push(ParsedDelta::Content(text.to_string()));
+    }
+}
+
+/// Appends `Reasoning(text)` unless `text` is empty.
+pub(crate) fn push_reasoning(out: &mut Vec<ParsedDelta>, text: &str) {
+    if !text.is_empty() {
+        out.push(ParsedDelta::Reasoning(text.to_string()));
+    }
+}
+
+/// No formats: everything is content, nothing is held back.
+#[derive(Debug, Default)]
+pub struct Passthrough;
+
+impl OutputParser for Passthrough {
+    fn push(&mut self, text: &str) -> Vec<ParsedDelta> {
+        let mut out = Vec::new();
+        push_content(&mut out, text);
+        out
+    }
+
+    fn finish(&mut self) -> Vec<ParsedDelta> {
+        Vec::new()
+    }
+
+    fn saw_tool_calls(&self) -> bool {
+        false
+    }
+}
+
+/// Two parsers in a row: `first`'s `Content` is fed to `second`; everything
+/// else `first` emits passes through in order.
+struct Chain {
+    first: Box<dyn OutputParser>,
+    second: Box<dyn OutputParser>,
+}
+
+impl Chain {
+    fn forward(&mut self, deltas: Vec<ParsedDelta>, out: &mut Vec<ParsedDelta>) {
+        for d in deltas {
+            match d {
+                ParsedDelta::Content(text) => out.extend(self.second.push(&text)),
+                other => out.push(other),
+            }
+        }
+    }
+}
+
+impl OutputParser for Chain {
+    fn push(&mut self, text: &str) -> Vec<ParsedDelta> {
+        let mut out = Vec::new();
+        let first = self.first.push(text);
+        self.forward(first, &mut out);
+        out
+    }
+
+    fn finish(&mut self) -> Vec<ParsedDelta> {
+        let mut out = Vec::new();
+        let first = self.first.finish();
+        self.forward(first, &mut out);
+        out.extend(self.second.finish());
+        out
+    }
+
+    fn saw_tool_calls(&self) -> bool {
+        self.first.saw_tool_calls() || self.second.saw_tool_calls()
+    }
+}
+
+/// Helpers for the split-invariance tests of this module and its children.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{OutputParser, ParsedDelta};
+
+    /// What a whole stream produced, pieces joined.
+    #[derive(Debug, Default, PartialEq)]
+    pub(crate) struct Collected {
+        pub content: String,
+        pub reasoning: String,
+        /// (index, id, name, arguments)
+        pub calls: Vec<(usize, String, String, String)>,
+        pub saw_tool_calls: bool,
+    }
+
+    fn absorb(c: &mut Collected, deltas: Vec<ParsedDelta>) {
+        for d in deltas {
+            match d {
+                ParsedDelta::Content(s) => {
+                    assert!(!s.is_empty(), "empty content delta");
+                    c.content.push_str(&s);
+                }
+                ParsedDelta::Reasoning(s) => {
+                    assert!(!s.is_empty(), "empty reasoning delta");
+                    c.reasoning.push_str(&s);
+                }
+                ParsedDelta::ToolCall {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                } => {
+                    let v: serde_json::Value =
+                        serde_json::from_str(&arguments).unwrap_or(serde_json::Value::Null);
+                    assert!(v.is_object(), "arguments not a JSON object: {arguments}");
+                    assert_eq!(index, c.calls.len(), "indices must count up from 0");
+                    c.calls.push((index, id, name, arguments));
+                }
+            }
+        }
+    }
+
+    /// Feeds `pieces` in order, then finishes.
+    pub(crate) fn run(make: &dyn Fn() -> Box<dyn OutputParser>, pieces: &[&str]) -> Collected {
+        let mut p = make();
+        let mut c = Collected::default();
+        for piece in pieces {
+            let out = p.push(piece);
+            absorb(&mut c, out);
+        }
+        let out = p.finish();
+        absorb(&mut c, out);
+        c.saw_tool_calls = p.saw_tool_calls();
+        assert_eq!(c.saw_tool_calls, !c.calls.is_empty());
+        c
+    }
+
+    /// Feeds `text` whole, in two pieces at every char boundary, one char at
+    /// a time, in three pieces at every pair of boundaries (short texts) and
+    /// in random multi-char pieces; asserts every run gives the same result
+    /// and returns it.
+    pub(crate) fn check_splits(make: &dyn Fn() -> Box<dyn OutputParser>, text: &str) -> Collected {
+        let whole = run(make, &[text]);
+        let bounds: Vec<usize> = (0..=text.len())
+            .filter(|&i| text.is_char_boundary(i))
+            .collect();
+        for &i in &bounds {
+            let got = run(make, &[&text[..i], &text[i..]]);
+            assert_eq!(got, whole, "split at {i} of {text:?}");
+        }
+        let chars: Vec<String> = text.chars().map(String::from).collect();
+        let refs: Vec<&str> = chars.iter().map(String::as_str).collect();
+        assert_eq!(run(make, &refs), whole, "char by char: {text:?}");
+        if bounds.len() <= 160 {
+            for (a, &i) in bounds.iter().enumerate() {
+                for &j in &bounds[a..] {
+                    let got = run(make, &[&text[..i], &text[i..j], &text[j..]]);
+                    assert_eq!(got, whole, "split at {i},{j} of {text:?}");
+                }
+            }
+        }
+        let mut state: u64 = 0x1234_5678 ^ text.len() as u64;
+        for _ in 0..300 {
+            let mut pieces = Vec::new();
+            let mut start = 0;
+            while start < text.len() {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let step = 1 + ((state >> 33) % 7) as usize;
+                let mut end = (start + step).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
+                pieces.push(&text[start..end]);
+                start = end;
+            }
+            assert_eq!(run(make, &pieces), whole, "random split {pieces:?}");
+        }
+        whole
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::check_splits;
+    use super::*;
+
+    #[test]
+    fn detect_formats() {
+        assert_eq!(detect("hello"), (ToolFormat::None, ReasoningFormat::None));
+        assert_eq!(
+            detect("{{ '<tool_call>\\n' }} ... <think>"),
+            (ToolFormat::Hermes, ReasoningFormat::Think)
+        );
+        assert_eq!(
+            detect("<tool_call>"),
+            (ToolFormat::Hermes, ReasoningFormat::None)
+        );
+        assert_eq!(
+            detect("<think>"),
+            (ToolFormat::None, ReasoningFormat::Think)
+        );
+    }
+
+    #[test]
+    fn passthrough_is_verbatim() {
+        let make = || build(ToolFormat::None, ReasoningFormat::None, false, 1);
+        let text = "<think>x</think> <tool_call>{\"name\":\"f\"}</tool_call> naïve 🚀\n";
+        let c = check_splits(&make, text);
+        assert_eq!(c.content, text);
+        assert!(c.reasoning.is_empty() && c.calls.is_empty());
+        // Nothing held back.
+        let mut p = make();
+        assert_eq!(
+            p.push("<tool_"),
+            vec![ParsedDelta::Content("<tool_".into())]
+        );
+    }
+
+    #[test]
+    fn ids_unique_and_stable() {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..1000 {
+            let id = tool_call_id(42, i);
+            assert_eq!(id.len(), 5 + 24);
+            assert!(id.starts_with("call_"));
+            assert!(id[5..]
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
+            assert_eq!(id, tool_call_id(42, i));
+            assert!(seen.insert(id));
+        }
+        assert_ne!(tool_call_id(1, 0), tool_call_id(2, 0));
+    }
+
+    #[test]
+    fn held_prefix() {
+        assert_eq!(held_prefix_len("abc<tool_", "<tool_call>"), 6);
+        assert_eq!(held_prefix_len("abc<", "<tool_call>"), 1);
+        assert_eq!(held_prefix_len("abc", "<tool_call>"), 0);
+        assert_eq!(held_prefix_len("<tool_call>", "<tool_call>"), 0);
+        assert_eq!(held_prefix_len("", "<tool_call>"), 0);
+        assert_eq!(held_prefix_len("🚀<", "<x>"), 1);
+    }
+
+    const CALL: &str = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"c\"}}\n</tool_call>";
+
+    #[test]
+    fn think_then_tool_call() {
+        let make = || build(ToolFormat::Hermes, ReasoningFormat::Think, false, 7);
+        let text = format!("<think>\nI should call it.\n</think>\n\nChecking.\n{CALL}\n");
+        let c = check_splits(&make, &text);
+        assert_eq!(c.reasoning, "I should call it.\n");
+        assert_eq!(c.content, "Checking.\n");
+        assert_eq!(c.calls.len(), 1);
+        assert_eq!(c.calls[0].1, tool_call_id(7, 0));
+        assert_eq!(c.calls[0].2, "get_weather");
+        assert_eq!(c.calls[0].3, r#"{"city":"Paris","unit":"c"}"#);
+        assert!(c.saw_tool_calls);
+    }
+
+    #[test]
+    fn tool_call_inside_think_is_reasoning() {
+        let make = || build(ToolFormat::Hermes, ReasoningFormat::Think, false, 7);
+        let text = format!("<think>maybe {CALL}</think>ok");
+        let c = check_splits(&make, &text);
+        assert_eq!(c.reasoning, format!("maybe {CALL}"));
+        assert_eq!(c.content, "ok");
+        assert!(c.calls.is_empty());
+    }
+
+    #[test]
+    fn starts_in_reasoning_chain() {
+        let make = || build(ToolFormat::Hermes, ReasoningFormat::Think, true, 3);
+        let text = format!("thinking hard\n</think>\n\n{CALL}");
+        let c = check_splits(&make, &text);
+        assert_eq!(c.reasoning, "thinking hard\n");
+        assert_eq!(c.content, "");
+        assert_eq!(c.calls.len(), 1);
+        // Reasoning format None but the prompt opened a think block.
+        let make = || build(ToolFormat::None, ReasoningFormat::None, true, 3);
+        let c = check_splits(&make, "r</think>a");
+        assert_eq!((c.reasoning.as_str(), c.content.as_str()), ("r", "a"));
+    }
+
+    /// Random texts built from marker fragments: no panic, split-invariant,
+    /// and with no valid call inside, the tool parser loses no text.
+    #[test]
+    fn random_fragments() {
+        const GOOD: &str = "{\"name\":\"f\",\"arguments\":{\"a\":1}}";
+        let frags = [
+            "<think>",
+            "</think>",
+            "<tool_call>",
+            "</tool_call>",
+            "\n",
+            " ",
+            GOOD,
+            "🚀",
+            "<",
+            "tool_",
+            "</",
+            "x",
+            "{",
+            "é",
+        ];
+        let mut state: u64 = 99;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % n as u64) as usize
+        };
+        for case in 0..200 {
+            let len = 1 + next(12);
+            let text: String = (0..len).map(|_| frags[next(frags.len())]).collect();
+            let seed = case as u64;
+            for (tools, reasoning, open) in [
+                (ToolFormat::Hermes, ReasoningFormat::Think, false),
+                (ToolFormat::Hermes, ReasoningFormat::Think, true),
+                (ToolFormat::Hermes, ReasoningFormat::None, false),
+                (ToolFormat::None, ReasoningFormat::Think, false),
+            ] {
+                let make = || build(tools, reasoning, open, seed);
+                let c = check_splits(&make, &text);
+                if tools == ToolFormat::Hermes && reasoning == ReasoningFormat::None {
+                    if c.calls.is_empty() {
+                        assert_eq!(c.content, text);
+                    }
+                    if !text.contains(GOOD) {
+                        assert!(c.calls.is_empty());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chain_without_think_block() {
+        let make = || build(ToolFormat::Hermes, ReasoningFormat::Think, false, 3);
+        let text = format!("Sure.\n{CALL}\n{CALL}");
+        let c = check_splits(&make, &text);
+        assert_eq!(c.content, "Sure.\n");
+        assert!(c.reasoning.is_empty());
+        assert_eq!(c.calls.len(), 2);
+        assert_ne!(c.calls[0].1, c.calls[1].1);
+    }
+}
