@@ -2,7 +2,8 @@
 # The one test command: installs what the tests need, then runs all of them.
 #   - Rust: fmt, clippy, unit tests and end-to-end tests (real HTTP server on
 #     loopback, real tiny models from tests/models, real SQLite later).
-#   - Python: the official OpenAI SDK against a running `weir serve`.
+#   - Python: the official OpenAI SDK and OpenCode against a running `weir serve`.
+#   - JavaScript: the Vercel AI SDK (@ai-sdk/openai-compatible) against weir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q -r tests/python/requirements.txt
 
+echo "== javascript test clients (OpenCode, the Vercel AI SDK)"
+(cd tests/js && npm ci --silent --no-audit --no-fund)
+
 echo "== cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings
@@ -19,6 +23,9 @@ cargo clippy --release --all-targets -- -D warnings
 echo "== cargo test (unit + end-to-end)"
 cargo test --release
 
-echo "== OpenAI SDK against weir"
+echo "== OpenAI SDK and OpenCode against weir"
 cargo build --release --bin weir
 WEIR_BIN="$PWD/target/release/weir" .venv/bin/python -m pytest -q tests/python
+
+echo "== Vercel AI SDK against weir"
+(cd tests/js && WEIR_BIN="$PWD/../../target/release/weir" node --test ai_sdk.test.mjs)
