@@ -662,6 +662,8 @@ pub fn chat_messages(v: Option<&Value>) -> Result<Value, ApiError> {
         ));
     }
     let mut out = Vec::with_capacity(items.len());
+    // Ids of the tool calls made so far: a tool result must answer one.
+    let mut call_ids: Vec<String> = Vec::new();
     for (i, m) in items.iter().enumerate() {
         let path = format!("messages[{i}]");
         let Value::Object(obj) = m else {
@@ -694,6 +696,13 @@ pub fn chat_messages(v: Option<&Value>) -> Result<Value, ApiError> {
             None | Some(Value::Null) => false,
             Some(calls) if role == "assistant" => {
                 check_tool_calls(calls, &format!("{path}.tool_calls"))?;
+                call_ids.extend(
+                    calls
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|c| c.get("id")?.as_str().map(str::to_owned)),
+                );
                 calls.as_array().is_some_and(|a| !a.is_empty())
             }
             Some(_) => false,
@@ -731,8 +740,16 @@ pub fn chat_messages(v: Option<&Value>) -> Result<Value, ApiError> {
         }
         if role == "tool" {
             if let Some(id) = obj.get("tool_call_id").filter(|v| !v.is_null()) {
-                if !id.is_string() {
+                let Some(id) = id.as_str() else {
                     return Err(wrong_type(&format!("{path}.tool_call_id"), "a string", id));
+                };
+                if !call_ids.iter().any(|c| c == id) {
+                    return Err(ApiError::invalid(
+                        format!("{path}.tool_call_id"),
+                        format!(
+                            "{path}.tool_call_id `{id}` answers no tool call of an earlier assistant message"
+                        ),
+                    ));
                 }
             }
         }
@@ -822,6 +839,60 @@ fn check_function_type(obj: &Map<String, Value>, path: &str) -> Result<(), ApiEr
 
 /// `tools`: `[{type: "function", function: {name, ...}}]`, passed through as
 /// given. An empty array reads as no tools.
+/// Structural checks of a tool's JSON schema: an object whose `type`,
+/// `properties`, `required` and `items` have the shapes JSON Schema gives
+/// them, recursively. (Full validation arrives with constrained decoding.)
+fn check_schema(v: &Value, path: &str) -> Result<(), ApiError> {
+    let Value::Object(o) = v else {
+        return Err(wrong_type(path, "a JSON schema object", v));
+    };
+    const TYPES: [&str; 7] = [
+        "object", "array", "string", "number", "integer", "boolean", "null",
+    ];
+    match o.get("type") {
+        None => {}
+        Some(Value::String(t)) if TYPES.contains(&t.as_str()) => {}
+        Some(Value::Array(ts))
+            if ts
+                .iter()
+                .all(|t| t.as_str().is_some_and(|t| TYPES.contains(&t))) => {}
+        Some(t) => {
+            return Err(ApiError::invalid(
+                format!("{path}.type"),
+                format!("{path}.type must be a JSON Schema type name, got {t}"),
+            ))
+        }
+    }
+    if let Some(props) = o.get("properties") {
+        let Value::Object(props) = props else {
+            return Err(wrong_type(
+                &format!("{path}.properties"),
+                "an object",
+                props,
+            ));
+        };
+        for (name, sub) in props {
+            check_schema(sub, &format!("{path}.properties.{name}"))?;
+        }
+    }
+    if let Some(req) = o.get("required") {
+        if !req
+            .as_array()
+            .is_some_and(|a| a.iter().all(Value::is_string))
+        {
+            return Err(wrong_type(
+                &format!("{path}.required"),
+                "an array of strings",
+                req,
+            ));
+        }
+    }
+    if let Some(items) = o.get("items").filter(|i| !i.is_boolean()) {
+        check_schema(items, &format!("{path}.items"))?;
+    }
+    Ok(())
+}
+
 fn chat_tools(v: Option<&Value>) -> Result<Option<Value>, ApiError> {
     let items = match v {
         None => return Ok(None),
@@ -848,6 +919,9 @@ fn chat_tools(v: Option<&Value>) -> Result<Option<Value>, ApiError> {
                 format!("{path}.function.name"),
                 format!("{path}.function.name must be a string"),
             ));
+        }
+        if let Some(params) = func.get("parameters").filter(|v| !v.is_null()) {
+            check_schema(params, &format!("{path}.function.parameters"))?;
         }
     }
     Ok(Some(Value::Array(items.clone())))

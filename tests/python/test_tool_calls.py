@@ -169,3 +169,17 @@ def test_bad_tool_choice_is_400(client):
             model=MODEL, messages=[{"role": "user", "content": "hi"}], tools=TOOLS,
             tool_choice={"type": "function", "function": {"name": "delete_everything"}})
     assert e.value.body["param"] == "tool_choice.function.name"
+
+
+def test_tool_results_must_answer_a_call_and_schemas_must_be_schemas(client):
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=MODEL, tools=TOOLS, messages=[
+            {"role": "user", "content": "hi"},
+            {"role": "tool", "tool_call_id": "call_nobody_made", "content": "42"}])
+    assert e.value.body["param"] == "messages[1].tool_call_id"
+    bad = [{"type": "function", "function": {"name": "f", "parameters": {
+        "type": "object", "properties": {"x": {"type": "strin"}}}}}]
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=MODEL, tools=bad,
+                                       messages=[{"role": "user", "content": "hi"}])
+    assert e.value.body["param"] == "tools[0].function.parameters.properties.x.type"
