@@ -14,7 +14,9 @@ fi
 .venv/bin/pip install -q -r tests/python/requirements.txt
 
 echo "== javascript test clients (OpenCode, the Vercel AI SDK)"
-(cd tests/js && npm ci --silent --no-audit --no-fund)
+# `npm ci` refuses this lock file (it lacks the other platforms' optional
+# OpenCode binaries); `npm install` follows the lock and changes nothing.
+(cd tests/js && npm install --silent --no-audit --no-fund)
 
 echo "== cargo fmt / clippy"
 cargo fmt --all -- --check
