@@ -5,53 +5,20 @@ the CPU backend, on a free loopback port. Nothing is mocked.
 """
 
 import json
-import os
-import socket
-import subprocess
-import tempfile
-import time
 
 import httpx
 import openai
 import pytest
+from conftest import Weir
 
 MODEL = "weir-demo"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server():
-    binary = os.environ.get("WEIR_BIN", "target/release/weir")
-    port = free_port()
-    cache = tempfile.mkdtemp(prefix="weir-cache-")
-    log = open(os.path.join(cache, "server.log"), "w")
-    proc = subprocess.Popen(
-        [binary, "serve", "--port", str(port), "--kv-cache-gib", "0.25",
-         "--cache-dir", cache],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"weir exited early: {open(log.name).read()}")
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        raise RuntimeError("weir did not become healthy in 120 s")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
-    assert proc.returncode is not None
+    weir = Weir("--kv-cache-gib", "0.25")
+    yield weir.base
+    weir.stop()
 
 
 @pytest.fixture()

@@ -12,22 +12,13 @@ exists with the expected content.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 
-import httpx
 import pytest
+from conftest import ROOT, Weir
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OPENCODE = os.path.join(ROOT, "tests", "js", "node_modules", ".bin", "opencode")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture()
@@ -56,22 +47,11 @@ def test_opencode_creates_a_file_through_weir(project):
     with open(script_path, "w") as f:
         json.dump(script, f, ensure_ascii=False)
 
-    port = free_port()
-    binary = os.environ.get("WEIR_BIN", os.path.join(ROOT, "target", "release", "weir"))
-    log = open(os.path.join(work, "server.log"), "w")
-    server = subprocess.Popen(
-        [binary, "serve", "--port", str(port), "--cache-dir", work, "--backend", "sim",
-         "--sim-mode", "script", "--sim-script", script_path, "--sim-decode-step-us", "500",
-         "--sim-prefill-us-per-token", "2", "--num-kv-blocks", "8192"],
-        stdout=log, stderr=subprocess.STDOUT)
+    server = Weir("--backend", "sim", "--sim-mode", "script", "--sim-script", script_path,
+                  "--sim-decode-step-us", "500", "--sim-prefill-us-per-token", "2",
+                  "--num-kv-blocks", "8192")
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        base = server.base
         config = {
             "$schema": "https://opencode.ai/config.json",
             "autoupdate": False,
@@ -97,10 +77,9 @@ def test_opencode_creates_a_file_through_weir(project):
             timeout=240)
         out = run.stdout + run.stderr
         assert run.returncode == 0, out
-        assert os.path.exists(target), f"OpenCode did not write the file:\n{out}\n{open(log.name).read()[-3000:]}"
+        assert os.path.exists(target), f"OpenCode did not write the file:\n{out}\n{server.log()[-3000:]}"
         with open(target) as f:
             assert f.read() == content
         assert "Done: hello.txt is written." in out
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()

@@ -9,14 +9,10 @@ actors, and split by the real parsers.
 
 import json
 import os
-import socket
-import subprocess
-import tempfile
-import time
 
-import httpx
 import openai
 import pytest
+from conftest import Weir
 
 MODEL = "weir-demo"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,38 +30,14 @@ TOOLS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def client():
-    binary = os.environ.get("WEIR_BIN", "target/release/weir")
-    port = free_port()
-    cache = tempfile.mkdtemp(prefix="weir-cache-")
-    log = open(os.path.join(cache, "server.log"), "w")
-    proc = subprocess.Popen(
-        [binary, "serve", "--port", str(port), "--cache-dir", cache, "--backend", "sim",
-         "--sim-mode", "script", "--sim-script", os.path.join(HERE, "data", "tools_script.json"),
-         "--sim-decode-step-us", "200", "--reasoning-parser", "think",
-         "--num-kv-blocks", "2048"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(open(log.name).read())
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    yield openai.OpenAI(base_url=base + "/v1", api_key="unused", max_retries=0)
-    proc.terminate()
-    proc.wait(timeout=10)
+    weir = Weir("--backend", "sim", "--sim-mode", "script",
+                "--sim-script", os.path.join(HERE, "data", "tools_script.json"),
+                "--sim-decode-step-us", "200", "--reasoning-parser", "think",
+                "--num-kv-blocks", "2048")
+    yield openai.OpenAI(base_url=weir.base + "/v1", api_key="unused", max_retries=0)
+    weir.stop()
 
 
 def accumulate(stream):
