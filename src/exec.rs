@@ -67,7 +67,20 @@ impl Executor {
                 let mut seqs: HashMap<SeqId, ExecSeq> = HashMap::new();
                 while let Ok(step) = rx.recv() {
                     let start = Instant::now();
-                    let result = pool.install(|| run_step(runner.as_mut(), &mut seqs, &step));
+                    // A panic in a kernel must not take the executor down
+                    // (every later request would hang): it fails this step's
+                    // sequences, which the scheduler then aborts.
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        pool.install(|| run_step(runner.as_mut(), &mut seqs, &step))
+                    }))
+                    .unwrap_or_else(|panic| {
+                        let msg = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown panic".into());
+                        Err(format!("the executor panicked: {msg}"))
+                    });
                     on_done(StepDone {
                         step,
                         result,
@@ -165,4 +178,68 @@ fn run_step(
         }
     }
     Ok(sampled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{BackendError, Logits};
+    use crate::engine::sched::{ExecSeqInit, ScheduledSeq};
+
+    /// A runner whose forward pass panics on its first call: the failure a
+    /// kernel bug would cause, which real inputs cannot trigger on demand.
+    struct PanicsOnce(bool);
+
+    impl ModelRunner for PanicsOnce {
+        fn vocab_size(&self) -> usize {
+            4
+        }
+        fn forward(&mut self, seqs: &[ForwardSeq<'_>]) -> Result<Vec<Logits>, BackendError> {
+            if !std::mem::replace(&mut self.0, true) {
+                panic!("kernel bug");
+            }
+            Ok(seqs
+                .iter()
+                .filter(|s| s.sample)
+                .map(|_| Logits::OneHot(1))
+                .collect())
+        }
+    }
+
+    fn step(id: SeqId) -> SchedulerOutput {
+        SchedulerOutput {
+            new_seqs: vec![ExecSeqInit {
+                seq_id: id,
+                tokens: vec![0, 2],
+                prompt_len: 2,
+                params: Arc::new(SamplingParams::default()),
+                hint: Arc::new(PromptHint::default()),
+            }],
+            scheduled: vec![ScheduledSeq {
+                seq_id: id,
+                start: 0,
+                len: 2,
+                block_table: vec![0],
+                sample: true,
+            }],
+            released: vec![],
+            num_batched_tokens: 2,
+        }
+    }
+
+    #[test]
+    fn a_panicking_step_fails_that_step_and_the_executor_keeps_going() {
+        let (tx, rx) = flume::unbounded();
+        let exec = Executor::spawn(Box::new(PanicsOnce(false)), move |d| {
+            let _ = tx.send(d.result);
+        })
+        .unwrap();
+        exec.submit(step(1)).unwrap();
+        let first = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(first.unwrap_err().contains("kernel bug"));
+        exec.submit(step(2)).unwrap();
+        let second = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        assert_eq!(second[0].0, 2);
+        assert_eq!(second[0].1.token, 1);
+    }
 }
