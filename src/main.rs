@@ -127,7 +127,8 @@ struct ServeArgs {
     #[arg(long)]
     no_prefix_caching: bool,
     /// Tool-call format of the model's output: `auto` (detected from the
-    /// chat template), `none`, or `hermes` (Qwen2.5/Qwen3/Hermes `<tool_call>`).
+    /// chat template), `none`, `hermes` (Qwen2.5/Qwen3/Hermes `<tool_call>`),
+    /// `llama3_json` (Llama 3.x JSON calls) or `mistral` (`[TOOL_CALLS]`).
     #[arg(long, default_value = "auto")]
     tool_call_parser: String,
     /// Reasoning format: `auto` (detected from the chat template), `none`,

@@ -250,10 +250,13 @@ impl RequestActor {
             return None;
         }
         let (tools, reasoning) = engine.inner.output_formats;
-        let tools = if req.parse_tool_calls {
-            tools
-        } else {
-            ToolFormat::None
+        let tools = match &req.prompt {
+            _ if !req.parse_tool_calls => ToolFormat::None,
+            // The fallback prompt asks for Hermes-style calls.
+            Prompt::Chat { tools: t, .. } if engine.uses_tool_fallback(t.as_ref()) => {
+                ToolFormat::Hermes
+            }
+            _ => tools,
         };
         if tools == ToolFormat::None && reasoning == ReasoningFormat::None {
             return None;

@@ -105,9 +105,28 @@ impl EngineHandle {
             .tokenizer
             .chat_template()
             .ok_or(EngineError::NoChatTemplate)?;
-        template
-            .render(messages, tools, add_generation_prompt, template_kwargs)
-            .map_err(|e| EngineError::Template(e.to_string()))
+        let result = match tools {
+            // A template that knows no tools gets them in the system prompt.
+            Some(t) if self.uses_tool_fallback(tools) => template.render(
+                &crate::tokenize::tool_fallback::rewrite_messages(messages, t),
+                None,
+                add_generation_prompt,
+                template_kwargs,
+            ),
+            _ => template.render(messages, tools, add_generation_prompt, template_kwargs),
+        };
+        result.map_err(|e| EngineError::Template(e.to_string()))
+    }
+
+    /// True when `tools` are given but the chat template ignores them, so
+    /// they travel in the documented fallback system prompt (Hermes format).
+    pub fn uses_tool_fallback(&self, tools: Option<&Value>) -> bool {
+        tools.is_some_and(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+            && self
+                .inner
+                .tokenizer
+                .chat_template()
+                .is_some_and(|t| crate::tokenize::tool_fallback::template_ignores_tools(t.source()))
     }
 
     /// Start generating: spawns a request actor, which renders, tokenizes and

@@ -215,9 +215,11 @@ fn output_formats(
         "auto" => detected.0,
         "none" => ToolFormat::None,
         "hermes" | "qwen" => ToolFormat::Hermes,
+        "llama3_json" | "llama3" => ToolFormat::Llama3,
+        "mistral" => ToolFormat::Mistral,
         other => {
             return Err(StartError::Config(format!(
-                "unknown --tool-call-parser `{other}` (auto, none, hermes)"
+                "unknown --tool-call-parser `{other}` (auto, none, hermes, llama3_json, mistral)"
             )))
         }
     };

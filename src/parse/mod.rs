@@ -11,17 +11,24 @@
 //!
 //! The chain built by [`build`] runs the reasoning parser first
 //! ([`reasoning::ThinkParser`]); its `Content` feeds the tool parser
-//! ([`hermes::HermesParser`]) and its `Reasoning` passes straight through.
+//! ([`hermes::HermesParser`], [`llama3::Llama3Parser`] or
+//! [`mistral::MistralParser`]) and its `Reasoning` passes straight through.
 //!
 //! Every parser here is split-invariant: the concatenated `Content`, the
 //! concatenated `Reasoning` and the list of tool calls do not depend on how
 //! the text was cut into pieces (the unit tests check every cut point).
 
 pub mod hermes;
+pub mod llama3;
+pub mod mistral;
 pub mod reasoning;
 
 pub use hermes::HermesParser;
+pub use llama3::Llama3Parser;
+pub use mistral::MistralParser;
 pub use reasoning::ThinkParser;
+
+use serde_json::{Map, Value};
 
 /// One thing the client should see, in order.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,6 +68,13 @@ pub enum ToolFormat {
     None,
     /// Hermes / Qwen2.5 / Qwen3: `<tool_call>{json}</tool_call>` blocks.
     Hermes,
+    /// Llama 3.1 / 3.2 / 3.3 JSON tool calls (vLLM's `llama3_json`): the whole
+    /// reply is `{"name": ..., "parameters": {...}}` objects separated by `;`,
+    /// optionally after `<|python_tag|>`.
+    Llama3,
+    /// Mistral `[TOOL_CALLS]`: a JSON array of calls, or
+    /// `[TOOL_CALLS]name[ARGS]{...}` (repeated).
+    Mistral,
 }
 
 /// Which reasoning format to parse.
@@ -72,10 +86,22 @@ pub enum ReasoningFormat {
     Think,
 }
 
-/// Choose formats from a chat template's source: Hermes when it mentions `<tool_call>`, Think when it mentions `<think>`.
+/// Choose formats from a chat template's source.
+///
+/// Tools, first match wins: Hermes when it mentions `<tool_call>`; Mistral
+/// when it mentions `[TOOL_CALLS]`; Llama3 when it mentions `<|python_tag|>`,
+/// or both `"parameters": ` and `Environment: ipython`. Reasoning: Think when
+/// it mentions `<think>`.
 pub fn detect(template_source: &str) -> (ToolFormat, ReasoningFormat) {
+    let llama3 = template_source.contains(llama3::PYTHON_TAG)
+        || (template_source.contains("\"parameters\": ")
+            && template_source.contains("Environment: ipython"));
     let tools = if template_source.contains(hermes::START) {
         ToolFormat::Hermes
+    } else if template_source.contains(mistral::MARKER) {
+        ToolFormat::Mistral
+    } else if llama3 {
+        ToolFormat::Llama3
     } else {
         ToolFormat::None
     };
@@ -103,13 +129,19 @@ pub fn build(
     id_seed: u64,
 ) -> Box<dyn OutputParser> {
     let think = reasoning == ReasoningFormat::Think || starts_in_reasoning;
-    match (tools, think) {
-        (ToolFormat::None, false) => Box::new(Passthrough),
-        (ToolFormat::None, true) => Box::new(ThinkParser::new(starts_in_reasoning)),
-        (ToolFormat::Hermes, false) => Box::new(HermesParser::new(id_seed)),
-        (ToolFormat::Hermes, true) => Box::new(Chain {
+    let tool: Option<Box<dyn OutputParser>> = match tools {
+        ToolFormat::None => None,
+        ToolFormat::Hermes => Some(Box::new(HermesParser::new(id_seed))),
+        ToolFormat::Llama3 => Some(Box::new(Llama3Parser::new(id_seed))),
+        ToolFormat::Mistral => Some(Box::new(MistralParser::new(id_seed))),
+    };
+    match (tool, think) {
+        (None, false) => Box::new(Passthrough),
+        (None, true) => Box::new(ThinkParser::new(starts_in_reasoning)),
+        (Some(tool), false) => tool,
+        (Some(tool), true) => Box::new(Chain {
             first: Box::new(ThinkParser::new(starts_in_reasoning)),
-            second: Box::new(HermesParser::new(id_seed)),
+            second: tool,
         }),
     }
 }
@@ -150,6 +182,92 @@ pub(crate) fn held_prefix_len(buf: &str, marker: &str) -> usize {
         .rev()
         .find(|&n| b[b.len() - n..] == m[..n] && buf.is_char_boundary(b.len() - n))
         .unwrap_or(0)
+}
+
+/// Finds where a JSON object or array ends, incrementally.
+///
+/// The scanned buffer must start with `{` or `[` and may only grow between
+/// calls to [`JsonScan::feed`]. Strings (with escapes) are tracked so that
+/// brackets inside them do not count; bracket kinds are not matched (the
+/// value is validated by serde_json afterwards). All tokens looked at are
+/// ASCII, so the returned end always lies on a char boundary.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct JsonScan {
+    /// Bytes of the buffer already scanned.
+    pos: usize,
+    /// Open brackets.
+    depth: usize,
+    /// Inside a string.
+    in_string: bool,
+    /// Inside a string, right after a backslash.
+    escape: bool,
+}
+
+impl JsonScan {
+    /// Scans the new part of `buf`; returns the end (exclusive, in bytes) of
+    /// the value once its outermost bracket closes.
+    pub(crate) fn feed(&mut self, buf: &str) -> Option<usize> {
+        let b = buf.as_bytes();
+        while self.pos < b.len() {
+            let c = b[self.pos];
+            self.pos += 1;
+            if self.in_string {
+                if self.escape {
+                    self.escape = false;
+                } else if c == b'\\' {
+                    self.escape = true;
+                } else if c == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match c {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        return Some(self.pos);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+/// Arguments value of a call as a compact JSON object string: an object, a
+/// JSON string holding an object, or absent / `null` / an empty string (all
+/// meaning `{}`). `None` for anything else.
+pub(crate) fn arguments_json(args: Option<&Value>) -> Option<String> {
+    let args = match args {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(Value::Object(m)) => Value::Object(m.clone()),
+        Some(Value::String(s)) if s.trim().is_empty() => Value::Object(Map::new()),
+        Some(Value::String(s)) => {
+            let inner: Value = serde_json::from_str(s).ok()?;
+            if !inner.is_object() {
+                return None;
+            }
+            inner
+        }
+        Some(_) => return None,
+    };
+    serde_json::to_string(&args).ok()
+}
+
+/// A call object `{"name": "...", "arguments" | "parameters": ...}` as
+/// (name, compact arguments JSON), or `None` when it is not one: `name` must
+/// be a non-empty string, the arguments as [`arguments_json`] accepts.
+pub(crate) fn call_from_value(value: &Value) -> Option<(String, String)> {
+    let obj = value.as_object()?;
+    let name = obj.get("name")?.as_str()?;
+    if name.is_empty() {
+        return None;
+    }
+    let arguments = arguments_json(obj.get("arguments").or_else(|| obj.get("parameters")))?;
+    Some((name.to_string(), arguments))
 }
 
 /// Appends `Content(text)` unless `text` is empty.
@@ -348,6 +466,55 @@ mod tests {
             detect("<think>"),
             (ToolFormat::None, ReasoningFormat::Think)
         );
+    }
+
+    #[test]
+    fn detect_llama3_and_mistral() {
+        let llama31 = "{{- \"Environment: ipython\\n\" }} ... {{- '<|python_tag|>' }}";
+        assert_eq!(detect(llama31).0, ToolFormat::Llama3);
+        let llama32 = "{{- \"Environment: ipython\\n\" }} {{- '\"parameters\": ' }}";
+        assert_eq!(detect(llama32).0, ToolFormat::Llama3);
+        assert_eq!(detect("'\"parameters\": '").0, ToolFormat::None);
+        assert_eq!(detect("Environment: ipython").0, ToolFormat::None);
+        assert_eq!(
+            detect("{{ '[TOOL_CALLS]' }} [AVAILABLE_TOOLS]"),
+            (ToolFormat::Mistral, ReasoningFormat::None)
+        );
+        // Hermes wins when both markers appear.
+        assert_eq!(detect("<tool_call> <|python_tag|>").0, ToolFormat::Hermes);
+        assert_eq!(detect("<tool_call> [TOOL_CALLS]").0, ToolFormat::Hermes);
+    }
+
+    #[test]
+    fn chains_for_llama3_and_mistral() {
+        let make = || build(ToolFormat::Llama3, ReasoningFormat::Think, false, 4);
+        let text = "<think>\nplan\n</think>\n\n<|python_tag|>{\"name\": \"f\", \"parameters\": {\"a\": 1}}";
+        let c = check_splits(&make, text);
+        assert_eq!(c.reasoning, "plan\n");
+        assert_eq!(c.content, "");
+        assert_eq!(c.calls.len(), 1);
+        assert_eq!(c.calls[0].1, tool_call_id(4, 0));
+        assert_eq!(c.calls[0].3, r#"{"a":1}"#);
+        let make = || build(ToolFormat::Llama3, ReasoningFormat::None, false, 4);
+        let c = check_splits(&make, "{\"name\": \"f\"}");
+        assert_eq!(c.calls.len(), 1);
+        let make = || build(ToolFormat::Mistral, ReasoningFormat::Think, false, 4);
+        let text = "<think>r</think>Ok.[TOOL_CALLS]f[ARGS]{\"a\": 1}";
+        let c = check_splits(&make, text);
+        assert_eq!((c.reasoning.as_str(), c.content.as_str()), ("r", "Ok."));
+        assert_eq!(c.calls.len(), 1);
+        let make = || build(ToolFormat::Mistral, ReasoningFormat::None, false, 4);
+        let c = check_splits(&make, "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {}}]");
+        assert_eq!(c.calls.len(), 1);
+    }
+
+    #[test]
+    fn json_scan_finds_end() {
+        let mut s = JsonScan::default();
+        assert_eq!(s.feed("{\"a\": \"}\\\"{\""), None);
+        assert_eq!(s.feed("{\"a\": \"}\\\"{\", \"b\": [1, {}]}, x"), Some(27));
+        let mut s = JsonScan::default();
+        assert_eq!(s.feed("[[]] "), Some(4));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 pub mod detok;
 pub mod stop;
 pub mod template;
+pub mod tool_fallback;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,368 @@
+//! Llama 3.1 / 3.2 / 3.3 JSON tool calls (vLLM's `llama3_json`):
+//!
+//! ```text
+//! <|python_tag|>{"name": "get_weather", "parameters": {"city": "Paris"}}; {"name": ...}
+//! ```
+//!
+//! Rules:
+//! - The decision is made at the start of the reply. If its first
+//!   non-whitespace text (after at most [`MAX_LEADING_WS`] bytes of
+//!   whitespace) is `{` or `<|python_tag|>`, the reply is taken as calls;
+//!   otherwise the whole reply is `Content`, streamed as it comes (nothing
+//!   held back).
+//! - In calls mode each top-level JSON object is buffered until it closes
+//!   (braces counted outside strings) or the reply ends, then parsed: an
+//!   object with a non-empty string `name` and `parameters` (or `arguments`):
+//!   an object, a JSON string holding one, or absent / `null` / `""` (all
+//!   `{}`). It becomes one [`ParsedDelta::ToolCall`] with compact arguments.
+//! - Calls may be separated by whitespace and at most one `;`. Separators
+//!   after the last call (whitespace, a trailing `;`) are dropped.
+//! - Anything else ends calls mode for good: an object that is not a call,
+//!   an object still open at the end, or text that is neither a separator
+//!   nor `{`. That text, with the raw separator / leading whitespace /
+//!   `<|python_tag|>` before it, and everything after it is `Content`: never
+//!   lost.
+
+use super::{call_from_value, push_content, tool_call_id, JsonScan, OutputParser, ParsedDelta};
+use serde_json::Value;
+
+/// Marker Llama 3 may put before its tool calls.
+pub const PYTHON_TAG: &str = "<|python_tag|>";
+/// Most whitespace (in bytes) allowed before the first call; with more, the
+/// reply is plain content. Bounds what is held back at the start.
+pub const MAX_LEADING_WS: usize = 64;
+
+/// Where the parser is in the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Start of the reply: not yet known whether it is calls or text.
+    Start,
+    /// Calls mode, expecting (or scanning) a JSON object.
+    Object,
+    /// Calls mode, after a call: whitespace or `;` or the next `{` may follow.
+    Between,
+    /// Plain content to the end.
+    Text,
+}
+
+/// Parses Llama 3 JSON tool calls; see the module docs.
+#[derive(Debug)]
+pub struct Llama3Parser {
+    state: State,
+    /// Text received but not yet emitted or consumed. In `Object` with
+    /// `scan` set, it starts with the object's `{`.
+    buf: String,
+    /// Raw text consumed but not decided: leading whitespace and
+    /// `<|python_tag|>`, or separators after a call. Emitted as content if
+    /// what follows is not a call, dropped if it is.
+    pending: String,
+    /// In `Object`: scanning an object that starts at `buf[0]`.
+    scan: Option<JsonScan>,
+    /// Seed for [`tool_call_id`].
+    id_seed: u64,
+    /// Calls emitted so far (the next call's index).
+    calls: usize,
+}
+
+impl Llama3Parser {
+    /// A parser for one response; `id_seed` feeds [`tool_call_id`].
+    pub fn new(id_seed: u64) -> Self {
+        Self {
+            state: State::Start,
+            buf: String::new(),
+            pending: String::new(),
+            scan: None,
+            id_seed,
+            calls: 0,
+        }
+    }
+
+    /// Leaves calls mode: `pending` and everything after it is content.
+    fn give_up(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        self.buf.insert_str(0, &pending);
+        self.scan = None;
+        self.state = State::Text;
+    }
+
+    /// Moves leading whitespace of `buf` into `pending`.
+    fn take_ws(&mut self) {
+        let ws = self.buf.len() - self.buf.trim_start().len();
+        let taken: String = self.buf.drain(..ws).collect();
+        self.pending.push_str(&taken);
+    }
+
+    /// Emits what the buffer allows; `last` means no more text will come.
+    fn process(&mut self, last: bool, out: &mut Vec<ParsedDelta>) {
+        loop {
+            match self.state {
+                State::Start => {
+                    let rest = self.buf.trim_start();
+                    let ws = self.buf.len() - rest.len();
+                    if ws > MAX_LEADING_WS {
+                        self.state = State::Text;
+                    } else if rest.starts_with(PYTHON_TAG) {
+                        self.pending = self.buf.drain(..ws + PYTHON_TAG.len()).collect();
+                        self.state = State::Object;
+                    } else if rest.starts_with('{') {
+                        self.pending = self.buf.drain(..ws).collect();
+                        self.state = State::Object;
+                    } else if PYTHON_TAG.starts_with(rest) && !last {
+                        // Empty or a proper prefix of the tag: wait.
+                        return;
+                    } else {
+                        self.state = State::Text;
+                    }
+                }
+                State::Object => {
+                    if self.scan.is_none() {
+                        self.take_ws();
+                        if self.buf.is_empty() {
+                            if !last {
+                                return;
+                            }
+                            if self.calls > 0 {
+                                // Only separators after the last call.
+                                self.pending.clear();
+                                return;
+                            }
+                            self.give_up();
+                            continue;
+                        }
+                        if !self.buf.starts_with('{') {
+                            self.give_up();
+                            continue;
+                        }
+                        self.scan = Some(JsonScan::default());
+                    }
+                    let end = self.scan.as_mut().and_then(|s| s.feed(&self.buf));
+                    match end {
+                        Some(end) => {
+                            self.scan = None;
+                            let object: String = self.buf.drain(..end).collect();
+                            let call = serde_json::from_str::<Value>(&object)
+                                .ok()
+                                .and_then(|v| call_from_value(&v));
+                            match call {
+                                Some((name, arguments)) => {
+                                    let index = self.calls;
+                                    self.calls += 1;
+                                    out.push(ParsedDelta::ToolCall {
+                                        index,
+                                        id: tool_call_id(self.id_seed, index),
+                                        name,
+                                        arguments,
+                                    });
+                                    self.pending.clear();
+                                    self.state = State::Between;
+                                }
+                                None => {
+                                    self.pending.push_str(&object);
+                                    self.give_up();
+                                }
+                            }
+                        }
+                        None if last => {
+                            self.give_up();
+                        }
+                        None => return,
+                    }
+                }
+                State::Between => {
+                    self.take_ws();
+                    if self.buf.is_empty() {
+                        if last {
+                            self.pending.clear();
+                        }
+                        return;
+                    }
+                    if self.buf.starts_with(';') {
+                        self.buf.drain(..1);
+                        self.pending.push(';');
+                        self.state = State::Object;
+                    } else if self.buf.starts_with('{') {
+                        self.state = State::Object;
+                    } else {
+                        self.give_up();
+                    }
+                }
+                State::Text => {
+                    push_content(out, &self.buf);
+                    self.buf.clear();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl OutputParser for Llama3Parser {
+    fn push(&mut self, text: &str) -> Vec<ParsedDelta> {
+        let mut out = Vec::new();
+        self.buf.push_str(text);
+        self.process(false, &mut out);
+        out
+    }
+
+    fn finish(&mut self) -> Vec<ParsedDelta> {
+        let mut out = Vec::new();
+        self.process(true, &mut out);
+        out
+    }
+
+    fn saw_tool_calls(&self) -> bool {
+        self.calls > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{check_splits, Collected};
+    use super::*;
+
+    fn llama(text: &str) -> Collected {
+        check_splits(&|| Box::new(Llama3Parser::new(5)), text)
+    }
+
+    fn names_args(c: &Collected) -> Vec<(&str, &str)> {
+        c.calls
+            .iter()
+            .map(|(_, _, n, a)| (n.as_str(), a.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn plain_text_streams() {
+        let text = "The weather is {probably} fine, naïve 🚀.\n";
+        let c = llama(text);
+        assert_eq!(c.content, text);
+        assert!(c.calls.is_empty());
+        assert_eq!(llama("").content, "");
+        assert_eq!(llama("  \n").content, "  \n");
+        assert_eq!(llama("<|python").content, "<|python");
+        assert_eq!(llama("<|python_x").content, "<|python_x");
+        // Nothing held back once the reply is known to be text.
+        let mut p = Llama3Parser::new(0);
+        assert_eq!(p.push("Hi {"), vec![ParsedDelta::Content("Hi {".into())]);
+        // A `{` later in the reply is text.
+        let text = "ok {\"name\": \"f\", \"parameters\": {}}";
+        assert_eq!(llama(text).content, text);
+    }
+
+    #[test]
+    fn one_call() {
+        let text =
+            "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\", \"days\": [1, 2]}}";
+        let c = llama(text);
+        assert_eq!(c.content, "");
+        assert_eq!(
+            names_args(&c),
+            vec![("get_weather", r#"{"city":"Paris","days":[1,2]}"#)]
+        );
+        assert_eq!(c.calls[0].1, tool_call_id(5, 0));
+        assert!(c.saw_tool_calls);
+        // With the tag, leading whitespace and `arguments`.
+        let text = "\n <|python_tag|>{\"name\": \"f\", \"arguments\": {\"s\": \"}{\\\"\"}}\n";
+        let c = llama(text);
+        assert_eq!(c.content, "");
+        assert_eq!(names_args(&c), vec![("f", r#"{"s":"}{\""}"#)]);
+        let c = llama("<|python_tag|> {\"name\": \"g\"}");
+        assert_eq!(names_args(&c), vec![("g", "{}")]);
+    }
+
+    #[test]
+    fn several_calls() {
+        let text = "<|python_tag|>{\"name\": \"a\", \"parameters\": {\"z\": 1, \"a\": 2}}; {\"name\": \"b\", \"parameters\": {}};{\"name\": \"c\", \"parameters\": {\"u\": \"é🚀\"}} ;\n";
+        let c = llama(text);
+        assert_eq!(c.content, "");
+        assert_eq!(
+            names_args(&c),
+            vec![
+                ("a", r#"{"z":1,"a":2}"#),
+                ("b", "{}"),
+                ("c", r#"{"u":"é🚀"}"#)
+            ]
+        );
+        assert_eq!(c.calls[2].1, tool_call_id(5, 2));
+        // Whitespace-only separation.
+        let c = llama("{\"name\": \"a\"}\n{\"name\": \"b\"}");
+        assert_eq!(names_args(&c), vec![("a", "{}"), ("b", "{}")]);
+    }
+
+    #[test]
+    fn not_a_call_is_content() {
+        for bad in [
+            "{\"a\": 1} and more",
+            "{not json}",
+            "{\"name\": \"\", \"parameters\": {}}",
+            "{\"name\": 3}",
+            "{\"name\": \"f\", \"parameters\": [1]}",
+            "<|python_tag|>print(\"hi\")",
+            "<|python_tag|>",
+            "  <|python_tag|> {\"name\": \"f\"",
+            "{\"name\": \"f\", \"parameters\": {\"a\": \"}\"",
+            "{]",
+        ] {
+            let c = llama(bad);
+            assert_eq!(c.content, bad, "{bad:?}");
+            assert!(c.calls.is_empty() && !c.saw_tool_calls);
+        }
+    }
+
+    #[test]
+    fn call_then_junk() {
+        let call = "{\"name\": \"f\", \"parameters\": {}}";
+        let c = llama(&format!("{call}; {{bad}} ; {call}"));
+        assert_eq!(c.content, format!("; {{bad}} ; {call}"));
+        assert_eq!(c.calls.len(), 1);
+        let c = llama(&format!("{call}\n\nDone, naïve."));
+        assert_eq!(c.content, "\n\nDone, naïve.");
+        assert_eq!(c.calls.len(), 1);
+        let c = llama(&format!("{call};; {call}"));
+        assert_eq!(c.content, format!(";; {call}"));
+        let c = llama(&format!("{call}; {{\"name\""));
+        assert_eq!(c.content, "; {\"name\"");
+        assert_eq!(c.calls.len(), 1);
+    }
+
+    #[test]
+    fn holds_back_only_while_undecided() {
+        let mut p = Llama3Parser::new(0);
+        assert!(p.push(" <|python_").is_empty());
+        assert!(p.push("tag|>{\"name\": \"f\"").is_empty());
+        let out = p.push("}");
+        assert!(matches!(&out[..], [ParsedDelta::ToolCall { index: 0, .. }]));
+        assert!(p.push("; ").is_empty());
+        assert_eq!(p.push("x"), vec![ParsedDelta::Content("; x".into())]);
+        assert!(p.finish().is_empty());
+        let ws = " ".repeat(MAX_LEADING_WS + 1);
+        let text = format!("{ws}{{\"name\": \"f\"}}");
+        assert_eq!(llama(&text).content, text);
+    }
+
+    #[test]
+    fn random_fragments() {
+        const GOOD: &str = "{\"name\":\"f\",\"parameters\":{\"a\":1}}";
+        let frags = [
+            PYTHON_TAG, "<|", "{", "}", "\"", "\\", ";", " ", "\n", GOOD, "🚀", "x", "[", "é",
+        ];
+        let mut state: u64 = 7;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % n as u64) as usize
+        };
+        for _ in 0..300 {
+            let len = 1 + next(10);
+            let text: String = (0..len).map(|_| frags[next(frags.len())]).collect();
+            let c = llama(&text);
+            if c.calls.is_empty() {
+                assert_eq!(c.content, text);
+            }
+            if !text.contains(GOOD) {
+                assert!(c.calls.is_empty());
+            }
+        }
+    }
+}

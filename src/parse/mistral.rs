@@ -1,0 +1,438 @@
+//! Mistral `[TOOL_CALLS]` tool calls, in two forms:
+//!
+//! ```text
+//! optional content[TOOL_CALLS][{"name": "a", "arguments": {...}}, {"name": "b", ...}]
+//! optional content[TOOL_CALLS]a[ARGS]{...}[TOOL_CALLS]b[ARGS]{...}
+//! ```
+//!
+//! The first is Mistral-7B v0.3 / Nemo, the second Mistral Small 3.2 /
+//! Devstral.
+//!
+//! Rules:
+//! - Content before `[TOOL_CALLS]` is emitted as it comes, holding back only
+//!   a tail that may be the start of the marker.
+//! - After the marker (and any whitespace): `[` or `{` starts the JSON form.
+//!   The value is buffered until its outermost bracket closes (brackets
+//!   counted outside strings) or the reply ends. An array must hold only
+//!   call objects (non-empty string `name`; `arguments` or `parameters` an
+//!   object, a JSON string holding one, or absent / `null` / `""`); a single
+//!   call object is accepted too. Each becomes one [`ParsedDelta::ToolCall`]
+//!   with compact arguments.
+//! - Otherwise a function name (ASCII letters, digits, `_`, `-`, `.`) must
+//!   follow, directly followed by `[ARGS]`, optional whitespace and a JSON
+//!   object (the arguments), buffered until it closes.
+//! - Anything else (a bad character, a value that is not a call, an empty
+//!   array, a block still open at the end) is emitted as `Content`, raw and
+//!   with its marker, and parsing goes on after it: never lost.
+//! - After a call, whitespace is held: dropped if another `[TOOL_CALLS]` or
+//!   the end follows, emitted with the text if other text follows.
+
+use super::{
+    arguments_json, call_from_value, held_prefix_len, push_content, tool_call_id, JsonScan,
+    OutputParser, ParsedDelta,
+};
+use serde_json::Value;
+
+/// Marker before the tool calls.
+pub const MARKER: &str = "[TOOL_CALLS]";
+/// Marker between a function name and its arguments (newer form).
+pub const ARGS: &str = "[ARGS]";
+
+/// Where the parser is in the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Outside any block.
+    Text,
+    /// Right after `[TOOL_CALLS]`: the form is not known yet.
+    Marker,
+    /// Reading a function name (newer form).
+    Name,
+    /// After `[ARGS]`, before the arguments object.
+    Args,
+    /// Scanning a JSON value that starts at `buf[0]`. `true`: the arguments
+    /// of the newer form; `false`: the array (or object) of the older form.
+    Json(bool),
+}
+
+/// Parses Mistral `[TOOL_CALLS]` tool calls; see the module docs.
+#[derive(Debug)]
+pub struct MistralParser {
+    state: State,
+    /// Text received but not yet emitted or consumed.
+    buf: String,
+    /// Raw text of the current block consumed so far (marker included):
+    /// emitted as content if the block turns out malformed.
+    raw: String,
+    /// Function name of the current block (newer form).
+    name: String,
+    /// In `Json`: the scanner over `buf`.
+    scan: JsonScan,
+    /// The last thing emitted was a tool call: hold whitespace in `pending_ws`.
+    after_call: bool,
+    /// Whitespace after a call, kept until we know what follows it.
+    pending_ws: String,
+    /// Seed for [`tool_call_id`].
+    id_seed: u64,
+    /// Calls emitted so far (the next call's index).
+    calls: usize,
+}
+
+/// A character allowed in a function name.
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
+}
+
+impl MistralParser {
+    /// A parser for one response; `id_seed` feeds [`tool_call_id`].
+    pub fn new(id_seed: u64) -> Self {
+        Self {
+            state: State::Text,
+            buf: String::new(),
+            raw: String::new(),
+            name: String::new(),
+            scan: JsonScan::default(),
+            after_call: false,
+            pending_ws: String::new(),
+            id_seed,
+            calls: 0,
+        }
+    }
+
+    /// Emits text found outside blocks. `before_block`: a `[TOOL_CALLS]`
+    /// follows `text` directly.
+    fn text(&mut self, text: &str, before_block: bool, out: &mut Vec<ParsedDelta>) {
+        if !self.after_call {
+            push_content(out, text);
+        } else if text.trim().is_empty() {
+            self.pending_ws.push_str(text);
+            if before_block {
+                self.pending_ws.clear();
+            }
+        } else {
+            self.pending_ws.push_str(text);
+            push_content(out, &self.pending_ws);
+            self.pending_ws.clear();
+            self.after_call = false;
+        }
+    }
+
+    /// Gives up on the current block: its raw text plus `extra` is content;
+    /// parsing goes on in `Text` with what is left in `buf`.
+    fn fallback(&mut self, extra: &str, out: &mut Vec<ParsedDelta>) {
+        let mut raw = std::mem::take(&mut self.raw);
+        raw.push_str(extra);
+        self.name.clear();
+        self.state = State::Text;
+        self.text(&raw, false, out);
+    }
+
+    /// Emits the calls of a finished block.
+    fn emit(&mut self, calls: Vec<(String, String)>, out: &mut Vec<ParsedDelta>) {
+        for (name, arguments) in calls {
+            let index = self.calls;
+            self.calls += 1;
+            out.push(ParsedDelta::ToolCall {
+                index,
+                id: tool_call_id(self.id_seed, index),
+                name,
+                arguments,
+            });
+        }
+        self.raw.clear();
+        self.name.clear();
+        self.after_call = true;
+        self.pending_ws.clear();
+        self.state = State::Text;
+    }
+
+    /// Moves leading whitespace of `buf` into `raw`.
+    fn take_ws(&mut self) {
+        let ws = self.buf.len() - self.buf.trim_start().len();
+        let taken: String = self.buf.drain(..ws).collect();
+        self.raw.push_str(&taken);
+    }
+
+    /// Emits what the buffer allows; `last` means no more text will come.
+    fn process(&mut self, last: bool, out: &mut Vec<ParsedDelta>) {
+        loop {
+            match self.state {
+                State::Text => {
+                    if let Some(pos) = self.buf.find(MARKER) {
+                        let before: String = self.buf.drain(..pos + MARKER.len()).collect();
+                        self.text(&before[..pos], true, out);
+                        self.raw = MARKER.to_string();
+                        self.state = State::Marker;
+                        continue;
+                    }
+                    let hold = if last {
+                        0
+                    } else {
+                        held_prefix_len(&self.buf, MARKER)
+                    };
+                    let cut = self.buf.len() - hold;
+                    let ready: String = self.buf.drain(..cut).collect();
+                    self.text(&ready, false, out);
+                    if last {
+                        self.pending_ws.clear();
+                    }
+                    return;
+                }
+                State::Marker => {
+                    self.take_ws();
+                    match self.buf.chars().next() {
+                        None if last => self.fallback("", out),
+                        None => return,
+                        Some('[' | '{') => {
+                            self.scan = JsonScan::default();
+                            self.state = State::Json(false);
+                        }
+                        Some(c) if is_name_char(c) => self.state = State::Name,
+                        Some(_) => self.fallback("", out),
+                    }
+                }
+                State::Name => {
+                    let end = self
+                        .buf
+                        .find(|c: char| !is_name_char(c))
+                        .unwrap_or(self.buf.len());
+                    let part: String = self.buf.drain(..end).collect();
+                    self.name.push_str(&part);
+                    self.raw.push_str(&part);
+                    if self.buf.starts_with(ARGS) {
+                        self.buf.drain(..ARGS.len());
+                        self.raw.push_str(ARGS);
+                        self.state = State::Args;
+                    } else if ARGS.starts_with(self.buf.as_str()) && !last {
+                        // Empty or a proper prefix of `[ARGS]`: wait.
+                        return;
+                    } else {
+                        self.fallback("", out);
+                    }
+                }
+                State::Args => {
+                    self.take_ws();
+                    if self.buf.is_empty() {
+                        if last {
+                            self.fallback("", out);
+                            continue;
+                        }
+                        return;
+                    }
+                    if self.buf.starts_with('{') {
+                        self.scan = JsonScan::default();
+                        self.state = State::Json(true);
+                    } else {
+                        self.fallback("", out);
+                    }
+                }
+                State::Json(is_args) => match self.scan.feed(&self.buf) {
+                    Some(end) => {
+                        let value: String = self.buf.drain(..end).collect();
+                        let calls = if is_args {
+                            parse_args(&self.name, &value)
+                        } else {
+                            parse_list(&value)
+                        };
+                        match calls {
+                            Some(calls) => self.emit(calls, out),
+                            None => self.fallback(&value, out),
+                        }
+                    }
+                    None if last => {
+                        let rest = std::mem::take(&mut self.buf);
+                        self.fallback(&rest, out);
+                    }
+                    None => return,
+                },
+            }
+        }
+    }
+}
+
+/// The older form: a JSON array of call objects (or one call object).
+fn parse_list(value: &str) -> Option<Vec<(String, String)>> {
+    match serde_json::from_str::<Value>(value).ok()? {
+        Value::Array(items) if !items.is_empty() => items.iter().map(call_from_value).collect(),
+        v @ Value::Object(_) => Some(vec![call_from_value(&v)?]),
+        _ => None,
+    }
+}
+
+/// The newer form: `name[ARGS]{...}`; the arguments must be an object.
+fn parse_args(name: &str, value: &str) -> Option<Vec<(String, String)>> {
+    let v: Value = serde_json::from_str(value).ok()?;
+    if name.is_empty() || !v.is_object() {
+        return None;
+    }
+    Some(vec![(name.to_string(), arguments_json(Some(&v))?)])
+}
+
+impl OutputParser for MistralParser {
+    fn push(&mut self, text: &str) -> Vec<ParsedDelta> {
+        let mut out = Vec::new();
+        self.buf.push_str(text);
+        self.process(false, &mut out);
+        out
+    }
+
+    fn finish(&mut self) -> Vec<ParsedDelta> {
+        let mut out = Vec::new();
+        self.process(true, &mut out);
+        out
+    }
+
+    fn saw_tool_calls(&self) -> bool {
+        self.calls > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{check_splits, Collected};
+    use super::*;
+
+    fn mistral(text: &str) -> Collected {
+        check_splits(&|| Box::new(MistralParser::new(11)), text)
+    }
+
+    fn names_args(c: &Collected) -> Vec<(&str, &str)> {
+        c.calls
+            .iter()
+            .map(|(_, _, n, a)| (n.as_str(), a.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn plain_text() {
+        let text = "Just an answer [TOOL] naïve 🚀.\n";
+        let c = mistral(text);
+        assert_eq!(c.content, text);
+        assert!(c.calls.is_empty() && !c.saw_tool_calls);
+        assert_eq!(mistral("x [TOOL_CALL").content, "x [TOOL_CALL");
+    }
+
+    #[test]
+    fn array_form() {
+        let text = "Checking.\n[TOOL_CALLS] [{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"n\": [1, 2]}}, {\"name\": \"b\", \"arguments\": {\"s\": \"]}[\\\"\"}}]";
+        let c = mistral(text);
+        assert_eq!(c.content, "Checking.\n");
+        assert_eq!(
+            names_args(&c),
+            vec![
+                ("get_weather", r#"{"city":"Paris","n":[1,2]}"#),
+                ("b", r#"{"s":"]}[\""}"#)
+            ]
+        );
+        assert_eq!(c.calls[1].1, tool_call_id(11, 1));
+        assert!(c.saw_tool_calls);
+        // One object instead of an array, arguments as a string.
+        let c = mistral("[TOOL_CALLS]{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}\n");
+        assert_eq!(c.content, "");
+        assert_eq!(names_args(&c), vec![("f", r#"{"a":1}"#)]);
+    }
+
+    #[test]
+    fn name_args_form() {
+        let text = "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Paris\", \"u\": \"é🚀\"}[TOOL_CALLS]get_time[ARGS] {}";
+        let c = mistral(text);
+        assert_eq!(c.content, "");
+        assert_eq!(
+            names_args(&c),
+            vec![
+                ("get_weather", r#"{"city":"Paris","u":"é🚀"}"#),
+                ("get_time", "{}")
+            ]
+        );
+        assert_eq!(c.calls[0].1, tool_call_id(11, 0));
+        // Whitespace between calls and after the last is dropped; text is kept.
+        let text = "Sure. [TOOL_CALLS]a.b-c_1[ARGS]{\"x\": null}\n[TOOL_CALLS]d[ARGS]{}\n\nDone.";
+        let c = mistral(text);
+        assert_eq!(c.content, "Sure. \n\nDone.");
+        assert_eq!(
+            names_args(&c),
+            vec![("a.b-c_1", r#"{"x":null}"#), ("d", "{}")]
+        );
+    }
+
+    #[test]
+    fn malformed_becomes_content() {
+        for bad in [
+            "[TOOL_CALLS]",
+            "[TOOL_CALLS]  ",
+            "[TOOL_CALLS][]",
+            "[TOOL_CALLS][1]",
+            "[TOOL_CALLS][{\"name\": \"f\"}, {\"arguments\": {}}]",
+            "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": [1]}]",
+            "[TOOL_CALLS][{\"name\": \"f\"",
+            "[TOOL_CALLS][{\"name\": oops}]",
+            "[TOOL_CALLS]get weather",
+            "[TOOL_CALLS]f[ARG]{}",
+            "[TOOL_CALLS]f[ARGS]",
+            "[TOOL_CALLS]f[ARGS]x",
+            "[TOOL_CALLS]f[ARGS][1]",
+            "[TOOL_CALLS]f[ARGS]{\"a\": ",
+            "[TOOL_CALLS]f[AR",
+            "[TOOL_CALLS]!",
+            "[TOOL_CALLS]🚀",
+        ] {
+            let c = mistral(bad);
+            assert_eq!(c.content, bad, "{bad:?}");
+            assert!(c.calls.is_empty() && !c.saw_tool_calls);
+        }
+    }
+
+    #[test]
+    fn parsing_resumes_after_malformed() {
+        let text = "[TOOL_CALLS]f g[TOOL_CALLS]h[ARGS]{}";
+        let c = mistral(text);
+        assert_eq!(c.content, "[TOOL_CALLS]f g");
+        assert_eq!(names_args(&c), vec![("h", "{}")]);
+        let text = "[TOOL_CALLS]a[ARGS]{} [TOOL_CALLS]b[ARGS]{oops}";
+        let c = mistral(text);
+        // As in Hermes, whitespace between a call and a failed block is dropped.
+        assert_eq!(c.content, "[TOOL_CALLS]b[ARGS]{oops}");
+        assert_eq!(names_args(&c), vec![("a", "{}")]);
+        // A marker right after a name: the name part is content, then a call.
+        let c = mistral("[TOOL_CALLS]a[TOOL_CALLS]b[ARGS]{}");
+        assert_eq!(c.content, "[TOOL_CALLS]a");
+        assert_eq!(names_args(&c), vec![("b", "{}")]);
+    }
+
+    #[test]
+    fn holds_back_only_marker_prefix() {
+        let mut p = MistralParser::new(0);
+        assert_eq!(p.push("abc[TOOL"), vec![ParsedDelta::Content("abc".into())]);
+        assert_eq!(p.push("x"), vec![ParsedDelta::Content("[TOOLx".into())]);
+        assert!(p.push("[TOOL_CALLS]f[AR").is_empty());
+        assert!(p.push("GS]{\"a\": {").is_empty());
+        let out = p.push("}}");
+        assert!(matches!(&out[..], [ParsedDelta::ToolCall { index: 0, .. }]));
+        assert!(p.saw_tool_calls());
+        assert!(p.finish().is_empty());
+    }
+
+    #[test]
+    fn random_fragments() {
+        const GOOD: &str = "[TOOL_CALLS]f[ARGS]{\"a\":1}";
+        const GOOD_LIST: &str = "[TOOL_CALLS][{\"name\":\"g\",\"arguments\":{}}]";
+        let frags = [
+            MARKER, ARGS, "[TOOL_", "[", "]", "{", "}", "\"", "\\", " ", "\n", GOOD, GOOD_LIST,
+            "🚀", "f", "é",
+        ];
+        let mut state: u64 = 3;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % n as u64) as usize
+        };
+        for _ in 0..300 {
+            let len = 1 + next(10);
+            let text: String = (0..len).map(|_| frags[next(frags.len())]).collect();
+            let c = mistral(&text);
+            if c.calls.is_empty() {
+                assert_eq!(c.content, text);
+            }
+        }
+    }
+}
