@@ -25,8 +25,8 @@
 //!   emitted with the text if non-whitespace text follows.
 //! - `<tool_` that never completes the marker (`a <tool_x> b`) is content.
 
-use super::{held_prefix_len, push_content, tool_call_id, OutputParser, ParsedDelta};
-use serde_json::{Map, Value};
+use super::{call_from_value, held_prefix_len, CallEmitter, OutputParser, ParsedDelta};
+use serde_json::Value;
 
 /// Opening marker of a tool-call block.
 pub const START: &str = "<tool_call>";
@@ -51,14 +51,8 @@ pub struct HermesParser {
     /// In `Block`: bytes of `buf` already searched for `END` without a match
     /// (bounded so a match across pushes is still found).
     scanned: usize,
-    /// The last thing emitted was a tool call: hold whitespace in `pending_ws`.
-    after_call: bool,
-    /// Whitespace after a call, kept until we know what follows it.
-    pending_ws: String,
-    /// Seed for [`tool_call_id`].
-    id_seed: u64,
-    /// Calls emitted so far (the next call's index).
-    calls: usize,
+    /// Numbers calls and handles the whitespace around them.
+    emitter: CallEmitter,
 }
 
 impl HermesParser {
@@ -68,49 +62,20 @@ impl HermesParser {
             state: State::Text,
             buf: String::new(),
             scanned: 0,
-            after_call: false,
-            pending_ws: String::new(),
-            id_seed,
-            calls: 0,
-        }
-    }
-
-    /// Emits text found outside blocks. `before_block`: a `<tool_call>`
-    /// follows `text` directly.
-    fn text(&mut self, text: &str, before_block: bool, out: &mut Vec<ParsedDelta>) {
-        if !self.after_call {
-            push_content(out, text);
-        } else if text.trim().is_empty() {
-            self.pending_ws.push_str(text);
-            if before_block {
-                self.pending_ws.clear();
-            }
-        } else {
-            self.pending_ws.push_str(text);
-            push_content(out, &self.pending_ws);
-            self.pending_ws.clear();
-            self.after_call = false;
+            emitter: CallEmitter::new(id_seed),
         }
     }
 
     /// Handles a complete block body (between the markers).
     fn block(&mut self, body: &str, out: &mut Vec<ParsedDelta>) {
-        match parse_call(body) {
-            Some((name, arguments)) => {
-                let index = self.calls;
-                self.calls += 1;
-                out.push(ParsedDelta::ToolCall {
-                    index,
-                    id: tool_call_id(self.id_seed, index),
-                    name,
-                    arguments,
-                });
-                self.after_call = true;
-                self.pending_ws.clear();
-            }
+        let call = serde_json::from_str::<Value>(body.trim())
+            .ok()
+            .and_then(|v| call_from_value(&v));
+        match call {
+            Some((name, arguments)) => self.emitter.call(name, arguments, out),
             None => {
                 let raw = format!("{START}{body}{END}");
-                self.text(&raw, false, out);
+                self.emitter.text(&raw, false, out);
             }
         }
     }
@@ -122,7 +87,7 @@ impl HermesParser {
                 State::Text => {
                     if let Some(pos) = self.buf.find(START) {
                         let before: String = self.buf.drain(..pos + START.len()).collect();
-                        self.text(&before[..pos], true, out);
+                        self.emitter.text(&before[..pos], true, out);
                         self.state = State::Block;
                         self.scanned = 0;
                         continue;
@@ -134,9 +99,9 @@ impl HermesParser {
                     };
                     let cut = self.buf.len() - hold;
                     let ready: String = self.buf.drain(..cut).collect();
-                    self.text(&ready, false, out);
+                    self.emitter.text(&ready, false, out);
                     if last {
-                        self.pending_ws.clear();
+                        self.emitter.end();
                     }
                     return;
                 }
@@ -155,7 +120,7 @@ impl HermesParser {
                         let raw = format!("{START}{}", self.buf);
                         self.buf.clear();
                         self.state = State::Text;
-                        self.text(&raw, false, out);
+                        self.emitter.text(&raw, false, out);
                         continue;
                     }
                     self.scanned = self.buf.len() - held_prefix_len(&self.buf, END);
@@ -164,32 +129,6 @@ impl HermesParser {
             }
         }
     }
-}
-
-/// Parses a block body into (name, compact arguments JSON), or `None` when
-/// it is not a well-formed call.
-fn parse_call(body: &str) -> Option<(String, String)> {
-    let value: Value = serde_json::from_str(body.trim()).ok()?;
-    let obj = value.as_object()?;
-    let name = obj.get("name")?.as_str()?;
-    if name.is_empty() {
-        return None;
-    }
-    let args = match obj.get("arguments").or_else(|| obj.get("parameters")) {
-        None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(Value::Object(m)) => Value::Object(m.clone()),
-        Some(Value::String(s)) if s.trim().is_empty() => Value::Object(Map::new()),
-        Some(Value::String(s)) => {
-            let inner: Value = serde_json::from_str(s).ok()?;
-            if !inner.is_object() {
-                return None;
-            }
-            inner
-        }
-        Some(_) => return None,
-    };
-    let arguments = serde_json::to_string(&args).ok()?;
-    Some((name.to_string(), arguments))
 }
 
 impl OutputParser for HermesParser {
@@ -207,13 +146,14 @@ impl OutputParser for HermesParser {
     }
 
     fn saw_tool_calls(&self) -> bool {
-        self.calls > 0
+        self.emitter.calls() > 0
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{check_splits, Collected};
+    use super::super::tool_call_id;
     use super::*;
 
     fn hermes(text: &str) -> Collected {

@@ -23,7 +23,7 @@
 //!   `<|python_tag|>` before it, and everything after it is `Content`: never
 //!   lost.
 
-use super::{call_from_value, push_content, tool_call_id, JsonScan, OutputParser, ParsedDelta};
+use super::{call_from_value, push_content, CallEmitter, JsonScan, OutputParser, ParsedDelta};
 use serde_json::Value;
 
 /// Marker Llama 3 may put before its tool calls.
@@ -58,10 +58,8 @@ pub struct Llama3Parser {
     pending: String,
     /// In `Object`: scanning an object that starts at `buf[0]`.
     scan: Option<JsonScan>,
-    /// Seed for [`tool_call_id`].
-    id_seed: u64,
-    /// Calls emitted so far (the next call's index).
-    calls: usize,
+    /// Numbers calls (separators are handled here, not by its whitespace rule).
+    emitter: CallEmitter,
 }
 
 impl Llama3Parser {
@@ -72,8 +70,7 @@ impl Llama3Parser {
             buf: String::new(),
             pending: String::new(),
             scan: None,
-            id_seed,
-            calls: 0,
+            emitter: CallEmitter::new(id_seed),
         }
     }
 
@@ -121,7 +118,7 @@ impl Llama3Parser {
                             if !last {
                                 return;
                             }
-                            if self.calls > 0 {
+                            if self.emitter.calls() > 0 {
                                 // Only separators after the last call.
                                 self.pending.clear();
                                 return;
@@ -145,14 +142,7 @@ impl Llama3Parser {
                                 .and_then(|v| call_from_value(&v));
                             match call {
                                 Some((name, arguments)) => {
-                                    let index = self.calls;
-                                    self.calls += 1;
-                                    out.push(ParsedDelta::ToolCall {
-                                        index,
-                                        id: tool_call_id(self.id_seed, index),
-                                        name,
-                                        arguments,
-                                    });
+                                    self.emitter.call(name, arguments, out);
                                     self.pending.clear();
                                     self.state = State::Between;
                                 }
@@ -211,13 +201,14 @@ impl OutputParser for Llama3Parser {
     }
 
     fn saw_tool_calls(&self) -> bool {
-        self.calls > 0
+        self.emitter.calls() > 0
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{check_splits, Collected};
+    use super::super::tool_call_id;
     use super::*;
 
     fn llama(text: &str) -> Collected {

@@ -28,8 +28,8 @@
 //!   the end follows, emitted with the text if other text follows.
 
 use super::{
-    arguments_json, call_from_value, held_prefix_len, push_content, tool_call_id, JsonScan,
-    OutputParser, ParsedDelta,
+    arguments_json, call_from_value, held_prefix_len, CallEmitter, JsonScan, OutputParser,
+    ParsedDelta,
 };
 use serde_json::Value;
 
@@ -67,14 +67,8 @@ pub struct MistralParser {
     name: String,
     /// In `Json`: the scanner over `buf`.
     scan: JsonScan,
-    /// The last thing emitted was a tool call: hold whitespace in `pending_ws`.
-    after_call: bool,
-    /// Whitespace after a call, kept until we know what follows it.
-    pending_ws: String,
-    /// Seed for [`tool_call_id`].
-    id_seed: u64,
-    /// Calls emitted so far (the next call's index).
-    calls: usize,
+    /// Numbers calls and handles the whitespace around them.
+    emitter: CallEmitter,
 }
 
 /// A character allowed in a function name.
@@ -91,28 +85,7 @@ impl MistralParser {
             raw: String::new(),
             name: String::new(),
             scan: JsonScan::default(),
-            after_call: false,
-            pending_ws: String::new(),
-            id_seed,
-            calls: 0,
-        }
-    }
-
-    /// Emits text found outside blocks. `before_block`: a `[TOOL_CALLS]`
-    /// follows `text` directly.
-    fn text(&mut self, text: &str, before_block: bool, out: &mut Vec<ParsedDelta>) {
-        if !self.after_call {
-            push_content(out, text);
-        } else if text.trim().is_empty() {
-            self.pending_ws.push_str(text);
-            if before_block {
-                self.pending_ws.clear();
-            }
-        } else {
-            self.pending_ws.push_str(text);
-            push_content(out, &self.pending_ws);
-            self.pending_ws.clear();
-            self.after_call = false;
+            emitter: CallEmitter::new(id_seed),
         }
     }
 
@@ -123,25 +96,16 @@ impl MistralParser {
         raw.push_str(extra);
         self.name.clear();
         self.state = State::Text;
-        self.text(&raw, false, out);
+        self.emitter.text(&raw, false, out);
     }
 
     /// Emits the calls of a finished block.
     fn emit(&mut self, calls: Vec<(String, String)>, out: &mut Vec<ParsedDelta>) {
         for (name, arguments) in calls {
-            let index = self.calls;
-            self.calls += 1;
-            out.push(ParsedDelta::ToolCall {
-                index,
-                id: tool_call_id(self.id_seed, index),
-                name,
-                arguments,
-            });
+            self.emitter.call(name, arguments, out);
         }
         self.raw.clear();
         self.name.clear();
-        self.after_call = true;
-        self.pending_ws.clear();
         self.state = State::Text;
     }
 
@@ -159,7 +123,7 @@ impl MistralParser {
                 State::Text => {
                     if let Some(pos) = self.buf.find(MARKER) {
                         let before: String = self.buf.drain(..pos + MARKER.len()).collect();
-                        self.text(&before[..pos], true, out);
+                        self.emitter.text(&before[..pos], true, out);
                         self.raw = MARKER.to_string();
                         self.state = State::Marker;
                         continue;
@@ -171,9 +135,9 @@ impl MistralParser {
                     };
                     let cut = self.buf.len() - hold;
                     let ready: String = self.buf.drain(..cut).collect();
-                    self.text(&ready, false, out);
+                    self.emitter.text(&ready, false, out);
                     if last {
-                        self.pending_ws.clear();
+                        self.emitter.end();
                     }
                     return;
                 }
@@ -282,13 +246,14 @@ impl OutputParser for MistralParser {
     }
 
     fn saw_tool_calls(&self) -> bool {
-        self.calls > 0
+        self.emitter.calls() > 0
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{check_splits, Collected};
+    use super::super::tool_call_id;
     use super::*;
 
     fn mistral(text: &str) -> Collected {

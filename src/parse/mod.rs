@@ -270,6 +270,74 @@ pub(crate) fn call_from_value(value: &Value) -> Option<(String, String)> {
     Some((name.to_string(), arguments))
 }
 
+/// What every tool parser does with finished calls and the text around
+/// them: numbers and names calls, and holds whitespace that follows a call
+/// until it is known whether more calls (drop it) or real text (keep it)
+/// come next.
+#[derive(Debug)]
+pub(crate) struct CallEmitter {
+    id_seed: u64,
+    calls: usize,
+    /// The last thing emitted was a tool call.
+    after_call: bool,
+    /// Whitespace after a call, kept until we know what follows it.
+    pending_ws: String,
+}
+
+impl CallEmitter {
+    /// An emitter whose ids derive from `id_seed` (see [`tool_call_id`]).
+    pub(crate) fn new(id_seed: u64) -> Self {
+        Self {
+            id_seed,
+            calls: 0,
+            after_call: false,
+            pending_ws: String::new(),
+        }
+    }
+
+    /// Calls emitted so far.
+    pub(crate) fn calls(&self) -> usize {
+        self.calls
+    }
+
+    /// Emit one complete call.
+    pub(crate) fn call(&mut self, name: String, arguments: String, out: &mut Vec<ParsedDelta>) {
+        let index = self.calls;
+        self.calls += 1;
+        out.push(ParsedDelta::ToolCall {
+            index,
+            id: tool_call_id(self.id_seed, index),
+            name,
+            arguments,
+        });
+        self.after_call = true;
+        self.pending_ws.clear();
+    }
+
+    /// Emit text found outside calls. `before_call`: a call marker follows
+    /// `text` directly (whitespace between calls is dropped).
+    pub(crate) fn text(&mut self, text: &str, before_call: bool, out: &mut Vec<ParsedDelta>) {
+        if !self.after_call {
+            push_content(out, text);
+        } else if text.trim().is_empty() {
+            self.pending_ws.push_str(text);
+            if before_call {
+                self.pending_ws.clear();
+            }
+        } else {
+            self.pending_ws.push_str(text);
+            push_content(out, &self.pending_ws);
+            self.pending_ws.clear();
+            self.after_call = false;
+        }
+    }
+
+    /// The reply ended: whitespace after the last call is dropped.
+    pub(crate) fn end(&mut self) {
+        self.pending_ws.clear();
+    }
+}
+
 /// Appends `Content(text)` unless `text` is empty.
 pub(crate) fn push_content(out: &mut Vec<ParsedDelta>, text: &str) {
     if !text.is_empty() {
