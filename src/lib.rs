@@ -18,6 +18,7 @@ pub mod backend;
 pub mod bench;
 pub mod engine;
 pub mod exec;
+pub mod load;
 pub mod metrics;
 pub mod model;
 pub mod parse;
