@@ -128,7 +128,10 @@ struct ServeArgs {
     no_prefix_caching: bool,
     /// Tool-call format of the model's output: `auto` (detected from the
     /// chat template), `none`, `hermes` (Qwen2.5/Qwen3/Hermes `<tool_call>`),
-    /// `llama3_json` (Llama 3.x JSON calls) or `mistral` (`[TOOL_CALLS]`).
+    /// `llama3_json` (Llama 3.x JSON calls), `mistral` (`[TOOL_CALLS]`),
+    /// `qwen3_coder` (Qwen3-Coder `<function=...>` XML calls) or
+    /// `deepseek_v3` / `deepseek_v31` (DeepSeek V3, R1, V3.1
+    /// `<｜tool▁calls▁begin｜>`).
     #[arg(long, default_value = "auto")]
     tool_call_parser: String,
     /// Reasoning format: `auto` (detected from the chat template), `none`,

@@ -261,11 +261,16 @@ impl RequestActor {
         if tools == ToolFormat::None && reasoning == ReasoningFormat::None {
             return None;
         }
+        let offered = match &req.prompt {
+            Prompt::Chat { tools, .. } => tools.as_ref(),
+            _ => None,
+        };
         Some(crate::parse::build(
             tools,
             reasoning,
             opens_reasoning,
             id_seed,
+            offered,
         ))
     }
 

@@ -217,9 +217,11 @@ fn output_formats(
         "hermes" | "qwen" => ToolFormat::Hermes,
         "llama3_json" | "llama3" => ToolFormat::Llama3,
         "mistral" => ToolFormat::Mistral,
+        "qwen3_coder" => ToolFormat::Qwen3Coder,
+        "deepseek_v3" | "deepseek_v31" | "deepseek" => ToolFormat::DeepSeek,
         other => {
             return Err(StartError::Config(format!(
-                "unknown --tool-call-parser `{other}` (auto, none, hermes, llama3_json, mistral)"
+                "unknown --tool-call-parser `{other}` (auto, none, hermes, llama3_json, mistral, qwen3_coder, deepseek_v3, deepseek_v31)"
             )))
         }
     };

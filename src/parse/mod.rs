@@ -11,21 +11,28 @@
 //!
 //! The chain built by [`build`] runs the reasoning parser first
 //! ([`reasoning::ThinkParser`]); its `Content` feeds the tool parser
-//! ([`hermes::HermesParser`], [`llama3::Llama3Parser`] or
-//! [`mistral::MistralParser`]) and its `Reasoning` passes straight through.
+//! ([`hermes::HermesParser`], [`llama3::Llama3Parser`],
+//! [`mistral::MistralParser`], [`qwen3_coder::Qwen3CoderParser`] or
+//! [`deepseek::DeepSeekParser`]) and its `Reasoning` passes straight through.
+//! The Qwen3-Coder parser also reads the request's offered tools: their JSON
+//! schemas type its parameter values.
 //!
 //! Every parser here is split-invariant: the concatenated `Content`, the
 //! concatenated `Reasoning` and the list of tool calls do not depend on how
 //! the text was cut into pieces (the unit tests check every cut point).
 
+pub mod deepseek;
 pub mod hermes;
 pub mod llama3;
 pub mod mistral;
+pub mod qwen3_coder;
 pub mod reasoning;
 
+pub use deepseek::DeepSeekParser;
 pub use hermes::HermesParser;
 pub use llama3::Llama3Parser;
 pub use mistral::MistralParser;
+pub use qwen3_coder::Qwen3CoderParser;
 pub use reasoning::ThinkParser;
 
 use serde_json::{Map, Value};
@@ -75,6 +82,12 @@ pub enum ToolFormat {
     /// Mistral `[TOOL_CALLS]`: a JSON array of calls, or
     /// `[TOOL_CALLS]name[ARGS]{...}` (repeated).
     Mistral,
+    /// Qwen3-Coder (vLLM's `qwen3_coder`): `<tool_call>` blocks holding
+    /// `<function=NAME>` and `<parameter=KEY>value</parameter>` markup.
+    Qwen3Coder,
+    /// DeepSeek V3 / R1 / V3.1 (vLLM's `deepseek_v3`, `deepseek_v31`):
+    /// `<｜tool▁calls▁begin｜>` sections of `<｜tool▁call▁begin｜>` calls.
+    DeepSeek,
 }
 
 /// Which reasoning format to parse.
@@ -88,15 +101,23 @@ pub enum ReasoningFormat {
 
 /// Choose formats from a chat template's source.
 ///
-/// Tools, first match wins: Hermes when it mentions `<tool_call>`; Mistral
-/// when it mentions `[TOOL_CALLS]`; Llama3 when it mentions `<|python_tag|>`,
-/// or both `"parameters": ` and `Environment: ipython`. Reasoning: Think when
-/// it mentions `<think>`.
+/// Tools, first match wins: Qwen3Coder when it mentions both `<function=`
+/// and `<parameter=` (its templates also mention `<tool_call>`); DeepSeek
+/// when it mentions `<｜tool▁calls▁begin｜>`; Hermes when it mentions
+/// `<tool_call>`; Mistral when it mentions `[TOOL_CALLS]`; Llama3 when it
+/// mentions `<|python_tag|>`, or both `"parameters": ` and
+/// `Environment: ipython`. Reasoning: Think when it mentions `<think>`.
 pub fn detect(template_source: &str) -> (ToolFormat, ReasoningFormat) {
     let llama3 = template_source.contains(llama3::PYTHON_TAG)
         || (template_source.contains("\"parameters\": ")
             && template_source.contains("Environment: ipython"));
-    let tools = if template_source.contains(hermes::START) {
+    let qwen3_coder = template_source.contains(qwen3_coder::FUNCTION)
+        && template_source.contains(qwen3_coder::PARAMETER);
+    let tools = if qwen3_coder {
+        ToolFormat::Qwen3Coder
+    } else if template_source.contains(deepseek::CALLS_BEGIN) {
+        ToolFormat::DeepSeek
+    } else if template_source.contains(hermes::START) {
         ToolFormat::Hermes
     } else if template_source.contains(mistral::MARKER) {
         ToolFormat::Mistral
@@ -122,11 +143,16 @@ pub fn detect(template_source: &str) -> (ToolFormat, ReasoningFormat) {
 /// the output starts in a think block.
 ///
 /// `id_seed`: makes tool-call ids unique per request; see [`tool_call_id`].
+///
+/// `offered_tools`: the request's OpenAI-shaped `tools` array, if any. Only
+/// [`ToolFormat::Qwen3Coder`] reads it (the parameters' JSON schemas type
+/// the raw parameter values); the other formats carry JSON already.
 pub fn build(
     tools: ToolFormat,
     reasoning: ReasoningFormat,
     starts_in_reasoning: bool,
     id_seed: u64,
+    offered_tools: Option<&Value>,
 ) -> Box<dyn OutputParser> {
     let think = reasoning == ReasoningFormat::Think || starts_in_reasoning;
     let tool: Option<Box<dyn OutputParser>> = match tools {
@@ -134,6 +160,8 @@ pub fn build(
         ToolFormat::Hermes => Some(Box::new(HermesParser::new(id_seed))),
         ToolFormat::Llama3 => Some(Box::new(Llama3Parser::new(id_seed))),
         ToolFormat::Mistral => Some(Box::new(MistralParser::new(id_seed))),
+        ToolFormat::Qwen3Coder => Some(Box::new(Qwen3CoderParser::new(id_seed, offered_tools))),
+        ToolFormat::DeepSeek => Some(Box::new(DeepSeekParser::new(id_seed))),
     };
     match (tool, think) {
         (None, false) => Box::new(Passthrough),
@@ -171,9 +199,9 @@ fn splitmix64(x: u64) -> u64 {
 /// Length in bytes of the longest proper prefix of `marker` that `buf` ends
 /// with: the tail that must be held back because the marker may be starting.
 ///
-/// `marker` must be ASCII (all markers here are), so the returned cut point
-/// `buf.len() - n` always lies on a char boundary: the byte there equals an
-/// ASCII byte, which is never a UTF-8 continuation byte.
+/// Only cut points `buf.len() - n` that lie on a char boundary count, so
+/// `marker` may hold non-ASCII chars (the DeepSeek markers do): the held
+/// tail is always whole chars.
 pub(crate) fn held_prefix_len(buf: &str, marker: &str) -> usize {
     let b = buf.as_bytes();
     let m = marker.as_bytes();
@@ -255,6 +283,12 @@ pub(crate) fn arguments_json(args: Option<&Value>) -> Option<String> {
         Some(_) => return None,
     };
     serde_json::to_string(&args).ok()
+}
+
+/// True when `name` can be a function name read out of markup: non-empty,
+/// without whitespace, `<` or `>`.
+pub(crate) fn is_call_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(|c: char| c.is_whitespace() || c == '<' || c == '>')
 }
 
 /// A call object `{"name": "...", "arguments" | "parameters": ...}` as
@@ -555,7 +589,7 @@ mod tests {
 
     #[test]
     fn chains_for_llama3_and_mistral() {
-        let make = || build(ToolFormat::Llama3, ReasoningFormat::Think, false, 4);
+        let make = || build(ToolFormat::Llama3, ReasoningFormat::Think, false, 4, None);
         let text = "<think>\nplan\n</think>\n\n<|python_tag|>{\"name\": \"f\", \"parameters\": {\"a\": 1}}";
         let c = check_splits(&make, text);
         assert_eq!(c.reasoning, "plan\n");
@@ -563,16 +597,115 @@ mod tests {
         assert_eq!(c.calls.len(), 1);
         assert_eq!(c.calls[0].1, tool_call_id(4, 0));
         assert_eq!(c.calls[0].3, r#"{"a":1}"#);
-        let make = || build(ToolFormat::Llama3, ReasoningFormat::None, false, 4);
+        let make = || build(ToolFormat::Llama3, ReasoningFormat::None, false, 4, None);
         let c = check_splits(&make, "{\"name\": \"f\"}");
         assert_eq!(c.calls.len(), 1);
-        let make = || build(ToolFormat::Mistral, ReasoningFormat::Think, false, 4);
+        let make = || build(ToolFormat::Mistral, ReasoningFormat::Think, false, 4, None);
         let text = "<think>r</think>Ok.[TOOL_CALLS]f[ARGS]{\"a\": 1}";
         let c = check_splits(&make, text);
         assert_eq!((c.reasoning.as_str(), c.content.as_str()), ("r", "Ok."));
         assert_eq!(c.calls.len(), 1);
-        let make = || build(ToolFormat::Mistral, ReasoningFormat::None, false, 4);
+        let make = || build(ToolFormat::Mistral, ReasoningFormat::None, false, 4, None);
         let c = check_splits(&make, "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {}}]");
+        assert_eq!(c.calls.len(), 1);
+    }
+
+    #[test]
+    fn detect_qwen3_coder_and_deepseek() {
+        let t = |name: &str| {
+            std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/data/templates")
+                    .join(name),
+            )
+            .unwrap_or_default()
+        };
+        let coder = t("Qwen3-Coder.jinja");
+        assert!(coder.contains(hermes::START));
+        assert_eq!(
+            detect(&coder),
+            (ToolFormat::Qwen3Coder, ReasoningFormat::None)
+        );
+        for name in [
+            "deepseek-ai-DeepSeek-V3.1.jinja",
+            "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja",
+            "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja",
+        ] {
+            // R1 and V3.1 think in `<think>` blocks: reasoning stays detected.
+            assert_eq!(
+                detect(&t(name)),
+                (ToolFormat::DeepSeek, ReasoningFormat::Think),
+                "{name}"
+            );
+        }
+        // Templates around them keep their formats.
+        assert_eq!(detect(&t("Qwen-Qwen3-0.6B.jinja")).0, ToolFormat::Hermes);
+        // Functionary v3.1 writes `<function=` but no `<parameter=`.
+        assert_ne!(
+            detect(&t("meetkai-functionary-medium-v3.1.jinja")).0,
+            ToolFormat::Qwen3Coder
+        );
+        // Inline forms: both Qwen3-Coder tags are needed.
+        let inline = "{{ '<tool_call>\\n<function=' + name + '>\\n<parameter=' }}";
+        assert_eq!(detect(inline).0, ToolFormat::Qwen3Coder);
+        assert_eq!(detect("<tool_call> <function=").0, ToolFormat::Hermes);
+        assert_eq!(
+            detect("{{'<｜tool▁calls▁begin｜>'}} <think>"),
+            (ToolFormat::DeepSeek, ReasoningFormat::Think)
+        );
+        assert_eq!(detect("<｜tool▁call▁begin｜>").0, ToolFormat::None);
+    }
+
+    #[test]
+    fn chains_for_qwen3_coder_and_deepseek() {
+        let tools = serde_json::json!([{"type": "function", "function": {"name": "f",
+            "parameters": {"type": "object", "properties": {"a": {"type": "string"}}}}}]);
+        let make = || {
+            build(
+                ToolFormat::Qwen3Coder,
+                ReasoningFormat::Think,
+                false,
+                4,
+                Some(&tools),
+            )
+        };
+        let text = "<think>\nplan\n</think>\n\nOk.\n<tool_call>\n<function=f>\n<parameter=a>\n1\n</parameter>\n</function>\n</tool_call>";
+        let c = check_splits(&make, text);
+        assert_eq!(
+            (c.reasoning.as_str(), c.content.as_str()),
+            ("plan\n", "Ok.\n")
+        );
+        assert_eq!(c.calls.len(), 1);
+        assert_eq!(c.calls[0].1, tool_call_id(4, 0));
+        // Typed by the schema: a string, not the number 1.
+        assert_eq!(c.calls[0].3, r#"{"a":"1"}"#);
+        // Without the tools, the same value is untyped.
+        let make = || {
+            build(
+                ToolFormat::Qwen3Coder,
+                ReasoningFormat::None,
+                false,
+                4,
+                None,
+            )
+        };
+        let c = check_splits(
+            &make,
+            "<tool_call><function=f><parameter=a>1</parameter></function></tool_call>",
+        );
+        assert_eq!(c.calls[0].3, r#"{"a":1}"#);
+        // DeepSeek-R1: reasoning first, then a V3 section.
+        let make = || build(ToolFormat::DeepSeek, ReasoningFormat::Think, false, 4, None);
+        let text = "<think>r</think>Sure.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>f\n```json\n{\"a\": 1}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
+        let c = check_splits(&make, text);
+        assert_eq!((c.reasoning.as_str(), c.content.as_str()), ("r", "Sure."));
+        assert_eq!(c.calls.len(), 1);
+        assert_eq!(c.calls[0].3, r#"{"a":1}"#);
+        // V3.1 with the prompt's open think block.
+        let make = || build(ToolFormat::DeepSeek, ReasoningFormat::Think, true, 4, None);
+        let text = "plan</think><｜tool▁calls▁begin｜><｜tool▁call▁begin｜>f<｜tool▁sep｜>{}<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
+        let c = check_splits(&make, text);
+        assert_eq!((c.reasoning.as_str(), c.content.as_str()), ("plan", ""));
         assert_eq!(c.calls.len(), 1);
     }
 
@@ -587,7 +720,7 @@ mod tests {
 
     #[test]
     fn passthrough_is_verbatim() {
-        let make = || build(ToolFormat::None, ReasoningFormat::None, false, 1);
+        let make = || build(ToolFormat::None, ReasoningFormat::None, false, 1, None);
         let text = "<think>x</think> <tool_call>{\"name\":\"f\"}</tool_call> naïve 🚀\n";
         let c = check_splits(&make, text);
         assert_eq!(c.content, text);
@@ -630,7 +763,7 @@ mod tests {
 
     #[test]
     fn think_then_tool_call() {
-        let make = || build(ToolFormat::Hermes, ReasoningFormat::Think, false, 7);
+        let make = || build(ToolFormat::Hermes, ReasoningFormat::Think, false, 7, None);
         let text = format!("<think>\nI should call it.\n</think>\n\nChecking.\n{CALL}\n");
         let c = check_splits(&make, &text);
         assert_eq!(c.reasoning, "I should call it.\n");
@@ -644,7 +777,7 @@ mod tests {
 
     #[test]
     fn tool_call_inside_think_is_reasoning() {
-        let make = || build(ToolFormat::Hermes, ReasoningFormat::Think, false, 7);
+        let make = || build(ToolFormat::Hermes, ReasoningFormat::Think, false, 7, None);
         let text = format!("<think>maybe {CALL}</think>ok");
         let c = check_splits(&make, &text);
         assert_eq!(c.reasoning, format!("maybe {CALL}"));
@@ -654,14 +787,14 @@ mod tests {
 
     #[test]
     fn starts_in_reasoning_chain() {
-        let make = || build(ToolFormat::Hermes, ReasoningFormat::Think, true, 3);
+        let make = || build(ToolFormat::Hermes, ReasoningFormat::Think, true, 3, None);
         let text = format!("thinking hard\n</think>\n\n{CALL}");
         let c = check_splits(&make, &text);
         assert_eq!(c.reasoning, "thinking hard\n");
         assert_eq!(c.content, "");
         assert_eq!(c.calls.len(), 1);
         // Reasoning format None but the prompt opened a think block.
-        let make = || build(ToolFormat::None, ReasoningFormat::None, true, 3);
+        let make = || build(ToolFormat::None, ReasoningFormat::None, true, 3, None);
         let c = check_splits(&make, "r</think>a");
         assert_eq!((c.reasoning.as_str(), c.content.as_str()), ("r", "a"));
     }
@@ -704,7 +837,7 @@ mod tests {
                 (ToolFormat::Hermes, ReasoningFormat::None, false),
                 (ToolFormat::None, ReasoningFormat::Think, false),
             ] {
-                let make = || build(tools, reasoning, open, seed);
+                let make = || build(tools, reasoning, open, seed, None);
                 let c = check_splits(&make, &text);
                 if tools == ToolFormat::Hermes && reasoning == ReasoningFormat::None {
                     if c.calls.is_empty() {
@@ -720,7 +853,7 @@ mod tests {
 
     #[test]
     fn chain_without_think_block() {
-        let make = || build(ToolFormat::Hermes, ReasoningFormat::Think, false, 3);
+        let make = || build(ToolFormat::Hermes, ReasoningFormat::Think, false, 3, None);
         let text = format!("Sure.\n{CALL}\n{CALL}");
         let c = check_splits(&make, &text);
         assert_eq!(c.content, "Sure.\n");

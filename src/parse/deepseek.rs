@@ -1,0 +1,482 @@
+//! DeepSeek V3 / R1 / V3.1 tool calls (vLLM's `deepseek_v3` and
+//! `deepseek_v31`), between fullwidth-bar markers:
+//!
+//! ```text
+//! optional content<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather
+//! ```json
+//! {"city": "Paris"}
+//! ```<｜tool▁call▁end｜><｜tool▁call▁begin｜>...<｜tool▁call▁end｜><｜tool▁calls▁end｜>
+//! ```
+//!
+//! V3.1 leaves out the type and the fence:
+//! `<｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{"city": "Paris"}<｜tool▁call▁end｜>`.
+//! (`｜` is U+FF5C, `▁` U+2581.)
+//!
+//! Rules:
+//! - Content before `<｜tool▁calls▁begin｜>` is emitted as it comes, holding
+//!   back only a tail that may be the start of the marker.
+//! - After it, separated by optional whitespace, come calls
+//!   `<｜tool▁call▁begin｜>BODY<｜tool▁call▁end｜>` and finally
+//!   `<｜tool▁calls▁end｜>`. Each call is buffered until its end marker, then
+//!   BODY is split at the first `<｜tool▁sep｜>` into HEAD and REST:
+//!   - V3: HEAD (trimmed) is `function` and REST (trimmed) does not start
+//!     with `{`, `"` or a ```` ``` ```` fence. The first line of REST is the
+//!     name, and the rest, out of its fence, the arguments.
+//!   - Otherwise V3.1: HEAD (trimmed) is the name; REST, out of its fence,
+//!     the arguments.
+//!
+//!   A fence is ```` ``` ```` plus an optional language tag (`json`) before
+//!   the JSON and ```` ``` ```` after it; it may be left out. The name must be
+//!   non-empty, without whitespace or `<` / `>`. The arguments must be a JSON
+//!   object or a JSON string holding one (missing: `{}`). Each call becomes
+//!   one [`ParsedDelta::ToolCall`] with compact arguments, key order kept.
+//! - A section that ends with the reply after at least one call needs no
+//!   `<｜tool▁calls▁end｜>`.
+//! - Anything else (a malformed call, a call still open at the end, text in
+//!   the section where a marker should be, a section without calls) is
+//!   emitted as `Content`, raw and with its markers, and parsing goes on
+//!   after it: never lost.
+//! - After a call, whitespace is held: dropped if another call or the end
+//!   follows, emitted with the text if other text follows.
+
+use super::{
+    arguments_json, held_prefix_len, is_call_name, CallEmitter, OutputParser, ParsedDelta,
+};
+use serde_json::Value;
+
+/// Opens the tool-call section.
+pub const CALLS_BEGIN: &str = "<｜tool▁calls▁begin｜>";
+/// Closes the tool-call section.
+pub const CALLS_END: &str = "<｜tool▁calls▁end｜>";
+/// Opens one call.
+pub const CALL_BEGIN: &str = "<｜tool▁call▁begin｜>";
+/// Closes one call.
+pub const CALL_END: &str = "<｜tool▁call▁end｜>";
+/// Separates a call's type (V3) or name (V3.1) from the rest.
+pub const SEP: &str = "<｜tool▁sep｜>";
+
+/// Where the parser is in the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Outside any section.
+    Text,
+    /// In the section, between calls: a call, the section end or whitespace.
+    Section,
+    /// After `<｜tool▁call▁begin｜>`, waiting for `<｜tool▁call▁end｜>`.
+    Call,
+}
+
+/// Parses DeepSeek V3 / V3.1 tool-call sections; see the module docs.
+#[derive(Debug)]
+pub struct DeepSeekParser {
+    state: State,
+    /// Text received but not yet emitted or consumed. In `Call`, the call
+    /// body so far.
+    buf: String,
+    /// Raw text consumed since the section began or its last call: emitted
+    /// as content if what follows turns out malformed.
+    raw: String,
+    /// Calls emitted in the current section.
+    section_calls: usize,
+    /// In `Call`: bytes of `buf` already searched for `CALL_END` without a
+    /// match (bounded so a match across pushes is still found).
+    scanned: usize,
+    /// Numbers calls and handles the whitespace around them.
+    emitter: CallEmitter,
+}
+
+impl DeepSeekParser {
+    /// A parser for one response; `id_seed` feeds [`super::tool_call_id`].
+    pub fn new(id_seed: u64) -> Self {
+        Self {
+            state: State::Text,
+            buf: String::new(),
+            raw: String::new(),
+            section_calls: 0,
+            scanned: 0,
+            emitter: CallEmitter::new(id_seed),
+        }
+    }
+
+    /// Gives up on the section: its unconsumed raw text plus `extra` is
+    /// content; parsing goes on in `Text` with what is left in `buf`.
+    fn fallback(&mut self, extra: &str, out: &mut Vec<ParsedDelta>) {
+        let mut raw = std::mem::take(&mut self.raw);
+        raw.push_str(extra);
+        self.state = State::Text;
+        self.emitter.text(&raw, false, out);
+    }
+
+    /// Emits what the buffer allows; `last` means no more text will come.
+    fn process(&mut self, last: bool, out: &mut Vec<ParsedDelta>) {
+        loop {
+            match self.state {
+                State::Text => {
+                    if let Some(pos) = self.buf.find(CALLS_BEGIN) {
+                        let before: String = self.buf.drain(..pos + CALLS_BEGIN.len()).collect();
+                        self.emitter.text(&before[..pos], true, out);
+                        self.raw = CALLS_BEGIN.to_string();
+                        self.section_calls = 0;
+                        self.state = State::Section;
+                        continue;
+                    }
+                    let hold = if last {
+                        0
+                    } else {
+                        held_prefix_len(&self.buf, CALLS_BEGIN)
+                    };
+                    let cut = self.buf.len() - hold;
+                    let ready: String = self.buf.drain(..cut).collect();
+                    self.emitter.text(&ready, false, out);
+                    if last {
+                        self.emitter.end();
+                    }
+                    return;
+                }
+                State::Section => {
+                    let ws = self.buf.len() - self.buf.trim_start().len();
+                    let taken: String = self.buf.drain(..ws).collect();
+                    self.raw.push_str(&taken);
+                    if self.buf.starts_with(CALL_BEGIN) {
+                        self.buf.drain(..CALL_BEGIN.len());
+                        self.raw.push_str(CALL_BEGIN);
+                        self.scanned = 0;
+                        self.state = State::Call;
+                    } else if self.buf.starts_with(CALLS_END) && self.section_calls > 0 {
+                        self.buf.drain(..CALLS_END.len());
+                        self.raw.clear();
+                        self.state = State::Text;
+                    } else if self.buf.is_empty() && last && self.section_calls > 0 {
+                        // The reply ended after the calls: only whitespace is left.
+                        self.raw.clear();
+                        self.state = State::Text;
+                    } else if !last
+                        && (is_proper_prefix(&self.buf, CALL_BEGIN)
+                            || is_proper_prefix(&self.buf, CALLS_END))
+                    {
+                        // Empty or a proper prefix of a marker: wait.
+                        return;
+                    } else {
+                        self.fallback("", out);
+                    }
+                }
+                State::Call => {
+                    // `scanned` lies on a char boundary: it is set from
+                    // `buf.len() - held_prefix_len(..)`, see there.
+                    let from = self.scanned.min(self.buf.len());
+                    if let Some(rel) = self.buf.get(from..).and_then(|s| s.find(CALL_END)) {
+                        let pos = from + rel;
+                        let call: String = self.buf.drain(..pos + CALL_END.len()).collect();
+                        match parse_call(&call[..pos]) {
+                            Some((name, arguments)) => {
+                                self.emitter.call(name, arguments, out);
+                                self.raw.clear();
+                                self.section_calls += 1;
+                                self.state = State::Section;
+                            }
+                            None => self.fallback(&call, out),
+                        }
+                        continue;
+                    }
+                    if last {
+                        let rest = std::mem::take(&mut self.buf);
+                        self.fallback(&rest, out);
+                        continue;
+                    }
+                    self.scanned = self.buf.len() - held_prefix_len(&self.buf, CALL_END);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// True when `s` is empty or a proper prefix of `marker`.
+fn is_proper_prefix(s: &str, marker: &str) -> bool {
+    s.len() < marker.len() && marker.starts_with(s)
+}
+
+/// `s` without its ```` ``` ```` fence (and the language tag after the
+/// opening one), trimmed; `s` trimmed when it has no fence.
+fn strip_fence(s: &str) -> &str {
+    let s = s.trim();
+    let Some(inner) = s.strip_prefix("```") else {
+        return s;
+    };
+    let inner = inner.strip_suffix("```").unwrap_or(inner);
+    let tag_end = inner
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(inner.len());
+    inner[tag_end..].trim()
+}
+
+/// A call body (between the call markers) as (name, compact arguments
+/// JSON), or `None` when it is malformed (see the module docs).
+fn parse_call(body: &str) -> Option<(String, String)> {
+    let (head, rest) = body.split_once(SEP)?;
+    let rest = rest.trim();
+    let v3 = head.trim() == "function" && !rest.starts_with(['{', '"']) && !rest.starts_with("```");
+    let (name, args) = if v3 {
+        let (name, args) = rest.split_once('\n').unwrap_or((rest, ""));
+        (name.trim(), strip_fence(args))
+    } else {
+        (head.trim(), strip_fence(rest))
+    };
+    if !is_call_name(name) {
+        return None;
+    }
+    let args = if args.is_empty() {
+        None
+    } else {
+        Some(serde_json::from_str::<Value>(args).ok()?)
+    };
+    Some((name.to_string(), arguments_json(args.as_ref())?))
+}
+
+impl OutputParser for DeepSeekParser {
+    fn push(&mut self, text: &str) -> Vec<ParsedDelta> {
+        let mut out = Vec::new();
+        self.buf.push_str(text);
+        self.process(false, &mut out);
+        out
+    }
+
+    fn finish(&mut self) -> Vec<ParsedDelta> {
+        let mut out = Vec::new();
+        self.process(true, &mut out);
+        out
+    }
+
+    fn saw_tool_calls(&self) -> bool {
+        self.emitter.calls() > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{check_splits, Collected};
+    use super::super::tool_call_id;
+    use super::*;
+
+    fn deepseek(text: &str) -> Collected {
+        check_splits(&|| Box::new(DeepSeekParser::new(8)), text)
+    }
+
+    /// A V3 call: type, name line, fenced JSON.
+    fn v3(name: &str, args: &str) -> String {
+        format!("{CALL_BEGIN}function{SEP}{name}\n```json\n{args}\n```{CALL_END}")
+    }
+
+    /// A V3.1 call: name, bare JSON.
+    fn v31(name: &str, args: &str) -> String {
+        format!("{CALL_BEGIN}{name}{SEP}{args}{CALL_END}")
+    }
+
+    fn section(calls: &[String]) -> String {
+        format!("{CALLS_BEGIN}{}{CALLS_END}", calls.concat())
+    }
+
+    fn names_args(c: &Collected) -> Vec<(&str, &str)> {
+        c.calls
+            .iter()
+            .map(|(_, _, n, a)| (n.as_str(), a.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn plain_text() {
+        let text = "Just an answer <｜tool▁call naïve 🚀 ｜▁.\n";
+        let c = deepseek(text);
+        assert_eq!(c.content, text);
+        assert!(c.calls.is_empty() && !c.saw_tool_calls);
+        assert_eq!(deepseek("x <｜tool▁ca").content, "x <｜tool▁ca");
+    }
+
+    #[test]
+    fn v3_calls() {
+        let text = format!(
+            "Let me check.\n{}",
+            section(&[
+                v3("get_weather", r#"{"city": "Paris", "days": [1, 2]}"#),
+                v3("other", "{}")
+            ])
+        );
+        let c = deepseek(&text);
+        assert_eq!(c.content, "Let me check.\n");
+        assert_eq!(
+            names_args(&c),
+            vec![
+                ("get_weather", r#"{"city":"Paris","days":[1,2]}"#),
+                ("other", "{}")
+            ]
+        );
+        assert_eq!(c.calls[0].1, tool_call_id(8, 0));
+        assert_eq!(c.calls[1].1, tool_call_id(8, 1));
+        assert!(c.saw_tool_calls);
+    }
+
+    #[test]
+    fn v31_calls() {
+        let text = section(&[
+            v31("get_weather", r#"{"city":"Paris","u":"é🚀 ｜▁"}"#),
+            v31("b", r#""{\"z\": 1, \"a\": \"x\"}""#),
+            v31("c", ""),
+            v31("d", "```json\n{\"k\": null}\n```"),
+        ]);
+        let c = deepseek(&text);
+        assert_eq!(c.content, "");
+        assert_eq!(
+            names_args(&c),
+            vec![
+                ("get_weather", r#"{"city":"Paris","u":"é🚀 ｜▁"}"#),
+                ("b", r#"{"z":1,"a":"x"}"#),
+                ("c", "{}"),
+                ("d", r#"{"k":null}"#)
+            ]
+        );
+    }
+
+    #[test]
+    fn whitespace_and_trailing_text() {
+        // Whitespace between markers is dropped; text after the section kept.
+        let text = format!(
+            "{CALLS_BEGIN}\n{}\n{}\n{CALLS_END}\n\nDone, naïve 🚀.",
+            v3("a", "{\"x\": \"}\\\"{\"}"),
+            v31("b", "{}")
+        );
+        let c = deepseek(&text);
+        assert_eq!(c.content, "\n\nDone, naïve 🚀.");
+        assert_eq!(names_args(&c), vec![("a", r#"{"x":"}\"{"}"#), ("b", "{}")]);
+        let text = format!("{}\n  \n", section(&[v31("a", "{}")]));
+        assert_eq!(deepseek(&text).content, "");
+        // The section end may be missing when the reply ends after a call.
+        let text = format!("{CALLS_BEGIN}{}\n", v31("a", "{}"));
+        let c = deepseek(&text);
+        assert_eq!((c.content.as_str(), c.calls.len()), ("", 1));
+        // Two sections.
+        let text = format!(
+            "{}{}",
+            section(&[v31("a", "{}")]),
+            section(&[v3("b", "{}")])
+        );
+        assert_eq!(names_args(&deepseek(&text)), vec![("a", "{}"), ("b", "{}")]);
+    }
+
+    #[test]
+    fn malformed_becomes_content() {
+        for bad in [
+            CALLS_BEGIN.to_string(),
+            format!("{CALLS_BEGIN}  "),
+            format!("{CALLS_BEGIN}{CALLS_END}"),
+            format!("{CALLS_BEGIN}text"),
+            format!("{CALLS_BEGIN}{CALL_BEGIN}"),
+            format!("{CALLS_BEGIN}{CALL_BEGIN}f{SEP}{{\"a\": 1}}"),
+            format!("{CALLS_BEGIN}{CALL_BEGIN}f{SEP}{{\"a\": {CALL_END}"),
+            format!("{CALLS_BEGIN}{CALL_BEGIN}f{{\"a\": 1}}{CALL_END}{CALLS_END}"),
+            format!("{CALLS_BEGIN}{}{CALLS_END}", v31("", "{}")),
+            format!("{CALLS_BEGIN}{}{CALLS_END}", v31("a b", "{}")),
+            format!("{CALLS_BEGIN}{}{CALLS_END}", v31("f", "[1]")),
+            format!("{CALLS_BEGIN}{}{CALLS_END}", v31("f", "\"[1]\"")),
+            format!("{CALLS_BEGIN}{}{CALLS_END}", v3("f", "{oops")),
+            format!("{CALLS_BEGIN}{CALL_BEGIN}function{SEP}a b\n{{}}{CALL_END}"),
+            format!("{CALLS_BEGIN}{CALL_BEGIN}function{SEP}f\n```json\n[]\n```{CALL_END}"),
+            format!("{CALLS_BEGIN}<｜tool▁call▁beg"),
+            format!("{CALLS_BEGIN}<｜tool▁calls▁e"),
+        ] {
+            let c = deepseek(&bad);
+            assert_eq!(c.content, bad, "{bad:?}");
+            assert!(c.calls.is_empty() && !c.saw_tool_calls);
+        }
+    }
+
+    #[test]
+    fn parsing_resumes_after_malformed() {
+        // A bad call: the section's raw text is content, later sections parse.
+        let bad = format!("{CALLS_BEGIN}{}", v31("f", "[1]"));
+        let text = format!("{bad}{}", section(&[v31("g", "{}")]));
+        let c = deepseek(&text);
+        assert_eq!(c.content, bad);
+        assert_eq!(names_args(&c), vec![("g", "{}")]);
+        // A good call, then a bad one: only the bad one is content.
+        let bad_call = v31("h", "{oops");
+        let text = section(&[v31("a", "{}"), bad_call.clone()]);
+        let c = deepseek(&text);
+        assert_eq!(c.content, format!("{bad_call}{CALLS_END}"));
+        assert_eq!(names_args(&c), vec![("a", "{}")]);
+        // Text where a marker should be, after a call.
+        let text = format!("{CALLS_BEGIN}{} then text", v31("a", "{}"));
+        let c = deepseek(&text);
+        assert_eq!(c.content, " then text");
+        assert_eq!(c.calls.len(), 1);
+    }
+
+    #[test]
+    fn holds_back_only_marker_prefix() {
+        let mut p = DeepSeekParser::new(0);
+        assert_eq!(
+            p.push("abc<｜tool▁"),
+            vec![ParsedDelta::Content("abc".into())]
+        );
+        assert_eq!(p.push("x"), vec![ParsedDelta::Content("<｜tool▁x".into())]);
+        assert!(p.push(CALLS_BEGIN).is_empty());
+        assert!(p
+            .push("<｜tool▁call▁begin｜>f<｜tool▁sep｜>{\"a\": \"é")
+            .is_empty());
+        assert!(p.push("\"}<｜tool▁call▁").is_empty());
+        let out = p.push("end｜>");
+        assert!(matches!(&out[..], [ParsedDelta::ToolCall { index: 0, .. }]));
+        assert!(p.push(CALLS_END).is_empty());
+        assert!(p.saw_tool_calls());
+        assert!(p.finish().is_empty());
+    }
+
+    #[test]
+    fn fences() {
+        assert_eq!(strip_fence("```json\n{}\n```"), "{}");
+        assert_eq!(strip_fence(" ```\n{}```"), "{}");
+        assert_eq!(strip_fence("```{}"), "{}");
+        assert_eq!(strip_fence("{\"a\": \"```\"}"), "{\"a\": \"```\"}");
+        assert_eq!(strip_fence(""), "");
+    }
+
+    #[test]
+    fn random_fragments() {
+        let good = v31("f", "{\"a\":1}");
+        let good_v3 = v3("g", "{}");
+        let frags = [
+            CALLS_BEGIN,
+            CALLS_END,
+            CALL_BEGIN,
+            CALL_END,
+            SEP,
+            "<｜tool▁",
+            "function",
+            "f",
+            "{",
+            "}",
+            "\"",
+            "\n",
+            " ",
+            "```json\n",
+            &good,
+            &good_v3,
+            "🚀",
+            "｜",
+        ];
+        let mut state: u64 = 5;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % n as u64) as usize
+        };
+        for _ in 0..300 {
+            let len = 1 + next(10);
+            let text: String = (0..len).map(|_| frags[next(frags.len())]).collect();
+            let c = deepseek(&text);
+            if c.calls.is_empty() {
+                assert_eq!(c.content, text);
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The Qwen3-Coder and DeepSeek tool-call parsers end to end: the `sim`
+//! runner scripts a reply in the model's markup, and the client sees
+//! `tool_calls`, streamed and not.
+
+mod common;
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+/// A ChatML template that mentions `tools` (so no fallback prompt is used).
+const CHATML_WITH_TOOLS: &str = "{% if tools %}<|im_start|>system\n{{ tools | tojson }}<|im_end|>\n{% endif %}{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+
+/// A demo model under a fresh directory named `tag`, with `template` as its
+/// chat template, and a sim script whose every reply is `reply`.
+fn model_with(tag: &str, template: &str, reply: &str) -> (PathBuf, PathBuf) {
+    let root = std::env::temp_dir().join(format!("weir-{tag}-{}", std::process::id()));
+    let dir = weir::model::demo::ensure_demo_model(&root).expect("demo model");
+    let cfg_path = dir.join("tokenizer_config.json");
+    let mut tc: Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).expect("read")).expect("json");
+    tc["chat_template"] = json!(template);
+    std::fs::write(&cfg_path, tc.to_string()).expect("write config");
+    let script = root.join("script.json");
+    std::fs::write(&script, json!({"rules": [], "default": reply}).to_string())
+        .expect("write script");
+    (dir, script)
+}
+
+async fn serve(dir: PathBuf, script: PathBuf, parser: &str) -> common::TestServer {
+    let mut cfg = common::config(Some(dir));
+    cfg.tool_call_parser = parser.into();
+    cfg.runner = weir::engine::RunnerKind::Sim {
+        mode: "script".into(),
+        script: Some(script),
+        speed: weir::backend::sim::SimSpeed {
+            prefill_us_per_token: 0.0,
+            decode_step_us: 50.0,
+            decode_us_per_seq: 0.0,
+        },
+    };
+    common::start(cfg).await
+}
+
+/// (content, [(name, arguments)], finish_reason) of one chat turn.
+async fn turn(
+    server: &common::TestServer,
+    tools: &Value,
+    stream: bool,
+) -> (String, Vec<(String, String)>, String) {
+    let body = json!({"model": server.model, "stream": stream, "tools": tools,
+                      "messages": [{"role": "user", "content": "weather in Paris?"}]});
+    if !stream {
+        let (status, v) = server.post("/v1/chat/completions", &body).await;
+        assert_eq!(status, 200, "{v}");
+        let choice = &v["choices"][0];
+        let calls = choice["message"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c["function"]["name"].as_str().unwrap_or("").to_string(),
+                    c["function"]["arguments"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                )
+            })
+            .collect();
+        let content = choice["message"]["content"].as_str().unwrap_or("");
+        let reason = choice["finish_reason"].as_str().unwrap_or("");
+        return (content.to_string(), calls, reason.to_string());
+    }
+    let text = server
+        .http
+        .post(format!("{}/v1/chat/completions", server.base))
+        .json(&body)
+        .send()
+        .await
+        .expect("request sent")
+        .text()
+        .await
+        .expect("body read");
+    let (mut content, mut calls, mut reason) = (String::new(), Vec::new(), String::new());
+    for line in text.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        if line == "[DONE]" {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line).expect("chunk is JSON");
+        let choice = &v["choices"][0];
+        if let Some(c) = choice["delta"]["content"].as_str() {
+            content.push_str(c);
+        }
+        for c in choice["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let i = c["index"].as_u64().expect("index") as usize;
+            if i == calls.len() {
+                calls.push((String::new(), String::new()));
+            }
+            if let Some(n) = c["function"]["name"].as_str() {
+                calls[i].0.push_str(n);
+            }
+            if let Some(a) = c["function"]["arguments"].as_str() {
+                calls[i].1.push_str(a);
+            }
+        }
+        if let Some(r) = choice["finish_reason"].as_str() {
+            reason = r.to_string();
+        }
+    }
+    (content, calls, reason)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qwen3_coder_calls_detected_from_the_template() {
+    let template = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/templates/Qwen3-Coder.jinja"),
+    )
+    .expect("template");
+    let reply = "Checking.\n<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n<parameter=days>\n3\n</parameter>\n</function>\n</tool_call>";
+    let (dir, script) = model_with("qwen3-coder", &template, reply);
+    let server = serve(dir, script, "auto").await;
+    let tools = json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {
+            "city": {"type": "string"}, "days": {"type": "integer"}}}}}]);
+    for stream in [false, true] {
+        let (content, calls, reason) = turn(&server, &tools, stream).await;
+        assert_eq!(content, "Checking.\n", "stream={stream}");
+        assert_eq!(
+            calls,
+            vec![(
+                "get_weather".to_string(),
+                r#"{"city":"Paris","days":3}"#.to_string()
+            )],
+            "stream={stream}"
+        );
+        assert_eq!(reason, "tool_calls", "stream={stream}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deepseek_calls_with_the_parser_named() {
+    let reply = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Paris\"}\n```<｜tool▁call▁end｜><｜tool▁call▁begin｜>get_time<｜tool▁sep｜>{\"tz\":\"CET\"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
+    let (dir, script) = model_with("deepseek", CHATML_WITH_TOOLS, reply);
+    let server = serve(dir, script, "deepseek_v3").await;
+    let tools = json!([{"type": "function", "function": {"name": "get_weather"}},
+                       {"type": "function", "function": {"name": "get_time"}}]);
+    for stream in [false, true] {
+        let (content, calls, reason) = turn(&server, &tools, stream).await;
+        assert_eq!(content, "", "stream={stream}");
+        assert_eq!(
+            calls,
+            vec![
+                ("get_weather".to_string(), r#"{"city":"Paris"}"#.to_string()),
+                ("get_time".to_string(), r#"{"tz":"CET"}"#.to_string())
+            ],
+            "stream={stream}"
+        );
+        assert_eq!(reason, "tool_calls", "stream={stream}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_tool_call_parser_is_refused() {
+    let mut cfg = common::config(None);
+    cfg.runner = common::sim("echo");
+    cfg.tool_call_parser = "deepseek_v4".into();
+    let err = weir::engine::start(cfg).await.err().expect("refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("qwen3_coder") && msg.contains("deepseek_v31"),
+        "{msg}"
+    );
+}
