@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: installs what the tests need, then runs all of them.
 #   - Rust: fmt, clippy, unit tests and end-to-end tests (real HTTP server on
-#     loopback, real tiny models from tests/models, real SQLite later).
+#     loopback, real tiny models from tests/models, real SQLite later, the
+#     load report's HTML in headless Chromium).
 #   - Python: the official OpenAI SDK and OpenCode against a running `weir serve`.
 #   - JavaScript: the Vercel AI SDK (@ai-sdk/openai-compatible) against weir.
 set -euo pipefail
@@ -21,6 +22,18 @@ echo "== javascript test clients (OpenCode, the Vercel AI SDK)"
 echo "== cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings
+
+echo "== headless chromium (tests/load_html.rs opens weir load's HTML report in it)"
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && apt-get install -y -qq chromium
+  elif command -v sudo >/dev/null; then
+    sudo apt-get update -qq && sudo apt-get install -y -qq chromium
+  else
+    echo "chromium is missing and we are not root (no sudo): install Debian's chromium" >&2
+    exit 1
+  fi
+fi
 
 echo "== cargo test (unit + end-to-end)"
 cargo test --release
