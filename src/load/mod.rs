@@ -3,4 +3,6 @@
 //! streamed), so it measures weir, vLLM, SGLang, llama.cpp's server or a
 //! hosted endpoint alike.
 
+pub mod profile;
 pub mod report;
+pub mod workspace;
