@@ -1,11 +1,14 @@
 //! The `weir` command line: `weir serve` runs the server; `weir gen-model`
-//! writes a random model of a given shape (benchmarks).
+//! writes a random model of a given shape (benchmarks); `weir bench`
+//! measures the engine in-process; `weir load` load-tests any endpoint.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+
+mod load_cmd;
 
 use weir::backend::sim::SimSpeed;
 use weir::engine::{EngineConfig, RunnerKind};
@@ -30,6 +33,9 @@ enum Command {
     /// Measure prefill, batch-1 decode and aggregate decode throughput
     /// in-process (default: a random Qwen2-0.5B-shaped bf16 model).
     Bench(BenchArgs),
+    /// Load-test an OpenAI-compatible endpoint with simulated coding-agent
+    /// sessions (`weir load compare A B` diffs two reports).
+    Load(Box<load_cmd::LoadArgs>),
 }
 
 #[derive(Args)]
@@ -176,6 +182,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(*args),
         Command::GenModel(args) => gen_model(args),
         Command::Bench(args) => bench(args),
+        Command::Load(args) => load_cmd::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

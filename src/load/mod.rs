@@ -26,7 +26,6 @@ pub mod session;
 pub mod stats;
 pub mod summary;
 pub mod svg;
-pub mod svg;
 pub mod trace;
 pub mod workspace;
 
@@ -192,15 +191,24 @@ impl Setup {
 pub async fn run(cfg: &LoadConfig) -> Result<Report, LoadError> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let profile = Profile::load(&cfg.profile)?;
-    let slo = cfg.slo.as_deref().map(Slo::parse).transpose().map_err(LoadError::Config)?;
+    let slo = cfg
+        .slo
+        .as_deref()
+        .map(Slo::parse)
+        .transpose()
+        .map_err(LoadError::Config)?;
     if cfg.find_max_sessions && slo.is_none() {
         return Err(LoadError::Config("--find-max-sessions needs --slo".into()));
     }
     if cfg.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-        return Err(LoadError::Config("--rate must be a positive number of sessions per second".into()));
+        return Err(LoadError::Config(
+            "--rate must be a positive number of sessions per second".into(),
+        ));
     }
     if cfg.rate.is_some() && cfg.duration.is_none() {
-        return Err(LoadError::Config("--rate (open loop) needs --duration".into()));
+        return Err(LoadError::Config(
+            "--rate (open loop) needs --duration".into(),
+        ));
     }
     if cfg.sessions.contains(&0) {
         return Err(LoadError::Config("--sessions must be at least 1".into()));
@@ -219,7 +227,10 @@ pub async fn run(cfg: &LoadConfig) -> Result<Report, LoadError> {
         .pool_max_idle_per_host(usize::MAX)
         .build()
         .map_err(|e| LoadError::Config(format!("HTTP client: {e}")))?;
-    let turns = cfg.turns_per_session.unwrap_or(profile.turns_per_session).max(1);
+    let turns = cfg
+        .turns_per_session
+        .unwrap_or(profile.turns_per_session)
+        .max(1);
     let warmup = cfg
         .warmup
         .unwrap_or_else(|| cfg.duration.map_or(Duration::ZERO, |d| d / 6));
@@ -309,7 +320,11 @@ pub async fn run(cfg: &LoadConfig) -> Result<Report, LoadError> {
 
 /// Doubles the session count until the SLO fails (or `limit`), then
 /// bisects between the last pass and the first failure to within 10%.
-async fn find_max(setup: &Setup, limit: usize, runs: &mut Vec<RunReport>) -> (usize, Vec<(usize, bool)>) {
+async fn find_max(
+    setup: &Setup,
+    limit: usize,
+    runs: &mut Vec<RunReport>,
+) -> (usize, Vec<(usize, bool)>) {
     let mut steps = Vec::new();
     let (mut pass, mut fail) = (0usize, None::<usize>);
     let mut n = 1usize;
@@ -317,7 +332,11 @@ async fn find_max(setup: &Setup, limit: usize, runs: &mut Vec<RunReport>) -> (us
         let r = setup.closed(n).await;
         let met = r.goodput.as_ref().is_some_and(|g| g.met);
         if !setup.quiet {
-            eprintln!("{} -> {}", summary::one_line(&r), if met { "SLO met" } else { "SLO missed" });
+            eprintln!(
+                "{} -> {}",
+                summary::one_line(&r),
+                if met { "SLO met" } else { "SLO missed" }
+            );
         }
         runs.push(r);
         steps.push((n, met));

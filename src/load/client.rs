@@ -1,0 +1,655 @@
+//! One streamed chat-completions request, timed the way an agent feels it.
+//!
+//! The clock starts at the *intended* send time (not when the socket was
+//! written), so a client that falls behind or a queue in front of the server
+//! shows up in the figures instead of hiding (coordinated omission).
+//!
+//! Token counts for inter-token latency come, best first, from the server's
+//! running usage (`stream_options.continuous_usage_stats`, exact), from a
+//! tokenizer given with `--tokenizer`, or one per content chunk (an estimate;
+//! the report says which). A chunk carrying k tokens after an interval dt
+//! gives k samples of dt/k: latency per token, not per chunk. A role-only
+//! first chunk is not a token.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Deserialize;
+
+/// Where the token counts behind ITL came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// The server's running `usage.completion_tokens` on each chunk.
+    Usage,
+    /// Counted with the model's tokenizer.
+    Tokenizer,
+    /// One token per content chunk (estimate).
+    Chunks,
+}
+
+impl TokenSource {
+    /// The report's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenSource::Usage => "usage",
+            TokenSource::Tokenizer => "tokenizer",
+            TokenSource::Chunks => "chunks",
+        }
+    }
+}
+
+/// A tool call as the stream assembled it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CalledTool {
+    /// `id` from the first delta of the call.
+    pub id: String,
+    /// `function.name`.
+    pub name: String,
+    /// `function.arguments`, concatenated.
+    pub arguments: String,
+}
+
+/// Why a request failed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TurnError {
+    /// The server answered with a non-2xx status.
+    Http {
+        /// HTTP status.
+        status: u16,
+        /// The body's `error.message`, or the body.
+        message: String,
+    },
+    /// No connection (refused, reset before a response, DNS).
+    Connect(String),
+    /// `--request-timeout` passed.
+    Timeout,
+    /// The stream carried an error frame or unparseable data.
+    Stream(String),
+    /// The stream ended without `data: [DONE]`.
+    Incomplete,
+}
+
+impl TurnError {
+    /// The error's kind for grouping in reports: `http 429`, `connect`, ...
+    pub fn kind(&self) -> String {
+        match self {
+            TurnError::Http { status, .. } => format!("http {status}"),
+            TurnError::Connect(_) => "connect".into(),
+            TurnError::Timeout => "timeout".into(),
+            TurnError::Stream(_) => "stream".into(),
+            TurnError::Incomplete => "incomplete".into(),
+        }
+    }
+
+    /// A one-line description.
+    pub fn message(&self) -> String {
+        match self {
+            TurnError::Http { status, message } => format!("HTTP {status}: {message}"),
+            TurnError::Connect(m) => format!("connect: {m}"),
+            TurnError::Timeout => "request timed out".into(),
+            TurnError::Stream(m) => format!("stream: {m}"),
+            TurnError::Incomplete => "stream ended without [DONE]".into(),
+        }
+    }
+}
+
+/// What one request gave.
+#[derive(Clone, Debug)]
+pub struct TurnOutcome {
+    /// When the request was meant to go out.
+    pub intended: Instant,
+    /// Time to the first token, from `intended`.
+    pub ttft: Option<Duration>,
+    /// Intended send to the end of the stream.
+    pub e2e: Duration,
+    /// Per-token inter-token latencies (seconds).
+    pub itl: Vec<f32>,
+    /// Where the ITL token counts came from.
+    pub token_source: TokenSource,
+    /// Answer text.
+    pub content: String,
+    /// Reasoning text (`reasoning_content` or `reasoning`).
+    pub reasoning: String,
+    /// Tool calls, in index order.
+    pub tool_calls: Vec<CalledTool>,
+    /// `finish_reason` of choice 0.
+    pub finish_reason: Option<String>,
+    /// `usage.prompt_tokens` (0 when the server sent no usage).
+    pub prompt_tokens: u64,
+    /// `usage.completion_tokens`, else the counted tokens.
+    pub output_tokens: u64,
+    /// `usage.prompt_tokens_details.cached_tokens` (0 when absent; never estimated).
+    pub cached_tokens: u64,
+    /// Whether the server reported usage at all.
+    pub usage_reported: bool,
+    /// Set when the request failed.
+    pub error: Option<TurnError>,
+    /// Token arrival times (from `intended`) per received content chunk, with
+    /// the number of tokens each carried; the driver bins them into the timeline.
+    pub arrivals: Vec<(Duration, u32)>,
+}
+
+/// Counts tokens in a text piece (the `--tokenizer` path).
+pub type TokenCounter = dyn Fn(&str) -> usize + Send + Sync;
+
+/// The HTTP side: endpoint, key, limits.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// Shared connection pool.
+    pub http: reqwest::Client,
+    /// `{base}/chat/completions`.
+    pub url: String,
+    /// Bearer key, if any (never logged).
+    pub api_key: Option<String>,
+    /// Whole-request limit.
+    pub timeout: Duration,
+}
+
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<ChunkChoice<'a>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice<'a> {
+    #[serde(default)]
+    index: u32,
+    #[serde(default, borrow)]
+    delta: Option<Delta<'a>>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(default, borrow)]
+    content: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallDelta {
+    #[serde(default)]
+    index: usize,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<FunctionDelta>,
+}
+
+#[derive(Deserialize)]
+struct FunctionDelta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+/// Accumulates one stream's chunks into a [`TurnOutcome`].
+struct Accumulator<'c> {
+    out: TurnOutcome,
+    counter: Option<&'c TokenCounter>,
+    last_token_at: Option<Duration>,
+    usage_tokens_seen: u64,
+    counted_tokens: u64,
+    done: bool,
+}
+
+impl<'c> Accumulator<'c> {
+    fn new(intended: Instant, counter: Option<&'c TokenCounter>) -> Self {
+        Accumulator {
+            out: TurnOutcome {
+                intended,
+                ttft: None,
+                e2e: Duration::ZERO,
+                itl: Vec::new(),
+                token_source: if counter.is_some() {
+                    TokenSource::Tokenizer
+                } else {
+                    TokenSource::Chunks
+                },
+                content: String::new(),
+                reasoning: String::new(),
+                tool_calls: Vec::new(),
+                finish_reason: None,
+                prompt_tokens: 0,
+                output_tokens: 0,
+                cached_tokens: 0,
+                usage_reported: false,
+                error: None,
+                arrivals: Vec::new(),
+            },
+            counter,
+            last_token_at: None,
+            usage_tokens_seen: 0,
+            counted_tokens: 0,
+            done: false,
+        }
+    }
+
+    /// One SSE `data:` payload, received at `at` (since intended).
+    fn data(&mut self, payload: &str, at: Duration) -> Result<(), TurnError> {
+        if payload == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        let chunk: Chunk<'_> = serde_json::from_str(payload)
+            .map_err(|e| TurnError::Stream(format!("bad chunk JSON: {e}")))?;
+        if let Some(err) = chunk.error {
+            let msg = err
+                .get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+                .unwrap_or_else(|| err.to_string());
+            return Err(TurnError::Stream(msg));
+        }
+        let mut piece_text = String::new();
+        let mut has_token = false;
+        for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
+            if let Some(d) = choice.delta {
+                // weir and vLLM send the same text as `reasoning_content`
+                // and `reasoning`; read the first present.
+                let reasoning = d.reasoning_content.as_deref().or(d.reasoning.as_deref());
+                for text in [d.content.as_deref(), reasoning].into_iter().flatten() {
+                    if !text.is_empty() {
+                        has_token = true;
+                        piece_text.push_str(text);
+                    }
+                }
+                if let Some(c) = d.content.as_deref() {
+                    self.out.content.push_str(c);
+                }
+                if let Some(r) = reasoning {
+                    self.out.reasoning.push_str(r);
+                }
+                for call in d.tool_calls.into_iter().flatten() {
+                    has_token = true;
+                    while self.out.tool_calls.len() <= call.index {
+                        self.out.tool_calls.push(CalledTool::default());
+                    }
+                    let slot = &mut self.out.tool_calls[call.index];
+                    if let Some(id) = call.id {
+                        slot.id = id;
+                    }
+                    if let Some(f) = call.function {
+                        if let Some(n) = f.name {
+                            slot.name.push_str(&n);
+                        }
+                        if let Some(a) = f.arguments {
+                            piece_text.push_str(&a);
+                            slot.arguments.push_str(&a);
+                        }
+                    }
+                }
+            }
+            if let Some(r) = choice.finish_reason {
+                self.out.finish_reason = Some(r);
+            }
+        }
+        // Tokens this chunk carried.
+        let mut tokens: Option<u64> = None;
+        if let Some(u) = &chunk.usage {
+            self.out.usage_reported = true;
+            self.out.prompt_tokens = u.prompt_tokens;
+            self.out.cached_tokens = u
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0);
+            if u.completion_tokens > self.usage_tokens_seen {
+                if has_token {
+                    tokens = Some(u.completion_tokens - self.usage_tokens_seen);
+                    self.out.token_source = TokenSource::Usage;
+                }
+                self.usage_tokens_seen = u.completion_tokens;
+            }
+            self.out.output_tokens = u.completion_tokens;
+        }
+        if !has_token {
+            return Ok(());
+        }
+        let k = match tokens {
+            Some(k) => k,
+            None if self.out.token_source == TokenSource::Usage => 1,
+            None => match self.counter {
+                Some(count) => count(&piece_text).max(1) as u64,
+                None => 1,
+            },
+        };
+        self.counted_tokens += k;
+        match self.last_token_at {
+            None => self.out.ttft = Some(at),
+            Some(prev) => {
+                let per = (at.saturating_sub(prev)).as_secs_f64() / k as f64;
+                self.out
+                    .itl
+                    .extend(std::iter::repeat_n(per as f32, k as usize));
+            }
+        }
+        self.out.arrivals.push((at, k as u32));
+        self.last_token_at = Some(at);
+        Ok(())
+    }
+
+    fn finish(mut self, at: Duration, error: Option<TurnError>) -> TurnOutcome {
+        self.out.e2e = at;
+        if !self.out.usage_reported || self.out.output_tokens == 0 {
+            self.out.output_tokens = self.out.output_tokens.max(self.counted_tokens);
+        }
+        self.out.error = error.or(if self.done {
+            None
+        } else {
+            Some(TurnError::Incomplete)
+        });
+        self.out
+    }
+}
+
+/// Splits an SSE byte stream into `data:` payloads (events end at a blank
+/// line; `\r\n` accepted; comments and other fields ignored).
+#[derive(Default)]
+pub struct SseSplitter {
+    buf: Vec<u8>,
+}
+
+impl SseSplitter {
+    /// Feeds bytes; calls `on_data` with each complete event's data.
+    pub fn feed(
+        &mut self,
+        bytes: &[u8],
+        mut on_data: impl FnMut(&str) -> Result<(), TurnError>,
+    ) -> Result<(), TurnError> {
+        self.buf.extend_from_slice(bytes);
+        let mut start = 0;
+        while let Some(end) = find_event_end(&self.buf[start..]) {
+            let (event, sep) = (&self.buf[start..start + end.0], end.1);
+            let text = std::str::from_utf8(event)
+                .map_err(|_| TurnError::Stream("invalid UTF-8 in event".into()))?;
+            let mut data = String::new();
+            for line in text.lines() {
+                if let Some(rest) = line.strip_prefix("data:") {
+                    if !data.is_empty() {
+                        data.push('\n');
+                    }
+                    data.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+                }
+            }
+            if !data.is_empty() {
+                on_data(&data)?;
+            }
+            start += end.0 + sep;
+        }
+        self.buf.drain(..start);
+        Ok(())
+    }
+}
+
+/// Position of the first blank line (`\n\n` or `\r\n\r\n`) and its length.
+fn find_event_end(b: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while i + 1 < b.len() {
+        if b[i] == b'\n' {
+            if b[i + 1] == b'\n' {
+                return Some((i, 2));
+            }
+            if b[i + 1] == b'\r' && b.get(i + 2) == Some(&b'\n') {
+                return Some((i, 3));
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Sends one streamed chat request (`body`: the JSON bytes) and times it. Never panics; failures
+/// come back in `TurnOutcome.error`.
+pub async fn send(
+    ep: &Endpoint,
+    body: Vec<u8>,
+    intended: Instant,
+    counter: Option<&TokenCounter>,
+) -> TurnOutcome {
+    let acc = Accumulator::new(intended, counter);
+    match tokio::time::timeout(ep.timeout, stream(ep, body, intended, acc)).await {
+        Ok(out) => out,
+        Err(_) => {
+            Accumulator::new(intended, counter).finish(intended.elapsed(), Some(TurnError::Timeout))
+        }
+    }
+}
+
+async fn stream<'c>(
+    ep: &Endpoint,
+    body: Vec<u8>,
+    intended: Instant,
+    mut acc: Accumulator<'c>,
+) -> TurnOutcome {
+    let mut req = ep
+        .http
+        .post(&ep.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    if let Some(key) = &ep.api_key {
+        req = req.bearer_auth(key);
+    }
+    let resp = match req.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            let err = if e.is_timeout() {
+                TurnError::Timeout
+            } else {
+                TurnError::Connect(e.without_url().to_string())
+            };
+            return acc.finish(intended.elapsed(), Some(err));
+        }
+    };
+    let status = resp.status();
+    if !status.is_success() {
+        let text = resp.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.pointer("/error/message")?.as_str().map(str::to_owned))
+            .unwrap_or_else(|| text.chars().take(300).collect());
+        return acc.finish(
+            intended.elapsed(),
+            Some(TurnError::Http {
+                status: status.as_u16(),
+                message,
+            }),
+        );
+    }
+    let mut body = resp.bytes_stream();
+    let mut sse = SseSplitter::default();
+    while let Some(piece) = body.next().await {
+        let bytes = match piece {
+            Ok(b) => b,
+            Err(e) => {
+                return acc.finish(
+                    intended.elapsed(),
+                    Some(TurnError::Stream(e.without_url().to_string())),
+                )
+            }
+        };
+        let at = intended.elapsed();
+        if let Err(e) = sse.feed(&bytes, |d| acc.data(d, at)) {
+            return acc.finish(at, Some(e));
+        }
+        if acc.done {
+            break;
+        }
+    }
+    acc.finish(intended.elapsed(), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed_all(acc: &mut Accumulator<'_>, frames: &[(&str, u64)]) {
+        for (data, ms) in frames {
+            acc.data(data, Duration::from_millis(*ms)).unwrap();
+        }
+    }
+
+    #[test]
+    fn sse_splitter_handles_cuts_and_crlf() {
+        let text = "data: {\"a\":1}\n\n: comment\n\ndata: x\r\n\r\ndata: [DONE]\n\n";
+        for cut in 0..text.len() {
+            let mut s = SseSplitter::default();
+            let mut got = Vec::new();
+            let (a, b) = text.as_bytes().split_at(cut);
+            for part in [a, b] {
+                s.feed(part, |d| {
+                    got.push(d.to_owned());
+                    Ok(())
+                })
+                .unwrap();
+            }
+            assert_eq!(got, ["{\"a\":1}", "x", "[DONE]"], "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn role_chunk_is_not_a_token_and_usage_counts_split_intervals() {
+        let mut acc = Accumulator::new(Instant::now(), None);
+        feed_all(
+            &mut acc,
+            &[
+                (
+                    r#"{"choices":[{"index":0,"delta":{"role":"assistant"}}],"usage":{"prompt_tokens":10,"completion_tokens":0}}"#,
+                    5,
+                ),
+                (
+                    r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}],"usage":{"prompt_tokens":10,"completion_tokens":1}}"#,
+                    100,
+                ),
+                (
+                    r#"{"choices":[{"index":0,"delta":{"content":" there you"}}],"usage":{"prompt_tokens":10,"completion_tokens":4}}"#,
+                    160,
+                ),
+                (
+                    r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":4}}"#,
+                    161,
+                ),
+                (
+                    r#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":8}}}"#,
+                    162,
+                ),
+                ("[DONE]", 162),
+            ],
+        );
+        let out = acc.finish(Duration::from_millis(163), None);
+        assert_eq!(out.ttft, Some(Duration::from_millis(100)));
+        assert_eq!(out.token_source, TokenSource::Usage);
+        assert_eq!(out.itl.len(), 3);
+        for v in &out.itl {
+            assert!((v - 0.020).abs() < 1e-6, "{v}");
+        }
+        assert_eq!(out.content, "Hi there you");
+        assert_eq!(
+            (out.prompt_tokens, out.output_tokens, out.cached_tokens),
+            (10, 4, 8)
+        );
+        assert_eq!(out.finish_reason.as_deref(), Some("stop"));
+        assert!(out.error.is_none());
+    }
+
+    #[test]
+    fn chunks_are_tokens_without_usage_and_tool_calls_assemble() {
+        let mut acc = Accumulator::new(Instant::now(), None);
+        feed_all(
+            &mut acc,
+            &[
+                (
+                    r#"{"choices":[{"index":0,"delta":{"reasoning_content":"hm"}}]}"#,
+                    10,
+                ),
+                (
+                    r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"read","arguments":"{\"filePath\":"}}]}}]}"#,
+                    30,
+                ),
+                (
+                    r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"a.rs\"}"}}]}}]}"#,
+                    50,
+                ),
+                (
+                    r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+                    51,
+                ),
+            ],
+        );
+        let out = acc.finish(Duration::from_millis(52), None);
+        assert_eq!(out.token_source, TokenSource::Chunks);
+        assert_eq!(out.itl, vec![0.02f32, 0.02]);
+        assert_eq!(out.reasoning, "hm");
+        assert_eq!(out.output_tokens, 3);
+        assert_eq!(
+            out.tool_calls,
+            vec![CalledTool {
+                id: "call_1".into(),
+                name: "read".into(),
+                arguments: "{\"filePath\":\"a.rs\"}".into()
+            }]
+        );
+        assert_eq!(out.error, Some(TurnError::Incomplete), "no [DONE] seen");
+    }
+
+    #[test]
+    fn tokenizer_counts_when_no_usage() {
+        let count = |s: &str| s.split_whitespace().count();
+        let mut acc = Accumulator::new(Instant::now(), Some(&count));
+        feed_all(
+            &mut acc,
+            &[
+                (r#"{"choices":[{"index":0,"delta":{"content":"a"}}]}"#, 10),
+                (
+                    r#"{"choices":[{"index":0,"delta":{"content":" b c"}}]}"#,
+                    30,
+                ),
+                ("[DONE]", 30),
+            ],
+        );
+        let out = acc.finish(Duration::from_millis(31), None);
+        assert_eq!(out.token_source, TokenSource::Tokenizer);
+        assert_eq!(out.itl, vec![0.01f32, 0.01]);
+        assert_eq!(out.output_tokens, 3);
+    }
+
+    #[test]
+    fn error_frame_fails_the_turn() {
+        let mut acc = Accumulator::new(Instant::now(), None);
+        let e = acc
+            .data(
+                r#"{"error":{"message":"boom","type":"server_error"}}"#,
+                Duration::ZERO,
+            )
+            .unwrap_err();
+        assert_eq!(e, TurnError::Stream("boom".into()));
+    }
+}
