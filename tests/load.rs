@@ -326,6 +326,7 @@ async fn sessions_have_an_agents_shape_seen_from_the_server() {
     for p in &parsed {
         assert_eq!(p["max_tokens"], 64, "max_tokens on every turn");
         assert_eq!(p["stream"], true);
+        assert_eq!(p["tool_choice"], "auto");
         assert_eq!(p["stream_options"]["include_usage"], true);
         assert!(p["stream_options"].get("continuous_usage_stats").is_none());
     }

@@ -393,6 +393,7 @@ impl SseSplitter {
                 .map_err(|_| TurnError::Stream("invalid UTF-8 in event".into()))?;
             let mut data = String::new();
             for line in text.lines() {
+                let line = line.strip_suffix('\r').unwrap_or(line);
                 if let Some(rest) = line.strip_prefix("data:") {
                     if !data.is_empty() {
                         data.push('\n');

@@ -93,16 +93,21 @@ pub struct SessionContext {
     pub deadline: Option<Instant>,
 }
 
+/// A chat request in OpenCode's field order (model, max_tokens, messages,
+/// tools, tool_choice, stream, stream_options), as recorded from OpenCode
+/// 1.18.33 (scripts/record_opencode_request.py).
 #[derive(Serialize)]
 struct ChatBody<'a> {
     model: &'a str,
-    messages: &'a [Value],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tools: Option<&'a [Value]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f64>,
+    messages: &'a [Value],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a [Value]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<&'static str>,
     stream: bool,
     stream_options: Value,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -125,6 +130,7 @@ pub fn chat_body(
         model: &opts.model,
         messages,
         tools: (!tools.is_empty()).then_some(tools),
+        tool_choice: (!tools.is_empty()).then_some("auto"),
         max_tokens,
         temperature: opts.temperature,
         stream: true,

@@ -508,30 +508,31 @@ fn summary(h: &Histogram<u64>, per: f64) -> Summary {
     }
 }
 
-/// About 40 log-spaced buckets over the histogram's range, in ms.
+/// About 40 log-spaced buckets over the histogram's range, as (upper
+/// bound in ms, count); every sample lands in exactly one bucket.
 fn buckets(h: &Histogram<u64>) -> Vec<(f64, u64)> {
     if h.is_empty() {
         return Vec::new();
     }
-    let (lo, hi) = (h.min().max(1) as f64, h.max().max(2) as f64);
-    let steps = 40;
-    let ratio = (hi / lo).powf(1.0 / steps as f64).max(1.0001);
-    let mut out = Vec::new();
-    let mut prev = 0u64;
-    let mut edge = lo;
-    for _ in 0..=steps {
-        let upper = edge.min(hi).ceil() as u64;
-        let n = h.count_between(prev + 1, upper.max(prev + 1));
-        if upper > prev {
-            out.push((upper as f64 / 1e3, n));
-            prev = upper;
-        }
-        edge *= ratio;
+    const STEPS: usize = 40;
+    let lo = h.min().max(1) as f64;
+    let hi = (h.max().max(1) as f64).max(lo * 1.0001);
+    let ratio = (hi / lo).powf(1.0 / STEPS as f64);
+    let uppers: Vec<f64> = (1..=STEPS).map(|i| lo * ratio.powi(i as i32)).collect();
+    let mut counts = vec![0u64; STEPS];
+    for v in h.iter_recorded() {
+        let x = v.value_iterated_to() as f64;
+        let i = uppers
+            .iter()
+            .position(|&u| x <= u * 1.000001)
+            .unwrap_or(STEPS - 1);
+        counts[i] += v.count_at_value();
     }
-    if prev < h.max() {
-        out.push((h.max() as f64 / 1e3, h.count_between(prev + 1, h.max())));
-    }
-    out
+    uppers
+        .iter()
+        .zip(counts)
+        .map(|(&u, n)| (u / 1e3, n))
+        .collect()
 }
 
 #[cfg(test)]

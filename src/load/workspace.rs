@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -41,7 +42,9 @@ const MAX_PATHS: usize = 100;
 pub struct Workspace {
     seed: u64,
     /// Relative path → current contents.
-    files: BTreeMap<String, String>,
+    /// Contents are shared between clones until a session changes a file,
+    /// so a thousand sessions cost one copy of the repository.
+    files: BTreeMap<String, Arc<str>>,
 }
 
 impl Workspace {
@@ -49,7 +52,7 @@ impl Workspace {
     pub fn new(seed: u64) -> Workspace {
         let files = LAYOUT
             .iter()
-            .map(|spec| (spec.path.to_string(), generate(seed, spec)))
+            .map(|spec| (spec.path.to_string(), Arc::from(generate(seed, spec))))
             .collect();
         Workspace { seed, files }
     }
@@ -84,7 +87,7 @@ impl Workspace {
     /// The current contents of a file (relative or absolute path), if it exists.
     pub fn file(&self, path: &str) -> Option<&str> {
         let rel = resolve(path)?;
-        self.files.get(&rel).map(String::as_str)
+        self.files.get(&rel).map(|t| &**t)
     }
 
     fn is_dir(&self, rel: &str) -> bool {
@@ -92,7 +95,7 @@ impl Workspace {
     }
 
     /// Files under a directory (or the file itself), relative to the root.
-    fn files_under<'a>(&'a self, rel: &'a str) -> impl Iterator<Item = (&'a String, &'a String)> {
+    fn files_under<'a>(&'a self, rel: &'a str) -> impl Iterator<Item = (&'a String, &'a Arc<str>)> {
         self.files.iter().filter(move |(p, _)| is_under(p, rel))
     }
 
@@ -148,7 +151,7 @@ impl Workspace {
         if rel.is_empty() || self.is_dir(&rel) {
             return Err(format!("Error: path is a directory: {path}"));
         }
-        self.files.insert(rel, content.to_string());
+        self.files.insert(rel, content.into());
         Ok("Wrote file successfully.".to_string())
     }
 
@@ -163,7 +166,7 @@ impl Workspace {
         let rel = resolve(path).ok_or_else(|| outside(path))?;
         if old.is_empty() {
             // OpenCode: an empty oldString creates (or replaces) the file.
-            self.files.insert(rel, new.to_string());
+            self.files.insert(rel, new.into());
             return Ok("Edit applied successfully.".to_string());
         }
         let Some(text) = self.files.get_mut(&rel) else {
@@ -176,7 +179,7 @@ impl Workspace {
         if count > 1 && !replace_all {
             return Err(format!("Error: Found {count} matches for oldString. Provide more surrounding lines in oldString to identify the correct match, or set replaceAll to change every instance."));
         }
-        *text = text.replace(old, new);
+        *text = text.replace(old, new).into();
         Ok("Edit applied successfully.".to_string())
     }
 
@@ -396,7 +399,7 @@ impl Workspace {
         let mut untracked = Vec::new();
         for (path, text) in &self.files {
             match self.original(path) {
-                Some(orig) if orig != *text => modified.push(path.clone()),
+                Some(orig) if *orig != **text => modified.push(path.clone()),
                 Some(_) => {}
                 None => untracked.push(path.clone()),
             }
@@ -2755,7 +2758,7 @@ mod tests {
         let mut sorted = paths.clone();
         sorted.sort();
         assert_eq!(paths, sorted);
-        let sizes: Vec<usize> = ws.files.values().map(String::len).collect();
+        let sizes: Vec<usize> = ws.files.values().map(|t| t.len()).collect();
         let mid = sizes.iter().filter(|s| (1000..=8500).contains(*s)).count();
         let big = sizes
             .iter()
@@ -2781,7 +2784,7 @@ mod tests {
                     "{path} seed {seed}"
                 );
             }
-            let all: String = ws.files.values().map(String::as_str).collect();
+            let all: String = ws.files.values().map(|t| &**t).collect();
             for unique in [
                 NESTED_BAD,
                 "pub quiet: bool,\n}",
