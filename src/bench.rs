@@ -42,6 +42,7 @@ async fn run_one(
         skip_special_tokens: true,
         cache_salt: None,
         parse_tool_calls: false,
+        constraint: None,
     };
     let gen = engine.generate(req).await.map_err(|e| e.to_string())?;
     let (mut first, mut last, mut tokens) = (None, Duration::ZERO, 0);
@@ -261,6 +262,7 @@ async fn agent_turn(
         skip_special_tokens: true,
         cache_salt: None,
         parse_tool_calls: false,
+        constraint: None,
     };
     let gen = engine.generate(req).await.map_err(|e| e.to_string())?;
     let (mut ttft, mut reply, mut cached) = (None, String::new(), 0);

@@ -7,6 +7,14 @@
 //! It keeps its own copy of each sequence's tokens (sent in full once, in
 //! `new_seqs`, then extended by what it samples), so a step carries only
 //! what changed.
+//!
+//! Constrained sequences also keep their grammar state here
+//! ([`SeqConstraint`]), beside the tokens: it is built when the sequence
+//! arrives (replaying any output it already has, after a preemption), masks
+//! the logits before each draw and advances only by newly sampled tokens.
+//! A sequence whose mask fails is reported in [`StepDone::failed`]; the
+//! rest of the step goes on. The `sim` runner's one-hot "logits" carry no
+//! distribution to mask: constraints are not applied to them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::backend::{ForwardSeq, ModelRunner, PromptHint};
+use crate::backend::{ForwardSeq, Logits, ModelRunner, PromptHint};
+use crate::engine::guided::SeqConstraint;
 use crate::engine::request::{SamplingParams, SeqId};
 use crate::engine::sampling::{sample, SampledToken};
 use crate::engine::sched::SchedulerOutput;
@@ -24,9 +33,12 @@ use crate::engine::sched::SchedulerOutput;
 pub struct StepDone {
     /// The step as it was scheduled.
     pub step: SchedulerOutput,
-    /// One sampled token per sequence that sampled, or the error that
-    /// failed the whole step.
+    /// One sampled token per sequence that sampled (and did not fail), or
+    /// the error that failed the whole step.
     pub result: Result<Vec<(SeqId, SampledToken)>, String>,
+    /// Sequences that failed alone this step (constrained decoding), with
+    /// the reason; they sampled nothing.
+    pub failed: Vec<(SeqId, String)>,
     /// Wall time of the forward pass and sampling.
     pub elapsed: Duration,
 }
@@ -36,7 +48,13 @@ struct ExecSeq {
     prompt_len: usize,
     params: Arc<SamplingParams>,
     hint: Arc<PromptHint>,
+    /// Grammar state: `Some(Ok)` for a constrained sequence, `Some(Err)`
+    /// when it could not be built (the sequence fails at its next draw).
+    constraint: Option<Result<SeqConstraint, String>>,
 }
+
+/// What `run_step` produces: sampled tokens and sequences that failed alone.
+type StepResult = (Vec<(SeqId, SampledToken)>, Vec<(SeqId, String)>);
 
 /// The scheduler's side of the executor thread.
 pub struct Executor {
@@ -81,9 +99,14 @@ impl Executor {
                             .unwrap_or_else(|| "unknown panic".into());
                         Err(format!("the executor panicked: {msg}"))
                     });
+                    let (result, failed) = match result {
+                        Ok((sampled, failed)) => (Ok(sampled), failed),
+                        Err(e) => (Err(e), Vec::new()),
+                    };
                     on_done(StepDone {
                         step,
                         result,
+                        failed,
                         elapsed: start.elapsed(),
                     });
                 }
@@ -115,12 +138,18 @@ fn run_step(
     runner: &mut dyn ModelRunner,
     seqs: &mut HashMap<SeqId, ExecSeq>,
     step: &SchedulerOutput,
-) -> Result<Vec<(SeqId, SampledToken)>, String> {
+) -> Result<StepResult, String> {
     for id in &step.released {
         seqs.remove(id);
         runner.release(*id);
     }
     for init in &step.new_seqs {
+        // A fresh grammar state, replayed over any output the sequence has
+        // (it may be relearned after a preemption): never advanced twice.
+        let constraint = init
+            .constraint
+            .as_ref()
+            .map(|c| c.start(init.tokens.get(init.prompt_len..).unwrap_or(&[])));
         seqs.insert(
             init.seq_id,
             ExecSeq {
@@ -128,6 +157,7 @@ fn run_step(
                 prompt_len: init.prompt_len,
                 params: init.params.clone(),
                 hint: init.hint.clone(),
+                constraint,
             },
         );
     }
@@ -161,29 +191,74 @@ fn run_step(
             sampling.len()
         ));
     }
+    // Grammar states move out of the map for the parallel draw (each is
+    // mutated by its own sequence only) and back in after.
+    let mut constraints: Vec<Option<Result<SeqConstraint, String>>> = sampling
+        .iter()
+        .map(|id| seqs.get_mut(id).and_then(|s| s.constraint.take()))
+        .collect();
     let seqs_ref = &*seqs;
-    let sampled: Vec<(SeqId, SampledToken)> = sampling
+    let drawn: Vec<(SeqId, Result<SampledToken, String>)> = sampling
         .par_iter()
         .zip(logits.par_iter())
-        .map(|(id, l)| {
+        .zip(constraints.par_iter_mut())
+        .map(|((id, l), constraint)| {
             // Every sampling id was looked up above.
             let seq = &seqs_ref[id];
             let (prompt, output) = seq.tokens.split_at(seq.prompt_len);
-            (*id, sample(l, &seq.params, prompt, output))
+            let token = match constraint {
+                None => Ok(sample(l, &seq.params, prompt, output)),
+                Some(Err(e)) => Err(e.clone()),
+                Some(Ok(c)) => sample_constrained(c, l, &seq.params, prompt, output),
+            };
+            (*id, token)
         })
         .collect();
-    for (id, t) in &sampled {
-        if let Some(seq) = seqs.get_mut(id) {
-            seq.tokens.push(t.token);
+    let mut sampled = Vec::with_capacity(drawn.len());
+    let mut failed = Vec::new();
+    for ((id, token), constraint) in drawn.into_iter().zip(constraints) {
+        match token {
+            Ok(t) => {
+                if let Some(seq) = seqs.get_mut(&id) {
+                    seq.tokens.push(t.token);
+                    seq.constraint = constraint;
+                }
+                sampled.push((id, t));
+            }
+            Err(e) => {
+                // The scheduler aborts it and releases it; forget it now.
+                seqs.remove(&id);
+                failed.push((id, e));
+            }
         }
     }
-    Ok(sampled)
+    Ok((sampled, failed))
+}
+
+/// Draw a constrained sequence's next token: mask what the grammar forbids,
+/// sample, advance the grammar. One-hot logits (the `sim` runner) are taken
+/// as they are: there is no distribution to mask.
+fn sample_constrained(
+    constraint: &mut SeqConstraint,
+    logits: &Logits,
+    params: &SamplingParams,
+    prompt: &[u32],
+    output: &[u32],
+) -> Result<SampledToken, String> {
+    let Logits::Dense(raw) = logits else {
+        return Ok(sample(logits, params, prompt, output));
+    };
+    let mut masked = raw.clone();
+    constraint.apply(&mut masked)?;
+    let token = sample(&Logits::Dense(masked), params, prompt, output);
+    constraint.commit(token.token)?;
+    Ok(token)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::{BackendError, Logits};
+    use crate::backend::BackendError;
     use crate::engine::sched::{ExecSeqInit, ScheduledSeq};
 
     /// A runner whose forward pass panics on its first call: the failure a
@@ -214,6 +289,7 @@ mod tests {
                 prompt_len: 2,
                 params: Arc::new(SamplingParams::default()),
                 hint: Arc::new(PromptHint::default()),
+                constraint: None,
             }],
             scheduled: vec![ScheduledSeq {
                 seq_id: id,
@@ -241,5 +317,82 @@ mod tests {
         let second = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
         assert_eq!(second[0].0, 2);
         assert_eq!(second[0].1.token, 1);
+    }
+
+    /// Returns dense logits: every token equally likely.
+    struct Flat(usize);
+
+    impl ModelRunner for Flat {
+        fn vocab_size(&self) -> usize {
+            self.0
+        }
+        fn forward(&mut self, seqs: &[ForwardSeq<'_>]) -> Result<Vec<Logits>, BackendError> {
+            Ok(seqs
+                .iter()
+                .filter(|s| s.sample)
+                .map(|_| Logits::Dense(vec![0.0; self.0]))
+                .collect())
+        }
+    }
+
+    #[test]
+    fn a_constraint_that_fails_fails_its_sequence_alone() {
+        use crate::engine::guided::{Guidance, ReasoningPrefix};
+        use crate::engine::request::Constraint;
+        use crate::parse::ToolFormat;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models/qwen2-bf16");
+        let tok = Arc::new(crate::tokenize::Tokenizer::from_dir(&dir).unwrap());
+        let compiled = Arc::new(
+            Guidance::new(tok.clone())
+                .compile(
+                    &Constraint::JsonSchema {
+                        schema: serde_json::json!({"type": "boolean"}),
+                        strict: true,
+                    },
+                    ToolFormat::None,
+                    ReasoningPrefix::None,
+                )
+                .unwrap(),
+        );
+        let bad_output = tok.encode("42", false).unwrap();
+        let mut step = step(1);
+        let good = step.new_seqs[0].clone();
+        step.new_seqs[0].constraint = Some(compiled.clone());
+        // Sequence 2 arrives with an output the grammar refuses (as a
+        // corrupted replay would): it fails; 1 and 3 are unaffected.
+        let mut bad = step.new_seqs[0].clone();
+        bad.seq_id = 2;
+        bad.tokens.extend(&bad_output);
+        step.new_seqs.push(bad);
+        step.new_seqs.push(ExecSeqInit { seq_id: 3, ..good });
+        step.scheduled = [(1, 2), (2, 2 + bad_output.len()), (3, 2)]
+            .into_iter()
+            .map(|(id, len)| ScheduledSeq {
+                seq_id: id,
+                start: 0,
+                len,
+                block_table: vec![0],
+                sample: true,
+            })
+            .collect();
+        let mut runner = Flat(tok.vocab_size());
+        let mut seqs = HashMap::new();
+        let (sampled, failed) = run_step(&mut runner, &mut seqs, &step).unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].0, 2);
+        assert!(
+            failed[0].1.contains("constrained decoding"),
+            "{}",
+            failed[0].1
+        );
+        let ids: Vec<SeqId> = sampled.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, vec![1, 3]);
+        // The constrained sequence drew a token that starts `true` or `false`.
+        let text = tok.decode(&[sampled[0].1.token], false).unwrap();
+        assert!(
+            "true".starts_with(&text) || "false".starts_with(&text),
+            "{text:?}"
+        );
+        assert!(!seqs.contains_key(&2));
     }
 }

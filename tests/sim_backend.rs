@@ -89,3 +89,33 @@ async fn script_rules_pick_the_reply_by_regex() {
         .starts_with("<tool_call>\n{\"name\": \"write\""));
     assert_eq!(chat(&server, "hello", false).await, "I do not know.");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn constraints_are_not_applied_to_sim_replies_but_are_still_checked() {
+    let mut cfg = common::config(None);
+    cfg.runner = common::sim("echo");
+    let server = common::start(cfg).await;
+    let msg = "not JSON at all";
+    let body = |rf: serde_json::Value| {
+        json!({"model": server.model, "max_tokens": 50, "response_format": rf,
+               "messages": [{"role": "user", "content": msg}]})
+    };
+    // One-hot replies carry no distribution to mask: the echo comes back as is.
+    let (status, v) = server
+        .post(
+            "/v1/chat/completions",
+            &body(json!({"type": "json_object"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["choices"][0]["message"]["content"], msg, "{v}");
+    // The grammar is still compiled: a schema it rejects is a 400.
+    let bad = json!({"type": "json_schema", "json_schema": {"name": "x",
+        "schema": {"type": "string", "pattern": "(unclosed"}}});
+    let (status, v) = server.post("/v1/chat/completions", &body(bad)).await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(
+        v["error"]["param"], "response_format.json_schema.schema",
+        "{v}"
+    );
+}

@@ -1,5 +1,6 @@
 //! The request actor: one per request. It turns a validated request into
-//! token ids (chat template, tokenizer), clamps `max_tokens` to the room the
+//! token ids (chat template, tokenizer), compiles its constraint (constrained
+//! decoding) if it has one, clamps `max_tokens` to the room the
 //! context leaves, starts one stream actor per choice, submits the sequences
 //! to the scheduler, and hands the event channel back to the HTTP layer.
 //! It then waits for every choice to end and records the request's usage
@@ -16,8 +17,11 @@ use serde_json::Value;
 use crate::actors::scheduler::{SchedulerMsg, SubmitSeq};
 use crate::actors::stream::{StreamActor, StreamArgs};
 use crate::backend::PromptHint;
+use crate::engine::guided::{CompiledConstraint, GuidedError, ReasoningPrefix};
 use crate::engine::handle::{EngineError, EngineHandle};
-use crate::engine::request::{FinishReason, GenerateRequest, Generation, Prompt, SeqId};
+use crate::engine::request::{
+    Constraint, FinishReason, GenerateRequest, Generation, Prompt, SeqId,
+};
 use crate::engine::sched::NewSequence;
 
 /// What the request actor is told.
@@ -132,6 +136,36 @@ fn tokenize(engine: &EngineHandle, prompt: &Prompt) -> Result<Tokenized, EngineE
     }
 }
 
+/// Compile a request's constraint for this model's output formats.
+fn compile(
+    engine: &EngineHandle,
+    constraint: &Constraint,
+    tools: crate::parse::ToolFormat,
+    opens_reasoning: bool,
+) -> Result<CompiledConstraint, EngineError> {
+    let reasoning = if opens_reasoning {
+        ReasoningPrefix::Open
+    } else if engine.inner.output_formats.1 == crate::parse::ReasoningFormat::Think {
+        ReasoningPrefix::Optional
+    } else {
+        ReasoningPrefix::None
+    };
+    engine
+        .inner
+        .guidance
+        .compile(constraint, tools, reasoning)
+        .map_err(|e| match e {
+            GuidedError::Rejected { param, message } => EngineError::Constraint { param, message },
+            GuidedError::Unavailable(_) => EngineError::Constraint {
+                param: match constraint {
+                    Constraint::ToolCalls { .. } => "tool_choice".into(),
+                    _ => "response_format".into(),
+                },
+                message: e.to_string(),
+            },
+        })
+}
+
 /// The last user or tool message's text.
 fn chat_hint(messages: &Value) -> PromptHint {
     let Some(list) = messages.as_array() else {
@@ -237,6 +271,27 @@ impl Actor for RequestActor {
 }
 
 impl RequestActor {
+    /// The tool-call markup of a chat request's output: none unless tools
+    /// are parsed; Hermes for the fallback prompt, and for a forced call
+    /// when the model's own format is unknown (the grammar then writes
+    /// Hermes markup, so that is what must be parsed).
+    fn tool_format(engine: &EngineHandle, req: &GenerateRequest) -> crate::parse::ToolFormat {
+        use crate::parse::ToolFormat;
+        let forced = matches!(req.constraint, Some(Constraint::ToolCalls { .. }));
+        match &req.prompt {
+            Prompt::Chat { .. } if !req.parse_tool_calls => ToolFormat::None,
+            // The fallback prompt asks for Hermes-style calls.
+            Prompt::Chat { tools: t, .. } if engine.uses_tool_fallback(t.as_ref()) => {
+                ToolFormat::Hermes
+            }
+            Prompt::Chat { .. } => match engine.inner.output_formats.0 {
+                ToolFormat::None if forced => ToolFormat::Hermes,
+                f => f,
+            },
+            _ => ToolFormat::None,
+        }
+    }
+
     /// The output parser for one choice of a chat request, if the model's
     /// formats call for one.
     fn parser(
@@ -249,15 +304,8 @@ impl RequestActor {
         if !matches!(req.prompt, Prompt::Chat { .. }) {
             return None;
         }
-        let (tools, reasoning) = engine.inner.output_formats;
-        let tools = match &req.prompt {
-            _ if !req.parse_tool_calls => ToolFormat::None,
-            // The fallback prompt asks for Hermes-style calls.
-            Prompt::Chat { tools: t, .. } if engine.uses_tool_fallback(t.as_ref()) => {
-                ToolFormat::Hermes
-            }
-            _ => tools,
-        };
+        let reasoning = engine.inner.output_formats.1;
+        let tools = Self::tool_format(engine, req);
         if tools == ToolFormat::None && reasoning == ReasoningFormat::None {
             return None;
         }
@@ -301,13 +349,23 @@ impl RequestActor {
         req: GenerateRequest,
         arrived: Instant,
     ) -> Result<(Generation, usize), EngineError> {
-        // Templates and tokenizers are CPU work: keep them off the reactor.
-        let (ids, hint, opens_reasoning) = {
+        // Templates, tokenizers and grammar compilers are CPU work: keep
+        // them off the reactor.
+        let ((ids, hint, opens_reasoning), constraint) = {
             let engine = engine.clone();
             let prompt = req.prompt.clone();
-            tokio::task::spawn_blocking(move || tokenize(&engine, &prompt))
-                .await
-                .map_err(|e| EngineError::Unavailable(format!("tokenizer task failed: {e}")))??
+            let constraint = req.constraint.clone();
+            let tools = Self::tool_format(&engine, &req);
+            tokio::task::spawn_blocking(move || {
+                let tokenized = tokenize(&engine, &prompt)?;
+                let compiled = match &constraint {
+                    None => None,
+                    Some(c) => Some(Arc::new(compile(&engine, c, tools, tokenized.2)?)),
+                };
+                Ok::<_, EngineError>((tokenized, compiled))
+            })
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("tokenizer task failed: {e}")))??
         };
         if ids.is_empty() {
             return Err(EngineError::EmptyPrompt);
@@ -380,6 +438,7 @@ impl RequestActor {
                         req.tenant.0,
                         req.cache_salt.as_deref().unwrap_or("")
                     ),
+                    constraint: constraint.clone(),
                 },
                 stream,
                 client: tx.clone(),

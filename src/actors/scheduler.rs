@@ -132,6 +132,15 @@ impl Actor for SchedulerActor {
             SchedulerMsg::StepDone(done) => {
                 st.in_flight = false;
                 let step_seqs: Vec<SeqId> = done.step.scheduled.iter().map(|s| s.seq_id).collect();
+                // Sequences that failed alone (constrained decoding) end
+                // with an error; the rest of the step stands.
+                for (id, msg) in done.failed {
+                    tracing::warn!(seq = id, error = %msg, "a sequence failed");
+                    st.sched.abort(id);
+                    if let Some(live) = st.live.remove(&id) {
+                        let _ = live.stream.send_message(StreamMsg::Failed(msg));
+                    }
+                }
                 match done.result {
                     Ok(sampled) => {
                         let n_tokens = sampled.len() as u64;

@@ -151,6 +151,9 @@ impl ApiError {
         if !err.is_client_error() {
             return Self::unavailable(err.to_string());
         }
+        if let EngineError::Constraint { param, message } = err {
+            return Self::invalid(param.as_str(), message.as_str());
+        }
         let e = Self::invalid(prompt_field, err.to_string());
         match err {
             EngineError::PromptTooLong { .. } => e.with_code("context_length_exceeded"),

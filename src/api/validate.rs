@@ -8,7 +8,9 @@
 use serde_json::{Map, Value};
 
 use crate::api::error::ApiError;
-use crate::engine::request::{GenerateRequest, Prompt, SamplingParams, TenantId};
+use crate::engine::request::{
+    Constraint, GenerateRequest, Prompt, SamplingParams, TenantId, ToolSpec,
+};
 
 /// Most choices per request.
 pub const MAX_N: u64 = 128;
@@ -298,7 +300,13 @@ pub fn chat_request(body: &Map<String, Value>, served: &str) -> Result<ValidRequ
         None => positive(&f, "max_tokens")?,
     };
 
-    let parse_tool_calls = tool_choice(&f, chat.tools.as_ref())?;
+    let (parse_tool_calls, tool_constraint) = tool_choice(&f, chat.tools.as_ref())?;
+    // A forced tool call wins over `response_format`: the reply is calls,
+    // so there is no content for a format to shape.
+    let constraint = match tool_constraint {
+        Some(c) => Some(c),
+        None => response_format(&f)?,
+    };
     let prompt = Prompt::Chat {
         messages: chat.messages,
         tools: chat.tools,
@@ -307,23 +315,97 @@ pub fn chat_request(body: &Map<String, Value>, served: &str) -> Result<ValidRequ
     };
     let mut valid = common(&f, model, prompt, logprobs, max_tokens, false)?;
     valid.generate.parse_tool_calls = parse_tool_calls;
+    valid.generate.constraint = constraint;
     Ok(valid)
 }
 
-/// Check `tool_choice` against the offered tools; true when the output
-/// should be parsed for tool calls (tools offered and the choice is not
-/// `none`). `required` and a named function are accepted and parsed the
-/// same way as `auto`; they are not enforced by constrained decoding yet.
-fn tool_choice(f: &Fields<'_>, tools: Option<&Value>) -> Result<bool, ApiError> {
-    let names: Vec<&str> = tools
+/// `response_format`: `{type: "text"}` (no constraint), `{type:
+/// "json_object"}` or `{type: "json_schema", json_schema: {name?, schema?,
+/// strict?}}`. Only the shape is checked here; whether the grammar library
+/// accepts the schema is known when the request starts (a rejected schema
+/// is a 400 naming `response_format.json_schema.schema`).
+fn response_format(f: &Fields<'_>) -> Result<Option<Constraint>, ApiError> {
+    let Some(rf) = f.object("response_format")? else {
+        return Ok(None);
+    };
+    let rf = Fields {
+        obj: rf,
+        prefix: "response_format.",
+    };
+    match rf.str("type")? {
+        None => Err(ApiError::invalid(
+            "response_format.type",
+            "response_format.type is required (text, json_object or json_schema)",
+        )),
+        Some("text") => Ok(None),
+        Some("json_object") => Ok(Some(Constraint::JsonObject)),
+        Some("json_schema") => {
+            let Some(js) = rf.object("json_schema")? else {
+                return Err(ApiError::invalid(
+                    "response_format.json_schema",
+                    "response_format.json_schema is required when response_format.type is json_schema",
+                ));
+            };
+            let js = Fields {
+                obj: js,
+                prefix: "response_format.json_schema.",
+            };
+            js.str("name")?;
+            let strict = js.bool("strict")?.unwrap_or(false);
+            let schema = match js.get("schema") {
+                // No schema: any JSON object (OpenAI makes `schema` optional).
+                None => return Ok(Some(Constraint::JsonObject)),
+                Some(v @ Value::Object(_)) => v.clone(),
+                Some(v) => {
+                    return Err(wrong_type(
+                        "response_format.json_schema.schema",
+                        "a JSON schema object",
+                        v,
+                    ))
+                }
+            };
+            Ok(Some(Constraint::JsonSchema { schema, strict }))
+        }
+        Some(other) => Err(ApiError::invalid(
+            "response_format.type",
+            format!("response_format.type must be text, json_object or json_schema, got `{other}`"),
+        )),
+    }
+}
+
+/// Check `tool_choice` against the offered tools. Returns whether the
+/// output should be parsed for tool calls (tools offered and the choice is
+/// not `none`), and the constraint that enforces `required` (one or more
+/// calls to offered tools; exactly one with `parallel_tool_calls: false`)
+/// or a named function (exactly one call to it). `auto` is not constrained.
+fn tool_choice(
+    f: &Fields<'_>,
+    tools: Option<&Value>,
+) -> Result<(bool, Option<Constraint>), ApiError> {
+    let specs: Vec<ToolSpec> = tools
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(|t| t.get("function")?.get("name")?.as_str())
+                .enumerate()
+                .filter_map(|(index, t)| {
+                    let fun = t.get("function")?;
+                    Some(ToolSpec {
+                        index,
+                        name: fun.get("name")?.as_str()?.to_string(),
+                        parameters: fun
+                            .get("parameters")
+                            .filter(|p| !p.is_null())
+                            .cloned()
+                            .unwrap_or_else(|| serde_json::json!({"type": "object"})),
+                    })
+                })
                 .collect()
         })
         .unwrap_or_default();
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    let parallel = f.bool("parallel_tool_calls")?.unwrap_or(true);
     let choice = f.get("tool_choice");
+    let mut constraint = None;
     let none = match choice {
         None | Some(Value::Null) => false,
         Some(Value::String(s)) => match s.as_str() {
@@ -336,6 +418,10 @@ fn tool_choice(f: &Fields<'_>, tools: Option<&Value>) -> Result<bool, ApiError> 
                         "tool_choice `required` needs at least one tool in `tools`",
                     ));
                 }
+                constraint = Some(Constraint::ToolCalls {
+                    tools: specs.clone(),
+                    one_or_more: parallel,
+                });
                 false
             }
             other => {
@@ -355,17 +441,21 @@ fn tool_choice(f: &Fields<'_>, tools: Option<&Value>) -> Result<bool, ApiError> 
                 .ok_or_else(|| {
                     ApiError::invalid("tool_choice.function.name", "tool_choice names no function")
                 })?;
-            if !names.contains(&name) {
+            let Some(spec) = specs.iter().find(|s| s.name == name) else {
                 return Err(ApiError::invalid(
                     "tool_choice.function.name",
                     format!("tool_choice names `{name}`, which is not among the offered tools"),
                 ));
-            }
+            };
+            constraint = Some(Constraint::ToolCalls {
+                tools: vec![spec.clone()],
+                one_or_more: false,
+            });
             false
         }
         Some(v) => return Err(wrong_type("tool_choice", "a string or an object", v)),
     };
-    Ok(!none && !names.is_empty())
+    Ok((!none && !names.is_empty(), constraint))
 }
 
 /// Parse a `/v1/completions` body.
@@ -388,8 +478,10 @@ pub fn completion_request(
     // OpenAI's and vLLM's default for the legacy endpoint is 16 tokens.
     let max_tokens = Some(positive(&f, "max_tokens")?.unwrap_or(16));
     let echo = f.bool("echo")?.unwrap_or(false);
+    let constraint = response_format(&f)?;
 
     let mut valid = common(&f, model, prompt, logprobs, max_tokens, echo)?;
+    valid.generate.constraint = constraint;
     if let Some(best_of) = f.int_in("best_of", 1, MAX_N as i128)? {
         if best_of as usize != valid.generate.n {
             return Err(ApiError::unsupported(
@@ -499,6 +591,7 @@ fn common(
             skip_special_tokens,
             cache_salt,
             parse_tool_calls: false,
+            constraint: None,
         },
         options: ResponseOptions {
             stream,
@@ -841,7 +934,8 @@ fn check_function_type(obj: &Map<String, Value>, path: &str) -> Result<(), ApiEr
 /// given. An empty array reads as no tools.
 /// Structural checks of a tool's JSON schema: an object whose `type`,
 /// `properties`, `required` and `items` have the shapes JSON Schema gives
-/// them, recursively. (Full validation arrives with constrained decoding.)
+/// them, recursively. (A forced call compiles the schemas with the grammar
+/// library when the request starts, which rejects what it cannot enforce.)
 fn check_schema(v: &Value, path: &str) -> Result<(), ApiError> {
     let Value::Object(o) = v else {
         return Err(wrong_type(path, "a JSON schema object", v));
@@ -1312,6 +1406,104 @@ mod tests {
             assert!(e.message.contains(msg), "{extra}: {}", e.message);
         }
         assert!(chat(json!({"tools": []})).is_ok());
+    }
+
+    #[test]
+    fn response_format_and_tool_choice_become_constraints() {
+        use crate::engine::request::Constraint;
+        let c = |extra: Value| chat(extra).unwrap().generate.constraint;
+        assert_eq!(c(json!({})), None);
+        assert_eq!(c(json!({"response_format": {"type": "text"}})), None);
+        assert_eq!(
+            c(json!({"response_format": {"type": "json_object"}})),
+            Some(Constraint::JsonObject)
+        );
+        let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}}});
+        assert_eq!(
+            c(json!({"response_format": {"type": "json_schema",
+                "json_schema": {"name": "x", "strict": true, "schema": schema}}})),
+            Some(Constraint::JsonSchema {
+                schema: schema.clone(),
+                strict: true
+            })
+        );
+        assert_eq!(
+            c(json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}})),
+            Some(Constraint::JsonObject)
+        );
+        let tools = json!([
+            {"type": "function", "function": {"name": "f", "parameters": schema}},
+            {"type": "function", "function": {"name": "g"}},
+        ]);
+        let Some(Constraint::ToolCalls {
+            tools: t,
+            one_or_more,
+        }) = c(json!({"tools": tools, "tool_choice": "required"}))
+        else {
+            panic!("not a tool constraint")
+        };
+        assert!(one_or_more);
+        assert_eq!(
+            t.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            ["f", "g"]
+        );
+        assert_eq!(t[1].index, 1);
+        assert_eq!(t[1].parameters, json!({"type": "object"}));
+        let Some(Constraint::ToolCalls { one_or_more, .. }) =
+            c(json!({"tools": tools, "tool_choice": "required", "parallel_tool_calls": false}))
+        else {
+            panic!("not a tool constraint")
+        };
+        assert!(!one_or_more);
+        // A named function: only it, exactly once; it wins over response_format.
+        let Some(Constraint::ToolCalls {
+            tools: t,
+            one_or_more,
+        }) = c(json!({"tools": tools,
+            "tool_choice": {"type": "function", "function": {"name": "g"}},
+            "response_format": {"type": "json_object"}}))
+        else {
+            panic!("not a tool constraint")
+        };
+        assert!(!one_or_more);
+        assert_eq!((t.len(), t[0].name.as_str(), t[0].index), (1, "g", 1));
+        // `auto` is parsed, not constrained.
+        assert_eq!(c(json!({"tools": tools, "tool_choice": "auto"})), None);
+        assert_eq!(
+            completion(json!({"response_format": {"type": "json_object"}}))
+                .unwrap()
+                .generate
+                .constraint,
+            Some(Constraint::JsonObject)
+        );
+        for (extra, param) in [
+            (json!({"response_format": "json"}), "response_format"),
+            (json!({"response_format": {}}), "response_format.type"),
+            (
+                json!({"response_format": {"type": "yaml"}}),
+                "response_format.type",
+            ),
+            (
+                json!({"response_format": {"type": "json_schema"}}),
+                "response_format.json_schema",
+            ),
+            (
+                json!({"response_format": {"type": "json_schema", "json_schema": {"schema": []}}}),
+                "response_format.json_schema.schema",
+            ),
+            (
+                json!({"response_format": {"type": "json_schema", "json_schema": {"strict": 1}}}),
+                "response_format.json_schema.strict",
+            ),
+            (
+                json!({"tools": tools, "tool_choice": "required", "parallel_tool_calls": "no"}),
+                "parallel_tool_calls",
+            ),
+        ] {
+            let e = err(chat(extra.clone()));
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{extra}");
+            assert_eq!(e.param.as_deref(), Some(param), "{extra}: {}", e.message);
+        }
     }
 
     #[test]

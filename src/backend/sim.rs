@@ -13,6 +13,13 @@
 //! number of tokens already generated), and `eos` once the reply is used
 //! up. The token is a function of the sequence's length, so a preempted
 //! and recomputed sequence continues exactly where it was.
+//!
+//! Constrained decoding (`response_format`, a forced `tool_choice`) is not
+//! applied to this runner's output in any mode: a one-hot "distribution"
+//! has nothing to mask, so echo, script and random replies come back as
+//! they are (a script can be written to contain the expected JSON or
+//! tool-call markup). Such requests are still validated and their grammars
+//! compiled, so a schema the grammar library rejects is a 400 here too.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -41,6 +41,15 @@ pub enum EngineError {
     /// Tokenization failed (400).
     #[error("tokenization failed: {0}")]
     Tokenize(String),
+    /// A constraint (`response_format`, forced `tool_choice`) cannot be
+    /// enforced (400 naming `param`).
+    #[error("{message}")]
+    Constraint {
+        /// The request field at fault.
+        param: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The engine is shutting down or its actors died (503).
     #[error("the engine is unavailable: {0}")]
     Unavailable(String),
@@ -69,6 +78,8 @@ pub(crate) struct EngineShared {
     pub(crate) next_request_id: std::sync::atomic::AtomicU64,
     /// Tool-call and reasoning formats of this model's output.
     pub(crate) output_formats: (crate::parse::ToolFormat, crate::parse::ReasoningFormat),
+    /// The grammar compiler for constrained decoding (built on first use).
+    pub(crate) guidance: crate::engine::guided::Guidance,
 }
 
 impl EngineHandle {

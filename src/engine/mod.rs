@@ -5,9 +5,12 @@
 //! - [`kv`]: the paged KV cache's blocks and reference counts.
 //! - [`sched`]: continuous batching under a token budget.
 //! - [`sampling`]: next-token choice from logits.
+//! - [`guided`]: constrained decoding (grammars from `response_format` and
+//!   forced tool calls, token masks).
 //! - [`handle`]: the facade the HTTP layer calls.
 //! - [`start`]: builds a running engine from [`EngineConfig`].
 
+pub mod guided;
 pub mod handle;
 pub mod kv;
 pub mod request;

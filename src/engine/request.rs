@@ -118,6 +118,47 @@ pub struct GenerateRequest {
     /// Parse tool calls out of the output (chat with tools offered and
     /// `tool_choice` not `none`).
     pub parse_tool_calls: bool,
+    /// Constrained decoding: what the output must be (`response_format`,
+    /// `tool_choice` `required` or a named function). `None`: free text.
+    pub constraint: Option<Constraint>,
+}
+
+/// What a constrained request's output must be. Built by validation from
+/// `response_format` and `tool_choice`; compiled into a grammar by
+/// [`crate::engine::guided`] when the request starts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Constraint {
+    /// `response_format: {type: "json_object"}`: any JSON object.
+    JsonObject,
+    /// `response_format: {type: "json_schema", json_schema: {schema, strict}}`.
+    JsonSchema {
+        /// The JSON schema the output must satisfy.
+        schema: Value,
+        /// The client's `strict` flag. The schema is enforced either way
+        /// (as vLLM does); the flag is kept for the record.
+        strict: bool,
+    },
+    /// `tool_choice: "required"` or a named function: the output is the
+    /// model family's tool-call markup around calls to these tools.
+    ToolCalls {
+        /// The callable tools, in the order offered (only the named one
+        /// for a named `tool_choice`).
+        tools: Vec<ToolSpec>,
+        /// `required`: one or more calls; a named function: exactly one.
+        one_or_more: bool,
+    },
+}
+
+/// One function a constrained tool call may name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolSpec {
+    /// Its index in the request's `tools` (error messages name
+    /// `tools[i].function.parameters`).
+    pub index: usize,
+    /// The function's name.
+    pub name: String,
+    /// The arguments' JSON schema (`{"type": "object"}` when none is given).
+    pub parameters: Value,
 }
 
 /// Why a choice ended, as OpenAI spells it.

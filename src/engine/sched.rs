@@ -19,6 +19,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::backend::PromptHint;
+use crate::engine::guided::CompiledConstraint;
 use crate::engine::kv::{block_hash, chain_root, BlockHash, BlockManager, BlockTable};
 use crate::engine::request::{FinishReason, SamplingParams, SeqId, TenantId};
 use crate::engine::sampling::SampledToken;
@@ -62,6 +63,9 @@ pub struct NewSequence {
     /// Start of the prefix-cache hash chain: the tenant and the request's
     /// `cache_salt`, so prefixes are shared only where they may be.
     pub cache_salt: String,
+    /// The grammar the output must follow (constrained decoding), shared by
+    /// the request's choices; each gets its own state in the executor.
+    pub constraint: Option<Arc<CompiledConstraint>>,
 }
 
 /// First sight of a sequence for the executor: everything it needs to keep
@@ -78,6 +82,8 @@ pub struct ExecSeqInit {
     pub params: Arc<SamplingParams>,
     /// Hint for the sim runner.
     pub hint: Arc<PromptHint>,
+    /// The grammar the output must follow, if any.
+    pub constraint: Option<Arc<CompiledConstraint>>,
 }
 
 /// One sequence's work in a step.
@@ -445,6 +451,7 @@ impl Scheduler {
                 prompt_len: seq.new.prompt.len(),
                 params: seq.new.params.clone(),
                 hint: seq.new.hint.clone(),
+                constraint: seq.new.constraint.clone(),
             });
             seq.exec_known = true;
         }
@@ -600,6 +607,7 @@ mod tests {
             hint: Arc::new(PromptHint::default()),
             share_prompt_with: None,
             cache_salt: String::new(),
+            constraint: None,
         }
     }
 

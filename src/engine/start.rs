@@ -188,17 +188,23 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
     )
     .await
     .map_err(|e| StartError::Runtime(e.to_string()))?;
-    Ok(EngineHandle {
+    let handle = EngineHandle {
         inner: Arc::new(EngineShared {
             model_name: name,
             max_model_len,
+            guidance: crate::engine::guided::Guidance::new(tokenizer.clone()),
             tokenizer,
             metrics,
             scheduler,
             next_request_id: AtomicU64::new(1),
             output_formats,
         }),
-    })
+    };
+    // The grammar compiler's token trie, built before the first constrained
+    // request needs it.
+    let warm = handle.clone();
+    tokio::task::spawn_blocking(move || warm.inner.guidance.warm());
+    Ok(handle)
 }
 
 /// The tool-call and reasoning formats: detected from the chat template
