@@ -399,6 +399,21 @@ async fn open_loop_latency_includes_the_queue() {
         "OpenCode-sized prompts: {} tokens per request",
         r.prompt_tokens / r.requests_ok
     );
+    // OpenCode's title request went out beside each session's first turn.
+    let titles = r
+        .by_turn
+        .iter()
+        .find(|t| t.turn == 0)
+        .map_or(0, |t| t.count);
+    let firsts = r
+        .by_turn
+        .iter()
+        .find(|t| t.turn == 1)
+        .map_or(0, |t| t.count);
+    assert!(
+        titles > 0 && titles == firsts,
+        "{titles} titles, {firsts} first turns"
+    );
     let m = server.metrics().await;
     let server_ttft = common::TestServer::metric(&m, "vllm:time_to_first_token_seconds_sum")
         / common::TestServer::metric(&m, "vllm:time_to_first_token_seconds_count");
@@ -422,6 +437,9 @@ async fn search_finds_the_most_sessions_meeting_the_slo() {
     };
     let server = common::start(sim_server_config("random", None, speed)).await;
     let mut cfg = load_config(&server.base, &server.model);
+    // The chat profile: no title request beside the first turn, so the
+    // number of decoding sequences is the number of sessions.
+    cfg.profile = "chat".into();
     cfg.find_max_sessions = true;
     cfg.slo = Some("itl=135ms".into());
     cfg.duration = Some(Duration::from_millis(1500));

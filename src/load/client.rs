@@ -502,7 +502,12 @@ async fn stream<'c>(
             return acc.finish(at, Some(e));
         }
         if acc.done {
-            break;
+            // The request ends at [DONE]; read the body's end (briefly) so
+            // the connection goes back to the pool, as a real client's does.
+            let end = intended.elapsed();
+            let drain = async { while body.next().await.is_some() {} };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
+            return acc.finish(end, None);
         }
     }
     acc.finish(intended.elapsed(), None)

@@ -95,6 +95,20 @@ pub struct Profile {
     pub tool_think: ThinkTime,
     /// Pause before a new user message (human reading/typing).
     pub user_think: ThinkTime,
+    /// A side request at the start of each session that asks for the
+    /// conversation's title (OpenCode sends one, alongside the first turn).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<TitleRequest>,
+}
+
+/// The title request: its own system prompt, an instruction message, then
+/// the session's first user message; no tools.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TitleRequest {
+    /// System message of the title request.
+    pub system_prompt: String,
+    /// User message sent before the session's first request text.
+    pub instruction: String,
 }
 
 /// One thing the user asks for, and how the conversation goes on.
@@ -272,6 +286,10 @@ impl Profile {
                 median_s: 4.0,
                 sigma: 0.6,
             },
+            title: Some(TitleRequest {
+                system_prompt: OPENCODE_TITLE_PROMPT.to_string(),
+                instruction: "Generate a title for this conversation:\n".to_string(),
+            }),
         }
     }
 
@@ -291,6 +309,7 @@ impl Profile {
                 median_s: 6.0,
                 sigma: 0.6,
             },
+            title: None,
         }
     }
 
@@ -629,6 +648,31 @@ fn chat_tasks() -> Vec<Task> {
 
 /// Our own system prompt, the size and structure of OpenCode 1.18.33's
 /// (identity, tone with examples, conventions, tasks, tool policy, `<env>`).
+/// The title request's system prompt (OpenCode's is 2,096 characters; this
+/// one is our own text of about that size).
+const OPENCODE_TITLE_PROMPT: &str = r##"You name conversations. Read the user's first message and write a short title for the conversation that it starts. Output only the title: a single line, no quotes, no markdown, no trailing punctuation, and no preamble such as "Title:" or "Here is a title".
+
+How to write the title:
+- Keep it under fifty characters. Shorter is better when it stays clear.
+- Use the same language the user wrote in.
+- Describe the task or the question, not the person asking. Prefer the concrete thing being changed or asked about: a file, a function, a command, an error, a feature.
+- Start with a verb when the user asks for an action ("Fix flaky parser test", "Add retry to HTTP client"), and with a noun phrase when the user asks a question ("Lifetime errors in iterator adapter").
+- Keep technical names exactly as the user wrote them: file paths, identifiers, flags, crate and package names, error codes. Do not translate or re-case them.
+- Drop filler words such as "please", "can you", "I want to", "help me".
+- Do not invent details the message does not contain. If the message is vague, the title can be general ("Questions about the build").
+- If the message is only a greeting or is empty, answer with a neutral title such as "New conversation".
+- Never answer the user's question, never ask a question back, never explain your choice.
+
+Examples of the style (user message, then title):
+- "the tests in tests/parser_test.rs fail since yesterday, can you look?" -> Fix failing parser tests
+- "how do I make cargo build faster on CI?" -> Faster cargo builds on CI
+- "add a --verbose flag to the cli and print the config when it is set" -> Add --verbose flag to CLI
+- "why does this lifetime not live long enough in src/cache.rs" -> Lifetime error in src/cache.rs
+- "hey" -> New conversation
+
+Formatting rules again, because they matter most: one line, at most fifty characters, no surrounding quotes, no period at the end, nothing before or after the title. The title is shown in a narrow list of conversations, so every character counts; it is never read by a model, so it needs no context or explanation. Titles that break these rules are cut off or discarded by the interface.
+"##;
+
 const OPENCODE_SYSTEM_PROMPT: &str = r##"You are a terminal-based coding assistant. You help developers with software engineering work in their own repository: reading and changing code, running commands, and answering questions about the project. Follow the guidance below and use the tools you are given to get the work done.
 
 IMPORTANT: Do not invent or guess web addresses. Only use a URL when the user gave it to you, when it appears in a file of the project, or when you are certain it points to documentation that helps with the programming task at hand.

@@ -75,7 +75,8 @@ pub struct RunReport {
     pub requests_per_s: f64,
     /// Goodput under `--slo`, when one is given.
     pub goodput: Option<Goodput>,
-    /// Per turn number (1 = a session's first request): the cost of a
+    /// Per turn number (1 = a session's first request; 0 = the profile's title
+    /// request, sent beside turn 1): the cost of a
     /// growing context and the win from prefix caching.
     pub by_turn: Vec<TurnStats>,
     /// One point per second of the run.

@@ -162,9 +162,34 @@ pub async fn run_session(
 ) -> SessionEnd {
     let live = &ctx.recorder.live;
     live.active.fetch_add(1, Ordering::Relaxed);
-    let end = session_body(ctx, index, turns, first).await;
+    let (_, end) = tokio::join!(
+        title_request(ctx, index, first),
+        session_body(ctx, index, turns, first)
+    );
     live.active.fetch_sub(1, Ordering::Relaxed);
     end
+}
+
+/// The profile's title request, sent beside the first turn (as OpenCode
+/// does) and recorded as turn 0.
+async fn title_request(ctx: &SessionContext, index: u64, first: Instant) {
+    let profile = &*ctx.profile;
+    let Some(title) = &profile.title else { return };
+    if ctx.deadline.is_some_and(|d| first >= d) {
+        return;
+    }
+    // The session's first draw picks its task: the same draw here.
+    let task = SessionRng::new(ctx.seed, index).below(profile.tasks.len());
+    let messages = [
+        json!({"role": "system", "content": title.system_prompt}),
+        json!({"role": "user", "content": title.instruction}),
+        json!({"role": "user", "content": profile.tasks[task].prompt}),
+    ];
+    let max_tokens = ctx.options.max_tokens.or(profile.max_tokens);
+    tokio::time::sleep_until(first.into()).await;
+    let body = chat_body(&ctx.options, &messages, &[], max_tokens);
+    let out = client::send(&ctx.endpoint, body, first, ctx.counter.as_deref()).await;
+    ctx.recorder.record_turn(&out, 0);
 }
 
 async fn session_body(
