@@ -49,7 +49,7 @@ echo "== aiperf: $CONCURRENCY concurrent, 1000 in / 100 out, 200 requests"
 "$AIPERF" profile -m weir-demo --url "http://127.0.0.1:$PORT" --endpoint-type chat \
   --streaming --concurrency "$CONCURRENCY" --request-count 200 --warmup-request-count 16 \
   --isl 1000 --isl-stddev 0 --osl 100 --osl-stddev 0 --extra-inputs ignore_eos:true \
-  --tokenizer "${TOKENIZER:-$HOME/.cache/weir/demo-v1}" --per-chunk-usage \
+  --tokenizer "${TOKENIZER:-$HOME/.cache/weir/demo-v1}" --per-chunk-usage --use-server-token-count \
   --random-seed 1 --output-artifact-dir "$OUT/aiperf" </dev/null >"$OUT/aiperf.log" 2>&1 || {
   tail -30 "$OUT/aiperf.log"; exit 1; }
 find "$OUT/aiperf" -name 'profile_export_aiperf.json' | head -1

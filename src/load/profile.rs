@@ -82,6 +82,7 @@ pub struct Profile {
     /// The system message, sent unchanged on every request.
     pub system_prompt: String,
     /// OpenAI `tools` array (may be empty: then no `tools` field is sent).
+    #[serde(default)]
     pub tools: Vec<Value>,
     /// `max_tokens` as the real client sends it (OpenCode: 32000), None = not sent.
     pub max_tokens: Option<u32>,
