@@ -195,7 +195,7 @@ async fn first_model(base: &str, key: Option<&str>) -> Result<String, String> {
         .map_err(|e| {
             format!(
                 "GET {url} (to pick a model; or pass --model): {}",
-                e.without_url()
+                load::client::error_chain(&e.without_url())
             )
         })?
         .json()

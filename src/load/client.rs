@@ -85,7 +85,7 @@ impl TurnError {
     pub fn message(&self) -> String {
         match self {
             TurnError::Http { status, message } => format!("HTTP {status}: {message}"),
-            TurnError::Connect(m) => format!("connect: {m}"),
+            TurnError::Connect(m) => m.clone(),
             TurnError::Timeout => "request timed out".into(),
             TurnError::Stream(m) => format!("stream: {m}"),
             TurnError::Incomplete => "stream ended without [DONE]".into(),
@@ -428,6 +428,19 @@ fn find_event_end(b: &[u8]) -> Option<(usize, usize)> {
     None
 }
 
+/// An error and its causes, one line: `error sending request: client error
+/// (Connect): tcp connect error: Connection refused (os error 111)`.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}
+
 /// Sends one streamed chat request (`body`: the JSON bytes) and times it. Never panics; failures
 /// come back in `TurnOutcome.error`.
 pub async fn send(
@@ -465,7 +478,7 @@ async fn stream<'c>(
             let err = if e.is_timeout() {
                 TurnError::Timeout
             } else {
-                TurnError::Connect(e.without_url().to_string())
+                TurnError::Connect(error_chain(&e.without_url()))
             };
             return acc.finish(intended.elapsed(), Some(err));
         }
@@ -493,7 +506,7 @@ async fn stream<'c>(
             Err(e) => {
                 return acc.finish(
                     intended.elapsed(),
-                    Some(TurnError::Stream(e.without_url().to_string())),
+                    Some(TurnError::Stream(error_chain(&e.without_url()))),
                 )
             }
         };
