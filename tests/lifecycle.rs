@@ -1,5 +1,6 @@
 //! Request lifecycle through the real server: a client that disconnects
-//! mid-stream frees its KV blocks, and the server keeps serving.
+//! mid-stream frees its KV blocks, and the server keeps serving; `/health`
+//! and requests turn 503 once the engine stops.
 
 mod common;
 
@@ -68,4 +69,40 @@ async fn disconnect_mid_stream_frees_blocks() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_turns_503_when_the_engine_stops() {
+    let mut cfg = common::config(None);
+    cfg.runner = common::sim("echo");
+    let server = common::start(cfg).await;
+    let health = |s: common::TestServer| async move {
+        s.http
+            .get(format!("{}/health", s.base))
+            .send()
+            .await
+            .expect("health request")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(health(server.clone()).await, 200);
+    server.engine.shutdown();
+    let mut status = 200;
+    for _ in 0..50 {
+        status = health(server.clone()).await;
+        if status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 503, "/health after shutdown");
+    // A request now gets a clear 503, not a hang or a 500.
+    let (code, body) = server
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": server.model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}),
+        )
+        .await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body["error"]["message"].as_str().is_some(), "{body}");
 }

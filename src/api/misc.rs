@@ -52,10 +52,15 @@ pub async fn model(
     }
 }
 
-/// `GET /health`: 200 with an empty body once the server answers at all
-/// (the engine handle exists only after the model has loaded).
-pub async fn health() -> StatusCode {
-    StatusCode::OK
+/// `GET /health`: 200 with an empty body while the engine serves; 503 with
+/// an OpenAI error body once its scheduler has stopped (load balancers take
+/// the instance out).
+pub async fn health(State(engine): State<EngineHandle>) -> Response {
+    if engine.is_serving() {
+        StatusCode::OK.into_response()
+    } else {
+        ApiError::unavailable("the engine is not running").into_response()
+    }
 }
 
 /// `GET /metrics`: Prometheus text exposition.

@@ -83,6 +83,21 @@ pub(crate) struct EngineShared {
 }
 
 impl EngineHandle {
+    /// True while the scheduler actor runs: what `GET /health` reports.
+    pub fn is_serving(&self) -> bool {
+        matches!(
+            self.inner.scheduler.get_status(),
+            ractor::ActorStatus::Running
+        )
+    }
+
+    /// Stops the engine: the scheduler actor ends (its executor thread with
+    /// it), streams still open end with an error, and from then on requests
+    /// get 503 and `/health` says 503.
+    pub fn shutdown(&self) {
+        self.inner.scheduler.stop(Some("shutdown".into()));
+    }
+
     /// The served model name (`model` must match it exactly).
     pub fn model_name(&self) -> &str {
         &self.inner.model_name

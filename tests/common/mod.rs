@@ -17,6 +17,8 @@ pub struct TestServer {
     pub model: String,
     /// The HTTP client.
     pub http: reqwest::Client,
+    /// The engine behind the server.
+    pub engine: weir::engine::EngineHandle,
 }
 
 /// The repository's tests/models/NAME.
@@ -62,7 +64,7 @@ pub fn sim(mode: &str) -> RunnerKind {
 pub async fn start(cfg: EngineConfig) -> TestServer {
     let engine = weir::engine::start(cfg).await.expect("engine starts");
     let model = engine.model_name().to_string();
-    let app = weir::api::router(engine);
+    let app = weir::api::router(engine.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -74,6 +76,7 @@ pub async fn start(cfg: EngineConfig) -> TestServer {
         base: format!("http://{addr}"),
         model,
         http: reqwest::Client::new(),
+        engine,
     }
 }
 
