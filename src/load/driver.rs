@@ -74,7 +74,7 @@ impl Live {
                 let prompt = l.prompt_tokens.load(Ordering::Relaxed).max(1);
                 let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
                 bar.set_message(format!(
-                    "{label}: {} sessions ({} thinking) · {} requests · {} errors · TTFT p50 {} ms · ITL p50 {} ms · cached {:.0}% · {:.0} tok/s",
+                    "{label}: {} active ({} thinking) · {} requests · {} errors · TTFT p50 {} ms · ITL p50 {} ms · cached {:.0}% · {:.0} tok/s",
                     l.active.load(Ordering::Relaxed),
                     l.thinking.load(Ordering::Relaxed),
                     l.requests.load(Ordering::Relaxed),
