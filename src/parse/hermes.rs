@@ -42,37 +42,73 @@ enum State {
     Block,
 }
 
-/// Parses Hermes-style `<tool_call>` blocks; see the module docs.
+/// What a complete `<tool_call>` block's body holds: Hermes JSON here,
+/// Qwen3-Coder's `<function=...>` XML in [`super::qwen3_coder`].
+pub trait BlockBody: Send + std::fmt::Debug {
+    /// The body's calls as (name, compact arguments JSON), in order; `None`
+    /// when it is malformed (the block is then emitted as content).
+    fn calls(&self, body: &str) -> Option<Vec<(String, String)>>;
+}
+
+/// Hermes bodies: one JSON object with `name` and `arguments`.
 #[derive(Debug)]
-pub struct HermesParser {
+pub struct JsonBody;
+
+impl BlockBody for JsonBody {
+    fn calls(&self, body: &str) -> Option<Vec<(String, String)>> {
+        let value = serde_json::from_str::<Value>(body.trim()).ok()?;
+        call_from_value(&value).map(|call| vec![call])
+    }
+}
+
+/// Splits text into content and `<tool_call>` blocks, each turned into calls
+/// by `B`; see the module docs.
+#[derive(Debug)]
+pub struct TaggedBlockParser<B: BlockBody> {
     state: State,
     /// Text received but not yet emitted. In `Block`, the block body so far.
     buf: String,
     /// In `Block`: bytes of `buf` already searched for `END` without a match
     /// (bounded so a match across pushes is still found).
     scanned: usize,
+    /// Reads a block's body.
+    body: B,
     /// Numbers calls and handles the whitespace around them.
     emitter: CallEmitter,
 }
 
+/// Parses Hermes-style `<tool_call>` blocks; see the module docs.
+pub type HermesParser = TaggedBlockParser<JsonBody>;
+
 impl HermesParser {
     /// A parser for one response; `id_seed` feeds [`tool_call_id`].
+    ///
+    /// [`tool_call_id`]: super::tool_call_id
     pub fn new(id_seed: u64) -> Self {
+        TaggedBlockParser::with_body(id_seed, JsonBody)
+    }
+}
+
+impl<B: BlockBody> TaggedBlockParser<B> {
+    /// A parser for one response reading block bodies with `body`.
+    pub fn with_body(id_seed: u64, body: B) -> Self {
         Self {
             state: State::Text,
             buf: String::new(),
             scanned: 0,
+            body,
             emitter: CallEmitter::new(id_seed),
         }
     }
 
     /// Handles a complete block body (between the markers).
     fn block(&mut self, body: &str, out: &mut Vec<ParsedDelta>) {
-        let call = serde_json::from_str::<Value>(body.trim())
-            .ok()
-            .and_then(|v| call_from_value(&v));
-        match call {
-            Some((name, arguments)) => self.emitter.call(name, arguments, out),
+        match self.body.calls(body) {
+            Some(calls) => {
+                for (name, arguments) in calls {
+                    self.emitter.call(name, arguments, out);
+                }
+            }
             None => {
                 let raw = format!("{START}{body}{END}");
                 self.emitter.text(&raw, false, out);
@@ -131,7 +167,7 @@ impl HermesParser {
     }
 }
 
-impl OutputParser for HermesParser {
+impl<B: BlockBody> OutputParser for TaggedBlockParser<B> {
     fn push(&mut self, text: &str) -> Vec<ParsedDelta> {
         let mut out = Vec::new();
         self.buf.push_str(text);

@@ -15,12 +15,13 @@
 //! ```
 //!
 //! Rules:
-//! - A block is buffered whole, from `<tool_call>` to `</tool_call>`, as in
-//!   the Hermes format. Its body must be one or more functions, separated by
+//! - A block is buffered whole, from `<tool_call>` to `</tool_call>`, by the
+//!   same splitter as the Hermes format ([`TaggedBlockParser`], with [`XmlBody`]
+//!   reading the body). Its body must be one or more functions, separated by
 //!   whitespace: `<function=NAME>`, then any number of
 //!   `<parameter=KEY>VALUE</parameter>`, then `</function>` (which may be
 //!   left out after the last function). Each function becomes one
-//!   [`ParsedDelta::ToolCall`] whose `arguments` is a compact JSON object,
+//!   [`super::ParsedDelta::ToolCall`] whose `arguments` is a compact JSON object,
 //!   parameters in the order written (a repeated key keeps its first place
 //!   and its last value).
 //! - `NAME` and `KEY` are the text up to `>`, trimmed: non-empty, without
@@ -40,8 +41,8 @@
 //!   before the first call and the whitespace after calls are handled as in
 //!   the Hermes format ([`super::hermes`]).
 
-use super::hermes::{END, START};
-use super::{held_prefix_len, is_call_name, CallEmitter, OutputParser, ParsedDelta};
+use super::hermes::{BlockBody, TaggedBlockParser};
+use super::is_call_name;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -53,15 +54,6 @@ pub const FUNCTION_END: &str = "</function>";
 pub const PARAMETER: &str = "<parameter=";
 /// Closes a parameter.
 pub const PARAMETER_END: &str = "</parameter>";
-
-/// Where the parser is in the output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    /// Outside any block.
-    Text,
-    /// After `<tool_call>`, waiting for `</tool_call>`.
-    Block,
-}
 
 /// The parameter schemas of the offered tools: function name → its
 /// `parameters.properties` object.
@@ -95,98 +87,33 @@ impl Schemas {
     }
 }
 
-/// Parses Qwen3-Coder `<tool_call><function=...>` blocks; see the module docs.
+/// Qwen3-Coder block bodies: `<function=...>` with typed parameters.
 #[derive(Debug)]
-pub struct Qwen3CoderParser {
-    state: State,
-    /// Text received but not yet emitted. In `Block`, the block body so far.
-    buf: String,
-    /// In `Block`: bytes of `buf` already searched for `END` without a match
-    /// (bounded so a match across pushes is still found).
-    scanned: usize,
+pub struct XmlBody {
     /// Parameter schemas of the offered tools, for typing values.
     schemas: Schemas,
-    /// Numbers calls and handles the whitespace around them.
-    emitter: CallEmitter,
 }
+
+impl BlockBody for XmlBody {
+    fn calls(&self, body: &str) -> Option<Vec<(String, String)>> {
+        parse_body(body, &self.schemas)
+    }
+}
+
+/// Parses Qwen3-Coder `<tool_call><function=...>` blocks; see the module docs.
+pub type Qwen3CoderParser = TaggedBlockParser<XmlBody>;
 
 impl Qwen3CoderParser {
     /// A parser for one response; `id_seed` feeds [`super::tool_call_id`].
     /// `tools`: the request's OpenAI-shaped tool definitions, whose JSON
     /// schemas type the parameter values (`None`: no schemas).
     pub fn new(id_seed: u64, tools: Option<&Value>) -> Self {
-        Self {
-            state: State::Text,
-            buf: String::new(),
-            scanned: 0,
-            schemas: Schemas::from_tools(tools),
-            emitter: CallEmitter::new(id_seed),
-        }
-    }
-
-    /// Handles a complete block body (between the markers).
-    fn block(&mut self, body: &str, out: &mut Vec<ParsedDelta>) {
-        match parse_body(body, &self.schemas) {
-            Some(calls) => {
-                for (name, arguments) in calls {
-                    self.emitter.call(name, arguments, out);
-                }
-            }
-            None => {
-                let raw = format!("{START}{body}{END}");
-                self.emitter.text(&raw, false, out);
-            }
-        }
-    }
-
-    /// Emits what the buffer allows; `last` means no more text will come.
-    fn process(&mut self, last: bool, out: &mut Vec<ParsedDelta>) {
-        loop {
-            match self.state {
-                State::Text => {
-                    if let Some(pos) = self.buf.find(START) {
-                        let before: String = self.buf.drain(..pos + START.len()).collect();
-                        self.emitter.text(&before[..pos], true, out);
-                        self.state = State::Block;
-                        self.scanned = 0;
-                        continue;
-                    }
-                    let hold = if last {
-                        0
-                    } else {
-                        held_prefix_len(&self.buf, START)
-                    };
-                    let cut = self.buf.len() - hold;
-                    let ready: String = self.buf.drain(..cut).collect();
-                    self.emitter.text(&ready, false, out);
-                    if last {
-                        self.emitter.end();
-                    }
-                    return;
-                }
-                State::Block => {
-                    // `scanned` lies on a char boundary: it is set from
-                    // `buf.len() - held_prefix_len(..)`, see there.
-                    let from = self.scanned.min(self.buf.len());
-                    if let Some(rel) = self.buf.get(from..).and_then(|s| s.find(END)) {
-                        let pos = from + rel;
-                        let block: String = self.buf.drain(..pos + END.len()).collect();
-                        self.block(&block[..pos], out);
-                        self.state = State::Text;
-                        continue;
-                    }
-                    if last {
-                        let raw = format!("{START}{}", self.buf);
-                        self.buf.clear();
-                        self.state = State::Text;
-                        self.emitter.text(&raw, false, out);
-                        continue;
-                    }
-                    self.scanned = self.buf.len() - held_prefix_len(&self.buf, END);
-                    return;
-                }
-            }
-        }
+        TaggedBlockParser::with_body(
+            id_seed,
+            XmlBody {
+                schemas: Schemas::from_tools(tools),
+            },
+        )
     }
 }
 
@@ -347,30 +274,13 @@ pub fn convert_value(raw: &str, schema: Option<&Value>) -> Value {
     as_string()
 }
 
-impl OutputParser for Qwen3CoderParser {
-    fn push(&mut self, text: &str) -> Vec<ParsedDelta> {
-        let mut out = Vec::new();
-        self.buf.push_str(text);
-        self.process(false, &mut out);
-        out
-    }
-
-    fn finish(&mut self) -> Vec<ParsedDelta> {
-        let mut out = Vec::new();
-        self.process(true, &mut out);
-        out
-    }
-
-    fn saw_tool_calls(&self) -> bool {
-        self.emitter.calls() > 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{check_splits, Collected};
     use super::super::tool_call_id;
     use super::*;
+    use crate::parse::hermes::{END, START};
+    use crate::parse::{OutputParser, ParsedDelta};
     use serde_json::json;
 
     fn qwen(text: &str) -> Collected {
