@@ -119,3 +119,45 @@ async fn constraints_are_not_applied_to_sim_replies_but_are_still_checked() {
         "{v}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logprob_bytes_rebuild_the_text_across_split_characters() {
+    let mut cfg = common::config(None);
+    cfg.runner = common::sim("echo");
+    let server = common::start(cfg).await;
+    let text = "naïve 日本語 🚀 café";
+    let (status, body) = server
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": server.model, "messages": [{"role": "user", "content": text}],
+                    "max_tokens": 64, "logprobs": true, "top_logprobs": 2}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let choice = &body["choices"][0];
+    assert_eq!(choice["message"]["content"], text);
+    let entries = choice["logprobs"]["content"].as_array().expect("logprobs");
+    let bytes: Vec<u8> = entries
+        .iter()
+        .flat_map(|e| e["bytes"].as_array().expect("bytes").iter())
+        .map(|b| b.as_u64().expect("byte") as u8)
+        .collect();
+    // The raw token bytes concatenate to the text, then the end-of-turn
+    // token (listed, as vLLM lists it, but not part of the content).
+    assert!(bytes.starts_with(text.as_bytes()), "{bytes:?}");
+    let rest = &bytes[text.len()..];
+    assert!(rest.is_empty() || rest == b"<|im_end|>", "{rest:?}");
+    // Some tokens hold only part of a character: their bytes are not UTF-8.
+    assert!(
+        entries.iter().any(|e| {
+            let b: Vec<u8> = e["bytes"]
+                .as_array()
+                .expect("bytes")
+                .iter()
+                .map(|b| b.as_u64().unwrap_or(0) as u8)
+                .collect();
+            std::str::from_utf8(&b).is_err()
+        }),
+        "the demo tokenizer splits one of these characters"
+    );
+}

@@ -278,10 +278,11 @@ impl StreamActor {
     }
 
     fn logprob_text(tok: &Tokenizer, id: u32, logprob: f32, top: &[(u32, f32)]) -> TokenLogprob {
+        // The token's raw bytes (part of a character for some byte tokens)
+        // and its text as those bytes read as UTF-8.
         let text = |id: u32| {
-            let s = tok.decode(&[id], false).unwrap_or_default();
-            let bytes = s.as_bytes().to_vec();
-            (s, bytes)
+            let bytes = tok.token_bytes(id);
+            (String::from_utf8_lossy(&bytes).into_owned(), bytes)
         };
         // JSON has no -inf: report impossible tokens as vLLM does.
         let finite = |lp: f32| if lp.is_finite() { lp } else { -9999.0 };

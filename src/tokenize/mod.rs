@@ -315,6 +315,37 @@ impl Tokenizer {
         self.inner.token_to_id(s)
     }
 
+    /// The raw bytes a token adds to the output (OpenAI's `logprobs[].bytes`).
+    /// A byte-level BPE token or a `<0xHH>` byte-fallback token may hold only
+    /// part of a UTF-8 character: its bytes are then those raw bytes, not the
+    /// replacement character its lone decode shows.
+    pub fn token_bytes(&self, id: u32) -> Vec<u8> {
+        let text = self.inner.decode(&[id], false).unwrap_or_default();
+        let Some(piece) = self.inner.id_to_token(id) else {
+            return text.into_bytes();
+        };
+        if let Some(hex) = piece.strip_prefix("<0x").and_then(|r| r.strip_suffix('>')) {
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
+                return vec![b];
+            }
+        }
+        // SentencePiece writes a space as U+2581, which a lone decode drops
+        // at the start (byte-level pieces never hold U+2581).
+        if piece.contains('\u{2581}') {
+            return piece.replace('\u{2581}', " ").into_bytes();
+        }
+        if !text.contains('\u{FFFD}') {
+            return text.into_bytes();
+        }
+        // Byte-level BPE: each char of the piece stands for one byte.
+        let table = byte_level_table();
+        piece
+            .chars()
+            .map(|c| table.iter().position(|&t| t == c).map(|b| b as u8))
+            .collect::<Option<Vec<u8>>>()
+            .unwrap_or_else(|| text.into_bytes())
+    }
+
     /// The string of a token id, as stored in the vocabulary (e.g. `Ġhello`).
     pub fn id_to_token(&self, id: u32) -> Option<String> {
         self.inner.id_to_token(id)
@@ -363,11 +394,38 @@ impl Tokenizer {
     }
 }
 
+/// GPT-2's byte-to-char table used by byte-level BPE vocabularies: byte `b`
+/// is written as `table[b]` in token strings (printable bytes as themselves,
+/// the others shifted past U+0100).
+pub fn byte_level_table() -> &'static [char; 256] {
+    static TABLE: std::sync::OnceLock<[char; 256]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut out = [' '; 256];
+        let mut shifted = 0u32;
+        for b in 0..256u32 {
+            let printable = (0x21..=0x7E).contains(&b)
+                || (0xA1..=0xAC).contains(&b)
+                || (0xAE..=0xFF).contains(&b);
+            let c = if printable {
+                b
+            } else {
+                shifted += 1;
+                255 + shifted
+            };
+            // Every value here is below U+0200: always a valid char.
+            out[b as usize] = char::from_u32(c).unwrap_or(' ');
+        }
+        out
+    })
+}
+
 #[cfg(test)]
 pub(crate) mod test_tokenizers {
     //! Small tokenizers built in code for tests.
 
-    /// GPT-2's byte to printable-char mapping used by byte-level BPE vocabularies.
+    /// GPT-2's byte to printable-char mapping used by byte-level BPE vocabularies
+    /// (written out independently of [`super::byte_level_table`], which a test
+    /// checks against it).
     pub fn byte_chars() -> Vec<char> {
         let mut bs: Vec<u32> = (b'!' as u32..=b'~' as u32)
             .chain(0xA1..=0xAC)
@@ -513,6 +571,32 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn token_bytes_are_raw_even_inside_a_character() {
+        assert_eq!(byte_level_table().to_vec(), test_tokenizers::byte_chars());
+        for json in [
+            test_tokenizers::byte_level_json(),
+            test_tokenizers::sentencepiece_json(),
+        ] {
+            let tok = Tokenizer::from_tokenizers(tokenizers::Tokenizer::from_str(&json).unwrap());
+            let text = "naïve 日本 café";
+            let ids = tok.encode(text, false).unwrap();
+            let partial = ids
+                .iter()
+                .filter(|&&id| tok.decode(&[id], false).unwrap().contains('\u{FFFD}'))
+                .count();
+            assert!(partial > 0, "the test text must split a character");
+            let bytes: Vec<u8> = ids.iter().flat_map(|&id| tok.token_bytes(id)).collect();
+            let decoded = tok.decode(&ids, false).unwrap();
+            // SentencePiece's decode drops the first token's leading space.
+            assert_eq!(
+                String::from_utf8(bytes).unwrap().trim_start(),
+                decoded.trim_start(),
+                "{ids:?}"
+            );
+        }
     }
 
     #[test]
