@@ -26,9 +26,9 @@ cargo clippy --release --all-targets -- -D warnings
 echo "== headless chromium (tests/load_html.rs opens weir load's HTML report in it)"
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && apt-get install -y -qq chromium
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
   elif command -v sudo >/dev/null; then
-    sudo apt-get update -qq && sudo apt-get install -y -qq chromium
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
   else
     echo "chromium is missing and we are not root (no sudo): install Debian's chromium" >&2
     exit 1
