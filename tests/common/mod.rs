@@ -64,13 +64,17 @@ pub fn sim(mode: &str) -> RunnerKind {
 pub async fn start(cfg: EngineConfig) -> TestServer {
     let engine = weir::engine::start(cfg).await.expect("engine starts");
     let model = engine.model_name().to_string();
-    let app = weir::api::router(engine.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
+    // The production path (TCP_NODELAY on every connection): without it,
+    // Nagle plus delayed ACKs hold small SSE writes back by tens of ms.
+    let served = engine.clone();
     tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("server runs");
+        weir::api::serve_on(listener, served, std::future::pending())
+            .await
+            .expect("server runs");
     });
     TestServer {
         base: format!("http://{addr}"),
