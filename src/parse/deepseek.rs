@@ -40,7 +40,7 @@
 //!   follows, emitted with the text if other text follows.
 
 use super::{
-    arguments_json, held_prefix_len, is_call_name, CallEmitter, OutputParser, ParsedDelta,
+    arguments_json, held_prefix_len, is_call_name, BufferedParser, CallEmitter, ParsedDelta,
 };
 use serde_json::Value;
 
@@ -105,6 +105,58 @@ impl DeepSeekParser {
         raw.push_str(extra);
         self.state = State::Text;
         self.emitter.text(&raw, false, out);
+    }
+}
+
+/// True when `s` is empty or a proper prefix of `marker`.
+fn is_proper_prefix(s: &str, marker: &str) -> bool {
+    s.len() < marker.len() && marker.starts_with(s)
+}
+
+/// `s` without its ```` ``` ```` fence (and the language tag after the
+/// opening one), trimmed; `s` trimmed when it has no fence.
+fn strip_fence(s: &str) -> &str {
+    let s = s.trim();
+    let Some(inner) = s.strip_prefix("```") else {
+        return s;
+    };
+    let inner = inner.strip_suffix("```").unwrap_or(inner);
+    let tag_end = inner
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(inner.len());
+    inner[tag_end..].trim()
+}
+
+/// A call body (between the call markers) as (name, compact arguments
+/// JSON), or `None` when it is malformed (see the module docs).
+fn parse_call(body: &str) -> Option<(String, String)> {
+    let (head, rest) = body.split_once(SEP)?;
+    let rest = rest.trim();
+    let v3 = head.trim() == "function" && !rest.starts_with(['{', '"']) && !rest.starts_with("```");
+    let (name, args) = if v3 {
+        let (name, args) = rest.split_once('\n').unwrap_or((rest, ""));
+        (name.trim(), strip_fence(args))
+    } else {
+        (head.trim(), strip_fence(rest))
+    };
+    if !is_call_name(name) {
+        return None;
+    }
+    let args = if args.is_empty() {
+        None
+    } else {
+        Some(serde_json::from_str::<Value>(args).ok()?)
+    };
+    Some((name.to_string(), arguments_json(args.as_ref())?))
+}
+
+impl BufferedParser for DeepSeekParser {
+    fn buffer(&mut self) -> &mut String {
+        &mut self.buf
+    }
+
+    fn calls_seen(&self) -> bool {
+        self.emitter.calls() > 0
     }
 
     /// Emits what the buffer allows; `last` means no more text will come.
@@ -191,72 +243,12 @@ impl DeepSeekParser {
     }
 }
 
-/// True when `s` is empty or a proper prefix of `marker`.
-fn is_proper_prefix(s: &str, marker: &str) -> bool {
-    s.len() < marker.len() && marker.starts_with(s)
-}
-
-/// `s` without its ```` ``` ```` fence (and the language tag after the
-/// opening one), trimmed; `s` trimmed when it has no fence.
-fn strip_fence(s: &str) -> &str {
-    let s = s.trim();
-    let Some(inner) = s.strip_prefix("```") else {
-        return s;
-    };
-    let inner = inner.strip_suffix("```").unwrap_or(inner);
-    let tag_end = inner
-        .find(|c: char| !c.is_ascii_alphanumeric())
-        .unwrap_or(inner.len());
-    inner[tag_end..].trim()
-}
-
-/// A call body (between the call markers) as (name, compact arguments
-/// JSON), or `None` when it is malformed (see the module docs).
-fn parse_call(body: &str) -> Option<(String, String)> {
-    let (head, rest) = body.split_once(SEP)?;
-    let rest = rest.trim();
-    let v3 = head.trim() == "function" && !rest.starts_with(['{', '"']) && !rest.starts_with("```");
-    let (name, args) = if v3 {
-        let (name, args) = rest.split_once('\n').unwrap_or((rest, ""));
-        (name.trim(), strip_fence(args))
-    } else {
-        (head.trim(), strip_fence(rest))
-    };
-    if !is_call_name(name) {
-        return None;
-    }
-    let args = if args.is_empty() {
-        None
-    } else {
-        Some(serde_json::from_str::<Value>(args).ok()?)
-    };
-    Some((name.to_string(), arguments_json(args.as_ref())?))
-}
-
-impl OutputParser for DeepSeekParser {
-    fn push(&mut self, text: &str) -> Vec<ParsedDelta> {
-        let mut out = Vec::new();
-        self.buf.push_str(text);
-        self.process(false, &mut out);
-        out
-    }
-
-    fn finish(&mut self) -> Vec<ParsedDelta> {
-        let mut out = Vec::new();
-        self.process(true, &mut out);
-        out
-    }
-
-    fn saw_tool_calls(&self) -> bool {
-        self.emitter.calls() > 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{check_splits, Collected};
+    use super::super::test_support::{check_splits, names_args, Collected};
     use super::super::tool_call_id;
     use super::*;
+    use crate::parse::OutputParser;
 
     fn deepseek(text: &str) -> Collected {
         check_splits(&|| Box::new(DeepSeekParser::new(8)), text)
@@ -274,13 +266,6 @@ mod tests {
 
     fn section(calls: &[String]) -> String {
         format!("{CALLS_BEGIN}{}{CALLS_END}", calls.concat())
-    }
-
-    fn names_args(c: &Collected) -> Vec<(&str, &str)> {
-        c.calls
-            .iter()
-            .map(|(_, _, n, a)| (n.as_str(), a.as_str()))
-            .collect()
     }
 
     #[test]

@@ -25,7 +25,7 @@
 //!   emitted with the text if non-whitespace text follows.
 //! - `<tool_` that never completes the marker (`a <tool_x> b`) is content.
 
-use super::{call_from_value, held_prefix_len, CallEmitter, OutputParser, ParsedDelta};
+use super::{call_from_value, held_prefix_len, BufferedParser, CallEmitter, ParsedDelta};
 use serde_json::Value;
 
 /// Opening marker of a tool-call block.
@@ -115,6 +115,16 @@ impl<B: BlockBody> TaggedBlockParser<B> {
             }
         }
     }
+}
+
+impl<B: BlockBody> BufferedParser for TaggedBlockParser<B> {
+    fn buffer(&mut self) -> &mut String {
+        &mut self.buf
+    }
+
+    fn calls_seen(&self) -> bool {
+        self.emitter.calls() > 0
+    }
 
     /// Emits what the buffer allows; `last` means no more text will come.
     fn process(&mut self, last: bool, out: &mut Vec<ParsedDelta>) {
@@ -167,30 +177,12 @@ impl<B: BlockBody> TaggedBlockParser<B> {
     }
 }
 
-impl<B: BlockBody> OutputParser for TaggedBlockParser<B> {
-    fn push(&mut self, text: &str) -> Vec<ParsedDelta> {
-        let mut out = Vec::new();
-        self.buf.push_str(text);
-        self.process(false, &mut out);
-        out
-    }
-
-    fn finish(&mut self) -> Vec<ParsedDelta> {
-        let mut out = Vec::new();
-        self.process(true, &mut out);
-        out
-    }
-
-    fn saw_tool_calls(&self) -> bool {
-        self.emitter.calls() > 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{check_splits, Collected};
+    use super::super::test_support::{check_splits, names_args, Collected};
     use super::super::tool_call_id;
     use super::*;
+    use crate::parse::OutputParser;
 
     fn hermes(text: &str) -> Collected {
         check_splits(&|| Box::new(HermesParser::new(99)), text)
@@ -198,13 +190,6 @@ mod tests {
 
     fn call(name: &str, args: &str) -> String {
         format!("<tool_call>\n{{\"name\": \"{name}\", \"arguments\": {args}}}\n</tool_call>")
-    }
-
-    fn names_args(c: &Collected) -> Vec<(&str, &str)> {
-        c.calls
-            .iter()
-            .map(|(_, _, n, a)| (n.as_str(), a.as_str()))
-            .collect()
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //!   `<|python_tag|>` before it, and everything after it is `Content`: never
 //!   lost.
 
-use super::{call_from_value, push_content, CallEmitter, JsonScan, OutputParser, ParsedDelta};
+use super::{call_from_value, push_content, BufferedParser, CallEmitter, JsonScan, ParsedDelta};
 use serde_json::Value;
 
 /// Marker Llama 3 may put before its tool calls.
@@ -87,6 +87,16 @@ impl Llama3Parser {
         let ws = self.buf.len() - self.buf.trim_start().len();
         let taken: String = self.buf.drain(..ws).collect();
         self.pending.push_str(&taken);
+    }
+}
+
+impl BufferedParser for Llama3Parser {
+    fn buffer(&mut self) -> &mut String {
+        &mut self.buf
+    }
+
+    fn calls_seen(&self) -> bool {
+        self.emitter.calls() > 0
     }
 
     /// Emits what the buffer allows; `last` means no more text will come.
@@ -186,40 +196,15 @@ impl Llama3Parser {
     }
 }
 
-impl OutputParser for Llama3Parser {
-    fn push(&mut self, text: &str) -> Vec<ParsedDelta> {
-        let mut out = Vec::new();
-        self.buf.push_str(text);
-        self.process(false, &mut out);
-        out
-    }
-
-    fn finish(&mut self) -> Vec<ParsedDelta> {
-        let mut out = Vec::new();
-        self.process(true, &mut out);
-        out
-    }
-
-    fn saw_tool_calls(&self) -> bool {
-        self.emitter.calls() > 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{check_splits, Collected};
+    use super::super::test_support::{check_splits, names_args, Collected};
     use super::super::tool_call_id;
     use super::*;
+    use crate::parse::OutputParser;
 
     fn llama(text: &str) -> Collected {
         check_splits(&|| Box::new(Llama3Parser::new(5)), text)
-    }
-
-    fn names_args(c: &Collected) -> Vec<(&str, &str)> {
-        c.calls
-            .iter()
-            .map(|(_, _, n, a)| (n.as_str(), a.as_str()))
-            .collect()
     }
 
     #[test]

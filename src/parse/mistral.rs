@@ -28,7 +28,7 @@
 //!   the end follows, emitted with the text if other text follows.
 
 use super::{
-    arguments_json, call_from_value, held_prefix_len, CallEmitter, JsonScan, OutputParser,
+    arguments_json, call_from_value, held_prefix_len, BufferedParser, CallEmitter, JsonScan,
     ParsedDelta,
 };
 use serde_json::Value;
@@ -114,6 +114,34 @@ impl MistralParser {
         let ws = self.buf.len() - self.buf.trim_start().len();
         let taken: String = self.buf.drain(..ws).collect();
         self.raw.push_str(&taken);
+    }
+}
+
+/// The older form: a JSON array of call objects (or one call object).
+fn parse_list(value: &str) -> Option<Vec<(String, String)>> {
+    match serde_json::from_str::<Value>(value).ok()? {
+        Value::Array(items) if !items.is_empty() => items.iter().map(call_from_value).collect(),
+        v @ Value::Object(_) => Some(vec![call_from_value(&v)?]),
+        _ => None,
+    }
+}
+
+/// The newer form: `name[ARGS]{...}`; the arguments must be an object.
+fn parse_args(name: &str, value: &str) -> Option<Vec<(String, String)>> {
+    let v: Value = serde_json::from_str(value).ok()?;
+    if name.is_empty() || !v.is_object() {
+        return None;
+    }
+    Some(vec![(name.to_string(), arguments_json(Some(&v))?)])
+}
+
+impl BufferedParser for MistralParser {
+    fn buffer(&mut self) -> &mut String {
+        &mut self.buf
+    }
+
+    fn calls_seen(&self) -> bool {
+        self.emitter.calls() > 0
     }
 
     /// Emits what the buffer allows; `last` means no more text will come.
@@ -213,58 +241,15 @@ impl MistralParser {
     }
 }
 
-/// The older form: a JSON array of call objects (or one call object).
-fn parse_list(value: &str) -> Option<Vec<(String, String)>> {
-    match serde_json::from_str::<Value>(value).ok()? {
-        Value::Array(items) if !items.is_empty() => items.iter().map(call_from_value).collect(),
-        v @ Value::Object(_) => Some(vec![call_from_value(&v)?]),
-        _ => None,
-    }
-}
-
-/// The newer form: `name[ARGS]{...}`; the arguments must be an object.
-fn parse_args(name: &str, value: &str) -> Option<Vec<(String, String)>> {
-    let v: Value = serde_json::from_str(value).ok()?;
-    if name.is_empty() || !v.is_object() {
-        return None;
-    }
-    Some(vec![(name.to_string(), arguments_json(Some(&v))?)])
-}
-
-impl OutputParser for MistralParser {
-    fn push(&mut self, text: &str) -> Vec<ParsedDelta> {
-        let mut out = Vec::new();
-        self.buf.push_str(text);
-        self.process(false, &mut out);
-        out
-    }
-
-    fn finish(&mut self) -> Vec<ParsedDelta> {
-        let mut out = Vec::new();
-        self.process(true, &mut out);
-        out
-    }
-
-    fn saw_tool_calls(&self) -> bool {
-        self.emitter.calls() > 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{check_splits, Collected};
+    use super::super::test_support::{check_splits, names_args, Collected};
     use super::super::tool_call_id;
     use super::*;
+    use crate::parse::OutputParser;
 
     fn mistral(text: &str) -> Collected {
         check_splits(&|| Box::new(MistralParser::new(11)), text)
-    }
-
-    fn names_args(c: &Collected) -> Vec<(&str, &str)> {
-        c.calls
-            .iter()
-            .map(|(_, _, n, a)| (n.as_str(), a.as_str()))
-            .collect()
     }
 
     #[test]

@@ -68,6 +68,37 @@ pub trait OutputParser: Send {
     fn saw_tool_calls(&self) -> bool;
 }
 
+/// The shape every parser here shares: pushed text is appended to a buffer,
+/// and one pass emits what the buffer allows (`last`: no more text comes).
+/// Implementing it gives the parser its [`OutputParser`] impl.
+pub(crate) trait BufferedParser: Send {
+    /// The text received and not yet emitted.
+    fn buffer(&mut self) -> &mut String;
+    /// Emits what the buffer allows; `last` means no more text will come.
+    fn process(&mut self, last: bool, out: &mut Vec<ParsedDelta>);
+    /// True once a tool call was emitted.
+    fn calls_seen(&self) -> bool;
+}
+
+impl<P: BufferedParser> OutputParser for P {
+    fn push(&mut self, text: &str) -> Vec<ParsedDelta> {
+        let mut out = Vec::new();
+        self.buffer().push_str(text);
+        self.process(false, &mut out);
+        out
+    }
+
+    fn finish(&mut self) -> Vec<ParsedDelta> {
+        let mut out = Vec::new();
+        self.process(true, &mut out);
+        out
+    }
+
+    fn saw_tool_calls(&self) -> bool {
+        self.calls_seen()
+    }
+}
+
 /// Which formats to parse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ToolFormat {
@@ -485,6 +516,14 @@ pub(crate) mod test_support {
                 }
             }
         }
+    }
+
+    /// The calls of a stream as (name, arguments).
+    pub(crate) fn names_args(c: &Collected) -> Vec<(&str, &str)> {
+        c.calls
+            .iter()
+            .map(|(_, _, n, a)| (n.as_str(), a.as_str()))
+            .collect()
     }
 
     /// Feeds `pieces` in order, then finishes.

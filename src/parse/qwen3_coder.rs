@@ -276,7 +276,7 @@ pub fn convert_value(raw: &str, schema: Option<&Value>) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{check_splits, Collected};
+    use super::super::test_support::{check_splits, names_args, Collected};
     use super::super::tool_call_id;
     use super::*;
     use crate::parse::hermes::{END, START};
@@ -300,13 +300,6 @@ mod tests {
         }
         s.push_str("</function>\n</tool_call>");
         s
-    }
-
-    fn names_args(c: &Collected) -> Vec<(&str, &str)> {
-        c.calls
-            .iter()
-            .map(|(_, _, n, a)| (n.as_str(), a.as_str()))
-            .collect()
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //! of `</think>` inside the block, and newlines right after a marker until
 //! it is known whether they are the ones to drop.
 
-use super::{held_prefix_len, push_content, push_reasoning, OutputParser, ParsedDelta};
+use super::{held_prefix_len, push_content, push_reasoning, BufferedParser, ParsedDelta};
 
 /// Opening marker of a reasoning block.
 pub const OPEN: &str = "<think>";
@@ -66,6 +66,16 @@ impl ThinkParser {
             strip_one_newline: starts_in_reasoning,
             strip_newlines: false,
         }
+    }
+}
+
+impl BufferedParser for ThinkParser {
+    fn buffer(&mut self) -> &mut String {
+        &mut self.buf
+    }
+
+    fn calls_seen(&self) -> bool {
+        false
     }
 
     /// Emits what the buffer allows; `last` means no more text will come.
@@ -132,29 +142,11 @@ impl ThinkParser {
     }
 }
 
-impl OutputParser for ThinkParser {
-    fn push(&mut self, text: &str) -> Vec<ParsedDelta> {
-        let mut out = Vec::new();
-        self.buf.push_str(text);
-        self.process(false, &mut out);
-        out
-    }
-
-    fn finish(&mut self) -> Vec<ParsedDelta> {
-        let mut out = Vec::new();
-        self.process(true, &mut out);
-        out
-    }
-
-    fn saw_tool_calls(&self) -> bool {
-        false
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{check_splits, Collected};
     use super::*;
+    use crate::parse::OutputParser;
 
     fn think(text: &str) -> Collected {
         check_splits(&|| Box::new(ThinkParser::new(false)), text)
