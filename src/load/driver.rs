@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::report::RunReport;
+use super::report::{ClientHealth, RunReport};
 use super::selfcheck::SelfCheck;
 use super::session::{run_session, SessionContext, SessionRng};
 use super::stats::Recorder;
@@ -33,15 +33,20 @@ pub struct Timing {
     pub turns: usize,
 }
 
-/// The display ticker: redraws the live line and samples active sessions.
+/// What watches a running level: the display ticker (redraws the live line,
+/// samples active sessions) and the client's [`SelfCheck`].
 pub struct Live {
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    check: SelfCheck,
+    recorder: Arc<Recorder>,
 }
 
 impl Live {
-    /// Starts it; `quiet` (or stderr not a terminal) draws nothing.
+    /// Starts both; `quiet` (or stderr not a terminal) draws nothing.
     pub fn start(recorder: Arc<Recorder>, label: String, quiet: bool) -> Live {
+        let check = SelfCheck::start();
+        let watched = recorder.clone();
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let draw = !quiet && std::io::stderr().is_terminal();
         let task = tokio::spawn(async move {
@@ -90,13 +95,20 @@ impl Live {
                 bar.finish_and_clear();
             }
         });
-        Live { stop, task }
+        Live {
+            stop,
+            task,
+            check,
+            recorder: watched,
+        }
     }
 
-    /// Stops the ticker.
-    pub async fn stop(self) {
+    /// Stops both; what the self-check saw over the level.
+    pub async fn stop(self) -> ClientHealth {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        let tokens = self.recorder.live.output_tokens.load(Ordering::Relaxed);
+        self.check.finish(tokens)
     }
 }
 
@@ -123,7 +135,6 @@ pub async fn closed_loop(
     let (start, measure_from, deadline, rec) = recorder_for(&timing, slo);
     let ctx = Arc::new(make_ctx(rec.clone(), deadline));
     let label = format!("{sessions} sessions");
-    let check = SelfCheck::start();
     let live = Live::start(rec.clone(), label.clone(), quiet);
     let n = sessions.max(1);
     let mut slots = tokio::task::JoinSet::new();
@@ -145,12 +156,11 @@ pub async fn closed_loop(
         });
     }
     while slots.join_next().await.is_some() {}
-    live.stop().await;
+    let client = live.stop().await;
     let measured = match timing.duration {
         Some(d) => d,
         None => Instant::now().saturating_duration_since(measure_from),
     };
-    let client = check.finish(rec.live.output_tokens.load(Ordering::Relaxed));
     rec.report(label, Some(sessions), None, measured, client)
 }
 
@@ -167,7 +177,6 @@ pub async fn open_loop(
     let (start, _measure_from, deadline, rec) = recorder_for(&timing, slo);
     let ctx = Arc::new(make_ctx(rec.clone(), deadline));
     let label = format!("{rate} sessions/s");
-    let check = SelfCheck::start();
     let live = Live::start(rec.clone(), label.clone(), quiet);
     let total = timing.warmup + timing.duration.unwrap_or(Duration::from_secs(60));
     let limit = max_concurrency.map(|c| Arc::new(tokio::sync::Semaphore::new(c.max(1))));
@@ -196,8 +205,7 @@ pub async fn open_loop(
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
-    live.stop().await;
-    let client = check.finish(rec.live.output_tokens.load(Ordering::Relaxed));
+    let client = live.stop().await;
     rec.report(
         label,
         None,

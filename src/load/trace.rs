@@ -23,7 +23,6 @@ use serde_json::json;
 
 use super::client::{self, Endpoint, TokenCounter};
 use super::report::RunReport;
-use super::selfcheck::SelfCheck;
 use super::session::{chat_body, RequestOptions, SessionRng};
 use super::stats::{Recorder, Slo};
 
@@ -169,7 +168,6 @@ pub async fn replay(
 ) -> RunReport {
     let start = Instant::now();
     let rec = Arc::new(Recorder::new(start, start, None, slo));
-    let check = SelfCheck::start();
     let live = super::driver::Live::start(rec.clone(), "trace".into(), quiet);
     // Group by session; lines without a session are sessions of their own.
     let mut sessions: Vec<Vec<TraceRecord>> = Vec::new();
@@ -227,12 +225,7 @@ pub async fn replay(
         });
     }
     while tasks.join_next().await.is_some() {}
-    live.stop().await;
-    let client = check.finish(
-        rec.live
-            .output_tokens
-            .load(std::sync::atomic::Ordering::Relaxed),
-    );
+    let client = live.stop().await;
     rec.report("trace".into(), None, None, start.elapsed(), client)
 }
 
