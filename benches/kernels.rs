@@ -6,10 +6,16 @@
 //! that matter: GB/s of weights streamed for m = 1 (decode is memory bound,
 //! compared with the probe's read bandwidth) and GFLOP/s (2*m*n*k per call)
 //! for m = 16, 64, 512 (compute bound, compared with the `vdpbf16ps` peak).
+//! Then one whole decode step's matmuls (24 layers + lm_head, ~0.99 GB of
+//! distinct weights, so every step streams them from DRAM as serving does)
+//! at batch 1, 8, 16, 32 and 64: the figure batched decode depends on, where
+//! both the memory stream and the arithmetic are near their limits and only
+//! overlapping them helps.
 //!
 //! Environment:
 //! * `WEIR_CPU_ISA=scalar|avx2|avx512|avx512bf16` lowers the ISA.
 //! * `WEIR_BENCH_SUMMARY_ONLY=1` prints the summary and skips criterion.
+//! * `WEIR_BENCH_DECODE_ONLY=1` prints only the probe and the decode step.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -123,6 +129,14 @@ fn summary() {
     );
     let bw = read_bandwidth_gbs();
     println!("memory read bandwidth (multi-threaded, 1 GiB): {bw:.1} GB/s");
+    if std::env::var_os("WEIR_BENCH_DECODE_ONLY").is_none() {
+        matmul_summary(bw);
+    }
+    decode_step_summary(bw);
+}
+
+/// Per-shape matmul figures (see the module docs).
+fn matmul_summary(bw: f64) {
     let only: Option<usize> = std::env::var("WEIR_BENCH_M")
         .ok()
         .and_then(|v| v.parse().ok());
@@ -237,6 +251,61 @@ fn bench_attention(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// One decode step's matmuls on the Qwen2-0.5B shape, weights streamed
+/// from DRAM: ms per step, GB/s of weights, GFLOP/s and the tok/s the
+/// matmuls alone would allow, per batch size.
+fn decode_step_summary(bw: f64) {
+    let layers = 24;
+    let per_layer = &SHAPES[..4];
+    let (lm_k, lm_n) = (SHAPES[4].1, SHAPES[4].2);
+    let weights: Vec<Vec<bf16>> = (0..layers * per_layer.len())
+        .into_par_iter()
+        .map(|i| {
+            let (_, k, n) = per_layer[i % per_layer.len()];
+            rand_vec(n * k, 10 + i as u64)
+                .iter()
+                .map(|&v| bf16::from_f32(v))
+                .collect()
+        })
+        .collect();
+    let lm: Vec<bf16> = rand_vec(lm_n * lm_k, 9)
+        .iter()
+        .map(|&v| bf16::from_f32(v))
+        .collect();
+    let params = weights.iter().map(Vec::len).sum::<usize>() + lm.len();
+    let bytes = (params * 2) as f64;
+    println!(
+        "decode step (24 layers + lm_head, {:.2} GB of bf16 weights streamed from DRAM):",
+        bytes / 1e9
+    );
+    for m in [1usize, 8, 16, 32, 64] {
+        let x = rand_vec(m * 4864, 5);
+        let mut out = vec![0.0f32; m * lm_n];
+        let (med, _) = time_it(Duration::from_secs(2), || {
+            for (i, w) in weights.iter().enumerate() {
+                let (_, k, n) = per_layer[i % per_layer.len()];
+                matmul(&x[..m * k], m, k, WeightView::Bf16(w), n, &mut out[..m * n]);
+            }
+            matmul(
+                &x[..m * lm_k],
+                m,
+                lm_k,
+                WeightView::Bf16(&lm),
+                lm_n,
+                &mut out,
+            );
+        });
+        println!(
+            "  m={m:3}: median {:6.1} ms/step  {:5.1} GB/s ({:3.0}% of probe)  {:5.0} GFLOP/s  -> {:5.0} tok/s",
+            med * 1e3,
+            bytes / med / 1e9,
+            100.0 * bytes / med / 1e9 / bw,
+            2.0 * m as f64 * params as f64 / med / 1e9,
+            m as f64 / med
+        );
+    }
 }
 
 fn main() {

@@ -596,11 +596,13 @@ pub(crate) mod x86 {
     /// arithmetic runs. A block of at most 4 x rows (decode, memory bound)
     /// prefetches whole w tiles ~24 KiB ahead; measured on Zen 4 this lifts
     /// m = 1 from ~45% to ~75% of the read bandwidth. A block of `P` x tiles
-    /// (batched decode: each w tile is swept `P` times) prefetches the next
-    /// w tile one row per pass, so the prefetches are spread evenly over the
-    /// tile's arithmetic instead of bunched in its first pass: on a
-    /// Qwen2-0.5B-shaped decode step streamed from DRAM this made m = 16 ~8%
-    /// faster (m = 8 ~4%, m = 32 ~3%).
+    /// (batched decode: each w tile is swept `P` times) prefetches the w tile
+    /// two tiles ahead one row per pass, so the prefetches are spread evenly
+    /// over the tile's arithmetic instead of bunched in its first pass. On a
+    /// Qwen2-0.5B-shaped decode step streamed from DRAM (`cargo bench
+    /// --bench kernels`, "decode step") spreading made m = 16 ~8% faster
+    /// (m = 8 ~4%, m = 32 ~3%) and two tiles ahead rather than one ~2% more;
+    /// T0 instead of T1 was ~15% slower, no prefetch ~50% slower.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn walk_block<F>(
@@ -619,7 +621,7 @@ pub(crate) mod x86 {
         let pf_tiles = if passes == 1 {
             (24 * 1024 / (NR * w_row_bytes).max(1)).clamp(1, 8)
         } else {
-            1
+            2
         };
         let mut j = j0;
         while j < j1 {
