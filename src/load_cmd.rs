@@ -32,7 +32,8 @@ enum LoadAction {
 
 #[derive(Args)]
 struct RunArgs {
-    /// The endpoint's base URL, `/v1` included (as the OpenAI SDKs take it).
+    /// The endpoint's base URL, `/v1` included (as the OpenAI SDKs take it);
+    /// a URL with no path at all (`http://host:8000`) gets `/v1` added.
     #[arg(long, default_value = "http://127.0.0.1:8000/v1")]
     base_url: String,
     /// Bearer API key.
@@ -134,7 +135,12 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;
+    let base_url = normalize_base_url(&a.base_url)?;
+    if base_url != a.base_url.trim_end_matches('/') {
+        eprintln!("weir load: using --base-url {base_url} (the OpenAI API lives under /v1)");
+    }
     rt.block_on(async move {
+        let a = RunArgs { base_url, ..a };
         let model = match a.model {
             Some(m) => m,
             None => first_model(&a.base_url, a.api_key.as_deref()).await?,
@@ -182,6 +188,22 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
 }
 
 /// The first model the endpoint lists.
+/// Checks `--base-url` and adds `/v1` when it names only a host (the most
+/// common slip: every request would otherwise be a 404). A URL with any path
+/// is kept as given, since providers mount the API under their own paths.
+fn normalize_base_url(raw: &str) -> Result<String, String> {
+    let mut url = reqwest::Url::parse(raw).map_err(|e| format!("--base-url {raw:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "--base-url {raw:?}: the scheme must be http or https"
+        ));
+    }
+    if url.path() == "/" || url.path().is_empty() {
+        url.set_path("/v1");
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 async fn first_model(base: &str, key: Option<&str>) -> Result<String, String> {
     let url = format!("{}/models", base.trim_end_matches('/'));
     let mut req = reqwest::Client::new().get(&url);
@@ -205,4 +227,25 @@ async fn first_model(base: &str, key: Option<&str>) -> Result<String, String> {
         .and_then(|v| v.as_str())
         .map(str::to_owned)
         .ok_or_else(|| format!("GET {url} listed no model; pass --model"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_base_url;
+
+    #[test]
+    fn base_url_gets_v1_only_when_it_names_just_a_host() {
+        let n = |s: &str| normalize_base_url(s).unwrap();
+        assert_eq!(n("http://127.0.0.1:8000"), "http://127.0.0.1:8000/v1");
+        assert_eq!(n("http://127.0.0.1:8000/"), "http://127.0.0.1:8000/v1");
+        assert_eq!(n("http://127.0.0.1:8000/v1/"), "http://127.0.0.1:8000/v1");
+        assert_eq!(
+            n("https://example.com/openai/v1"),
+            "https://example.com/openai/v1"
+        );
+        assert_eq!(n("https://example.com/api"), "https://example.com/api");
+        assert!(normalize_base_url("127.0.0.1:8000").is_err());
+        assert!(normalize_base_url("ftp://example.com").is_err());
+        assert!(normalize_base_url("not a url").is_err());
+    }
 }
