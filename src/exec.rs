@@ -70,15 +70,22 @@ impl Executor {
         on_done: impl Fn(StepDone) + Send + 'static,
     ) -> std::io::Result<Self> {
         let (tx, rx) = flume::unbounded::<SchedulerOutput>();
-        // The step runs inside a pool of its own, on one of the pool's
-        // threads: every kernel's fork-join then happens between pool
-        // workers, instead of each op waking the pool from outside and
-        // putting the caller to sleep (about 10% of a decode step).
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(rayon::current_num_threads())
-            .thread_name(|i| format!("weir-compute-{i}"))
-            .build()
-            .map_err(std::io::Error::other)?;
+        // A computing runner's step runs inside a pool of its own, on one of
+        // the pool's threads: every kernel's fork-join then happens between
+        // pool workers, instead of each op waking the pool from outside and
+        // putting the caller to sleep (about 10% of a decode step). A runner
+        // without arithmetic runs on this thread alone.
+        let pool = if runner.uses_thread_pool() {
+            Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(rayon::current_num_threads())
+                    .thread_name(|i| format!("weir-compute-{i}"))
+                    .build()
+                    .map_err(std::io::Error::other)?,
+            )
+        } else {
+            None
+        };
         let thread = std::thread::Builder::new()
             .name("weir-executor".into())
             .spawn(move || {
@@ -88,17 +95,21 @@ impl Executor {
                     // A panic in a kernel must not take the executor down
                     // (every later request would hang): it fails this step's
                     // sequences, which the scheduler then aborts.
-                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        pool.install(|| run_step(runner.as_mut(), &mut seqs, &step))
-                    }))
-                    .unwrap_or_else(|panic| {
-                        let msg = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "unknown panic".into());
-                        Err(format!("the executor panicked: {msg}"))
-                    });
+                    let result =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &pool {
+                            Some(pool) => {
+                                pool.install(|| run_step(runner.as_mut(), &mut seqs, &step))
+                            }
+                            None => run_step(runner.as_mut(), &mut seqs, &step),
+                        }))
+                        .unwrap_or_else(|panic| {
+                            let msg = panic
+                                .downcast_ref::<&str>()
+                                .map(|s| s.to_string())
+                                .or_else(|| panic.downcast_ref::<String>().cloned())
+                                .unwrap_or_else(|| "unknown panic".into());
+                            Err(format!("the executor panicked: {msg}"))
+                        });
                     let (result, failed) = match result {
                         Ok((sampled, failed)) => (Ok(sampled), failed),
                         Err(e) => (Err(e), Vec::new()),
@@ -198,22 +209,35 @@ fn run_step(
         .map(|id| seqs.get_mut(id).and_then(|s| s.constraint.take()))
         .collect();
     let seqs_ref = &*seqs;
-    let drawn: Vec<(SeqId, Result<SampledToken, String>)> = sampling
-        .par_iter()
-        .zip(logits.par_iter())
-        .zip(constraints.par_iter_mut())
-        .map(|((id, l), constraint)| {
-            // Every sampling id was looked up above.
-            let seq = &seqs_ref[id];
-            let (prompt, output) = seq.tokens.split_at(seq.prompt_len);
-            let token = match constraint {
-                None => Ok(sample(l, &seq.params, prompt, output)),
-                Some(Err(e)) => Err(e.clone()),
-                Some(Ok(c)) => sample_constrained(c, l, &seq.params, prompt, output),
-            };
-            (*id, token)
-        })
-        .collect();
+    let draw = |((id, l), constraint): (
+        (&SeqId, &Logits),
+        &mut Option<Result<SeqConstraint, String>>,
+    )| {
+        // Every sampling id was looked up above.
+        let seq = &seqs_ref[id];
+        let (prompt, output) = seq.tokens.split_at(seq.prompt_len);
+        let token = match constraint {
+            None => Ok(sample(l, &seq.params, prompt, output)),
+            Some(Err(e)) => Err(e.clone()),
+            Some(Ok(c)) => sample_constrained(c, l, &seq.params, prompt, output),
+        };
+        (*id, token)
+    };
+    let drawn: Vec<(SeqId, Result<SampledToken, String>)> = if runner.uses_thread_pool() {
+        sampling
+            .par_iter()
+            .zip(logits.par_iter())
+            .zip(constraints.par_iter_mut())
+            .map(draw)
+            .collect()
+    } else {
+        sampling
+            .iter()
+            .zip(logits.iter())
+            .zip(constraints.iter_mut())
+            .map(draw)
+            .collect()
+    };
     let mut sampled = Vec::with_capacity(drawn.len());
     let mut failed = Vec::new();
     for ((id, token), constraint) in drawn.into_iter().zip(constraints) {

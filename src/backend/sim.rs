@@ -383,6 +383,10 @@ impl ModelRunner for SimRunner {
     fn release(&mut self, seq_id: SeqId) {
         self.replies.remove(&seq_id);
     }
+
+    fn uses_thread_pool(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
