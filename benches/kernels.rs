@@ -15,7 +15,8 @@
 //! Environment:
 //! * `WEIR_CPU_ISA=scalar|avx2|avx512|avx512bf16` lowers the ISA.
 //! * `WEIR_BENCH_SUMMARY_ONLY=1` prints the summary and skips criterion.
-//! * `WEIR_BENCH_DECODE_ONLY=1` prints only the probe and the decode step.
+//! * `WEIR_BENCH_DECODE_ONLY=1` prints only the probe, the decode step and
+//!   attention.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -133,6 +134,46 @@ fn summary() {
         matmul_summary(bw);
     }
     decode_step_summary(bw);
+    attention_summary();
+}
+
+/// Paged attention on the Qwen2-0.5B shape (14 heads, 2 KV heads, head_dim
+/// 64, block 16, shuffled blocks), one layer: a 512-token prefill chunk at
+/// the end of a long context (a coding agent's turn: the conversation is
+/// cached, the new tool output is not) and one decode row, in GFLOP/s
+/// (QK^T and PV: 4 * head_dim FLOPs per query head per visible key).
+fn attention_summary() {
+    let (heads, kv_heads, hd, bs) = (14usize, 2usize, 64usize, 16usize);
+    println!("paged attention, one layer (14 heads, 2 KV heads, head_dim 64):");
+    for (q_len, ctx) in [(512usize, 4096usize), (512, 16384), (1, 16384)] {
+        let blocks = ctx.div_ceil(bs);
+        let kc = rand_vec(blocks * bs * kv_heads * hd, 5);
+        let vc = rand_vec(blocks * bs * kv_heads * hd, 6);
+        let table: Vec<u32> = (0..blocks as u32)
+            .map(|b| (b * 7919) % blocks as u32)
+            .collect();
+        let q = rand_vec(q_len * heads * hd, 7);
+        let mut out = vec![0.0; q_len * heads * hd];
+        let seqs = [AttnSeq {
+            q_start: 0,
+            q_len,
+            ctx_len: ctx,
+            block_table: &table,
+        }];
+        let (med, _) = time_it(Duration::from_secs(2), || {
+            paged_attention(
+                &q, &kc, &vc, bs, heads, kv_heads, hd, 0.125, None, &seqs, &mut out,
+            )
+        });
+        // Row i sees ctx - q_len + i + 1 keys.
+        let keys: f64 = (0..q_len).map(|i| (ctx - q_len + i + 1) as f64).sum();
+        let flops = 4.0 * hd as f64 * heads as f64 * keys;
+        println!(
+            "  q_len {q_len:4} at context {ctx:6}: median {:8.2} ms  {:6.1} GFLOP/s",
+            med * 1e3,
+            flops / med / 1e9
+        );
+    }
 }
 
 /// Per-shape matmul figures (see the module docs).
