@@ -463,13 +463,20 @@ multiversion! {
             }
         }
         // acc[d] += p_j * V_j[d] in key order for every d; done in column
-        // blocks held in registers (64, then 16, then single columns) so
-        // the running sums are not stored and reloaded per key. The blocking
-        // only changes which columns are live together, not any sum's order.
+        // blocks held in registers (64, 32, then 16, then single columns) so
+        // the running sums are not stored and reloaded per key, and several
+        // independent sums are in flight (one 16-column block alone waits on
+        // its add's latency every key: head_dim 32 ran ~2x slower as two of
+        // them). The blocking only changes which columns are live together,
+        // not any sum's order.
         let mut d = 0;
         while d + 64 <= hd {
             axpy_block::<64>(&s[..n], v_cache, offs, d, &mut acc[d..d + 64]);
             d += 64;
+        }
+        while d + 32 <= hd {
+            axpy_block::<32>(&s[..n], v_cache, offs, d, &mut acc[d..d + 32]);
+            d += 32;
         }
         while d + 16 <= hd {
             axpy_block::<16>(&s[..n], v_cache, offs, d, &mut acc[d..d + 16]);
