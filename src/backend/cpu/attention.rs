@@ -891,6 +891,21 @@ mod tests {
                 isa,
                 3,
             );
+            // head_dim 48: a 32-column and a 16-column PV block (the demo
+            // model's 32 takes the 32-column block alone).
+            run_case(
+                &Case {
+                    heads: 8,
+                    kvh: 2,
+                    hd: 48,
+                    bs: 16,
+                    window: None,
+                    ctxs: vec![90, 1],
+                    q_lens: vec![40, 1],
+                },
+                isa,
+                5,
+            );
             run_case(
                 &Case {
                     heads: 2,
