@@ -586,6 +586,19 @@ pub(crate) mod x86 {
         }
     }
 
+    /// How far ahead (in w tiles) a block of several x tiles prefetches.
+    const BATCHED_PF_TILES: usize = 2;
+
+    /// The rows of the prefetched w tile that pass `pass` of `passes`
+    /// prefetches, as (first row, count): row r goes to the pass with
+    /// `r * passes / NR == pass`, i.e. the run
+    /// `[ceil(pass * NR / passes), ceil((pass + 1) * NR / passes))`.
+    fn pass_prefetch_rows(pass: usize, passes: usize) -> (usize, usize) {
+        let r0 = (pass * NR).div_ceil(passes);
+        let r1 = ((pass + 1) * NR).div_ceil(passes).min(NR);
+        (r0, r1.saturating_sub(r0))
+    }
+
     /// Walks one block in 4 x 4 register tiles: w tiles outer (kept hot in
     /// L1), x tiles inner. `tile(xrow, mr, wrows, prefetch_rows, npf, out_rows, nv)`
     /// computes and stores one tile, prefetching (into L2) the first `npf`
@@ -621,7 +634,7 @@ pub(crate) mod x86 {
         let pf_tiles = if passes == 1 {
             (24 * 1024 / (NR * w_row_bytes).max(1)).clamp(1, 8)
         } else {
-            2
+            BATCHED_PF_TILES
         };
         let mut j = j0;
         while j < j1 {
@@ -631,12 +644,8 @@ pub(crate) mod x86 {
             let mut i = i0;
             while i < i1 {
                 let mr = (i1 - i).min(4);
-                // Pass p prefetches the next tile's rows r with r * P / NR == p:
-                // a contiguous run [ceil(p * NR / P), ceil((p + 1) * NR / P)).
                 let pass = (i - i0) / 4;
-                let r0 = (pass * NR).div_ceil(passes);
-                let r1 = ((pass + 1) * NR).div_ceil(passes).min(NR);
-                let npf = r1.saturating_sub(r0);
+                let (r0, npf) = pass_prefetch_rows(pass, passes);
                 let next = std::array::from_fn(|t| (first_next + r0 + t).min(n - 1));
                 // Rows i..i+mr and columns j..j+nv lie inside this task's
                 // block of `out` ([m, n], disjoint between tasks).
@@ -741,6 +750,18 @@ pub(crate) mod x86 {
     /// 32-element chunks per k span: a w tile's span is 8 KiB.
     const KBLOCK_CHUNKS: usize = 32;
 
+    /// [`tile_dpbf16_span`] for one MR.
+    type SpanFn = unsafe fn(
+        [*const u16; 4],
+        [*const u16; 4],
+        [*const u16; 4],
+        usize,
+        usize,
+        std::ops::Range<usize>,
+        bool,
+        &mut [__m512; 16],
+    );
+
     /// [`walk_block`] for the `vdpbf16ps` kernel with k split into spans of
     /// `kc` chunks: for each w tile, span by span, every x tile of the block
     /// adds that span to its accumulators (kept in a small buffer between
@@ -772,7 +793,7 @@ pub(crate) mod x86 {
             let wrp: [*const u16; 4] = std::array::from_fn(|t| {
                 (wp as *const u16).wrapping_add((j + t).min(j + nv - 1) * k)
             });
-            let first_next = j + 2 * NR;
+            let first_next = j + BATCHED_PF_TILES * NR;
             for a in accs.iter_mut() {
                 // SAFETY: as above.
                 *a = unsafe { std::mem::zeroed() };
@@ -783,61 +804,22 @@ pub(crate) mod x86 {
                 for (pass, acc) in accs.iter_mut().enumerate() {
                     let i = i0 + 4 * pass;
                     let mr = (i1 - i).min(4);
-                    let r0 = (pass * NR).div_ceil(passes);
-                    let r1 = ((pass + 1) * NR).div_ceil(passes).min(NR);
-                    let npf = r1.saturating_sub(r0);
+                    let (r0, npf) = pass_prefetch_rows(pass, passes);
                     let nxp: [*const u16; 4] = std::array::from_fn(|t| {
                         (wp as *const u16).wrapping_add((first_next + r0 + t).min(n - 1) * k)
                     });
                     let xr: [*const u16; 4] =
                         std::array::from_fn(|t| xb[(i + t.min(mr - 1)) * kp..].as_ptr());
+                    let span: SpanFn = match mr {
+                        1 => tile_dpbf16_span::<1>,
+                        2 => tile_dpbf16_span::<2>,
+                        3 => tile_dpbf16_span::<3>,
+                        _ => tile_dpbf16_span::<4>,
+                    };
                     // SAFETY: the dispatcher checked the features; x rows hold
                     // kp u16 and w rows k u16 (rows < n); `chunks` ends at or
                     // before k / 32; prefetches are hints.
-                    unsafe {
-                        match mr {
-                            1 => tile_dpbf16_span::<1>(
-                                xr,
-                                wrp,
-                                nxp,
-                                npf,
-                                k,
-                                chunks.clone(),
-                                last,
-                                acc,
-                            ),
-                            2 => tile_dpbf16_span::<2>(
-                                xr,
-                                wrp,
-                                nxp,
-                                npf,
-                                k,
-                                chunks.clone(),
-                                last,
-                                acc,
-                            ),
-                            3 => tile_dpbf16_span::<3>(
-                                xr,
-                                wrp,
-                                nxp,
-                                npf,
-                                k,
-                                chunks.clone(),
-                                last,
-                                acc,
-                            ),
-                            _ => tile_dpbf16_span::<4>(
-                                xr,
-                                wrp,
-                                nxp,
-                                npf,
-                                k,
-                                chunks.clone(),
-                                last,
-                                acc,
-                            ),
-                        }
-                    }
+                    unsafe { span(xr, wrp, nxp, npf, k, chunks.clone(), last, acc) };
                     if last {
                         // Rows i..i+mr, columns j..j+nv: inside this task's block of out.
                         let rows: [*mut f32; 4] = std::array::from_fn(|t| {
