@@ -136,7 +136,7 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;
     let base_url = normalize_base_url(&a.base_url)?;
-    if base_url != a.base_url.trim_end_matches('/') {
+    if base_url != a.base_url.trim_end_matches('/') && base_url != a.base_url {
         eprintln!("weir load: using --base-url {base_url} (the OpenAI API lives under /v1)");
     }
     rt.block_on(async move {
@@ -201,11 +201,15 @@ fn normalize_base_url(raw: &str) -> Result<String, String> {
     if url.path() == "/" || url.path().is_empty() {
         url.set_path("/v1");
     }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
+    let mut s = url.to_string();
+    if url.query().is_none() && url.fragment().is_none() {
+        s.truncate(s.trim_end_matches('/').len());
+    }
+    Ok(s)
 }
 
 async fn first_model(base: &str, key: Option<&str>) -> Result<String, String> {
-    let url = format!("{}/models", base.trim_end_matches('/'));
+    let url = load::endpoint_url(base, "models");
     let mut req = reqwest::Client::new().get(&url);
     if let Some(k) = key {
         req = req.bearer_auth(k);
@@ -244,6 +248,14 @@ mod tests {
             "https://example.com/openai/v1"
         );
         assert_eq!(n("https://example.com/api"), "https://example.com/api");
+        assert_eq!(
+            n("http://h:8000?api-version=1"),
+            "http://h:8000/v1?api-version=1"
+        );
+        assert_eq!(
+            n("https://h/openai/d?api-version=1"),
+            "https://h/openai/d?api-version=1"
+        );
         assert!(normalize_base_url("127.0.0.1:8000").is_err());
         assert!(normalize_base_url("ftp://example.com").is_err());
         assert!(normalize_base_url("not a url").is_err());

@@ -237,7 +237,7 @@ pub async fn run(cfg: &LoadConfig) -> Result<Report, LoadError> {
     let setup = Setup {
         endpoint: Endpoint {
             http,
-            url: format!("{}/chat/completions", cfg.base_url.trim_end_matches('/')),
+            url: endpoint_url(&cfg.base_url, "chat/completions"),
             api_key: cfg.api_key.clone(),
             timeout: cfg.request_timeout,
         },
@@ -357,4 +357,41 @@ async fn find_max(
         };
     }
     (pass, steps)
+}
+
+/// `base` (the API root, e.g. `http://host:8000/v1`) with `path` appended to
+/// its path, keeping any query string where it belongs: some hosted
+/// endpoints carry one (`...?api-version=...`), and plain string joining
+/// would put the path after it.
+pub fn endpoint_url(base: &str, path: &str) -> String {
+    match reqwest::Url::parse(base) {
+        Ok(mut url) => {
+            let joined = format!("{}/{}", url.path().trim_end_matches('/'), path);
+            url.set_path(&joined);
+            url.to_string()
+        }
+        Err(_) => format!("{}/{path}", base.trim_end_matches('/')),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn endpoint_url_appends_to_the_path_and_keeps_the_query() {
+        assert_eq!(
+            super::endpoint_url("http://127.0.0.1:8000/v1", "chat/completions"),
+            "http://127.0.0.1:8000/v1/chat/completions"
+        );
+        assert_eq!(
+            super::endpoint_url("http://127.0.0.1:8000/v1/", "models"),
+            "http://127.0.0.1:8000/v1/models"
+        );
+        assert_eq!(
+            super::endpoint_url(
+                "https://h.example/openai/d?api-version=2024-10-21",
+                "chat/completions"
+            ),
+            "https://h.example/openai/d/chat/completions?api-version=2024-10-21"
+        );
+    }
 }
