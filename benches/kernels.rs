@@ -52,6 +52,30 @@ fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// [`rand_vec`] rounded to bf16 (the weights every matmul figure uses).
+fn rand_bf16(n: usize, seed: u64) -> Vec<bf16> {
+    rand_vec(n, seed)
+        .iter()
+        .map(|&v| bf16::from_f32(v))
+        .collect()
+}
+
+/// The Qwen2-0.5B attention shape: (query heads, KV heads, head_dim, block size).
+const ATTN: (usize, usize, usize, usize) = (14, 2, 64, 16);
+
+/// K and V caches holding `ctx` tokens of the [`ATTN`] shape, and a
+/// shuffled (non-contiguous) block table over them.
+fn attention_cache(ctx: usize) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
+    let (_, kv_heads, hd, bs) = ATTN;
+    let blocks = ctx.div_ceil(bs);
+    let kc = rand_vec(blocks * bs * kv_heads * hd, 5);
+    let vc = rand_vec(blocks * bs * kv_heads * hd, 6);
+    let table = (0..blocks as u32)
+        .map(|b| (b * 7919) % blocks as u32)
+        .collect();
+    (kc, vc, table)
+}
+
 /// Median and best seconds per call of `f`, running for about `budget`.
 fn time_it(budget: Duration, mut f: impl FnMut()) -> (f64, f64) {
     f();
@@ -143,15 +167,10 @@ fn summary() {
 /// cached, the new tool output is not) and one decode row, in GFLOP/s
 /// (QK^T and PV: 4 * head_dim FLOPs per query head per visible key).
 fn attention_summary() {
-    let (heads, kv_heads, hd, bs) = (14usize, 2usize, 64usize, 16usize);
+    let (heads, kv_heads, hd, bs) = ATTN;
     println!("paged attention, one layer (14 heads, 2 KV heads, head_dim 64):");
     for (q_len, ctx) in [(512usize, 4096usize), (512, 16384), (1, 16384)] {
-        let blocks = ctx.div_ceil(bs);
-        let kc = rand_vec(blocks * bs * kv_heads * hd, 5);
-        let vc = rand_vec(blocks * bs * kv_heads * hd, 6);
-        let table: Vec<u32> = (0..blocks as u32)
-            .map(|b| (b * 7919) % blocks as u32)
-            .collect();
+        let (kc, vc, table) = attention_cache(ctx);
         let q = rand_vec(q_len * heads * hd, 7);
         let mut out = vec![0.0; q_len * heads * hd];
         let seqs = [AttnSeq {
@@ -182,10 +201,7 @@ fn matmul_summary(bw: f64) {
         .ok()
         .and_then(|v| v.parse().ok());
     for &(name, k, n) in &SHAPES {
-        let w: Vec<bf16> = rand_vec(n * k, 3)
-            .iter()
-            .map(|&v| bf16::from_f32(v))
-            .collect();
+        let w: Vec<bf16> = rand_bf16(n * k, 3);
         for &m in &MS {
             if only.is_some_and(|o| o != m) {
                 continue;
@@ -216,10 +232,7 @@ fn bench_matmul(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2));
     for &(name, k, n) in &SHAPES {
-        let w: Vec<bf16> = rand_vec(n * k, 3)
-            .iter()
-            .map(|&v| bf16::from_f32(v))
-            .collect();
+        let w: Vec<bf16> = rand_bf16(n * k, 3);
         for &m in &MS {
             let x = rand_vec(m * k, 4);
             let mut out = vec![0.0f32; m * n];
@@ -252,18 +265,11 @@ fn bench_rms_norm(c: &mut Criterion) {
 }
 
 fn bench_attention(c: &mut Criterion) {
-    // Qwen2-0.5B: 14 query heads, 2 KV heads, head_dim 64.
-    let (heads, kv_heads, hd, bs) = (14usize, 2usize, 64usize, 16usize);
+    let (heads, kv_heads, hd, bs) = ATTN;
     let mut g = c.benchmark_group("paged_attention_decode");
     g.sample_size(20);
     for ctx in [512usize, 4096] {
-        let blocks = ctx.div_ceil(bs);
-        let kc = rand_vec(blocks * bs * kv_heads * hd, 5);
-        let vc = rand_vec(blocks * bs * kv_heads * hd, 6);
-        // Shuffled (non-contiguous) block table.
-        let table: Vec<u32> = (0..blocks as u32)
-            .map(|b| (b * 7919) % blocks as u32)
-            .collect();
+        let (kc, vc, table) = attention_cache(ctx);
         let q = rand_vec(heads * hd, 7);
         let mut out = vec![0.0; heads * hd];
         let seqs = [AttnSeq {
@@ -305,16 +311,10 @@ fn decode_step_summary(bw: f64) {
         .into_par_iter()
         .map(|i| {
             let (_, k, n) = per_layer[i % per_layer.len()];
-            rand_vec(n * k, 10 + i as u64)
-                .iter()
-                .map(|&v| bf16::from_f32(v))
-                .collect()
+            rand_bf16(n * k, 10 + i as u64)
         })
         .collect();
-    let lm: Vec<bf16> = rand_vec(lm_n * lm_k, 9)
-        .iter()
-        .map(|&v| bf16::from_f32(v))
-        .collect();
+    let lm = rand_bf16(lm_n * lm_k, 9);
     let params = weights.iter().map(Vec::len).sum::<usize>() + lm.len();
     let bytes = (params * 2) as f64;
     println!(
