@@ -57,6 +57,54 @@ pub struct SchedulerArgs {
 /// The scheduler actor's behaviour.
 pub struct SchedulerActor;
 
+impl SchedulerActor {
+    /// Spawn the actor on a thread of its own (a one-thread tokio runtime),
+    /// so that turning a finished step into the next one never waits behind
+    /// the HTTP layer's tasks: with a thousand streams, the shared runtime's
+    /// queue holds two thousand tasks per step, and the engine would idle
+    /// while they run (vLLM keeps its engine core in a process of its own
+    /// for the same reason). Messages cross runtimes unchanged.
+    pub async fn spawn_dedicated(
+        args: SchedulerArgs,
+    ) -> Result<ActorRef<SchedulerMsg>, ractor::SpawnErr> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("weir-scheduler".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(ractor::SpawnErr::StartupFailed(Box::new(e))));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    match Actor::spawn(None, SchedulerActor, args).await {
+                        Ok((actor, handle)) => {
+                            let _ = tx.send(Ok(actor));
+                            // The thread lives as long as the actor.
+                            let _ = handle.await;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                });
+            });
+        if let Err(e) = thread {
+            return Err(ractor::SpawnErr::StartupFailed(Box::new(e)));
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(ractor::SpawnErr::StartupFailed(
+                "the scheduler thread ended before its actor started".into(),
+            ))
+        })
+    }
+}
+
 struct Live {
     stream: ActorRef<StreamMsg>,
     client: flume::Sender<StreamEvent>,

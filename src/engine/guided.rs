@@ -486,13 +486,18 @@ impl CompiledConstraint {
                 .consume_tokens(output)
                 .map_err(|e| format!("constrained decoding: replaying the output failed: {e}"))?;
         }
-        Ok(SeqConstraint { matcher })
+        Ok(SeqConstraint {
+            matcher: Box::new(matcher),
+        })
     }
 }
 
-/// One sequence's place in its grammar (owned by the executor).
+/// One sequence's place in its grammar (owned by the executor). The matcher
+/// is boxed: the executor moves every sequence's `Option<SeqConstraint>` out
+/// and back on each step, and an unboxed matcher made that a memcpy of the
+/// whole parser state per sequence, constrained or not.
 pub struct SeqConstraint {
-    matcher: Matcher,
+    matcher: Box<Matcher>,
 }
 
 impl std::fmt::Debug for SeqConstraint {

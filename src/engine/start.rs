@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use ractor::Actor;
-
 use crate::actors::scheduler::{SchedulerActor, SchedulerArgs};
 use crate::backend::cpu::CpuBackend;
 use crate::backend::sim::{SimMode, SimRunner, SimScript, SimSpeed};
@@ -170,22 +168,18 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
     );
     let output_formats = output_formats(&cfg, &tokenizer)?;
     let metrics = Arc::new(Metrics::new(&name));
-    let (scheduler, _) = Actor::spawn(
-        None,
-        SchedulerActor,
-        SchedulerArgs {
-            config: SchedulerConfig {
-                max_num_seqs: cfg.max_num_seqs,
-                max_num_batched_tokens: cfg.max_num_batched_tokens,
-                max_model_len,
-            },
-            num_blocks,
-            block_size: cfg.block_size,
-            prefix_caching: cfg.prefix_caching,
-            runner,
-            metrics: metrics.clone(),
+    let scheduler = SchedulerActor::spawn_dedicated(SchedulerArgs {
+        config: SchedulerConfig {
+            max_num_seqs: cfg.max_num_seqs,
+            max_num_batched_tokens: cfg.max_num_batched_tokens,
+            max_model_len,
         },
-    )
+        num_blocks,
+        block_size: cfg.block_size,
+        prefix_caching: cfg.prefix_caching,
+        runner,
+        metrics: metrics.clone(),
+    })
     .await
     .map_err(|e| StartError::Runtime(e.to_string()))?;
     let handle = EngineHandle {

@@ -15,15 +15,110 @@
 //! in U+FFFD (an incomplete character), its suffix past the prefix text is emitted and
 //! both offsets move forward; otherwise nothing is emitted and we wait for more ids.
 //! Both decodes start at the same token, so first-token effects cancel out.
+//!
+//! Fast path: when the decoder is plain byte-level BPE (GPT-2, Llama 3,
+//! Qwen), decoding is the concatenation of each token's bytes read as UTF-8
+//! with invalid sequences replaced by U+FFFD. [`ByteDecoder`] holds every
+//! token's bytes, and the detokenizer appends them and emits the longest
+//! prefix whose rendering no later byte can change: everything but an
+//! incomplete character at the end. The concatenated deltas equal the full
+//! decode all the same, at a fraction of the cost (two window decodes
+//! allocate a string per token; this copies a few bytes).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{TokenizeError, Tokenizer};
+use super::{byte_level_table, TokenizeError, Tokenizer};
+
+/// Every token id's output bytes under a tokenizer whose decoder is
+/// byte-level BPE alone, so that decoding ids is concatenating their bytes
+/// (what `tokenizers`' `ByteLevel` decoder does: each token's chars mapped
+/// back through GPT-2's byte table, a token with any other char taken as its
+/// UTF-8 bytes, then one lossy UTF-8 read of the whole).
+pub struct ByteDecoder {
+    /// `bytes[starts[id]..starts[id + 1]]` is token `id`'s output.
+    bytes: Vec<u8>,
+    starts: Vec<u32>,
+    /// Per id: whether `decode` drops it when skipping special tokens.
+    special: Vec<bool>,
+    /// Per id: whether the id is in the vocabulary at all (`decode` drops
+    /// unknown ids).
+    known: Vec<bool>,
+}
+
+impl std::fmt::Debug for ByteDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ByteDecoder")
+            .field("tokens", &self.known.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ByteDecoder {
+    /// The table for `inner`, or `None` when its decoder is anything but a
+    /// lone byte-level one (SentencePiece's `▁` handling, byte fallback and
+    /// the like keep the window method).
+    pub fn for_tokenizer(inner: &tokenizers::Tokenizer, vocab_size: usize) -> Option<Self> {
+        use tokenizers::decoders::DecoderWrapper;
+        if !matches!(inner.get_decoder(), Some(DecoderWrapper::ByteLevel(_))) {
+            return None;
+        }
+        let inverse: HashMap<char, u8> = byte_level_table()
+            .iter()
+            .enumerate()
+            .map(|(b, &c)| (c, b as u8))
+            .collect();
+        let added = inner.get_added_vocabulary();
+        let mut out = ByteDecoder {
+            bytes: Vec::new(),
+            starts: Vec::with_capacity(vocab_size + 1),
+            special: Vec::with_capacity(vocab_size),
+            known: Vec::with_capacity(vocab_size),
+        };
+        out.starts.push(0);
+        for id in 0..vocab_size as u32 {
+            match inner.id_to_token(id) {
+                Some(token) => {
+                    out.special.push(added.is_special_token(&token));
+                    out.known.push(true);
+                    let mapped: Option<Vec<u8>> =
+                        token.chars().map(|c| inverse.get(&c).copied()).collect();
+                    match mapped {
+                        Some(b) => out.bytes.extend_from_slice(&b),
+                        None => out.bytes.extend_from_slice(token.as_bytes()),
+                    }
+                }
+                None => {
+                    out.special.push(false);
+                    out.known.push(false);
+                }
+            }
+            // A vocabulary's bytes are far below 4 GiB; refuse the table otherwise.
+            out.starts.push(u32::try_from(out.bytes.len()).ok()?);
+        }
+        Some(out)
+    }
+
+    /// The bytes `id` adds to a decode, or `None` when the decode drops it
+    /// (an unknown id, or a special token while skipping them).
+    pub fn token(&self, id: u32, skip_special_tokens: bool) -> Option<&[u8]> {
+        let i = id as usize;
+        if !*self.known.get(i)? || (skip_special_tokens && self.special[i]) {
+            return None;
+        }
+        Some(&self.bytes[self.starts[i] as usize..self.starts[i + 1] as usize])
+    }
+}
 
 /// Turns a stream of token ids into text deltas that are always valid UTF-8 and identical, concatenated, to decoding all ids at once (vLLM/TGI's prefix-offset/read-offset method: decode a small window of recent tokens, emit only the new suffix once it no longer ends in U+FFFD).
 pub struct IncrementalDetokenizer {
     tokenizer: Arc<Tokenizer>,
     skip_special_tokens: bool,
+    /// Take the byte-level fast path (the tokenizer has a [`ByteDecoder`]).
+    use_bytes: bool,
+    /// Byte-level fast path: the bytes not emitted yet (an incomplete
+    /// character at the end, at most three bytes). Unused otherwise.
+    pending: Vec<u8>,
     /// Ids from `prefix_offset` on; earlier ones are no longer needed.
     ids: Vec<u32>,
     /// End of the emitted ids, relative to `ids` (the start of `ids` is `prefix_offset`).
@@ -34,8 +129,10 @@ impl IncrementalDetokenizer {
     /// A detokenizer for one generated sequence.
     pub fn new(tokenizer: Arc<Tokenizer>, skip_special_tokens: bool) -> Self {
         Self {
+            use_bytes: tokenizer.byte_decoder().is_some(),
             tokenizer,
             skip_special_tokens,
+            pending: Vec::new(),
             ids: Vec::new(),
             read_offset: 0,
         }
@@ -43,6 +140,16 @@ impl IncrementalDetokenizer {
 
     /// New text made complete by this token ("" while a multi-byte char is still incomplete).
     pub fn push(&mut self, id: u32) -> Result<String, TokenizeError> {
+        if self.use_bytes {
+            if let Some(b) = self
+                .tokenizer
+                .byte_decoder()
+                .and_then(|t| t.token(id, self.skip_special_tokens))
+            {
+                self.pending.extend_from_slice(b);
+            }
+            return Ok(take_complete_utf8(&mut self.pending));
+        }
         self.ids.push(id);
         let (prefix, new) = self.decode_window()?;
         if new.len() > prefix.len() && !new.ends_with('\u{FFFD}') {
@@ -63,6 +170,11 @@ impl IncrementalDetokenizer {
     /// End of generation: text still held back (it ends in U+FFFD, e.g. the sequence
     /// stopped inside a multi-byte character), exactly as a full decode renders it.
     pub fn flush(&mut self) -> Result<String, TokenizeError> {
+        if self.use_bytes {
+            let tail = String::from_utf8_lossy(&self.pending).into_owned();
+            self.pending.clear();
+            return Ok(tail);
+        }
         let (prefix, new) = self.decode_window()?;
         let delta = match new.strip_prefix(prefix.as_str()) {
             Some(d) => d.to_owned(),
@@ -85,6 +197,43 @@ impl IncrementalDetokenizer {
         self.ids.drain(..self.read_offset);
         self.read_offset = self.ids.len();
     }
+}
+
+/// Remove and return the text of `pending` that no later byte can change:
+/// valid UTF-8 as is, each invalid sequence as one U+FFFD (as
+/// `String::from_utf8_lossy` renders it); an incomplete character at the end
+/// stays in `pending`.
+fn take_complete_utf8(pending: &mut Vec<u8>) -> String {
+    let mut out = String::new();
+    let mut rest: &[u8] = pending;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                rest = &[];
+                break;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                // `valid_up_to` is the end of the valid prefix by definition.
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                match e.error_len() {
+                    Some(n) => {
+                        out.push('\u{FFFD}');
+                        rest = &after[n..];
+                    }
+                    None => {
+                        rest = after;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let keep = rest.len();
+    let start = pending.len() - keep;
+    pending.drain(..start);
+    out
 }
 
 /// `s` without its first `n` chars.
@@ -184,18 +333,41 @@ mod tests {
 
     #[test]
     fn random_byte_level_sequences_match_one_shot_decode() {
-        // Any id sequence, including invalid UTF-8 byte runs.
+        // Any id sequence, including invalid UTF-8 byte runs, special tokens
+        // and ids past the vocabulary; through the byte table and through the
+        // window method.
         let tok = byte_level();
+        assert!(tok.byte_decoder().is_some());
         let mut next = rng();
-        let n = tok.vocab_size() as u64;
-        for _ in 0..300 {
+        let n = tok.vocab_size() as u64 + 2;
+        for _ in 0..500 {
             let len = (next() % 24) as usize;
             let ids: Vec<u32> = (0..len).map(|_| (next() % n) as u32).collect();
             for skip in [false, true] {
+                let want = tok.decode(&ids, skip).unwrap();
                 let deltas = stream(&tok, &ids, skip);
-                assert_eq!(deltas.concat(), tok.decode(&ids, skip).unwrap(), "{ids:?}");
+                assert_eq!(deltas.concat(), want, "{ids:?}");
+                let mut d = IncrementalDetokenizer::new(tok.clone(), skip);
+                d.use_bytes = false;
+                let mut windowed: String = ids.iter().map(|id| d.push(*id).unwrap()).collect();
+                windowed.push_str(&d.flush().unwrap());
+                assert_eq!(windowed, want, "{ids:?}");
             }
         }
+    }
+
+    #[test]
+    fn byte_table_only_for_plain_byte_level_decoders() {
+        assert!(sentencepiece().byte_decoder().is_none());
+        let tok = byte_level();
+        let table = tok.byte_decoder().unwrap();
+        let hello = tok.encode(" hello", false).unwrap();
+        assert_eq!(hello.len(), 1);
+        assert_eq!(table.token(hello[0], false), Some(&b" hello"[..]));
+        let s = tok.token_to_id("<s>").unwrap();
+        assert_eq!(table.token(s, false), Some(&b"<s>"[..]));
+        assert_eq!(table.token(s, true), None);
+        assert_eq!(table.token(tok.vocab_size() as u32, false), None);
     }
 
     #[test]

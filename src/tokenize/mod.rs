@@ -68,6 +68,9 @@ pub struct Tokenizer {
     add_bos_token: Option<bool>,
     eos_token_ids: Vec<u32>,
     templates: HashMap<String, ChatTemplate>,
+    /// Each token's output bytes, when the decoder is plain byte-level BPE
+    /// (the streaming detokenizer's fast path).
+    byte_decoder: Option<detok::ByteDecoder>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -255,7 +258,9 @@ impl Tokenizer {
             .values()
             .max()
             .map_or(0, |m| *m as usize + 1);
+        let byte_decoder = detok::ByteDecoder::for_tokenizer(&inner, vocab_size);
         Self {
+            byte_decoder,
             inner,
             vocab_size,
             bos_token: None,
@@ -303,6 +308,13 @@ impl Tokenizer {
         self.inner
             .decode(ids, skip_special_tokens)
             .map_err(|e| TokenizeError::Decode(e.to_string()))
+    }
+
+    /// Each token's output bytes, when decoding is a plain concatenation of
+    /// them (a byte-level BPE decoder and nothing else): what
+    /// [`IncrementalDetokenizer`] uses instead of re-decoding a window.
+    pub fn byte_decoder(&self) -> Option<&detok::ByteDecoder> {
+        self.byte_decoder.as_ref()
     }
 
     /// Number of token ids, added tokens included (the largest id plus one).
