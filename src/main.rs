@@ -13,6 +13,12 @@ mod load_cmd;
 use weir::backend::sim::SimSpeed;
 use weir::engine::{EngineConfig, RunnerKind};
 
+/// mimalloc v2: under a thousand streams glibc's malloc and free took 12-14%
+/// of the server's CPU (docs/load-testing.md); v3 returned pages to the
+/// kernel and faulted them back in, which cost more than it saved.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "weir",
