@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
 use weir::load::stats::parse_duration;
 use weir::load::{self, LoadConfig};
@@ -17,6 +17,14 @@ pub struct LoadArgs {
     action: Option<LoadAction>,
     #[command(flatten)]
     run: RunArgs,
+}
+
+/// `--api`'s values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ApiArg {
+    Chat,
+    Responses,
+    ResponsesStateless,
 }
 
 #[derive(Subcommand)]
@@ -87,6 +95,11 @@ struct RunArgs {
     /// Multiply think times (0: none).
     #[arg(long, default_value_t = 1.0)]
     think_scale: f64,
+    /// The API the sessions speak: chat (completions), responses (chained
+    /// with previous_response_id: each turn sends only what is new), or
+    /// responses-stateless (store: false, the whole conversation every turn).
+    #[arg(long, value_enum, default_value_t = ApiArg::Chat)]
+    api: ApiArg,
     /// Do not ask for stream_options.continuous_usage_stats (for servers that reject it).
     #[arg(long)]
     no_continuous_usage: bool,
@@ -164,6 +177,11 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
             max_tokens: a.max_tokens,
             temperature: a.temperature,
             think_scale: a.think_scale,
+            api: match a.api {
+                ApiArg::Chat => load::client::Api::Chat,
+                ApiArg::Responses => load::client::Api::Responses,
+                ApiArg::ResponsesStateless => load::client::Api::ResponsesStateless,
+            },
             continuous_usage: !a.no_continuous_usage,
             ignore_eos: a.ignore_eos,
             tokenizer: a.tokenizer,

@@ -104,6 +104,7 @@ fn load_config(base: &str, model: &str) -> LoadConfig {
         max_tokens: Some(16),
         temperature: None,
         think_scale: 0.0,
+        api: weir::load::client::Api::Chat,
         continuous_usage: true,
         ignore_eos: true,
         tokenizer: None,

@@ -1,4 +1,6 @@
-//! One streamed chat-completions request, timed the way an agent feels it.
+//! One streamed request, timed the way an agent feels it: chat completions
+//! (`choices[].delta` chunks ending in `data: [DONE]`) or the Responses API
+//! (typed events ending in `response.completed`).
 //!
 //! The clock starts at the *intended* send time (not when the socket was
 //! written), so a client that falls behind or a queue in front of the server
@@ -15,6 +17,39 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde::Deserialize;
+
+/// Which OpenAI API the requests speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Api {
+    /// `POST /chat/completions`, the whole conversation every turn.
+    Chat,
+    /// `POST /responses` with `previous_response_id`: each turn sends only
+    /// what is new since the last response; the server keeps the rest.
+    Responses,
+    /// `POST /responses` with `store: false` and the whole conversation
+    /// every turn (for servers that keep no state, e.g. llama.cpp's).
+    ResponsesStateless,
+}
+
+impl Api {
+    /// The path under the base URL.
+    pub fn path(self) -> &'static str {
+        match self {
+            Api::Chat => "chat/completions",
+            Api::Responses | Api::ResponsesStateless => "responses",
+        }
+    }
+
+    /// The name `--api` takes and the report records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Chat => "chat",
+            Api::Responses => "responses",
+            Api::ResponsesStateless => "responses-stateless",
+        }
+    }
+}
 
 /// Where the token counts behind ITL came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +100,7 @@ pub enum TurnError {
     Timeout,
     /// The stream carried an error frame or unparseable data.
     Stream(String),
-    /// The stream ended without `data: [DONE]`.
+    /// The stream ended before its end (`data: [DONE]`, `response.completed`).
     Incomplete,
 }
 
@@ -88,7 +123,7 @@ impl TurnError {
             TurnError::Connect(m) => m.clone(),
             TurnError::Timeout => "request timed out".into(),
             TurnError::Stream(m) => format!("stream: {m}"),
-            TurnError::Incomplete => "stream ended without [DONE]".into(),
+            TurnError::Incomplete => "stream ended before its end event".into(),
         }
     }
 }
@@ -112,8 +147,11 @@ pub struct TurnOutcome {
     pub reasoning: String,
     /// Tool calls, in index order.
     pub tool_calls: Vec<CalledTool>,
-    /// `finish_reason` of choice 0.
+    /// `finish_reason` of choice 0 (Responses: `stop`, `tool_calls`, or
+    /// `length` for an incomplete response cut by `max_output_tokens`).
     pub finish_reason: Option<String>,
+    /// The Responses API's response id (what the next turn chains from).
+    pub response_id: Option<String>,
     /// `usage.prompt_tokens` (0 when the server sent no usage).
     pub prompt_tokens: u64,
     /// `usage.completion_tokens`, else the counted tokens.
@@ -137,7 +175,9 @@ pub type TokenCounter = dyn Fn(&str) -> usize + Send + Sync;
 pub struct Endpoint {
     /// Shared connection pool.
     pub http: reqwest::Client,
-    /// `{base}/chat/completions`.
+    /// What the requests speak.
+    pub api: Api,
+    /// `{base}/chat/completions` or `{base}/responses`.
     pub url: String,
     /// Bearer key, if any (never logged).
     pub api_key: Option<String>,
@@ -211,19 +251,76 @@ struct PromptDetails {
     cached_tokens: Option<u64>,
 }
 
+/// One Responses API stream event: only the fields weir load reads.
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    delta: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    item: Option<EventItem>,
+    #[serde(default)]
+    response: Option<EventResponse>,
+    /// An `error` event's message.
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// An output item (`response.output_item.added` / `.done`).
+#[derive(Deserialize)]
+struct EventItem {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    call_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+/// The response object of `response.created` / `.completed` / `.failed`.
+#[derive(Deserialize)]
+struct EventResponse {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    usage: Option<ResponsesUsage>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+    #[serde(default)]
+    incomplete_details: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ResponsesUsage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    input_tokens_details: Option<PromptDetails>,
+}
+
 /// Accumulates one stream's chunks into a [`TurnOutcome`].
 struct Accumulator<'c> {
+    api: Api,
     out: TurnOutcome,
     counter: Option<&'c TokenCounter>,
     last_token_at: Option<Duration>,
     usage_tokens_seen: u64,
     counted_tokens: u64,
+    /// Responses: argument text streamed for the function call being built
+    /// (a call that arrives whole counts as one piece at its `done`).
+    call_args_streamed: bool,
     done: bool,
 }
 
 impl<'c> Accumulator<'c> {
-    fn new(intended: Instant, counter: Option<&'c TokenCounter>) -> Self {
+    fn new(api: Api, intended: Instant, counter: Option<&'c TokenCounter>) -> Self {
         Accumulator {
+            api,
             out: TurnOutcome {
                 intended,
                 ttft: None,
@@ -238,6 +335,7 @@ impl<'c> Accumulator<'c> {
                 reasoning: String::new(),
                 tool_calls: Vec::new(),
                 finish_reason: None,
+                response_id: None,
                 prompt_tokens: 0,
                 output_tokens: 0,
                 cached_tokens: 0,
@@ -249,12 +347,21 @@ impl<'c> Accumulator<'c> {
             last_token_at: None,
             usage_tokens_seen: 0,
             counted_tokens: 0,
+            call_args_streamed: false,
             done: false,
         }
     }
 
     /// One SSE `data:` payload, received at `at` (since intended).
     fn data(&mut self, payload: &str, at: Duration) -> Result<(), TurnError> {
+        match self.api {
+            Api::Chat => self.chat_chunk(payload, at),
+            Api::Responses | Api::ResponsesStateless => self.responses_event(payload, at),
+        }
+    }
+
+    /// One chat-completions chunk.
+    fn chat_chunk(&mut self, payload: &str, at: Duration) -> Result<(), TurnError> {
         if payload == "[DONE]" {
             self.done = true;
             return Ok(());
@@ -331,14 +438,131 @@ impl<'c> Accumulator<'c> {
             }
             self.out.output_tokens = u.completion_tokens;
         }
-        if !has_token {
-            return Ok(());
+        if has_token {
+            self.tokens_arrived(at, tokens, &piece_text);
         }
+        Ok(())
+    }
+
+    /// One Responses API event. Text, reasoning and function-call argument
+    /// deltas are token pieces; the stream ends at `response.completed` (or
+    /// `.incomplete`), whose usage is exact. There is no running usage, so
+    /// token counts per piece come from `--tokenizer` or are one per event.
+    fn responses_event(&mut self, payload: &str, at: Duration) -> Result<(), TurnError> {
+        let ev: Event<'_> = serde_json::from_str(payload)
+            .map_err(|e| TurnError::Stream(format!("bad event JSON: {e}")))?;
+        match ev.kind.as_ref() {
+            "response.created" | "response.in_progress" => {
+                if let Some(id) = ev.response.and_then(|r| r.id) {
+                    self.out.response_id = Some(id);
+                }
+            }
+            "response.output_text.delta" => {
+                let text = ev.delta.unwrap_or_default();
+                self.out.content.push_str(&text);
+                if !text.is_empty() {
+                    self.tokens_arrived(at, None, &text);
+                }
+            }
+            "response.reasoning_text.delta" | "response.reasoning_summary_text.delta" => {
+                let text = ev.delta.unwrap_or_default();
+                self.out.reasoning.push_str(&text);
+                if !text.is_empty() {
+                    self.tokens_arrived(at, None, &text);
+                }
+            }
+            "response.output_item.added"
+                if ev.item.as_ref().is_some_and(|i| i.kind == "function_call") =>
+            {
+                self.call_args_streamed = false;
+            }
+            "response.function_call_arguments.delta" => {
+                let text = ev.delta.unwrap_or_default();
+                if !text.is_empty() {
+                    self.call_args_streamed = true;
+                    self.tokens_arrived(at, None, &text);
+                }
+            }
+            "response.output_item.done" => {
+                if let Some(item) = ev.item.filter(|i| i.kind == "function_call") {
+                    let call = CalledTool {
+                        id: item.call_id.unwrap_or_default(),
+                        name: item.name.unwrap_or_default(),
+                        arguments: item.arguments.unwrap_or_default(),
+                    };
+                    if !self.call_args_streamed {
+                        let piece = format!("{}{}", call.name, call.arguments);
+                        self.tokens_arrived(at, None, &piece);
+                    }
+                    self.call_args_streamed = false;
+                    self.out.tool_calls.push(call);
+                }
+            }
+            kind @ ("response.completed" | "response.incomplete") => {
+                let r = ev.response;
+                if let Some(r) = &r {
+                    if let Some(id) = &r.id {
+                        self.out.response_id = Some(id.clone());
+                    }
+                    if let Some(u) = &r.usage {
+                        self.out.usage_reported = true;
+                        self.out.prompt_tokens = u.input_tokens;
+                        self.out.output_tokens = u.output_tokens;
+                        self.out.cached_tokens = u
+                            .input_tokens_details
+                            .as_ref()
+                            .and_then(|d| d.cached_tokens)
+                            .unwrap_or(0);
+                    }
+                }
+                let reason = if kind == "response.incomplete" {
+                    let why = r
+                        .and_then(|r| r.incomplete_details)
+                        .and_then(|d| d.get("reason")?.as_str().map(str::to_owned));
+                    match why.as_deref() {
+                        Some("max_output_tokens") | None => "length".to_owned(),
+                        Some(other) => other.to_owned(),
+                    }
+                } else if self.out.tool_calls.is_empty() {
+                    "stop".to_owned()
+                } else {
+                    "tool_calls".to_owned()
+                };
+                self.out.finish_reason = Some(reason);
+                self.done = true;
+            }
+            "response.failed" => {
+                let msg = ev
+                    .response
+                    .and_then(|r| r.error)
+                    .map(|e| {
+                        e.get("message")
+                            .and_then(|m| m.as_str())
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| e.to_string())
+                    })
+                    .unwrap_or_else(|| "response.failed".to_owned());
+                return Err(TurnError::Stream(msg));
+            }
+            "error" => {
+                return Err(TurnError::Stream(
+                    ev.message
+                        .unwrap_or_else(|| payload.chars().take(300).collect()),
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A piece of output arrived at `at`: `tokens` from the server's running
+    /// usage when it sent one, else counted or one per piece.
+    fn tokens_arrived(&mut self, at: Duration, tokens: Option<u64>, piece_text: &str) {
         let k = match tokens {
             Some(k) => k,
             None if self.out.token_source == TokenSource::Usage => 1,
             None => match self.counter {
-                Some(count) => count(&piece_text).max(1) as u64,
+                Some(count) => count(piece_text).max(1) as u64,
                 None => 1,
             },
         };
@@ -354,18 +578,32 @@ impl<'c> Accumulator<'c> {
         }
         self.out.arrivals.push((at, k as u32));
         self.last_token_at = Some(at);
-        Ok(())
     }
 
     fn finish(mut self, at: Duration, error: Option<TurnError>) -> TurnOutcome {
         self.out.e2e = at;
         if !self.out.usage_reported || self.out.output_tokens == 0 {
             self.out.output_tokens = self.out.output_tokens.max(self.counted_tokens);
+        } else if self.out.output_tokens > self.counted_tokens {
+            // The final usage counts tokens the pieces did not (estimated
+            // per chunk, or tokens with no text): they had all arrived by
+            // the last piece, so the throughput timeline gets them there.
+            if let Some(last) = self.out.arrivals.last_mut() {
+                let extra = self.out.output_tokens - self.counted_tokens;
+                last.1 = last
+                    .1
+                    .saturating_add(u32::try_from(extra).unwrap_or(u32::MAX));
+            }
         }
-        self.out.error = error.or(if self.done {
-            None
-        } else {
+        self.out.error = error.or(if !self.done {
             Some(TurnError::Incomplete)
+        } else if self.api == Api::Responses && self.out.response_id.is_none() {
+            // The next turn has nothing to chain from.
+            Some(TurnError::Stream(
+                "the response carried no id to continue from".into(),
+            ))
+        } else {
+            None
         });
         self.out
     }
@@ -441,20 +679,19 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Sends one streamed chat request (`body`: the JSON bytes) and times it. Never panics; failures
-/// come back in `TurnOutcome.error`.
+/// Sends one streamed request (`body`: the JSON bytes, in `ep.api`'s form)
+/// and times it. Never panics; failures come back in `TurnOutcome.error`.
 pub async fn send(
     ep: &Endpoint,
     body: Vec<u8>,
     intended: Instant,
     counter: Option<&TokenCounter>,
 ) -> TurnOutcome {
-    let acc = Accumulator::new(intended, counter);
+    let acc = Accumulator::new(ep.api, intended, counter);
     match tokio::time::timeout(ep.timeout, stream(ep, body, intended, acc)).await {
         Ok(out) => out,
-        Err(_) => {
-            Accumulator::new(intended, counter).finish(intended.elapsed(), Some(TurnError::Timeout))
-        }
+        Err(_) => Accumulator::new(ep.api, intended, counter)
+            .finish(intended.elapsed(), Some(TurnError::Timeout)),
     }
 }
 
@@ -515,7 +752,7 @@ async fn stream<'c>(
             return acc.finish(at, Some(e));
         }
         if acc.done {
-            // The request ends at [DONE]; read the body's end (briefly) so
+            // The request ends at its end event; read the body's end (briefly) so
             // the connection goes back to the pool, as a real client's does.
             let end = intended.elapsed();
             let drain = async { while body.next().await.is_some() {} };
@@ -556,7 +793,7 @@ mod tests {
 
     #[test]
     fn role_chunk_is_not_a_token_and_usage_counts_split_intervals() {
-        let mut acc = Accumulator::new(Instant::now(), None);
+        let mut acc = Accumulator::new(Api::Chat, Instant::now(), None);
         feed_all(
             &mut acc,
             &[
@@ -601,7 +838,7 @@ mod tests {
 
     #[test]
     fn chunks_are_tokens_without_usage_and_tool_calls_assemble() {
-        let mut acc = Accumulator::new(Instant::now(), None);
+        let mut acc = Accumulator::new(Api::Chat, Instant::now(), None);
         feed_all(
             &mut acc,
             &[
@@ -642,7 +879,7 @@ mod tests {
     #[test]
     fn tokenizer_counts_when_no_usage() {
         let count = |s: &str| s.split_whitespace().count();
-        let mut acc = Accumulator::new(Instant::now(), Some(&count));
+        let mut acc = Accumulator::new(Api::Chat, Instant::now(), Some(&count));
         feed_all(
             &mut acc,
             &[
@@ -660,9 +897,151 @@ mod tests {
         assert_eq!(out.output_tokens, 3);
     }
 
+    /// Feeds a whole recorded SSE stream, one event per millisecond.
+    fn feed_stream(acc: &mut Accumulator<'_>, text: &str) -> Result<(), TurnError> {
+        let mut sse = SseSplitter::default();
+        let mut ms = 0;
+        sse.feed(text.as_bytes(), |d| {
+            ms += 1;
+            acc.data(d, Duration::from_millis(ms))
+        })
+    }
+
+    #[test]
+    fn responses_stream_recorded_from_llama_cpp() {
+        // Recorded from llama.cpp's llama-server (0c1e570) /v1/responses:
+        // 12 output tokens of a random-weight model, one of them with text.
+        let text = include_str!("../../tests/data/streams/llama_cpp_responses.sse");
+        let mut acc = Accumulator::new(Api::Responses, Instant::now(), None);
+        feed_stream(&mut acc, text).unwrap();
+        assert!(acc.done);
+        let out = acc.finish(Duration::from_millis(20), None);
+        assert!(out.error.is_none(), "{:?}", out.error);
+        assert_eq!(
+            out.response_id.as_deref(),
+            Some("resp_9JFtkdOjyPgNInvK1z82X9MyPVluujSI")
+        );
+        assert_eq!(out.content, "choice");
+        assert_eq!(
+            out.ttft,
+            Some(Duration::from_millis(5)),
+            "the first delta is the 5th event"
+        );
+        assert_eq!(
+            (out.prompt_tokens, out.cached_tokens, out.output_tokens),
+            (23, 5, 12)
+        );
+        assert_eq!(out.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(out.token_source, TokenSource::Chunks);
+        // The usage's 12 tokens all count in the timeline.
+        assert_eq!(out.arrivals.iter().map(|a| a.1).sum::<u32>(), 12);
+    }
+
+    #[test]
+    fn responses_function_call_stream_assembles_calls() {
+        // The event sequence of OpenAI's Responses API streaming guide.
+        let events = [
+            r#"{"type":"response.created","sequence_number":0,"response":{"id":"resp_1","status":"in_progress"}}"#,
+            r#"{"type":"response.output_item.added","output_index":0,"item":{"type":"reasoning","id":"rs_1","summary":[]}}"#,
+            r#"{"type":"response.reasoning_summary_text.delta","item_id":"rs_1","delta":"Look at it"}"#,
+            r#"{"type":"response.output_item.added","output_index":1,"item":{"type":"function_call","id":"fc_1","call_id":"call_a","name":"read","arguments":""}}"#,
+            r#"{"type":"response.function_call_arguments.delta","item_id":"fc_1","output_index":1,"delta":"{\"filePath\":"}"#,
+            r#"{"type":"response.function_call_arguments.delta","item_id":"fc_1","output_index":1,"delta":"\"a.rs\"}"}"#,
+            r#"{"type":"response.function_call_arguments.done","item_id":"fc_1","output_index":1,"arguments":"{\"filePath\":\"a.rs\"}"}"#,
+            r#"{"type":"response.output_item.done","output_index":1,"item":{"type":"function_call","id":"fc_1","call_id":"call_a","name":"read","arguments":"{\"filePath\":\"a.rs\"}","status":"completed"}}"#,
+            r#"{"type":"response.output_item.done","output_index":2,"item":{"type":"function_call","id":"fc_2","call_id":"call_b","name":"glob","arguments":"{\"pattern\":\"*.rs\"}","status":"completed"}}"#,
+            r#"{"type":"response.completed","response":{"id":"resp_1","status":"completed","usage":{"input_tokens":900,"input_tokens_details":{"cached_tokens":768},"output_tokens":30,"output_tokens_details":{"reasoning_tokens":4}}}}"#,
+        ];
+        let mut acc = Accumulator::new(Api::Responses, Instant::now(), None);
+        for (i, e) in events.iter().enumerate() {
+            acc.data(e, Duration::from_millis(10 * i as u64)).unwrap();
+        }
+        let out = acc.finish(Duration::from_millis(100), None);
+        assert!(out.error.is_none());
+        assert_eq!(out.reasoning, "Look at it");
+        assert_eq!(
+            out.tool_calls,
+            vec![
+                CalledTool {
+                    id: "call_a".into(),
+                    name: "read".into(),
+                    arguments: r#"{"filePath":"a.rs"}"#.into()
+                },
+                CalledTool {
+                    id: "call_b".into(),
+                    name: "glob".into(),
+                    arguments: r#"{"pattern":"*.rs"}"#.into()
+                },
+            ]
+        );
+        assert_eq!(out.finish_reason.as_deref(), Some("tool_calls"));
+        assert_eq!(
+            (out.prompt_tokens, out.cached_tokens, out.output_tokens),
+            (900, 768, 30)
+        );
+        // Pieces: the summary delta, two argument deltas, the call that came
+        // whole: first at 20 ms, then 40, 50 and 80 ms.
+        assert_eq!(out.ttft, Some(Duration::from_millis(20)));
+        assert_eq!(out.itl, vec![0.02f32, 0.01, 0.03]);
+    }
+
+    #[test]
+    fn responses_ends_incomplete_failed_or_without_an_id() {
+        let run = |api: Api, events: &[&str]| {
+            let mut acc = Accumulator::new(api, Instant::now(), None);
+            let mut err = None;
+            for e in events {
+                if let Err(e) = acc.data(e, Duration::ZERO) {
+                    err = Some(e);
+                    break;
+                }
+            }
+            acc.finish(Duration::from_millis(1), err)
+        };
+        let cut = run(
+            Api::Responses,
+            &[
+                r#"{"type":"response.created","response":{"id":"r"}}"#,
+                r#"{"type":"response.output_text.delta","delta":"a"}"#,
+                r#"{"type":"response.incomplete","response":{"id":"r","incomplete_details":{"reason":"max_output_tokens"},"usage":{"input_tokens":3,"output_tokens":1}}}"#,
+            ],
+        );
+        assert!(cut.error.is_none());
+        assert_eq!(cut.finish_reason.as_deref(), Some("length"));
+        let failed = run(
+            Api::Responses,
+            &[
+                r#"{"type":"response.failed","response":{"id":"r","error":{"code":"server_error","message":"boom"}}}"#,
+            ],
+        );
+        assert_eq!(failed.error, Some(TurnError::Stream("boom".into())));
+        let error = run(
+            Api::ResponsesStateless,
+            &[
+                r#"{"type":"error","code":"rate_limit_exceeded","message":"slow down","param":null}"#,
+            ],
+        );
+        assert_eq!(error.error, Some(TurnError::Stream("slow down".into())));
+        let truncated = run(
+            Api::Responses,
+            &[r#"{"type":"response.output_text.delta","delta":"a"}"#],
+        );
+        assert_eq!(truncated.error, Some(TurnError::Incomplete));
+        // Chained, a response without an id leaves nothing to continue from;
+        // stateless, it does not matter.
+        let no_id = [
+            r#"{"type":"response.completed","response":{"usage":{"input_tokens":1,"output_tokens":1}}}"#,
+        ];
+        assert!(matches!(
+            run(Api::Responses, &no_id).error,
+            Some(TurnError::Stream(_))
+        ));
+        assert!(run(Api::ResponsesStateless, &no_id).error.is_none());
+    }
+
     #[test]
     fn error_frame_fails_the_turn() {
-        let mut acc = Accumulator::new(Instant::now(), None);
+        let mut acc = Accumulator::new(Api::Chat, Instant::now(), None);
         let e = acc
             .data(
                 r#"{"error":{"message":"boom","type":"server_error"}}"#,

@@ -21,6 +21,7 @@ pub mod driver;
 pub mod html;
 pub mod profile;
 pub mod report;
+pub mod request;
 pub mod selfcheck;
 pub mod session;
 pub mod stats;
@@ -82,7 +83,9 @@ pub struct LoadConfig {
     pub temperature: Option<f64>,
     /// Think-time multiplier (0: none).
     pub think_scale: f64,
-    /// Ask for `stream_options.continuous_usage_stats`.
+    /// Chat completions, or the Responses API (chained or stateless).
+    pub api: client::Api,
+    /// Ask for `stream_options.continuous_usage_stats` (chat only).
     pub continuous_usage: bool,
     /// Send `ignore_eos: true`.
     pub ignore_eos: bool,
@@ -123,6 +126,7 @@ impl LoadConfig {
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "think_scale": self.think_scale,
+            "api": self.api.as_str(),
             "continuous_usage_stats": self.continuous_usage,
             "ignore_eos": self.ignore_eos,
             "tokenizer": self.tokenizer,
@@ -237,7 +241,8 @@ pub async fn run(cfg: &LoadConfig) -> Result<Report, LoadError> {
     let setup = Setup {
         endpoint: Endpoint {
             http,
-            url: endpoint_url(&cfg.base_url, "chat/completions"),
+            api: cfg.api,
+            url: endpoint_url(&cfg.base_url, cfg.api.path()),
             api_key: cfg.api_key.clone(),
             timeout: cfg.request_timeout,
         },

@@ -3,7 +3,9 @@
 //!
 //! Every request carries the profile's system prompt and `tools` array
 //! unchanged (the same bytes every turn, so a server's prefix cache sees
-//! what it would see from the real agent) plus the whole history so far.
+//! what it would see from the real agent) plus the whole history so far,
+//! or, with the chained Responses API, what is new since the last response
+//! (`request.rs` writes the bodies).
 //! When the model calls tools, the session answers each call from its
 //! simulated [`Workspace`] as `role: tool` messages with the call's id and
 //! continues from the model's own output. When it does not (a random-weight
@@ -22,6 +24,7 @@ use serde_json::{json, Value};
 
 use super::client::{self, Endpoint, TokenCounter};
 use super::profile::{Profile, Step};
+use super::request::{request_body, Chain};
 use super::stats::Recorder;
 use super::workspace::Workspace;
 
@@ -93,54 +96,6 @@ pub struct SessionContext {
     pub deadline: Option<Instant>,
 }
 
-/// A chat request in OpenCode's field order (model, max_tokens, messages,
-/// tools, tool_choice, stream, stream_options), as recorded from OpenCode
-/// 1.18.33 (scripts/record_opencode_request.py).
-#[derive(Serialize)]
-struct ChatBody<'a> {
-    model: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f64>,
-    messages: &'a [Value],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tools: Option<&'a [Value]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_choice: Option<&'static str>,
-    stream: bool,
-    stream_options: Value,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    ignore_eos: bool,
-}
-
-/// Serializes one chat request.
-pub fn chat_body(
-    opts: &RequestOptions,
-    messages: &[Value],
-    tools: &[Value],
-    max_tokens: Option<u32>,
-) -> Vec<u8> {
-    let stream_options = if opts.continuous_usage {
-        json!({"include_usage": true, "continuous_usage_stats": true})
-    } else {
-        json!({"include_usage": true})
-    };
-    let body = ChatBody {
-        model: &opts.model,
-        messages,
-        tools: (!tools.is_empty()).then_some(tools),
-        tool_choice: (!tools.is_empty()).then_some("auto"),
-        max_tokens,
-        temperature: opts.temperature,
-        stream: true,
-        stream_options,
-        ignore_eos: opts.ignore_eos,
-    };
-    // Serializing plain JSON values and strings cannot fail.
-    serde_json::to_vec(&body).expect("JSON values always serialize")
-}
-
 /// How a session ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionEnd {
@@ -187,7 +142,14 @@ async fn title_request(ctx: &SessionContext, index: u64, first: Instant) {
     ];
     let max_tokens = ctx.options.max_tokens.or(profile.max_tokens);
     tokio::time::sleep_until(first.into()).await;
-    let body = chat_body(&ctx.options, &messages, &[], max_tokens);
+    let body = request_body(
+        &ctx.options,
+        ctx.endpoint.api,
+        &messages,
+        &[],
+        max_tokens,
+        None,
+    );
     let out = client::send(&ctx.endpoint, body, first, ctx.counter.as_deref()).await;
     ctx.recorder.record_turn(&out, 0);
 }
@@ -208,12 +170,21 @@ async fn session_body(
     let max_tokens = ctx.options.max_tokens.or(profile.max_tokens);
     let mut intended = first;
     let mut all_good = true;
+    // Responses API, chained: where the server's copy of the conversation ends.
+    let mut chain: Option<Chain> = None;
     for turn in 1..=turns {
         if ctx.deadline.is_some_and(|d| intended >= d) {
             return SessionEnd::Cut;
         }
         tokio::time::sleep_until(intended.into()).await;
-        let body = chat_body(&ctx.options, &messages, &profile.tools, max_tokens);
+        let body = request_body(
+            &ctx.options,
+            ctx.endpoint.api,
+            &messages,
+            &profile.tools,
+            max_tokens,
+            chain.as_ref(),
+        );
         let out = client::send(&ctx.endpoint, body, intended, ctx.counter.as_deref()).await;
         all_good &= ctx.recorder.record_turn(&out, turn);
         if out.error.is_some() {
@@ -222,8 +193,11 @@ async fn session_body(
         if turn == turns {
             break;
         }
-        let think = if !out.tool_calls.is_empty() {
-            // The model drives: answer its calls.
+        // The model's reply joins the history; with the chained Responses
+        // API it is also where the server's copy now ends.
+        if out.tool_calls.is_empty() {
+            messages.push(json!({"role": "assistant", "content": out.content}));
+        } else {
             let calls: Vec<Value> = out
                 .tool_calls
                 .iter()
@@ -235,14 +209,22 @@ async fn session_body(
                 Value::String(out.content.clone())
             };
             messages.push(json!({"role": "assistant", "content": content, "tool_calls": calls}));
+        }
+        if let Some(id) = &out.response_id {
+            chain = Some(Chain {
+                previous_response_id: id.clone(),
+                server_has: messages.len(),
+            });
+        }
+        let think = if !out.tool_calls.is_empty() {
+            // The model drives: answer its calls.
             for c in &out.tool_calls {
                 let result = workspace.run_tool(&c.name, &c.arguments);
                 messages.push(json!({"role": "tool", "tool_call_id": c.id, "content": result}));
             }
             &profile.tool_think
         } else {
-            // The script drives: keep the model's reply, take the next step.
-            messages.push(json!({"role": "assistant", "content": out.content}));
+            // The script drives: take the next step.
             let steps = &profile.tasks[task].steps;
             if let Some(next) = steps.get(step) {
                 step += 1;

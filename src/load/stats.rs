@@ -551,6 +551,7 @@ mod tests {
             reasoning: String::new(),
             tool_calls: vec![],
             finish_reason: Some("stop".into()),
+            response_id: None,
             prompt_tokens: 100,
             output_tokens: tokens,
             cached_tokens: 60,

@@ -23,7 +23,8 @@ use serde_json::json;
 
 use super::client::{self, Endpoint, TokenCounter};
 use super::report::RunReport;
-use super::session::{chat_body, RequestOptions, SessionRng};
+use super::request::request_body;
+use super::session::{RequestOptions, SessionRng};
 use super::stats::{Recorder, Slo};
 
 /// One trace line.
@@ -207,7 +208,7 @@ pub async fn replay(
                 tokio::time::sleep_until(intended.into()).await;
                 let messages = [json!({"role": "user", "content": prompt_text(r, block_size)})];
                 let max_tokens = Some(r.output_length.min(u32::MAX as usize) as u32);
-                let body = chat_body(options, &messages, &[], max_tokens);
+                let body = request_body(options, endpoint.api, &messages, &[], max_tokens, None);
                 let out = client::send(endpoint, body, intended, counter.as_deref()).await;
                 all_good &= rec.record_turn(&out, i + 1);
                 ready = intended + out.e2e;
