@@ -82,6 +82,16 @@ pub(crate) struct EngineShared {
     pub(crate) guidance: crate::engine::guided::Guidance,
 }
 
+impl Drop for EngineShared {
+    /// The last handle is gone, so nothing can submit work any more: the
+    /// scheduler actor stops and takes its executor (and the model's memory)
+    /// with it. It runs on a thread of its own, so it would otherwise
+    /// outlive the runtime that started it.
+    fn drop(&mut self) {
+        self.scheduler.stop(Some("the engine was dropped".into()));
+    }
+}
+
 impl EngineHandle {
     /// True while the scheduler actor runs: what `GET /health` reports.
     pub fn is_serving(&self) -> bool {
@@ -160,5 +170,52 @@ impl EngineHandle {
     /// receiver cancels the request and frees its KV blocks.
     pub async fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError> {
         crate::actors::request::run(self.clone(), req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::backend::sim::SimSpeed;
+    use crate::engine::{start, EngineConfig, RunnerKind};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_last_handle_stops_the_scheduler() {
+        let handle = start(EngineConfig {
+            model: None,
+            served_model_name: None,
+            runner: RunnerKind::Sim {
+                mode: "random".into(),
+                script: None,
+                speed: SimSpeed {
+                    prefill_us_per_token: 0.0,
+                    decode_step_us: 100.0,
+                    decode_us_per_seq: 0.0,
+                },
+            },
+            kv_cache_gib: None,
+            num_kv_blocks: Some(64),
+            block_size: 16,
+            max_num_seqs: 8,
+            max_num_batched_tokens: 256,
+            max_model_len: None,
+            cache_dir: std::env::temp_dir().join("weir-test-cache"),
+            prefix_caching: true,
+            tool_call_parser: "auto".into(),
+            reasoning_parser: "auto".into(),
+        })
+        .await
+        .expect("engine starts");
+        let scheduler = handle.inner.scheduler.clone();
+        let second = handle.clone();
+        drop(handle);
+        assert!(second.is_serving(), "a handle is still alive");
+        drop(second);
+        for _ in 0..200 {
+            if matches!(scheduler.get_status(), ractor::ActorStatus::Stopped) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the scheduler still runs: {:?}", scheduler.get_status());
     }
 }
