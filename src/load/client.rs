@@ -19,8 +19,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 /// Which OpenAI API the requests speak.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Api {
     /// `POST /chat/completions`, the whole conversation every turn.
     Chat,
@@ -369,11 +368,7 @@ impl<'c> Accumulator<'c> {
         let chunk: Chunk<'_> = serde_json::from_str(payload)
             .map_err(|e| TurnError::Stream(format!("bad chunk JSON: {e}")))?;
         if let Some(err) = chunk.error {
-            let msg = err
-                .get("message")
-                .and_then(|m| m.as_str())
-                .map(str::to_owned)
-                .unwrap_or_else(|| err.to_string());
+            let msg = error_text(&err);
             return Err(TurnError::Stream(msg));
         }
         let mut piece_text = String::new();
@@ -535,12 +530,7 @@ impl<'c> Accumulator<'c> {
                 let msg = ev
                     .response
                     .and_then(|r| r.error)
-                    .map(|e| {
-                        e.get("message")
-                            .and_then(|m| m.as_str())
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| e.to_string())
-                    })
+                    .map(|e| error_text(&e))
                     .unwrap_or_else(|| "response.failed".to_owned());
                 return Err(TurnError::Stream(msg));
             }
@@ -607,6 +597,14 @@ impl<'c> Accumulator<'c> {
         });
         self.out
     }
+}
+
+/// An error object's `message`, else the object itself as JSON.
+fn error_text(err: &serde_json::Value) -> String {
+    err.get("message")
+        .and_then(|m| m.as_str())
+        .map(str::to_owned)
+        .unwrap_or_else(|| err.to_string())
 }
 
 /// Splits an SSE byte stream into `data:` payloads (events end at a blank
