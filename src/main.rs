@@ -13,14 +13,6 @@ mod load_cmd;
 use weir::backend::sim::SimSpeed;
 use weir::engine::{EngineConfig, RunnerKind};
 
-/// mimalloc v2 without transparent huge pages: under a thousand streams
-/// glibc's malloc and free took 12-14% of the server's CPU
-/// (docs/load-testing.md); v3 returned pages to the kernel and faulted them
-/// back in, and huge pages made a fresh server zero megabytes on its first
-/// request.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "weir",
