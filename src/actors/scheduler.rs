@@ -84,6 +84,13 @@ impl SchedulerActor {
                 rt.block_on(async move {
                     match Actor::spawn(None, SchedulerActor, args).await {
                         Ok((actor, handle)) => {
+                            // ractor marks the actor running from its own
+                            // task, after `spawn` returns: let that task run
+                            // first, so the caller never sees it "starting"
+                            // (`/health` would say 503 for a moment).
+                            while actor.get_status() == ractor::ActorStatus::Starting {
+                                tokio::task::yield_now().await;
+                            }
                             let _ = tx.send(Ok(actor));
                             // The thread lives as long as the actor.
                             let _ = handle.await;
