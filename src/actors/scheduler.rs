@@ -200,7 +200,11 @@ impl Actor for SchedulerActor {
                     Ok(sampled) => {
                         let n_tokens = sampled.len() as u64;
                         st.metrics.add_generation_tokens(n_tokens);
-                        for u in st.sched.on_step_done(&done.step, sampled) {
+                        let updates = st.sched.on_step_done(&done.step, sampled);
+                        // Finished sequences have freed their blocks: the
+                        // gauges say so before any client sees its last token.
+                        Self::publish_gauges(st);
+                        for u in updates {
                             let finished = u.finish.is_some();
                             if let Some(live) = st.live.get(&u.seq_id) {
                                 let _ = live.stream.send_message(StreamMsg::Token {
@@ -232,6 +236,16 @@ impl Actor for SchedulerActor {
 }
 
 impl SchedulerActor {
+    /// Set the running / waiting / KV-usage gauges from the scheduler's
+    /// state; returns that state's counters.
+    fn publish_gauges(st: &SchedulerState) -> crate::engine::sched::SchedulerStats {
+        let stats = st.sched.stats();
+        st.metrics.set_running(stats.running);
+        st.metrics.set_waiting(stats.waiting);
+        st.metrics.set_kv_cache_usage(st.sched.blocks().usage());
+        stats
+    }
+
     /// Start the next step if none is running and there is work.
     fn maybe_step(st: &mut SchedulerState) {
         if st.in_flight {
@@ -251,10 +265,7 @@ impl SchedulerActor {
             }
         }
         let step = st.sched.schedule();
-        let stats = st.sched.stats();
-        st.metrics.set_running(stats.running);
-        st.metrics.set_waiting(stats.waiting);
-        st.metrics.set_kv_cache_usage(st.sched.blocks().usage());
+        let stats = Self::publish_gauges(st);
         if stats.preemptions_total > st.preemptions_seen {
             st.metrics
                 .inc_preemptions(stats.preemptions_total - st.preemptions_seen);
