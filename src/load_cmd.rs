@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 
 use weir::load::stats::parse_duration;
 use weir::load::{self, LoadConfig};
@@ -17,14 +17,6 @@ pub struct LoadArgs {
     action: Option<LoadAction>,
     #[command(flatten)]
     run: RunArgs,
-}
-
-/// `--api`'s values.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ApiArg {
-    Chat,
-    Responses,
-    ResponsesStateless,
 }
 
 #[derive(Subcommand)]
@@ -98,8 +90,8 @@ struct RunArgs {
     /// The API the sessions speak: chat (completions), responses (chained
     /// with previous_response_id: each turn sends only what is new), or
     /// responses-stateless (store: false, the whole conversation every turn).
-    #[arg(long, value_enum, default_value_t = ApiArg::Chat)]
-    api: ApiArg,
+    #[arg(long, value_enum, default_value = "chat")]
+    api: load::client::Api,
     /// Do not ask for stream_options.continuous_usage_stats (for servers that reject it).
     #[arg(long)]
     no_continuous_usage: bool,
@@ -177,11 +169,7 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
             max_tokens: a.max_tokens,
             temperature: a.temperature,
             think_scale: a.think_scale,
-            api: match a.api {
-                ApiArg::Chat => load::client::Api::Chat,
-                ApiArg::Responses => load::client::Api::Responses,
-                ApiArg::ResponsesStateless => load::client::Api::ResponsesStateless,
-            },
+            api: a.api,
             continuous_usage: !a.no_continuous_usage,
             ignore_eos: a.ignore_eos,
             tokenizer: a.tokenizer,

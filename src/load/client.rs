@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde::Deserialize;
 
-/// Which OpenAI API the requests speak.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which OpenAI API the requests speak (`--api chat|responses|responses-stateless`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Api {
     /// `POST /chat/completions`, the whole conversation every turn.
     Chat,
