@@ -155,7 +155,8 @@ pub struct TurnOutcome {
     pub prompt_tokens: u64,
     /// `usage.completion_tokens`, else the counted tokens.
     pub output_tokens: u64,
-    /// `usage.prompt_tokens_details.cached_tokens` (0 when absent; never estimated).
+    /// `usage.prompt_tokens_details.cached_tokens` (Responses:
+    /// `input_tokens_details`; 0 when absent; never estimated).
     pub cached_tokens: u64,
     /// Whether the server reported usage at all.
     pub usage_reported: bool,

@@ -63,7 +63,9 @@ pub struct RunReport {
     pub itl_source: String,
     /// Prompt tokens (server-reported usage), summed.
     pub prompt_tokens: u64,
-    /// Cached prompt tokens (`usage.prompt_tokens_details.cached_tokens`), summed.
+    /// Cached prompt tokens as the server reported them (chat:
+    /// `usage.prompt_tokens_details.cached_tokens`; Responses:
+    /// `usage.input_tokens_details.cached_tokens`), summed.
     pub cached_tokens: u64,
     /// Output tokens (server-reported usage), summed.
     pub output_tokens: u64,

@@ -69,7 +69,7 @@ pub fn render(report: &Report) -> String {
         );
         let _ = writeln!(
             s,
-            "prompt        {} tokens, {} cached ({:.1}%, from the server's usage.prompt_tokens_details)",
+            "prompt        {} tokens, {} cached ({:.1}%, as the server's usage reported them)",
             r.prompt_tokens,
             r.cached_tokens,
             100.0 * r.cache_hit_share
