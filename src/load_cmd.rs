@@ -6,12 +6,19 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
+use weir::load::report::Verdict;
 use weir::load::stats::parse_duration;
 use weir::load::{self, LoadConfig};
 
 /// `weir load`.
 #[derive(Args)]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Exit status: 0 when the run measured something (and a single run met its \
+                  --slo), 3 when no request succeeded, 4 when a single run missed its --slo; \
+                  the summary and reports are written in all three cases. 1 when the run \
+                  could not start, 2 for a malformed command line."
+)]
 pub struct LoadArgs {
     #[command(subcommand)]
     action: Option<LoadAction>,
@@ -124,8 +131,10 @@ struct RunArgs {
     quiet: bool,
 }
 
-/// Runs `weir load`.
-pub fn run(args: LoadArgs) -> Result<(), String> {
+/// Runs `weir load`; `Ok` carries the exit status of a finished run
+/// ([`load::report::Verdict`]: 0 measured, 3 nothing succeeded, 4 a single
+/// run's `--slo` missed).
+pub fn run(args: LoadArgs) -> Result<u8, String> {
     if let Some(LoadAction::Compare { a, b }) = args.action {
         let read = |p: &PathBuf| -> Result<load::report::Report, String> {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -133,7 +142,7 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
                 .map_err(|e| format!("{}: not a weir load report: {e}", p.display()))
         };
         print!("{}", load::summary::compare(&read(&a)?, &read(&b)?));
-        return Ok(());
+        return Ok(0);
     }
     let a = args.run;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -189,7 +198,13 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
             std::fs::write(path, load::html::render(&report))
                 .map_err(|e| format!("{}: {e}", path.display()))?;
         }
-        Ok(())
+        let verdict = report.verdict();
+        match verdict {
+            Verdict::Measured => {}
+            Verdict::NothingSucceeded => eprintln!("weir load: no request succeeded"),
+            Verdict::SloMissed => eprintln!("weir load: the run missed its --slo"),
+        }
+        Ok(verdict.exit_status())
     })
 }
 

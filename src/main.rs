@@ -182,7 +182,10 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(*args),
         Command::GenModel(args) => gen_model(args),
         Command::Bench(args) => bench(args),
-        Command::Load(args) => load_cmd::run(*args),
+        Command::Load(args) => match load_cmd::run(*args) {
+            Ok(status) => return ExitCode::from(status),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

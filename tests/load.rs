@@ -494,3 +494,69 @@ async fn trace_replay_keeps_shared_prefixes() {
     assert!(r.cached_tokens <= 260, "cached {}", r.cached_tokens);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `weir load`'s exit status, for scripts and CI jobs that gate on a run:
+/// 0 measured (and met a single run's `--slo`), 4 missed it, 3 nothing
+/// succeeded; the JSON report is written in each case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_status_says_whether_the_run_measured_and_met_its_slo() {
+    let _serial = SERIAL.lock().await;
+    // Every step takes 20 ms, so no first token comes within 1 ms.
+    let server = spawn_weir(&[
+        "--backend",
+        "sim",
+        "--sim-mode",
+        "random",
+        "--sim-decode-step-us",
+        "20000",
+    ])
+    .await;
+    let dir = std::env::temp_dir().join(format!("weir-load-exit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let load = |base: String, slo: &'static str, name: &'static str| {
+        let report = dir.join(name);
+        tokio::task::spawn_blocking(move || {
+            let status = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+                .args([
+                    "load",
+                    "--base-url",
+                    &format!("{base}/v1"),
+                    "--model",
+                    "weir-demo",
+                ])
+                .args([
+                    "--profile",
+                    "chat",
+                    "--sessions",
+                    "1",
+                    "--turns-per-session",
+                    "1",
+                ])
+                .args(["--max-tokens", "4", "--quiet", "--slo", slo, "--output"])
+                .arg(&report)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .expect("weir load runs");
+            let text = std::fs::read_to_string(&report).expect("the report is written");
+            let parsed: serde_json::Value = serde_json::from_str(&text).expect("report parses");
+            (status.code(), parsed["runs"][0]["requests_ok"].as_u64())
+        })
+    };
+    let met = load(server.base.clone(), "ttft=30s", "met.json")
+        .await
+        .expect("join");
+    assert_eq!(met, (Some(0), Some(1)));
+    let missed = load(server.base.clone(), "ttft=1ms", "missed.json")
+        .await
+        .expect("join");
+    assert_eq!(missed, (Some(4), Some(1)));
+    // A port nothing listens on: the one just freed by a closed listener.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let refused = load(format!("http://{closed}"), "ttft=30s", "refused.json")
+        .await
+        .expect("join");
+    assert_eq!(refused, (Some(3), Some(0)));
+    let _ = std::fs::remove_dir_all(&dir);
+}

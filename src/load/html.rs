@@ -570,89 +570,9 @@ pub fn fmt_pct(share: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::report::fixtures::{report, run};
     use crate::load::report::*;
     use serde_json::json;
-
-    fn run(label: &str, sessions: usize, scale: f64) -> RunReport {
-        let summary = |p50: f64| Summary {
-            count: 100,
-            mean: p50 * 1.1,
-            p50,
-            p90: p50 * 2.0,
-            p99: p50 * 4.0,
-            max: p50 * 6.0,
-        };
-        RunReport {
-            label: label.to_string(),
-            sessions: Some(sessions),
-            rate: None,
-            duration_s: 60.0,
-            warmup_s: 10.0,
-            requests_ok: 1234,
-            errors: vec![],
-            sessions_completed: 40,
-            ttft_ms: summary(200.0 * scale),
-            itl_ms: summary(20.0 * scale),
-            tpot_ms: summary(21.0 * scale),
-            e2e_ms: summary(3000.0 * scale),
-            session_s: summary(60.0),
-            stream_tok_s: summary(45.0 / scale),
-            itl_source: "usage".to_string(),
-            prompt_tokens: 1000,
-            cached_tokens: 800,
-            output_tokens: 500,
-            cache_hit_share: 0.8,
-            output_tok_s: 100.0 * sessions as f64 / scale,
-            requests_per_s: 2.0,
-            goodput: None,
-            by_turn: (1..=5)
-                .map(|turn| TurnStats {
-                    turn,
-                    count: 10,
-                    ttft_p50_ms: 100.0 * turn as f64,
-                    ttft_p90_ms: 180.0 * turn as f64,
-                    prompt_tokens_mean: 2000.0 * turn as f64,
-                    cache_hit_share: 1.0 - 1.0 / turn as f64,
-                })
-                .collect(),
-            timeline: (0..20)
-                .map(|t| TimelinePoint {
-                    t_s: t as f64,
-                    output_tokens: 100 * t,
-                    requests: 2,
-                    errors: 0,
-                    active_sessions: sessions as u64,
-                })
-                .collect(),
-            ttft_hist: vec![
-                (50.0, 5),
-                (100.0, 20),
-                (200.0, 50),
-                (500.0, 20),
-                (1000.0, 5),
-            ],
-            itl_hist: vec![(5.0, 100), (10.0, 400), (20.0, 300), (50.0, 50)],
-            client: ClientHealth {
-                cpu_cores_used: 0.4,
-                cores: 16,
-                loop_lag_p99_ms: 1.5,
-                loop_lag_max_ms: 4.0,
-                cpu_us_per_token: 12.0,
-                client_bound: false,
-            },
-        }
-    }
-
-    fn report(runs: Vec<RunReport>) -> Report {
-        Report {
-            tool: "weir load".to_string(),
-            version: "0.1.0".to_string(),
-            started_at: "2026-05-01T12:00:00Z".to_string(),
-            config: json!({"url": "http://localhost:8080", "sessions": [1, 2, 4]}),
-            runs,
-            search: None,
-        }
-    }
 
     #[test]
     fn config_values_and_labels_are_escaped() {

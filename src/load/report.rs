@@ -25,6 +25,46 @@ pub struct Report {
     pub search: Option<SearchReport>,
 }
 
+/// How a finished `weir load` ends for the shell, so that a script or a CI job
+/// can gate on it (as k6 does on its thresholds); the report is written
+/// whatever the verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Something was measured and no single run missed its SLO: exit 0.
+    Measured,
+    /// Not one request succeeded (server down, wrong model, every request
+    /// refused): there is nothing to measure. Exit 3.
+    NothingSucceeded,
+    /// A single run with `--slo` missed it. Exit 4. (A sweep or a search
+    /// reports its levels' verdicts instead: missing at some level is what
+    /// they are for.)
+    SloMissed,
+}
+
+impl Verdict {
+    /// The process exit status for this verdict.
+    pub fn exit_status(self) -> u8 {
+        match self {
+            Verdict::Measured => 0,
+            Verdict::NothingSucceeded => 3,
+            Verdict::SloMissed => 4,
+        }
+    }
+}
+
+impl Report {
+    /// The verdict: see [`Verdict`].
+    pub fn verdict(&self) -> Verdict {
+        if self.runs.iter().all(|r| r.requests_ok == 0) {
+            return Verdict::NothingSucceeded;
+        }
+        match (self.runs.as_slice(), &self.search) {
+            ([run], None) if run.goodput.as_ref().is_some_and(|g| !g.met) => Verdict::SloMissed,
+            _ => Verdict::Measured,
+        }
+    }
+}
+
 /// What one load level (N concurrent sessions, or an arrival rate) gave.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunReport {
@@ -195,4 +235,149 @@ pub struct SearchReport {
     pub steps: Vec<(usize, bool)>,
     /// Largest session count that met the objective (0 when even one did not).
     pub max_sessions: usize,
+}
+
+/// A plausible report to test the summary, HTML and verdict against.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+    use serde_json::json;
+
+    /// One run at `sessions`, its latencies scaled by `scale`.
+    pub fn run(label: &str, sessions: usize, scale: f64) -> RunReport {
+        let summary = |p50: f64| Summary {
+            count: 100,
+            mean: p50 * 1.1,
+            p50,
+            p90: p50 * 2.0,
+            p99: p50 * 4.0,
+            max: p50 * 6.0,
+        };
+        RunReport {
+            label: label.to_string(),
+            sessions: Some(sessions),
+            rate: None,
+            duration_s: 60.0,
+            warmup_s: 10.0,
+            requests_ok: 1234,
+            errors: vec![],
+            sessions_completed: 40,
+            ttft_ms: summary(200.0 * scale),
+            itl_ms: summary(20.0 * scale),
+            tpot_ms: summary(21.0 * scale),
+            e2e_ms: summary(3000.0 * scale),
+            session_s: summary(60.0),
+            stream_tok_s: summary(45.0 / scale),
+            itl_source: "usage".to_string(),
+            prompt_tokens: 1000,
+            cached_tokens: 800,
+            output_tokens: 500,
+            cache_hit_share: 0.8,
+            output_tok_s: 100.0 * sessions as f64 / scale,
+            requests_per_s: 2.0,
+            goodput: None,
+            by_turn: (1..=5)
+                .map(|turn| TurnStats {
+                    turn,
+                    count: 10,
+                    ttft_p50_ms: 100.0 * turn as f64,
+                    ttft_p90_ms: 180.0 * turn as f64,
+                    prompt_tokens_mean: 2000.0 * turn as f64,
+                    cache_hit_share: 1.0 - 1.0 / turn as f64,
+                })
+                .collect(),
+            timeline: (0..20)
+                .map(|t| TimelinePoint {
+                    t_s: t as f64,
+                    output_tokens: 100 * t,
+                    requests: 2,
+                    errors: 0,
+                    active_sessions: sessions as u64,
+                })
+                .collect(),
+            ttft_hist: vec![
+                (50.0, 5),
+                (100.0, 20),
+                (200.0, 50),
+                (500.0, 20),
+                (1000.0, 5),
+            ],
+            itl_hist: vec![(5.0, 100), (10.0, 400), (20.0, 300), (50.0, 50)],
+            client: ClientHealth {
+                cpu_cores_used: 0.4,
+                cores: 16,
+                loop_lag_p99_ms: 1.5,
+                loop_lag_max_ms: 4.0,
+                cpu_us_per_token: 12.0,
+                client_bound: false,
+            },
+        }
+    }
+
+    /// A report of these runs.
+    pub fn report(runs: Vec<RunReport>) -> Report {
+        Report {
+            tool: "weir load".to_string(),
+            version: "0.1.0".to_string(),
+            started_at: "2026-05-01T12:00:00Z".to_string(),
+            config: json!({"url": "http://localhost:8080", "sessions": [1, 2, 4]}),
+            runs,
+            search: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{report, run};
+    use super::*;
+
+    fn goodput(met: bool) -> Option<Goodput> {
+        Some(Goodput {
+            slo: "ttft=1s".to_string(),
+            requests_per_s: 1.0,
+            request_share: if met { 1.0 } else { 0.5 },
+            session_share: if met { 1.0 } else { 0.5 },
+            met,
+        })
+    }
+
+    #[test]
+    fn verdict_gates_on_successes_and_a_single_runs_slo() {
+        let mut ok = run("1 session", 1, 1.0);
+        assert_eq!(report(vec![ok.clone()]).verdict(), Verdict::Measured);
+        ok.goodput = goodput(true);
+        assert_eq!(report(vec![ok.clone()]).verdict(), Verdict::Measured);
+
+        let mut missed = ok.clone();
+        missed.goodput = goodput(false);
+        assert_eq!(report(vec![missed.clone()]).verdict(), Verdict::SloMissed);
+        // A sweep's missed level is a finding, not a failure; so is a search's.
+        assert_eq!(
+            report(vec![ok.clone(), missed.clone()]).verdict(),
+            Verdict::Measured
+        );
+        let mut search = report(vec![missed.clone()]);
+        search.search = Some(SearchReport {
+            slo: "ttft=1s".to_string(),
+            steps: vec![(1, false)],
+            max_sessions: 0,
+        });
+        assert_eq!(search.verdict(), Verdict::Measured);
+
+        let mut failed = missed;
+        failed.requests_ok = 0;
+        assert_eq!(
+            report(vec![failed.clone()]).verdict(),
+            Verdict::NothingSucceeded
+        );
+        assert_eq!(report(vec![failed, ok]).verdict(), Verdict::Measured);
+        let codes = [
+            Verdict::Measured,
+            Verdict::NothingSucceeded,
+            Verdict::SloMissed,
+        ]
+        .map(Verdict::exit_status);
+        assert_eq!(codes, [0, 3, 4]);
+    }
 }
