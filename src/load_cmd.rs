@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 
 use weir::load::report::Verdict;
 use weir::load::stats::parse_duration;
+use weir::load::StopLevel;
 use weir::load::{self, LoadConfig};
 
 /// `weir load`.
@@ -15,9 +16,11 @@ use weir::load::{self, LoadConfig};
 #[command(
     args_conflicts_with_subcommands = true,
     after_help = "Exit status: 0 when the run measured something (and a single run met its \
-                  --slo), 3 when no request succeeded, 4 when a single run missed its --slo; \
-                  the summary and reports are written in all three cases. 1 when the run \
-                  could not start, 2 for a malformed command line."
+                  --slo), 3 when no request succeeded, 4 when a single run missed its --slo, \
+                  130 when stopped by Ctrl-C (no request starts after it and the report \
+                  follows once those in flight finish; a second Ctrl-C drops them, a third \
+                  quits without a report); the summary and reports are written in all these \
+                  cases. 1 when the run could not start, 2 for a malformed command line."
 )]
 pub struct LoadArgs {
     #[command(subcommand)]
@@ -188,7 +191,25 @@ pub fn run(args: LoadArgs) -> Result<u8, String> {
             request_timeout: a.request_timeout,
             quiet: a.quiet,
         };
-        let report = load::run(&cfg).await.map_err(|e| e.to_string())?;
+        // Ctrl-C: drain (no new requests; the report follows once those in
+        // flight finish); again: drop those too; a third time: quit now.
+        let (interrupt, stop) = load::Stop::new();
+        tokio::spawn(async move {
+            for (level, note) in [
+                (StopLevel::Drain, "no new requests; the report follows once those in flight finish (Ctrl-C again to drop them)"),
+                (StopLevel::Abort, "dropping the requests in flight (Ctrl-C again to quit without a report)"),
+            ] {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    return;
+                }
+                eprintln!("\nweir load: stopping: {note}");
+                let _ = interrupt.send(level);
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        });
+        let report = load::run(&cfg, stop).await.map_err(|e| e.to_string())?;
         print!("{}", load::summary::render(&report));
         if let Some(path) = &a.output {
             let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
@@ -203,6 +224,7 @@ pub fn run(args: LoadArgs) -> Result<u8, String> {
             Verdict::Measured => {}
             Verdict::NothingSucceeded => eprintln!("weir load: no request succeeded"),
             Verdict::SloMissed => eprintln!("weir load: the run missed its --slo"),
+            Verdict::Interrupted => {}
         }
         Ok(verdict.exit_status())
     })

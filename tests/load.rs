@@ -147,7 +147,7 @@ async fn measured_ttft_and_itl_match_the_modelled_speed() {
     cfg.profile = "chat".into();
     cfg.ignore_eos = false;
     cfg.turns_per_session = Some(4);
-    let report = load::run(&cfg).await.expect("run");
+    let report = load::run(&cfg, load::Stop::never()).await.expect("run");
     let r = &report.runs[0];
     assert_eq!(r.requests_ok, 4, "{:?}", r.errors);
     assert_eq!(r.itl_source, "usage");
@@ -303,7 +303,7 @@ async fn sessions_have_an_agents_shape_seen_from_the_server() {
     cfg.max_tokens = None;
     cfg.ignore_eos = false;
     cfg.continuous_usage = false;
-    let report = load::run(&cfg).await.expect("run");
+    let report = load::run(&cfg, load::Stop::never()).await.expect("run");
     assert_eq!(report.runs[0].requests_ok, 5, "{:?}", report.runs[0].errors);
     assert_eq!(report.runs[0].sessions_completed, 1);
 
@@ -392,7 +392,7 @@ async fn open_loop_latency_includes_the_queue() {
     cfg.warmup = Some(Duration::ZERO);
     cfg.turns_per_session = Some(1);
     cfg.max_tokens = Some(10);
-    let report = load::run(&cfg).await.expect("run");
+    let report = load::run(&cfg, load::Stop::never()).await.expect("run");
     let r = &report.runs[0];
     assert!(r.requests_ok >= 8, "{} requests", r.requests_ok);
     assert!(
@@ -446,7 +446,7 @@ async fn search_finds_the_most_sessions_meeting_the_slo() {
     cfg.duration = Some(Duration::from_millis(1500));
     cfg.warmup = Some(Duration::from_millis(500));
     cfg.max_sessions = 16;
-    let report = load::run(&cfg).await.expect("run");
+    let report = load::run(&cfg, load::Stop::never()).await.expect("run");
     let search = report.search.expect("search report");
     assert!(
         (3..=4).contains(&search.max_sessions),
@@ -484,7 +484,7 @@ async fn trace_replay_keeps_shared_prefixes() {
     let mut cfg = load_config(&server.base, &server.model);
     cfg.trace = Some(trace);
     cfg.trace_block_size = 100;
-    let report = load::run(&cfg).await.expect("run");
+    let report = load::run(&cfg, load::Stop::never()).await.expect("run");
     let r = &report.runs[0];
     assert_eq!(r.requests_ok, 3, "{:?}", r.errors);
     assert_eq!(r.output_tokens, 12);
@@ -558,5 +558,71 @@ async fn exit_status_says_whether_the_run_measured_and_met_its_slo() {
         .await
         .expect("join");
     assert_eq!(refused, (Some(3), Some(0)));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Ctrl-C (SIGINT) drains a run: no request starts after it, the ones in
+/// flight finish and count, and the report is still written (exit 130).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_drains_the_run_and_still_reports() {
+    let _serial = SERIAL.lock().await;
+    // 20 ms a step: a 50-token reply takes about a second.
+    let server = spawn_weir(&[
+        "--backend",
+        "sim",
+        "--sim-mode",
+        "random",
+        "--sim-decode-step-us",
+        "20000",
+    ])
+    .await;
+    let dir = std::env::temp_dir().join(format!("weir-load-sigint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let report = dir.join("report.json");
+    let mut load = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["load", "--base-url", &format!("{}/v1", server.base)])
+        .args([
+            "--model",
+            "weir-demo",
+            "--profile",
+            "chat",
+            "--sessions",
+            "2",
+        ])
+        .args(["--duration", "60s", "--warmup", "0s", "--max-tokens", "50"])
+        .args(["--ignore-eos", "--think-scale", "0", "--quiet", "--output"])
+        .arg(&report)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("weir load starts");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &load.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let mut status = None;
+    for _ in 0..200 {
+        status = load.try_wait().expect("wait");
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some(status) = status else {
+        let _ = load.kill();
+        panic!("weir load still running 20 s after Ctrl-C");
+    };
+    assert_eq!(status.code(), Some(130));
+    let text = std::fs::read_to_string(&report).expect("the report is written");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("report parses");
+    assert_eq!(v["interrupted"], "drain");
+    let run = &v["runs"][0];
+    // Two sessions, about a request a second each, for 2.5 s, and the two
+    // in flight at Ctrl-C finished: at least 4 requests, none failed.
+    assert!(run["requests_ok"].as_u64().expect("count") >= 4, "{run}");
+    assert_eq!(run["errors"], serde_json::json!([]));
+    assert!(run["duration_s"].as_f64().expect("seconds") < 20.0, "{run}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -199,6 +199,7 @@ fn fabricated_report() -> Report {
             run(32, 3.4, &mut rng),
         ],
         search: None,
+        interrupted: None,
     }
 }
 

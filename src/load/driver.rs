@@ -9,6 +9,10 @@
 //! session's first request is *intended* at its arrival instant. With
 //! `--max-concurrency` an arrival may wait for a free slot, and that wait
 //! counts in its TTFT: a slow server cannot hide behind a slow client.
+//!
+//! Either ends early on a [`Stop`] (Ctrl-C): draining starts no new
+//! sessions or requests and waits for those in flight, aborting drops them;
+//! the level then reports what finished, over the time it ran.
 
 use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
@@ -19,6 +23,7 @@ use super::report::{ClientHealth, RunReport};
 use super::selfcheck::SelfCheck;
 use super::session::{run_session, SessionContext, SessionRng};
 use super::stats::Recorder;
+use super::stop::{join_unless_aborted, Stop, StopLevel};
 
 /// How long a level runs.
 #[derive(Clone, Copy, Debug)]
@@ -131,6 +136,7 @@ pub async fn closed_loop(
     timing: Timing,
     slo: Option<super::stats::Slo>,
     quiet: bool,
+    stop: &Stop,
 ) -> RunReport {
     let (start, measure_from, deadline, rec) = recorder_for(&timing, slo);
     let ctx = Arc::new(make_ctx(rec.clone(), deadline));
@@ -149,17 +155,19 @@ pub async fn closed_loop(
                 run_session(&ctx, index, timing.turns, first).await;
                 k += 1;
                 match deadline {
-                    Some(d) if Instant::now() < d => first = Instant::now(),
+                    Some(d) if Instant::now() < d && !ctx.stop.is_draining() => {
+                        first = Instant::now()
+                    }
                     _ => break,
                 }
             }
         });
     }
-    while slots.join_next().await.is_some() {}
+    join_unless_aborted(&mut slots, stop).await;
     let client = live.stop().await;
     let measured = match timing.duration {
-        Some(d) => d,
-        None => Instant::now().saturating_duration_since(measure_from),
+        Some(d) if stop.level() == StopLevel::Running => d,
+        _ => Instant::now().saturating_duration_since(measure_from),
     };
     rec.report(label, Some(sessions), None, measured, client)
 }
@@ -173,8 +181,9 @@ pub async fn open_loop(
     timing: Timing,
     slo: Option<super::stats::Slo>,
     quiet: bool,
+    stop: &Stop,
 ) -> RunReport {
-    let (start, _measure_from, deadline, rec) = recorder_for(&timing, slo);
+    let (start, measure_from, deadline, rec) = recorder_for(&timing, slo);
     let ctx = Arc::new(make_ctx(rec.clone(), deadline));
     let label = format!("{rate} sessions/s");
     let live = Live::start(rec.clone(), label.clone(), quiet);
@@ -191,7 +200,11 @@ pub async fn open_loop(
             break;
         }
         let arrival = start + at;
-        tokio::time::sleep_until(arrival.into()).await;
+        tokio::select! {
+            biased;
+            _ = stop.reached(StopLevel::Drain) => break,
+            _ = tokio::time::sleep_until(arrival.into()) => {}
+        }
         let (ctx, limit) = (ctx.clone(), limit.clone());
         tasks.spawn(async move {
             let _permit = match &limit {
@@ -204,13 +217,11 @@ pub async fn open_loop(
         // Reap finished sessions so the set stays small.
         while tasks.try_join_next().is_some() {}
     }
-    while tasks.join_next().await.is_some() {}
+    join_unless_aborted(&mut tasks, stop).await;
     let client = live.stop().await;
-    rec.report(
-        label,
-        None,
-        Some(rate),
-        timing.duration.unwrap_or(total),
-        client,
-    )
+    let measured = match timing.duration {
+        Some(d) if stop.level() == StopLevel::Running => d,
+        _ => Instant::now().saturating_duration_since(measure_from),
+    };
+    rec.report(label, None, Some(rate), measured, client)
 }

@@ -25,6 +25,7 @@ pub mod request;
 pub mod selfcheck;
 pub mod session;
 pub mod stats;
+pub mod stop;
 pub mod summary;
 pub mod svg;
 pub mod trace;
@@ -42,6 +43,7 @@ use profile::Profile;
 use report::{Report, RunReport, SearchReport};
 use session::{RequestOptions, SessionContext};
 use stats::{Recorder, Slo};
+pub use stop::{Stop, StopLevel};
 use workspace::Workspace;
 
 /// Everything a `weir load` run is told (the CLI's flags after defaults).
@@ -163,6 +165,7 @@ struct Setup {
     timing: Timing,
     slo: Option<Slo>,
     quiet: bool,
+    stop: Stop,
 }
 
 impl Setup {
@@ -176,6 +179,7 @@ impl Setup {
             counter: self.counter.clone(),
             seed: self.seed,
             deadline,
+            stop: self.stop.clone(),
         }
     }
 
@@ -186,13 +190,15 @@ impl Setup {
             self.timing,
             self.slo.clone(),
             self.quiet,
+            &self.stop,
         )
         .await
     }
 }
 
-/// Runs what the configuration asks and returns the report.
-pub async fn run(cfg: &LoadConfig) -> Result<Report, LoadError> {
+/// Runs what the configuration asks and returns the report; `stop` ends it
+/// early with what was measured so far (see [`Stop`]).
+pub async fn run(cfg: &LoadConfig, stop: Stop) -> Result<Report, LoadError> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let profile = Profile::load(&cfg.profile)?;
     let slo = cfg
@@ -266,6 +272,7 @@ pub async fn run(cfg: &LoadConfig) -> Result<Report, LoadError> {
         },
         slo: slo.clone(),
         quiet: cfg.quiet,
+        stop: stop.clone(),
     };
     let mut runs = Vec::new();
     let mut search = None;
@@ -281,6 +288,7 @@ pub async fn run(cfg: &LoadConfig) -> Result<Report, LoadError> {
                 cfg.trace_speedup,
                 slo,
                 cfg.quiet,
+                &stop,
             )
             .await,
         );
@@ -293,6 +301,7 @@ pub async fn run(cfg: &LoadConfig) -> Result<Report, LoadError> {
                 setup.timing,
                 slo,
                 cfg.quiet,
+                &stop,
             )
             .await,
         );
@@ -306,6 +315,9 @@ pub async fn run(cfg: &LoadConfig) -> Result<Report, LoadError> {
         });
     } else {
         for &n in &cfg.sessions {
+            if stop.is_draining() {
+                break;
+            }
             let r = setup.closed(n).await;
             if !cfg.quiet {
                 eprintln!("{}", summary::one_line(&r));
@@ -320,6 +332,7 @@ pub async fn run(cfg: &LoadConfig) -> Result<Report, LoadError> {
         config: cfg.to_json(),
         runs,
         search,
+        interrupted: (stop.level() != StopLevel::Running).then(|| stop.level()),
     })
 }
 
@@ -344,6 +357,10 @@ async fn find_max(
             );
         }
         runs.push(r);
+        if setup.stop.is_draining() {
+            // An interrupted level says nothing about the objective.
+            break;
+        }
         steps.push((n, met));
         if met {
             pass = n;

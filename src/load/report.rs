@@ -23,6 +23,11 @@ pub struct Report {
     pub runs: Vec<RunReport>,
     /// Present for `--find-max-sessions`.
     pub search: Option<SearchReport>,
+    /// Stopped early (Ctrl-C) and how far: `drain` (requests in flight
+    /// finished) or `abort` (they were dropped, unrecorded). The last run
+    /// covers what finished; later levels did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<crate::load::stop::StopLevel>,
 }
 
 /// How a finished `weir load` ends for the shell, so that a script or a CI job
@@ -39,6 +44,9 @@ pub enum Verdict {
     /// reports its levels' verdicts instead: missing at some level is what
     /// they are for.)
     SloMissed,
+    /// Stopped by Ctrl-C: exit 130, as a shell reports an interrupted
+    /// command.
+    Interrupted,
 }
 
 impl Verdict {
@@ -48,6 +56,7 @@ impl Verdict {
             Verdict::Measured => 0,
             Verdict::NothingSucceeded => 3,
             Verdict::SloMissed => 4,
+            Verdict::Interrupted => 130,
         }
     }
 }
@@ -55,6 +64,9 @@ impl Verdict {
 impl Report {
     /// The verdict: see [`Verdict`].
     pub fn verdict(&self) -> Verdict {
+        if self.interrupted.is_some() {
+            return Verdict::Interrupted;
+        }
         if self.runs.iter().all(|r| r.requests_ok == 0) {
             return Verdict::NothingSucceeded;
         }
@@ -323,6 +335,7 @@ pub(crate) mod fixtures {
             config: json!({"url": "http://localhost:8080", "sessions": [1, 2, 4]}),
             runs,
             search: None,
+            interrupted: None,
         }
     }
 }

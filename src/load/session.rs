@@ -26,6 +26,7 @@ use super::client::{self, Endpoint, TokenCounter};
 use super::profile::{Profile, Step};
 use super::request::{request_body, Chain};
 use super::stats::Recorder;
+use super::stop::{Stop, StopLevel};
 use super::workspace::Workspace;
 
 /// A small deterministic generator (splitmix64): sessions draw their task
@@ -94,6 +95,23 @@ pub struct SessionContext {
     pub seed: u64,
     /// No request starts after this instant.
     pub deadline: Option<Instant>,
+    /// Ctrl-C: once draining, no request starts.
+    pub stop: Stop,
+}
+
+impl SessionContext {
+    /// Sleeps until `at`, when a request is meant to go out; false when the
+    /// run's deadline or a stop comes first (no request may start).
+    async fn wait_to_send(&self, at: Instant) -> bool {
+        if self.deadline.is_some_and(|d| at >= d) {
+            return false;
+        }
+        tokio::select! {
+            biased;
+            _ = self.stop.reached(StopLevel::Drain) => false,
+            _ = tokio::time::sleep_until(at.into()) => true,
+        }
+    }
 }
 
 /// How a session ended.
@@ -103,7 +121,7 @@ pub enum SessionEnd {
     Completed,
     /// A request failed; the session stopped there.
     Failed,
-    /// The run's deadline came first.
+    /// The run's deadline, or a stop, came first.
     Cut,
 }
 
@@ -130,9 +148,6 @@ pub async fn run_session(
 async fn title_request(ctx: &SessionContext, index: u64, first: Instant) {
     let profile = &*ctx.profile;
     let Some(title) = &profile.title else { return };
-    if ctx.deadline.is_some_and(|d| first >= d) {
-        return;
-    }
     // The session's first draw picks its task: the same draw here.
     let task = SessionRng::new(ctx.seed, index).below(profile.tasks.len());
     let messages = [
@@ -141,7 +156,9 @@ async fn title_request(ctx: &SessionContext, index: u64, first: Instant) {
         json!({"role": "user", "content": profile.tasks[task].prompt}),
     ];
     let max_tokens = ctx.options.max_tokens.or(profile.max_tokens);
-    tokio::time::sleep_until(first.into()).await;
+    if !ctx.wait_to_send(first).await {
+        return;
+    }
     let body = request_body(
         &ctx.options,
         ctx.endpoint.api,
@@ -173,10 +190,9 @@ async fn session_body(
     // Responses API, chained: where the server's copy of the conversation ends.
     let mut chain: Option<Chain> = None;
     for turn in 1..=turns {
-        if ctx.deadline.is_some_and(|d| intended >= d) {
+        if !ctx.wait_to_send(intended).await {
             return SessionEnd::Cut;
         }
-        tokio::time::sleep_until(intended.into()).await;
         let body = request_body(
             &ctx.options,
             ctx.endpoint.api,
@@ -255,9 +271,13 @@ async fn session_body(
         let ended = out.intended + out.e2e;
         intended = ended.max(Instant::now()) + pause;
         if !pause.is_zero() {
+            // Thinking past the deadline, or through a stop, ends the session now.
             ctx.recorder.live.thinking.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep_until(intended.into()).await;
+            let go_on = ctx.wait_to_send(intended).await;
             ctx.recorder.live.thinking.fetch_sub(1, Ordering::Relaxed);
+            if !go_on {
+                return SessionEnd::Cut;
+            }
         }
     }
     ctx.recorder

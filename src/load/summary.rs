@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::report::{Report, RunReport, Summary};
+use super::stop::StopLevel;
 
 fn pct(s: &Summary) -> String {
     format!(
@@ -124,9 +125,30 @@ pub fn render(report: &Report) -> String {
     if let Some(search) = &report.search {
         let _ = writeln!(
             s,
-            "\nmost concurrent sessions meeting {}: {}",
-            search.slo, search.max_sessions
+            "\nmost concurrent sessions meeting {}: {}{}",
+            search.slo,
+            search.max_sessions,
+            if report.interrupted.is_some() {
+                " (search interrupted)"
+            } else {
+                ""
+            }
         );
+    }
+    match report.interrupted {
+        None | Some(StopLevel::Running) => {}
+        Some(StopLevel::Drain) => {
+            let _ = writeln!(
+                s,
+                "\nINTERRUPTED   stopped by Ctrl-C: no request started after it, those in flight finished and count"
+            );
+        }
+        Some(StopLevel::Abort) => {
+            let _ = writeln!(
+                s,
+                "\nINTERRUPTED   stopped by Ctrl-C twice: requests still in flight were dropped, unrecorded"
+            );
+        }
     }
     s
 }

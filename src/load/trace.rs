@@ -26,6 +26,7 @@ use super::report::RunReport;
 use super::request::request_body;
 use super::session::{RequestOptions, SessionRng};
 use super::stats::{Recorder, Slo};
+use super::stop::{join_unless_aborted, Stop, StopLevel};
 
 /// One trace line.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -166,6 +167,7 @@ pub async fn replay(
     speedup: f64,
     slo: Option<Slo>,
     quiet: bool,
+    stop: &Stop,
 ) -> RunReport {
     let start = Instant::now();
     let rec = Arc::new(Recorder::new(start, start, None, slo));
@@ -190,7 +192,7 @@ pub async fn replay(
     let shared = Arc::new((endpoint, options, counter));
     let mut tasks = tokio::task::JoinSet::new();
     for turns in sessions {
-        let (shared, rec) = (shared.clone(), rec.clone());
+        let (shared, rec, stop) = (shared.clone(), rec.clone(), stop.clone());
         tasks.spawn(async move {
             let (endpoint, options, counter) = &*shared;
             let at = |r: &TraceRecord| {
@@ -202,10 +204,17 @@ pub async fn replay(
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut ready = first;
             let mut all_good = true;
-            let mut failed = false;
+            let mut ended_early = false;
             for (i, r) in turns.iter().enumerate() {
                 let intended = at(r).max(ready);
-                tokio::time::sleep_until(intended.into()).await;
+                tokio::select! {
+                    biased;
+                    _ = stop.reached(StopLevel::Drain) => {
+                        ended_early = true;
+                        break;
+                    }
+                    _ = tokio::time::sleep_until(intended.into()) => {}
+                }
                 let messages = [json!({"role": "user", "content": prompt_text(r, block_size)})];
                 let max_tokens = Some(r.output_length.min(u32::MAX as usize) as u32);
                 let body = request_body(options, endpoint.api, &messages, &[], max_tokens, None);
@@ -213,11 +222,11 @@ pub async fn replay(
                 all_good &= rec.record_turn(&out, i + 1);
                 ready = intended + out.e2e;
                 if out.error.is_some() {
-                    failed = true;
+                    ended_early = true;
                     break;
                 }
             }
-            if !failed {
+            if !ended_early {
                 rec.record_session(first, first.elapsed(), all_good);
             }
             rec.live
@@ -225,7 +234,7 @@ pub async fn replay(
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         });
     }
-    while tasks.join_next().await.is_some() {}
+    join_unless_aborted(&mut tasks, stop).await;
     let client = live.stop().await;
     rec.report("trace".into(), None, None, start.elapsed(), client)
 }
