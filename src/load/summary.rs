@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::report::{Report, RunReport, Summary};
+use super::report::{ErrorCount, Report, RunReport, Summary};
 use super::stop::StopLevel;
 
 fn pct(s: &Summary) -> String {
@@ -50,6 +50,9 @@ pub fn render(report: &Report) -> String {
         );
         for e in &r.errors {
             let _ = writeln!(s, "  {:>6} x {}: {}", e.count, e.kind, e.sample);
+        }
+        for hint in error_hints(&r.errors) {
+            let _ = writeln!(s, "  hint: {hint}");
         }
         let _ = writeln!(s, "TTFT ms       {}", pct(&r.ttft_ms));
         let itl_note = match r.itl_source.as_str() {
@@ -153,6 +156,23 @@ pub fn render(report: &Report) -> String {
     s
 }
 
+/// What to change when an error says the server rejected one of the
+/// extensions `weir load` sends by default or on request (hosted APIs
+/// reject fields they do not know).
+fn error_hints(errors: &[ErrorCount]) -> Vec<&'static str> {
+    let said = |field: &str| errors.iter().any(|e| e.sample.contains(field));
+    let mut hints = Vec::new();
+    if said("continuous_usage_stats") {
+        hints.push(
+            "the server rejects stream_options.continuous_usage_stats (vLLM's extension): rerun with --no-continuous-usage (and --tokenizer for per-token ITL)",
+        );
+    }
+    if said("ignore_eos") {
+        hints.push("the server rejects ignore_eos: rerun without --ignore-eos");
+    }
+    hints
+}
+
 /// The differences between two reports, level by level (matched by label,
 /// else by position).
 pub fn compare(a: &Report, b: &Report) -> String {
@@ -229,4 +249,32 @@ pub fn compare(a: &Report, b: &Report) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::report::fixtures::{report, run};
+
+    #[test]
+    fn a_rejected_extension_gets_a_hint_naming_the_flag() {
+        let mut r = run("1 session", 1, 1.0);
+        r.errors.push(ErrorCount {
+            kind: "http 400".to_string(),
+            count: 3,
+            sample: r#"{"error":{"message":"Unrecognized request argument supplied: stream_options.continuous_usage_stats"}}"#.to_string(),
+        });
+        let text = render(&report(vec![r.clone()]));
+        assert!(
+            text.contains("hint: the server rejects stream_options.continuous_usage_stats"),
+            "{text}"
+        );
+        assert!(text.contains("--no-continuous-usage"), "{text}");
+        assert!(!text.contains("--ignore-eos"), "{text}");
+        r.errors[0].sample = "Extra inputs are not permitted: ignore_eos".to_string();
+        let text = render(&report(vec![r.clone()]));
+        assert!(text.contains("rerun without --ignore-eos"), "{text}");
+        r.errors[0].sample = "upstream timed out".to_string();
+        assert!(!render(&report(vec![r])).contains("hint:"));
+    }
 }
