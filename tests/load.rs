@@ -286,8 +286,7 @@ const SHAPE_SCRIPT: &str = r#"{
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_have_an_agents_shape_seen_from_the_server() {
     let _serial = SERIAL.lock().await;
-    let dir = std::env::temp_dir().join(format!("weir-load-shape-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = scratch_dir("shape");
     let (profile, script) = (dir.join("profile.toml"), dir.join("script.json"));
     std::fs::write(&profile, SHAPE_PROFILE).expect("write profile");
     std::fs::write(&script, SHAPE_SCRIPT).expect("write script");
@@ -469,8 +468,7 @@ async fn trace_replay_keeps_shared_prefixes() {
         decode_us_per_seq: 1.0,
     };
     let server = common::start(sim_server_config("random", None, speed)).await;
-    let dir = std::env::temp_dir().join(format!("weir-load-trace-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = scratch_dir("trace");
     let trace = dir.join("trace.jsonl");
     std::fs::write(
         &trace,
@@ -495,14 +493,10 @@ async fn trace_replay_keeps_shared_prefixes() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `weir load`'s exit status, for scripts and CI jobs that gate on a run:
-/// 0 measured (and met a single run's `--slo`), 4 missed it, 3 nothing
-/// succeeded; the JSON report is written in each case.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exit_status_says_whether_the_run_measured_and_met_its_slo() {
-    let _serial = SERIAL.lock().await;
-    // Every step takes 20 ms, so no first token comes within 1 ms.
-    let server = spawn_weir(&[
+/// `weir serve --backend sim` (random tokens) as its own process, 20 ms a
+/// step: for tests that run the `weir load` binary against it.
+async fn sim_at_20ms_a_step() -> ServerProcess {
+    spawn_weir(&[
         "--backend",
         "sim",
         "--sim-mode",
@@ -510,9 +504,25 @@ async fn exit_status_says_whether_the_run_measured_and_met_its_slo() {
         "--sim-decode-step-us",
         "20000",
     ])
-    .await;
-    let dir = std::env::temp_dir().join(format!("weir-load-exit-{}", std::process::id()));
+    .await
+}
+
+/// A fresh directory for one test's files.
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("weir-load-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir
+}
+
+/// `weir load`'s exit status, for scripts and CI jobs that gate on a run:
+/// 0 measured (and met a single run's `--slo`), 4 missed it, 3 nothing
+/// succeeded; the JSON report is written in each case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_status_says_whether_the_run_measured_and_met_its_slo() {
+    let _serial = SERIAL.lock().await;
+    // Every step takes 20 ms, so no first token comes within 1 ms.
+    let server = sim_at_20ms_a_step().await;
+    let dir = scratch_dir("exit");
     let load = |base: String, slo: &'static str, name: &'static str| {
         let report = dir.join(name);
         tokio::task::spawn_blocking(move || {
@@ -567,17 +577,8 @@ async fn exit_status_says_whether_the_run_measured_and_met_its_slo() {
 async fn ctrl_c_drains_the_run_and_still_reports() {
     let _serial = SERIAL.lock().await;
     // 20 ms a step: a 50-token reply takes about a second.
-    let server = spawn_weir(&[
-        "--backend",
-        "sim",
-        "--sim-mode",
-        "random",
-        "--sim-decode-step-us",
-        "20000",
-    ])
-    .await;
-    let dir = std::env::temp_dir().join(format!("weir-load-sigint-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let server = sim_at_20ms_a_step().await;
+    let dir = scratch_dir("sigint");
     let report = dir.join("report.json");
     let mut load = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(["load", "--base-url", &format!("{}/v1", server.base)])
