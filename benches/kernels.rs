@@ -17,6 +17,7 @@
 //! * `WEIR_BENCH_SUMMARY_ONLY=1` prints the summary and skips criterion.
 //! * `WEIR_BENCH_DECODE_ONLY=1` prints only the probe, the decode step and
 //!   attention.
+//! * `WEIR_BENCH_ATTENTION_ONLY=1` prints only attention.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -63,10 +64,17 @@ fn rand_bf16(n: usize, seed: u64) -> Vec<bf16> {
 /// The Qwen2-0.5B attention shape: (query heads, KV heads, head_dim, block size).
 const ATTN: (usize, usize, usize, usize) = (14, 2, 64, 16);
 
-/// K and V caches holding `ctx` tokens of the [`ATTN`] shape, and a
+/// The built-in demo model's attention shape (what `weir serve` runs by
+/// default, and the agent example in docs/load-testing.md).
+const ATTN_DEMO: (usize, usize, usize, usize) = (8, 2, 32, 16);
+
+/// K and V caches holding `ctx` tokens of the `shape` (as [`ATTN`]), and a
 /// shuffled (non-contiguous) block table over them.
-fn attention_cache(ctx: usize) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
-    let (_, kv_heads, hd, bs) = ATTN;
+fn attention_cache(
+    ctx: usize,
+    shape: (usize, usize, usize, usize),
+) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
+    let (_, kv_heads, hd, bs) = shape;
     let blocks = ctx.div_ceil(bs);
     let kc = rand_vec(blocks * bs * kv_heads * hd, 5);
     let vc = rand_vec(blocks * bs * kv_heads * hd, 6);
@@ -152,6 +160,10 @@ fn summary() {
         Isa::active(),
         rayon::current_num_threads()
     );
+    if std::env::var_os("WEIR_BENCH_ATTENTION_ONLY").is_some() {
+        attention_summary();
+        return;
+    }
     let bw = read_bandwidth_gbs();
     println!("memory read bandwidth (multi-threaded, 1 GiB): {bw:.1} GB/s");
     if std::env::var_os("WEIR_BENCH_DECODE_ONLY").is_none() {
@@ -161,16 +173,24 @@ fn summary() {
     attention_summary();
 }
 
-/// Paged attention on the Qwen2-0.5B shape (14 heads, 2 KV heads, head_dim
-/// 64, block 16, shuffled blocks), one layer: a 512-token prefill chunk at
-/// the end of a long context (a coding agent's turn: the conversation is
+/// Paged attention (shuffled blocks), one layer: a 512-token prefill chunk
+/// at the end of a long context (a coding agent's turn: the conversation is
 /// cached, the new tool output is not) and one decode row, in GFLOP/s
-/// (QK^T and PV: 4 * head_dim FLOPs per query head per visible key).
+/// (QK^T and PV: 4 * head_dim FLOPs per query head per visible key); on the
+/// Qwen2-0.5B shape, then on the demo model's.
 fn attention_summary() {
-    let (heads, kv_heads, hd, bs) = ATTN;
-    println!("paged attention, one layer (14 heads, 2 KV heads, head_dim 64):");
+    for (name, shape) in [("Qwen2-0.5B", ATTN), ("demo", ATTN_DEMO)] {
+        attention_shape_summary(name, shape);
+    }
+}
+
+fn attention_shape_summary(name: &str, shape: (usize, usize, usize, usize)) {
+    let (heads, kv_heads, hd, bs) = shape;
+    println!(
+        "paged attention, one layer, {name} ({heads} heads, {kv_heads} KV heads, head_dim {hd}):"
+    );
     for (q_len, ctx) in [(512usize, 4096usize), (512, 16384), (1, 16384)] {
-        let (kc, vc, table) = attention_cache(ctx);
+        let (kc, vc, table) = attention_cache(ctx, shape);
         let q = rand_vec(q_len * heads * hd, 7);
         let mut out = vec![0.0; q_len * heads * hd];
         let seqs = [AttnSeq {
@@ -269,7 +289,7 @@ fn bench_attention(c: &mut Criterion) {
     let mut g = c.benchmark_group("paged_attention_decode");
     g.sample_size(20);
     for ctx in [512usize, 4096] {
-        let (kc, vc, table) = attention_cache(ctx);
+        let (kc, vc, table) = attention_cache(ctx, ATTN);
         let q = rand_vec(heads * hd, 7);
         let mut out = vec![0.0; heads * hd];
         let seqs = [AttnSeq {
@@ -351,7 +371,9 @@ fn decode_step_summary(bw: f64) {
 
 fn main() {
     summary();
-    if std::env::var_os("WEIR_BENCH_SUMMARY_ONLY").is_some() {
+    if std::env::var_os("WEIR_BENCH_SUMMARY_ONLY").is_some()
+        || std::env::var_os("WEIR_BENCH_ATTENTION_ONLY").is_some()
+    {
         return;
     }
     let mut c = Criterion::default().configure_from_args();
