@@ -47,9 +47,10 @@
 //! Within a tile, the heads of the group go two at a time: each V row is
 //! read once for both heads' `acc += p V`, and on AVX-512 each K row once for
 //! both heads' scores (8 keys x 2 heads in 16 accumulators); an odd group's
-//! last head goes alone. Each head's operations and their order are the
+//! last head goes alone; the pair's serial softmax max and sum chains run
+//! side by side in one loop. Each head's operations and their order are the
 //! one-head ones, so the bits are too (tested); a 512-token chunk at 16k
-//! went from ~535-570 to ~420-445 ms (Qwen2-0.5B shape) and ~213 to ~172 ms
+//! went from ~535-570 to ~400-408 ms (Qwen2-0.5B shape) and ~213 to ~153 ms
 //! (demo shape), interleaved runs of `WEIR_BENCH_ATTENTION_ONLY=1`.
 //!
 //! Measured (`benches/kernels.rs`, Qwen2-0.5B shapes: 14 heads, 2 KV heads,
@@ -524,6 +525,46 @@ fn tile_scores_pair(
     }
 }
 
+/// [`softmax_step`] for two heads, their serial max and sum chains (key
+/// order, one add after another) run side by side in one loop so that each
+/// hides the other's latency; per head the same operations in the same order.
+#[inline(always)]
+fn softmax_step_pair(s: [&mut [f32]; 2], st: [&mut RowState; 2], acc: [&mut [f32]; 2]) {
+    let [sa, sb] = s;
+    let [sta, stb] = st;
+    let [acc_a, acc_b] = acc;
+    let (mut mta, mut mtb) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
+    for (&a, &b) in sa.iter().zip(sb.iter()) {
+        mta = mta.max(a);
+        mtb = mtb.max(b);
+    }
+    let (ma, mb) = (sta.m.max(mta), stb.m.max(mtb));
+    let (corr_a, corr_b) = (exp_f32(sta.m - ma), exp_f32(stb.m - mb));
+    for v in sa.iter_mut() {
+        *v = exp_f32(*v - ma);
+    }
+    for v in sb.iter_mut() {
+        *v = exp_f32(*v - mb);
+    }
+    let (mut suma, mut sumb) = (0.0f32, 0.0f32);
+    for (&a, &b) in sa.iter().zip(sb.iter()) {
+        suma += a;
+        sumb += b;
+    }
+    for (st, m, corr, sum, acc) in [
+        (sta, ma, corr_a, suma, acc_a),
+        (stb, mb, corr_b, sumb, acc_b),
+    ] {
+        st.l = st.l * corr + sum;
+        st.m = m;
+        if corr != 1.0 {
+            for a in acc.iter_mut() {
+                *a *= corr;
+            }
+        }
+    }
+}
+
 multiversion! {
     /// The rest of one online-softmax step, given the tile's scores `s`
     /// (element-wise loops: vectorised, same bits on every ISA).
@@ -568,8 +609,7 @@ multiversion! {
         let [sa, sb] = s;
         let [sta, stb] = st;
         let [acc_a, acc_b] = acc;
-        softmax_step(&mut sa[..n], sta, acc_a);
-        softmax_step(&mut sb[..n], stb, acc_b);
+        softmax_step_pair([&mut sa[..n], &mut sb[..n]], [sta, stb], [&mut *acc_a, &mut *acc_b]);
         let p = [&sa[..n], &sb[..n]];
         let mut d = 0;
         while d + 64 <= hd {
