@@ -429,6 +429,17 @@ pub fn dot16(a: &[f32], b: &[f32]) -> f32 {
     hsum_tree(&mut acc)
 }
 
+/// Every key row `k_cache[o..o + hd]` of a tile lies in the cache (what the
+/// SIMD score kernels' unchecked loads rely on).
+fn assert_keys_in_cache(k_cache: &[f32], offs: &[usize], hd: usize) {
+    for &o in offs {
+        assert!(
+            o + hd <= k_cache.len(),
+            "paged_attention: key offset {o} outside the cache"
+        );
+    }
+}
+
 /// `s[j] = scale * dot16(q, k_cache[offs[j]..][..hd])` for every key of a tile.
 fn tile_scores(
     isa: Isa,
@@ -439,12 +450,7 @@ fn tile_scores(
     scale: f32,
     s: &mut [f32],
 ) {
-    for &o in offs {
-        assert!(
-            o + hd <= k_cache.len(),
-            "paged_attention: key offset {o} outside the cache"
-        );
-    }
+    assert_keys_in_cache(k_cache, offs, hd);
     match isa {
         // SAFETY: the features were checked (isa is supported); offsets
         // checked above, q has hd elements.
@@ -502,12 +508,7 @@ fn tile_scores_pair(
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 | Isa::Avx512Bf16 => {
-            for &o in offs {
-                assert!(
-                    o + hd <= k_cache.len(),
-                    "paged_attention: key offset {o} outside the cache"
-                );
-            }
+            assert_keys_in_cache(k_cache, offs, hd);
             assert!(
                 q[0].len() >= hd
                     && q[1].len() >= hd
