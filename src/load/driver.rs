@@ -129,6 +129,15 @@ fn recorder_for(
     (start, measure_from, deadline, rec)
 }
 
+/// The measured window of a level that just ended: `--duration`, unless
+/// there was none or a stop cut it short (then up to now).
+fn measured_time(timing: &Timing, stop: &Stop, measure_from: Instant) -> Duration {
+    match timing.duration {
+        Some(d) if stop.level() == StopLevel::Running => d,
+        _ => Instant::now().saturating_duration_since(measure_from),
+    }
+}
+
 /// Runs `sessions` concurrent sessions (closed loop).
 pub async fn closed_loop(
     make_ctx: impl Fn(Arc<Recorder>, Option<Instant>) -> SessionContext,
@@ -165,10 +174,7 @@ pub async fn closed_loop(
     }
     join_unless_aborted(&mut slots, stop).await;
     let client = live.stop().await;
-    let measured = match timing.duration {
-        Some(d) if stop.level() == StopLevel::Running => d,
-        _ => Instant::now().saturating_duration_since(measure_from),
-    };
+    let measured = measured_time(&timing, stop, measure_from);
     rec.report(label, Some(sessions), None, measured, client)
 }
 
@@ -219,9 +225,6 @@ pub async fn open_loop(
     }
     join_unless_aborted(&mut tasks, stop).await;
     let client = live.stop().await;
-    let measured = match timing.duration {
-        Some(d) if stop.level() == StopLevel::Running => d,
-        _ => Instant::now().saturating_duration_since(measure_from),
-    };
+    let measured = measured_time(&timing, stop, measure_from);
     rec.report(label, None, Some(rate), measured, client)
 }

@@ -332,7 +332,7 @@ pub async fn run(cfg: &LoadConfig, stop: Stop) -> Result<Report, LoadError> {
         config: cfg.to_json(),
         runs,
         search,
-        interrupted: (stop.level() != StopLevel::Running).then(|| stop.level()),
+        interrupted: Some(stop.level()).filter(|l| *l != StopLevel::Running),
     })
 }
 
