@@ -513,7 +513,8 @@ fn tile_scores_pair(
                 q[0].len() >= hd
                     && q[1].len() >= hd
                     && sa.len() >= offs.len()
-                    && sb.len() >= offs.len()
+                    && sb.len() >= offs.len(),
+                "paged_attention: a query shorter than head_dim or fewer outputs than keys"
             );
             // SAFETY: the features were checked (isa is supported); offsets,
             // queries and outputs checked above.
