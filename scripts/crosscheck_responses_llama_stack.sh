@@ -9,6 +9,7 @@
 # rebuilt each chained turn's conversation from its stored state.
 #
 #   scripts/crosscheck_responses_llama_stack.sh
+#   PYTHON312=/path/to/python3.12 scripts/crosscheck_responses_llama_stack.sh
 #   LLAMA_STACK_VENV=/path/to/venv OUT=/tmp/x scripts/crosscheck_responses_llama_stack.sh
 #
 # Not part of the test command (Llama Stack is a large install that needs
