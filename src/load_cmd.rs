@@ -134,9 +134,8 @@ struct RunArgs {
     quiet: bool,
 }
 
-/// Runs `weir load`; `Ok` carries the exit status of a finished run
-/// ([`load::report::Verdict`]: 0 measured, 3 nothing succeeded, 4 a single
-/// run's `--slo` missed).
+/// Runs `weir load`; `Ok` carries the exit status of a finished run (its
+/// [`load::report::Verdict`]'s).
 pub fn run(args: LoadArgs) -> Result<u8, String> {
     if let Some(LoadAction::Compare { a, b }) = args.action {
         let read = |p: &PathBuf| -> Result<load::report::Report, String> {
