@@ -7,7 +7,7 @@ with a minimal valid SSE stream ("ok", stop, usage, [DONE]). Point an
 OpenCode project-level opencode.json at http://127.0.0.1:PORT/v1 with the
 `@ai-sdk/openai-compatible` provider, run `opencode run ...`, then read the
 saved bodies; with --summary DIR it prints the sizes weir load's OpenCode
-profile is matched against (src/load/profile.rs).
+profile is matched against (crates/weir-load/src/profile.rs).
 
     scripts/record_opencode_request.py --port 8765 --out /tmp/oc-rec
     scripts/record_opencode_request.py --summary /tmp/oc-rec

@@ -21,7 +21,7 @@ echo "== javascript test clients (OpenCode, the Vercel AI SDK)"
 
 echo "== cargo fmt / clippy"
 cargo fmt --all -- --check
-cargo clippy --release --all-targets -- -D warnings
+cargo clippy --release --workspace --all-targets -- -D warnings
 
 echo "== headless chromium (tests/load_html.rs opens weir load's HTML report in it)"
 if ! command -v chromium >/dev/null; then
@@ -36,7 +36,7 @@ if ! command -v chromium >/dev/null; then
 fi
 
 echo "== cargo test (unit + end-to-end)"
-cargo test --release
+cargo test --release --workspace
 
 echo "== OpenAI SDK and OpenCode against weir"
 cargo build --release --bin weir

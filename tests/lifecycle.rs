@@ -15,10 +15,10 @@ fn gauge(metrics: &str, name: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_mid_stream_frees_blocks() {
     let mut cfg = common::config(None);
-    cfg.runner = weir::engine::RunnerKind::Sim {
+    cfg.runner = weir::runtime::RunnerKind::Sim {
         mode: "random".into(),
         script: None,
-        speed: weir::backend::sim::SimSpeed {
+        speed: weir::runner::sim::SimSpeed {
             prefill_us_per_token: 1.0,
             decode_step_us: 5000.0,
             decode_us_per_seq: 1.0,

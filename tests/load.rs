@@ -10,15 +10,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use weir::backend::sim::SimSpeed;
-use weir::engine::RunnerKind;
-use weir::load::{self, LoadConfig};
+use weir::runner::sim::SimSpeed;
+use weir::runtime::RunnerKind;
+use weir_load::{self as load, LoadConfig};
 
 fn sim_server_config(
     mode: &str,
     script: Option<std::path::PathBuf>,
     speed: SimSpeed,
-) -> weir::engine::EngineConfig {
+) -> weir::runtime::EngineConfig {
     let mut cfg = common::config(None);
     cfg.runner = RunnerKind::Sim {
         mode: mode.into(),
@@ -104,7 +104,7 @@ fn load_config(base: &str, model: &str) -> LoadConfig {
         max_tokens: Some(16),
         temperature: None,
         think_scale: 0.0,
-        api: weir::load::client::Api::Chat,
+        api: weir_load::client::Api::Chat,
         continuous_usage: true,
         ignore_eos: true,
         tokenizer: None,

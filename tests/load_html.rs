@@ -1,5 +1,5 @@
 //! End to end: a realistic fabricated `weir load` sweep report, rendered with
-//! `weir::load::html::render`, opened in headless Chromium: the DOM must hold
+//! `weir_load::html::render`, opened in headless Chromium: the DOM must hold
 //! every chart with drawn data, and a screenshot must show a substantial page.
 //!
 //! Needs Debian's `chromium` (`/usr/bin/chromium`, or set `CHROMIUM`);
@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use weir::load::html;
-use weir::load::report::*;
+use weir_load::html;
+use weir_load::report::*;
 
 /// A deterministic pseudo-random stream (no `rand` dependency).
 struct Lcg(u64);

@@ -19,7 +19,7 @@ fn copy_model(name: &str, tag: &str) -> PathBuf {
 }
 
 async fn start_err(dir: &Path) -> String {
-    match weir::engine::start(common::config(Some(dir.to_path_buf()))).await {
+    match weir::runtime::start(common::config(Some(dir.to_path_buf()))).await {
         Ok(_) => panic!("{} should not load", dir.display()),
         Err(e) => e.to_string(),
     }

@@ -70,10 +70,10 @@ async fn script_rules_pick_the_reply_by_regex() {
     )
     .unwrap();
     let mut cfg = common::config(None);
-    cfg.runner = weir::engine::RunnerKind::Sim {
+    cfg.runner = weir::runtime::RunnerKind::Sim {
         mode: "script".into(),
         script: Some(script),
-        speed: weir::backend::sim::SimSpeed {
+        speed: weir::runner::sim::SimSpeed {
             prefill_us_per_token: 0.0,
             decode_step_us: 100.0,
             decode_us_per_seq: 0.0,

@@ -26,10 +26,10 @@ async fn tools_reach_a_template_without_tool_support() {
     )
     .unwrap();
     let mut cfg = common::config(Some(dir));
-    cfg.runner = weir::engine::RunnerKind::Sim {
+    cfg.runner = weir::runtime::RunnerKind::Sim {
         mode: "script".into(),
         script: Some(script),
-        speed: weir::backend::sim::SimSpeed {
+        speed: weir::runner::sim::SimSpeed {
             prefill_us_per_token: 0.0,
             decode_step_us: 100.0,
             decode_us_per_seq: 0.0,

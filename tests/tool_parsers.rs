@@ -30,10 +30,10 @@ fn model_with(tag: &str, template: &str, reply: &str) -> (PathBuf, PathBuf) {
 async fn serve(dir: PathBuf, script: PathBuf, parser: &str) -> common::TestServer {
     let mut cfg = common::config(Some(dir));
     cfg.tool_call_parser = parser.into();
-    cfg.runner = weir::engine::RunnerKind::Sim {
+    cfg.runner = weir::runtime::RunnerKind::Sim {
         mode: "script".into(),
         script: Some(script),
-        speed: weir::backend::sim::SimSpeed {
+        speed: weir::runner::sim::SimSpeed {
             prefill_us_per_token: 0.0,
             decode_step_us: 50.0,
             decode_us_per_seq: 0.0,
@@ -170,7 +170,7 @@ async fn unknown_tool_call_parser_is_refused() {
     let mut cfg = common::config(None);
     cfg.runner = common::sim("echo");
     cfg.tool_call_parser = "deepseek_v4".into();
-    let err = weir::engine::start(cfg).await.err().expect("refused");
+    let err = weir::runtime::start(cfg).await.err().expect("refused");
     let msg = err.to_string();
     assert!(
         msg.contains("qwen3_coder") && msg.contains("deepseek_v31"),

@@ -12,8 +12,8 @@ use crate::api::openai::{
 use crate::api::sse::{sse_response, StreamConfig, StreamKind};
 use crate::api::validate;
 use crate::api::{mark_clamped, response_id, unix_now, JsonObject};
-use crate::engine::handle::EngineHandle;
 use crate::engine::request::{FinishReason, StreamEvent, TokenLogprob, ToolCall};
+use crate::runtime::handle::EngineHandle;
 
 /// One finished choice of a non-streamed generation.
 #[derive(Clone, Debug, Default)]

@@ -11,8 +11,8 @@ use crate::api::openai::{
 };
 use crate::api::sse::{sse_response, StreamConfig, StreamKind};
 use crate::api::{mark_clamped, response_id, unix_now, validate, JsonObject};
-use crate::engine::handle::EngineHandle;
 use crate::engine::request::Prompt;
+use crate::runtime::handle::EngineHandle;
 
 /// The completions handler.
 pub async fn completions(

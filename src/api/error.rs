@@ -7,7 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::engine::handle::EngineError;
+use crate::runtime::handle::EngineError;
 
 /// An error answered to the client, already classified.
 ///

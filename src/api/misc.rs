@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::api::error::ApiError;
 use crate::api::openai::{DetokenizeResponse, ModelCard, ModelList, TokenizeResponse};
 use crate::api::{unix_now, validate, JsonObject};
-use crate::engine::handle::EngineHandle;
+use crate::runtime::handle::EngineHandle;
 
 /// When this process started serving (the models' `created`).
 fn started() -> i64 {

@@ -31,7 +31,7 @@ use tokio::net::TcpListener;
 
 pub use error::ApiError;
 
-use crate::engine::handle::EngineHandle;
+use crate::runtime::handle::EngineHandle;
 
 /// Largest request body accepted (larger ones get a 413 with an OpenAI body).
 pub const BODY_LIMIT: usize = 16 * 1024 * 1024;

@@ -1,17 +1,11 @@
-//! Where arithmetic happens. Two layers, each small:
-//!
-//! - [`ModelRunner`]: "compute these tokens of these sequences and give me
-//!   logits for the ones that sample". The executor thread drives one. The
-//!   real implementation is [`crate::model::Decoder`] over a [`Backend`]; the
-//!   `sim` runner fakes it with no arithmetic at all.
-//! - [`Backend`]: the tensor operations one decoder layer needs (matmul,
-//!   norms, rotary, paged attention). `cpu` implements it today; a `cuda`
-//!   backend implements the same trait later, and the decoder is written once.
+//! Where arithmetic happens: [`Backend`], the tensor operations one decoder
+//! layer needs (matmul, norms, rotary, paged attention). `cpu` implements it
+//! today; a `cuda` backend implements the same trait later, and the decoder
+//! ([`crate::model::Decoder`]) is written once against it. What the
+//! executor drives is a [`crate::runner::ModelRunner`]; the decoder over a
+//! backend is one, the `sim` runner another.
 
 pub mod cpu;
-pub mod sim;
-
-use crate::engine::request::SeqId;
 
 /// Errors a runner can hit while computing a step (all are server faults).
 #[derive(Debug, thiserror::Error)]
@@ -22,65 +16,6 @@ pub enum BackendError {
     /// Anything the device reports.
     #[error("backend failure: {0}")]
     Device(String),
-}
-
-/// What the last user-or-tool message said. Real models ignore it; the `sim`
-/// runner uses it to echo or to pick a scripted reply.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PromptHint {
-    /// `user` or `tool` (or `prompt` for a raw completion prompt).
-    pub role: String,
-    /// That message's text.
-    pub text: String,
-}
-
-/// One sequence's share of a forward step.
-#[derive(Debug)]
-pub struct ForwardSeq<'a> {
-    /// The sequence.
-    pub seq_id: SeqId,
-    /// Every token of the sequence known so far (prompt then output).
-    pub all_tokens: &'a [u32],
-    /// How many of `all_tokens` are prompt.
-    pub prompt_len: usize,
-    /// First position computed this step (tokens before it are in the KV cache).
-    pub start: usize,
-    /// Tokens computed this step: `all_tokens[start..start + len]`.
-    pub len: usize,
-    /// KV blocks holding positions `0..start + len`, in order.
-    pub block_table: &'a [u32],
-    /// Whether logits for the last computed token are wanted.
-    pub sample: bool,
-    /// The prompt's last user/tool message (for `sim`).
-    pub hint: &'a PromptHint,
-}
-
-/// Next-token scores for one sampling sequence.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Logits {
-    /// Raw scores over the whole vocabulary.
-    Dense(Vec<f32>),
-    /// All mass on one token (the `sim` runner's output).
-    OneHot(u32),
-}
-
-/// Computes forward steps over a paged KV cache it owns.
-pub trait ModelRunner: Send {
-    /// Vocabulary size (rows of the output projection).
-    fn vocab_size(&self) -> usize;
-    /// Compute `seqs` and return one [`Logits`] per sequence with `sample`
-    /// set, in the order given.
-    fn forward(&mut self, seqs: &[ForwardSeq<'_>]) -> Result<Vec<Logits>, BackendError>;
-    /// A sequence is gone; drop any per-sequence state.
-    fn release(&mut self, _seq_id: SeqId) {}
-    /// Whether steps should run on the executor's compute pool (kernels
-    /// fork-join across its threads, sampling runs in parallel). A runner
-    /// with no arithmetic (`sim`) says no: handing each step to the pool
-    /// and back then only costs thread wake-ups (~10% of a `sim` server's
-    /// CPU under 1,000 streams).
-    fn uses_thread_pool(&self) -> bool {
-        true
-    }
 }
 
 /// A weight matrix on the host, in its stored dtype, `[rows, cols]`

@@ -45,8 +45,8 @@
 
 use std::collections::HashMap;
 
-use crate::backend::Logits;
 use crate::engine::request::SamplingParams;
+use crate::runner::Logits;
 
 /// The chosen token and, when asked, its logprob and the top alternatives
 /// (ids; the stream actor turns them into text).

@@ -18,11 +18,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use crate::backend::PromptHint;
 use crate::engine::guided::CompiledConstraint;
 use crate::engine::kv::{block_hash, chain_root, BlockHash, BlockManager, BlockTable};
 use crate::engine::request::{FinishReason, SamplingParams, SeqId, TenantId};
 use crate::engine::sampling::SampledToken;
+use crate::runner::PromptHint;
 
 /// How far into the queue a hot prefix may jump ahead.
 const HOT_WINDOW: usize = 8;

@@ -24,9 +24,8 @@ use std::path::Path;
 use super::config::ModelConfig;
 use super::weights::WeightStore;
 use super::ModelError;
-use crate::backend::{
-    AttnSeqInfo, AttnShape, Backend, BackendError, ForwardSeq, HostMatrix, Logits, ModelRunner,
-};
+use crate::backend::{AttnSeqInfo, AttnShape, Backend, BackendError, HostMatrix};
+use crate::runner::{ForwardSeq, Logits, ModelRunner};
 
 struct Layer<B: Backend> {
     input_norm: B::Vector,

@@ -13,7 +13,7 @@
 //! [`Tokenizer::encode_chat_prompt`].
 
 pub mod detok;
-pub mod stop;
+pub mod stop_strings;
 pub mod template;
 pub mod tool_fallback;
 
@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use detok::IncrementalDetokenizer;
-pub use stop::{StopMatcher, StopOutcome};
+pub use stop_strings::{StopMatcher, StopOutcome};
 pub use template::{ChatTemplate, TemplateError};
 
 /// Why a tokenizer could not be loaded or used.

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use weir::backend::sim::SimSpeed;
-use weir::engine::{EngineConfig, RunnerKind};
+use weir::runner::sim::SimSpeed;
+use weir::runtime::{EngineConfig, RunnerKind};
 
 /// A running server (cheap to clone: clones share the connection pool).
 #[derive(Clone)]
@@ -18,7 +18,7 @@ pub struct TestServer {
     /// The HTTP client.
     pub http: reqwest::Client,
     /// The engine behind the server.
-    pub engine: weir::engine::EngineHandle,
+    pub engine: weir::runtime::EngineHandle,
 }
 
 /// The repository's tests/models/NAME.
@@ -62,7 +62,7 @@ pub fn sim(mode: &str) -> RunnerKind {
 
 /// Start an engine and serve it on 127.0.0.1:0.
 pub async fn start(cfg: EngineConfig) -> TestServer {
-    let engine = weir::engine::start(cfg).await.expect("engine starts");
+    let engine = weir::runtime::start(cfg).await.expect("engine starts");
     let model = engine.model_name().to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

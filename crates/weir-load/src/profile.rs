@@ -1306,7 +1306,7 @@ fn opencode_tools() -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::workspace::Workspace;
+    use crate::workspace::Workspace;
 
     /// (tool, description chars, compact parameters chars) as OpenCode 1.18.33
     /// sends them; `list` is measured against the `skill` slot it replaces for

@@ -10,14 +10,14 @@ use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::actors::request::RequestMsg;
-use crate::actors::scheduler::SchedulerMsg;
 use crate::engine::request::{FinishReason, SeqId, StreamEvent, TokenLogprob, ToolCall};
 use crate::engine::sampling::SampledToken;
 use crate::metrics::Metrics;
 use crate::parse::{OutputParser, ParsedDelta};
+use crate::runtime::request_actor::RequestMsg;
+use crate::runtime::scheduler_actor::SchedulerMsg;
 use crate::tokenize::detok::IncrementalDetokenizer;
-use crate::tokenize::stop::{StopMatcher, StopOutcome};
+use crate::tokenize::stop_strings::{StopMatcher, StopOutcome};
 use crate::tokenize::Tokenizer;
 
 /// What a stream actor is told.

@@ -14,15 +14,15 @@ use std::time::Instant;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use serde_json::Value;
 
-use crate::actors::scheduler::{SchedulerMsg, SubmitSeq};
-use crate::actors::stream::{StreamActor, StreamArgs};
-use crate::backend::PromptHint;
 use crate::engine::guided::{CompiledConstraint, GuidedError, ReasoningPrefix};
-use crate::engine::handle::{EngineError, EngineHandle};
 use crate::engine::request::{
     Constraint, FinishReason, GenerateRequest, Generation, Prompt, SeqId,
 };
 use crate::engine::sched::NewSequence;
+use crate::runner::PromptHint;
+use crate::runtime::handle::{EngineError, EngineHandle};
+use crate::runtime::scheduler_actor::{SchedulerMsg, SubmitSeq};
+use crate::runtime::stream_actor::{StreamActor, StreamArgs};
 
 /// What the request actor is told.
 #[derive(Debug)]

@@ -21,12 +21,12 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::body::request_body;
 use super::client::{self, Endpoint, TokenCounter};
+use super::interrupt::{join_unless_aborted, Stop, StopLevel};
 use super::report::RunReport;
-use super::request::request_body;
 use super::session::{RequestOptions, SessionRng};
 use super::stats::{Recorder, Slo};
-use super::stop::{join_unless_aborted, Stop, StopLevel};
 
 /// One trace line.
 #[derive(Clone, Debug, Deserialize, PartialEq)]

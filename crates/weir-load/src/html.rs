@@ -570,8 +570,8 @@ pub fn fmt_pct(share: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::report::fixtures::{report, run};
-    use crate::load::report::*;
+    use crate::report::fixtures::{report, run};
+    use crate::report::*;
     use serde_json::json;
 
     #[test]

@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
+use super::interrupt::StopLevel;
 use super::report::{ErrorCount, Report, RunReport, Summary};
-use super::stop::StopLevel;
 
 fn pct(s: &Summary) -> String {
     format!(
@@ -254,7 +254,7 @@ pub fn compare(a: &Report, b: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::report::fixtures::{report, run};
+    use crate::report::fixtures::{report, run};
 
     #[test]
     fn a_rejected_extension_gets_a_hint_naming_the_flag() {

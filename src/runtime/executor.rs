@@ -22,11 +22,11 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::backend::{ForwardSeq, Logits, ModelRunner, PromptHint};
 use crate::engine::guided::SeqConstraint;
 use crate::engine::request::{SamplingParams, SeqId};
 use crate::engine::sampling::{sample, SampledToken};
 use crate::engine::sched::SchedulerOutput;
+use crate::runner::{ForwardSeq, Logits, ModelRunner, PromptHint};
 
 /// A finished step, sent back to the scheduler.
 #[derive(Debug)]

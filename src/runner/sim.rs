@@ -28,9 +28,10 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::backend::{BackendError, ForwardSeq, Logits, ModelRunner, PromptHint};
+use crate::backend::BackendError;
 use crate::engine::request::SeqId;
 use crate::engine::sampling::random_u64;
+use crate::runner::{ForwardSeq, Logits, ModelRunner, PromptHint};
 
 /// Turns reply text into token ids: the model's real tokenizer, as a
 /// closure so this module does not depend on the tokenizer type.

@@ -1,4 +1,4 @@
-//! `weir load` on the command line: flags → [`weir::load::LoadConfig`],
+//! `weir load` on the command line: flags → [`weir_load::LoadConfig`],
 //! then the report to the terminal, `--output` (JSON) and `--html`.
 
 use std::path::PathBuf;
@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use weir::load::report::Verdict;
-use weir::load::stats::parse_duration;
-use weir::load::StopLevel;
-use weir::load::{self, LoadConfig};
+use weir_load::report::Verdict;
+use weir_load::stats::parse_duration;
+use weir_load::StopLevel;
+use weir_load::{self as load, LoadConfig};
 
 /// `weir load`.
 #[derive(Args)]

@@ -22,11 +22,11 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::body::{request_body, Chain};
 use super::client::{self, Endpoint, TokenCounter};
+use super::interrupt::{Stop, StopLevel};
 use super::profile::{Profile, Step};
-use super::request::{request_body, Chain};
 use super::stats::Recorder;
-use super::stop::{Stop, StopLevel};
 use super::workspace::Workspace;
 
 /// A small deterministic generator (splitmix64): sessions draw their task

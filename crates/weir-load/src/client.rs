@@ -910,7 +910,7 @@ mod tests {
     fn responses_stream_recorded_from_llama_cpp() {
         // Recorded from llama.cpp's llama-server (0c1e570) /v1/responses:
         // 12 output tokens of a random-weight model, one of them with text.
-        let text = include_str!("../../tests/data/streams/llama_cpp_responses.sse");
+        let text = include_str!("../tests/data/streams/llama_cpp_responses.sse");
         let mut acc = Accumulator::new(Api::Responses, Instant::now(), None);
         feed_stream(&mut acc, text).unwrap();
         assert!(acc.done);

@@ -19,11 +19,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::interrupt::{join_unless_aborted, Stop, StopLevel};
 use super::report::{ClientHealth, RunReport};
 use super::selfcheck::SelfCheck;
 use super::session::{run_session, SessionContext, SessionRng};
 use super::stats::Recorder;
-use super::stop::{join_unless_aborted, Stop, StopLevel};
 
 /// How long a level runs.
 #[derive(Clone, Copy, Debug)]

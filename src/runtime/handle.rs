@@ -74,7 +74,7 @@ pub(crate) struct EngineShared {
     pub(crate) max_model_len: usize,
     pub(crate) tokenizer: Arc<Tokenizer>,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) scheduler: ractor::ActorRef<crate::actors::scheduler::SchedulerMsg>,
+    pub(crate) scheduler: ractor::ActorRef<crate::runtime::scheduler_actor::SchedulerMsg>,
     pub(crate) next_request_id: std::sync::atomic::AtomicU64,
     /// Tool-call and reasoning formats of this model's output.
     pub(crate) output_formats: (crate::parse::ToolFormat, crate::parse::ReasoningFormat),
@@ -169,14 +169,14 @@ impl EngineHandle {
     /// clamps, then submits to the scheduler. Dropping the returned
     /// receiver cancels the request and frees its KV blocks.
     pub async fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError> {
-        crate::actors::request::run(self.clone(), req).await
+        crate::runtime::request_actor::run(self.clone(), req).await
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::backend::sim::SimSpeed;
-    use crate::engine::{start, EngineConfig, RunnerKind};
+    use crate::runner::sim::SimSpeed;
+    use crate::runtime::{start, EngineConfig, RunnerKind};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn dropping_the_last_handle_stops_the_scheduler() {

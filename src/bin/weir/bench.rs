@@ -9,10 +9,174 @@
 //! Prompts are random token ids (fixed seed); generation ignores eos, so each
 //! request produces exactly `max_tokens`.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::engine::request::{GenerateRequest, Prompt, SamplingParams, StreamEvent, TenantId};
-use crate::engine::EngineHandle;
+use weir::engine::request::{GenerateRequest, Prompt, SamplingParams, StreamEvent, TenantId};
+use weir::runtime::EngineHandle;
+
+use clap::Args;
+use weir::runtime::{EngineConfig, RunnerKind};
+
+use crate::default_cache_dir;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// `throughput` (prefill, decode, aggregate) or `agent` (multi-turn
+    /// coding-agent sessions, with and without prefix caching).
+    #[arg(long, default_value = "throughput")]
+    workload: String,
+    /// Model directory (default: throughput generates the Qwen2-0.5B shape
+    /// into the cache dir; agent uses the built-in demo model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// agent: sessions (run one after another).
+    #[arg(long, default_value_t = 3)]
+    sessions: usize,
+    /// agent: turns per session.
+    #[arg(long, default_value_t = 5)]
+    turns: usize,
+    /// Prompt length for the prefill figure.
+    #[arg(long, default_value_t = 512)]
+    prefill_len: usize,
+    /// Concurrency levels for the aggregate figure.
+    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    concurrency: Vec<usize>,
+    /// Most tokens per step.
+    #[arg(long, default_value_t = 512)]
+    max_num_batched_tokens: usize,
+    /// KV cache size in GiB.
+    #[arg(long, default_value_t = 2.0)]
+    kv_cache_gib: f64,
+    /// Where the generated model goes (default: $XDG_CACHE_HOME/weir or ~/.cache/weir).
+    #[arg(long, env = "WEIR_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+/// Runs `weir bench`.
+pub fn run(args: BenchArgs) -> Result<(), String> {
+    let cache = args.cache_dir.unwrap_or_else(default_cache_dir);
+    if args.workload == "agent" {
+        return bench_agent(args.model, cache, args.sessions, args.turns);
+    }
+    if args.workload != "throughput" {
+        return Err(format!(
+            "unknown --workload `{}` (throughput, agent)",
+            args.workload
+        ));
+    }
+    let dir = match args.model {
+        Some(d) => d,
+        None => {
+            let d = cache.join("bench-qwen2-0.5b");
+            if !d.join("model.safetensors").exists() {
+                eprintln!(
+                    "generating a random Qwen2-0.5B-shaped model in {}",
+                    d.display()
+                );
+                let shape = weir::model::demo::Qwen2Shape::qwen2_0_5b();
+                weir::model::demo::write_random_qwen2(&d, &shape, 1).map_err(|e| e.to_string())?;
+            }
+            d
+        }
+    };
+    // Bytes a decode step streams: every weight once (tied embeddings are
+    // read once, as the output projection).
+    let weight_bytes: u64 = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".safetensors"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let cfg = EngineConfig {
+        model: Some(dir.clone()),
+        served_model_name: None,
+        runner: RunnerKind::Cpu,
+        kv_cache_gib: Some(args.kv_cache_gib),
+        num_kv_blocks: None,
+        block_size: 16,
+        max_num_seqs: args.concurrency.iter().copied().max().unwrap_or(1).max(1),
+        max_num_batched_tokens: args.max_num_batched_tokens,
+        max_model_len: None,
+        cache_dir: cache,
+        prefix_caching: true,
+        tool_call_parser: "auto".into(),
+        reasoning_parser: "auto".into(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    rt.block_on(async move {
+        let engine = weir::runtime::start(cfg).await.map_err(|e| e.to_string())?;
+        println!(
+            "model {} ({:.2} GB of weights), ISA {}, {} threads",
+            dir.display(),
+            weight_bytes as f64 / 1e9,
+            weir::backend::cpu::CpuBackend::isa_name(),
+            rayon::current_num_threads()
+        );
+        run_throughput(
+            &engine,
+            weight_bytes as usize,
+            args.prefill_len,
+            &args.concurrency,
+        )
+        .await
+    })
+}
+
+fn bench_agent(
+    model: Option<PathBuf>,
+    cache: PathBuf,
+    sessions: usize,
+    turns: usize,
+) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    rt.block_on(async move {
+        let mut results = Vec::new();
+        for caching in [true, false] {
+            let cfg = EngineConfig {
+                model: model.clone(),
+                served_model_name: None,
+                runner: RunnerKind::Cpu,
+                kv_cache_gib: Some(1.0),
+                num_kv_blocks: None,
+                block_size: 16,
+                max_num_seqs: 16,
+                max_num_batched_tokens: 512,
+                max_model_len: None,
+                cache_dir: cache.clone(),
+                prefix_caching: caching,
+                tool_call_parser: "auto".into(),
+                reasoning_parser: "auto".into(),
+            };
+            let engine = weir::runtime::start(cfg).await.map_err(|e| e.to_string())?;
+            results.push(run_agent_sessions(&engine, sessions, turns).await?);
+        }
+        println!(
+            "agent sessions: {sessions} sessions x {turns} turns, system prompt + 10 tools resent every turn"
+        );
+        println!("turn | prompt tokens | cached (share) | TTFT cached | TTFT uncached | speed-up");
+        for (t, (&(on, p, c), &(off, _, _))) in results[0].iter().zip(&results[1]).enumerate() {
+            println!(
+                "{:>4} | {:>13} | {:>6} ({:>4.1}%) | {:>8.1} ms | {:>10.1} ms | {:>6.1}x",
+                t + 1,
+                p,
+                c,
+                100.0 * c as f64 / p.max(1) as f64,
+                on.as_secs_f64() * 1e3,
+                off.as_secs_f64() * 1e3,
+                off.as_secs_f64() / on.as_secs_f64().max(1e-9)
+            );
+        }
+        Ok(())
+    })
+}
 
 /// What one streamed request took.
 struct Timing {
@@ -86,7 +250,7 @@ pub fn read_bandwidth_gbs(bytes: usize) -> f64 {
 
 /// Run the benchmark and print a report. `weight_bytes` is the bytes one
 /// decode step reads (for the bandwidth fraction).
-pub async fn run(
+pub async fn run_throughput(
     engine: &EngineHandle,
     weight_bytes: usize,
     prefill_len: usize,

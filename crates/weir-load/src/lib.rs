@@ -16,16 +16,16 @@
 //!   JSON, text and offline HTML;
 //!   `weir load compare` diffs two JSON reports.
 
+pub mod body;
 pub mod client;
 pub mod driver;
 pub mod html;
+pub mod interrupt;
 pub mod profile;
 pub mod report;
-pub mod request;
 pub mod selfcheck;
 pub mod session;
 pub mod stats;
-pub mod stop;
 pub mod summary;
 pub mod svg;
 pub mod trace;
@@ -39,11 +39,11 @@ use serde_json::json;
 
 use client::{Endpoint, TokenCounter};
 use driver::Timing;
+pub use interrupt::{Stop, StopLevel};
 use profile::Profile;
 use report::{Report, RunReport, SearchReport};
 use session::{RequestOptions, SessionContext};
 use stats::{Recorder, Slo};
-pub use stop::{Stop, StopLevel};
 use workspace::Workspace;
 
 /// Everything a `weir load` run is told (the CLI's flags after defaults).

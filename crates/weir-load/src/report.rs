@@ -27,7 +27,7 @@ pub struct Report {
     /// finished) or `abort` (they were dropped, unrecorded). The last run
     /// covers what finished; later levels did not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interrupted: Option<crate::load::stop::StopLevel>,
+    pub interrupted: Option<crate::interrupt::StopLevel>,
 }
 
 /// How a finished `weir load` ends for the shell, so that a script or a CI job

@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::actors::stream::StreamMsg;
-use crate::backend::ModelRunner;
 use crate::engine::kv::BlockManager;
 use crate::engine::request::{SeqId, StreamEvent};
 use crate::engine::sched::{NewSequence, Scheduler, SchedulerConfig};
-use crate::exec::{Executor, StepDone};
 use crate::metrics::Metrics;
+use crate::runner::ModelRunner;
+use crate::runtime::executor::{Executor, StepDone};
+use crate::runtime::stream_actor::StreamMsg;
 
 /// One sequence handed over by a request actor.
 pub struct SubmitSeq {

@@ -6,16 +6,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use crate::actors::scheduler::{SchedulerActor, SchedulerArgs};
 use crate::backend::cpu::CpuBackend;
-use crate::backend::sim::{SimMode, SimRunner, SimScript, SimSpeed};
-use crate::backend::ModelRunner;
-use crate::engine::handle::{EngineHandle, EngineShared};
 use crate::engine::sched::SchedulerConfig;
 use crate::metrics::Metrics;
 use crate::model::decoder::kv_bytes_per_block;
 use crate::model::{Decoder, ModelConfig, ModelError};
 use crate::parse::{ReasoningFormat, ToolFormat};
+use crate::runner::sim::{SimMode, SimRunner, SimScript, SimSpeed};
+use crate::runner::ModelRunner;
+use crate::runtime::handle::{EngineHandle, EngineShared};
+use crate::runtime::scheduler_actor::{SchedulerActor, SchedulerArgs};
 use crate::tokenize::Tokenizer;
 
 /// Which runner computes the steps.

@@ -1,0 +1,142 @@
+//! `weir serve`: flags -> [`EngineConfig`], start the engine, serve HTTP
+//! until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use weir::runner::sim::SimSpeed;
+use weir::runtime::{EngineConfig, RunnerKind};
+
+use crate::default_cache_dir;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// A Hugging Face model directory (config.json, *.safetensors, tokenizer.json).
+    /// Without it, weir serves its built-in demo model.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The name clients send as `model` (default: the directory's name, or `weir-demo`).
+    #[arg(long)]
+    served_model_name: Option<String>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// `cpu` (real arithmetic) or `sim` (no arithmetic; for load and client tests).
+    #[arg(long, default_value = "cpu")]
+    backend: String,
+    /// KV cache size in GiB (default: a quarter of free memory, 256 MiB..8 GiB).
+    #[arg(long)]
+    kv_cache_gib: Option<f64>,
+    /// KV cache size in blocks (overrides --kv-cache-gib).
+    #[arg(long)]
+    num_kv_blocks: Option<usize>,
+    /// Tokens per KV block.
+    #[arg(long, default_value_t = 16)]
+    block_size: usize,
+    /// Most sequences in one step.
+    #[arg(long, default_value_t = 64)]
+    max_num_seqs: usize,
+    /// Most tokens computed in one step (decode tokens + prefill chunks).
+    #[arg(long, default_value_t = 512)]
+    max_num_batched_tokens: usize,
+    /// Context window (default and upper bound: the model's).
+    #[arg(long)]
+    max_model_len: Option<usize>,
+    /// Threads for the CPU kernels (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// sim: `echo`, `random` or `script`.
+    #[arg(long, default_value = "echo")]
+    sim_mode: String,
+    /// sim: the JSON rules file for `--sim-mode script`.
+    #[arg(long)]
+    sim_script: Option<PathBuf>,
+    /// sim: modelled prefill cost per prompt token, in microseconds.
+    #[arg(long, default_value_t = 50.0)]
+    sim_prefill_us_per_token: f64,
+    /// sim: modelled fixed cost of a decode step, in microseconds.
+    #[arg(long, default_value_t = 10000.0)]
+    sim_decode_step_us: f64,
+    /// sim: modelled extra cost per sequence in a decode step, in microseconds.
+    #[arg(long, default_value_t = 100.0)]
+    sim_decode_us_per_seq: f64,
+    /// Where the demo model is generated (default: $XDG_CACHE_HOME/weir or ~/.cache/weir).
+    #[arg(long, env = "WEIR_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Turn off automatic prefix caching (for comparisons). Prefixes are
+    /// only ever shared within a tenant and a request's `cache_salt`.
+    #[arg(long)]
+    no_prefix_caching: bool,
+    /// Tool-call format of the model's output: `auto` (detected from the
+    /// chat template), `none`, `hermes` (Qwen2.5/Qwen3/Hermes `<tool_call>`),
+    /// `llama3_json` (Llama 3.x JSON calls), `mistral` (`[TOOL_CALLS]`),
+    /// `qwen3_coder` (Qwen3-Coder `<function=...>` XML calls) or
+    /// `deepseek_v3` / `deepseek_v31` (DeepSeek V3, R1, V3.1
+    /// `<｜tool▁calls▁begin｜>`).
+    #[arg(long, default_value = "auto")]
+    tool_call_parser: String,
+    /// Reasoning format: `auto` (detected from the chat template), `none`,
+    /// or `think` (`<think>...</think>`, DeepSeek-R1 / Qwen3 / QwQ).
+    #[arg(long, default_value = "auto")]
+    reasoning_parser: String,
+}
+
+/// Runs `weir serve` to completion.
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| format!("--threads: {e}"))?;
+    }
+    let runner = match args.backend.as_str() {
+        "cpu" => RunnerKind::Cpu,
+        "sim" => RunnerKind::Sim {
+            mode: args.sim_mode.clone(),
+            script: args.sim_script.clone(),
+            speed: SimSpeed {
+                prefill_us_per_token: args.sim_prefill_us_per_token,
+                decode_step_us: args.sim_decode_step_us,
+                decode_us_per_seq: args.sim_decode_us_per_seq,
+            },
+        },
+        other => return Err(format!("unknown --backend `{other}` (cpu, sim)")),
+    };
+    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
+        .parse()
+        .map_err(|e| format!("--host/--port: {e}"))?;
+    let cfg = EngineConfig {
+        model: args.model,
+        served_model_name: args.served_model_name,
+        runner,
+        kv_cache_gib: args.kv_cache_gib,
+        num_kv_blocks: args.num_kv_blocks,
+        block_size: args.block_size,
+        max_num_seqs: args.max_num_seqs,
+        max_num_batched_tokens: args.max_num_batched_tokens,
+        max_model_len: args.max_model_len,
+        cache_dir: args.cache_dir.unwrap_or_else(default_cache_dir),
+        prefix_caching: !args.no_prefix_caching,
+        tool_call_parser: args.tool_call_parser,
+        reasoning_parser: args.reasoning_parser,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    rt.block_on(async move {
+        let engine = weir::runtime::start(cfg).await.map_err(|e| e.to_string())?;
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        };
+        tracing::info!(%addr, "listening");
+        weir::api::serve(engine, addr, shutdown)
+            .await
+            .map_err(|e| format!("server on {addr}: {e}"))
+    })
+}
