@@ -33,6 +33,9 @@ pub use error::ApiError;
 
 use crate::runtime::handle::EngineHandle;
 
+// Every choice of a request needs a sequence id of its own.
+const _: () = assert!(validate::MAX_N as usize <= crate::engine::request::SeqId::MAX_CHOICES);
+
 /// Largest request body accepted (larger ones get a 413 with an OpenAI body).
 pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
 

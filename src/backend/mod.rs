@@ -8,8 +8,22 @@
 pub mod cpu;
 
 /// Errors a runner can hit while computing a step (all are server faults).
+/// Every op returns one instead of panicking, so a failed step fails only
+/// its own sequences and the engine keeps serving.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    /// An op was given buffers too short for the rows it was asked to touch.
+    #[error("{op}: `{arg}` needs {needed} values, the buffer holds {have}")]
+    Shape {
+        /// The op.
+        op: &'static str,
+        /// Which argument.
+        arg: &'static str,
+        /// Values the call needs.
+        needed: usize,
+        /// Values the buffer holds.
+        have: usize,
+    },
     /// A step referenced a block or position outside what was allocated.
     #[error("invalid step: {0}")]
     InvalidStep(String),
@@ -132,6 +146,8 @@ pub struct AttnShape {
 /// activations laid out `[rows, cols]`; matrices keep their stored dtype.
 /// A buffer may be longer than the rows an op is given (the decoder keeps
 /// its buffers across steps); ops touch only the rows they are given.
+/// Every op returns a [`BackendError`] rather than panicking (a GPU backend
+/// has out-of-memory and launch failures to report).
 /// Every op computes each row independently of the others and of the
 /// batch's make-up (batch invariance: a seeded request samples the same
 /// tokens alone or in a batch of 64).
@@ -159,13 +175,36 @@ pub trait Backend: Send + 'static {
     fn to_host(&self, buf: &Self::Buf, len: usize) -> Result<Vec<f32>, BackendError>;
 
     /// out[t] = table[ids[t]] (rows of `dim`).
-    fn embedding(&self, table: &Self::Matrix, ids: &[u32], out: &mut Self::Buf);
+    fn embedding(
+        &self,
+        table: &Self::Matrix,
+        ids: &[u32],
+        out: &mut Self::Buf,
+    ) -> Result<(), BackendError>;
     /// out[m, n] = x[m, k] · w[n, k]ᵀ, with (n, k) the matrix's shape.
-    fn matmul(&self, x: &Self::Buf, m: usize, w: &Self::Matrix, out: &mut Self::Buf);
+    fn matmul(
+        &self,
+        x: &Self::Buf,
+        m: usize,
+        w: &Self::Matrix,
+        out: &mut Self::Buf,
+    ) -> Result<(), BackendError>;
     /// x[r] += bias for `rows` rows.
-    fn add_bias(&self, x: &mut Self::Buf, rows: usize, bias: &Self::Vector);
+    fn add_bias(
+        &self,
+        x: &mut Self::Buf,
+        rows: usize,
+        bias: &Self::Vector,
+    ) -> Result<(), BackendError>;
     /// out[r] = rmsnorm(x[r]) * w for `rows` rows of w's length.
-    fn rms_norm(&self, x: &Self::Buf, w: &Self::Vector, eps: f32, rows: usize, out: &mut Self::Buf);
+    fn rms_norm(
+        &self,
+        x: &Self::Buf,
+        w: &Self::Vector,
+        eps: f32,
+        rows: usize,
+        out: &mut Self::Buf,
+    ) -> Result<(), BackendError>;
     /// residual += x; out = rmsnorm(residual) * w.
     fn add_rms_norm(
         &self,
@@ -175,7 +214,7 @@ pub trait Backend: Send + 'static {
         eps: f32,
         rows: usize,
         out: &mut Self::Buf,
-    );
+    ) -> Result<(), BackendError>;
     /// Split rows of `[q | k | v]` into three buffers.
     #[allow(clippy::too_many_arguments)]
     fn split_qkv(
@@ -187,7 +226,7 @@ pub trait Backend: Send + 'static {
         q: &mut Self::Buf,
         k: &mut Self::Buf,
         v: &mut Self::Buf,
-    );
+    ) -> Result<(), BackendError>;
     /// NeoX rotary embedding in place on `[rows, heads, head_dim]`.
     fn rope(
         &self,
@@ -197,9 +236,15 @@ pub trait Backend: Send + 'static {
         head_dim: usize,
         inv_freq: &[f32],
         scaling: f32,
-    );
+    ) -> Result<(), BackendError>;
     /// out[r] = silu(gate) * up, with `[gate | up]` rows of 2*inter.
-    fn silu_mul(&self, gate_up: &Self::Buf, rows: usize, inter: usize, out: &mut Self::Buf);
+    fn silu_mul(
+        &self,
+        gate_up: &Self::Buf,
+        rows: usize,
+        inter: usize,
+        out: &mut Self::Buf,
+    ) -> Result<(), BackendError>;
     /// Store new K/V rows at `slots` (block * block_size + offset).
     fn write_kv(
         &self,
@@ -208,7 +253,7 @@ pub trait Backend: Send + 'static {
         slots: &[u32],
         kv_dim: usize,
         cache: &mut Self::KvLayer,
-    );
+    ) -> Result<(), BackendError>;
     /// Causal attention of `q` over the paged cache.
     fn attention(
         &self,
@@ -217,7 +262,13 @@ pub trait Backend: Send + 'static {
         shape: AttnShape,
         seqs: &[AttnSeqInfo<'_>],
         out: &mut Self::Buf,
-    );
+    ) -> Result<(), BackendError>;
     /// out[i] = x[rows[i]] for rows of `dim` floats.
-    fn gather_rows(&self, x: &Self::Buf, rows: &[usize], dim: usize, out: &mut Self::Buf);
+    fn gather_rows(
+        &self,
+        x: &Self::Buf,
+        rows: &[usize],
+        dim: usize,
+        out: &mut Self::Buf,
+    ) -> Result<(), BackendError>;
 }

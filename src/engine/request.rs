@@ -7,8 +7,51 @@
 
 use serde_json::{Map, Value};
 
-/// Identifies one sequence (one choice of one request) inside the engine.
-pub type SeqId = u64;
+/// Identifies one sequence (one choice of one request) inside the engine:
+/// the request's id and the choice's index packed into one word, so the
+/// scheduler's and executor's maps key on a plain integer. Only
+/// [`SeqId::new`] builds one, and it refuses a choice index that would spill
+/// into the next request's ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeqId(u64);
+
+impl SeqId {
+    /// Choices one request may have (`n`): the low bits of a [`SeqId`].
+    pub const MAX_CHOICES: usize = 1024;
+
+    /// The sequence of choice `choice` of request `request_id`; `None` if
+    /// the choice index is out of range or the packed id would overflow.
+    pub fn new(request_id: u64, choice: usize) -> Option<SeqId> {
+        if choice >= Self::MAX_CHOICES {
+            return None;
+        }
+        request_id
+            .checked_mul(Self::MAX_CHOICES as u64)
+            .map(|base| SeqId(base + choice as u64))
+    }
+
+    /// The request this sequence belongs to.
+    pub fn request_id(self) -> u64 {
+        self.0 / Self::MAX_CHOICES as u64
+    }
+
+    /// The choice's index within its request.
+    pub fn choice(self) -> usize {
+        (self.0 % Self::MAX_CHOICES as u64) as usize
+    }
+
+    /// The packed value (a stable per-sequence number, e.g. to seed a
+    /// random stream).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for SeqId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.request_id(), self.choice())
+    }
+}
 
 /// Who a request belongs to. Tenancy lands in a later issue; every request
 /// already carries the id so fairness and cache salting have their seam.
@@ -264,4 +307,28 @@ pub struct Generation {
     pub max_tokens_clamped: bool,
     /// What the stream actors report, in order; dropping it cancels the request.
     pub events: flume::Receiver<StreamEvent>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SeqId;
+
+    #[test]
+    fn seq_ids_keep_request_and_choice_apart() {
+        let a = SeqId::new(7, 0).unwrap();
+        let b = SeqId::new(7, SeqId::MAX_CHOICES - 1).unwrap();
+        let c = SeqId::new(8, 0).unwrap();
+        assert_eq!((b.request_id(), b.choice()), (7, SeqId::MAX_CHOICES - 1));
+        assert!(
+            a < b && b < c,
+            "choices of one request sort before the next request"
+        );
+        assert_eq!(
+            SeqId::new(7, SeqId::MAX_CHOICES),
+            None,
+            "a choice never spills over"
+        );
+        assert_eq!(SeqId::new(u64::MAX, 0), None, "no silent overflow");
+        assert_eq!(c.to_string(), "8.0");
+    }
 }

@@ -593,9 +593,13 @@ mod tests {
         }
     }
 
-    fn seq(id: SeqId, prompt_len: usize, max_tokens: usize) -> NewSequence {
+    fn sid(n: u64) -> SeqId {
+        SeqId::new(n, 0).unwrap()
+    }
+
+    fn seq(id: u64, prompt_len: usize, max_tokens: usize) -> NewSequence {
         NewSequence {
-            seq_id: id,
+            seq_id: sid(id),
             group: id,
             tenant: TenantId::default(),
             prompt: Arc::new((0..prompt_len as u32).map(|t| t + 10).collect()),
@@ -664,9 +668,9 @@ mod tests {
         step(&mut s);
         s.add(seq(2, 12, 10));
         let (o, _) = step(&mut s);
-        assert_eq!(o.scheduled[0].seq_id, 1);
+        assert_eq!(o.scheduled[0].seq_id, sid(1));
         assert_eq!(o.scheduled[0].len, 1);
-        assert_eq!(o.scheduled[1].seq_id, 2);
+        assert_eq!(o.scheduled[1].seq_id, sid(2));
         assert_eq!(
             o.scheduled[1].len, 3,
             "prefill takes what the budget leaves"
@@ -717,11 +721,15 @@ mod tests {
         s.add(seq(1, 9, 100));
         step(&mut s);
         assert_eq!(s.blocks().num_free(), 5);
-        assert!(s.abort(1));
+        assert!(s.abort(sid(1)));
         assert_eq!(s.blocks().num_free(), 8);
         let o = s.schedule();
-        assert_eq!(o.released, vec![1], "the executor hears of it next step");
-        assert!(!s.abort(1), "a second abort is a no-op");
+        assert_eq!(
+            o.released,
+            vec![sid(1)],
+            "the executor hears of it next step"
+        );
+        assert!(!s.abort(sid(1)), "a second abort is a no-op");
     }
 
     #[test]
@@ -729,7 +737,7 @@ mod tests {
         let mut s = Scheduler::new(cfg(4, 64), BlockManager::new(8, 4));
         s.add(seq(1, 3, 100));
         let o = s.schedule();
-        let ups = s.on_step_done(&o, vec![(1, tok(2))]);
+        let ups = s.on_step_done(&o, vec![(sid(1), tok(2))]);
         assert_eq!(ups[0].finish, Some(FinishReason::Stop));
         let mut n = seq(2, 3, 100);
         n.params = Arc::new(SamplingParams {
@@ -740,10 +748,10 @@ mod tests {
         });
         s.add(n);
         let o = s.schedule();
-        let ups = s.on_step_done(&o, vec![(2, tok(2))]);
+        let ups = s.on_step_done(&o, vec![(sid(2), tok(2))]);
         assert_eq!(ups[0].finish, None, "ignore_eos");
         let o = s.schedule();
-        let ups = s.on_step_done(&o, vec![(2, tok(9))]);
+        let ups = s.on_step_done(&o, vec![(sid(2), tok(9))]);
         assert_eq!(ups[0].finish, Some(FinishReason::Stop));
     }
 
@@ -753,7 +761,7 @@ mod tests {
         s.add(seq(1, 10, 5));
         let mut c = seq(2, 10, 2);
         c.group = 1;
-        c.share_prompt_with = Some(1);
+        c.share_prompt_with = Some(sid(1));
         s.add(c);
         let (o, _) = step(&mut s);
         assert_eq!(
@@ -762,7 +770,7 @@ mod tests {
             "the second choice waits for the leader"
         );
         let (o, _) = step(&mut s);
-        let child = o.scheduled.iter().find(|x| x.seq_id == 2).unwrap();
+        let child = o.scheduled.iter().find(|x| x.seq_id == sid(2)).unwrap();
         assert_eq!(child.start, 8, "two full blocks shared");
         assert_eq!(child.len, 2);
         assert_eq!(s.blocks().refcount(child.block_table[0]), 2);
@@ -803,13 +811,13 @@ mod tests {
         }
         // A cold request arrives first, then one sharing the hot prefix.
         s.add(seq(2, 12, 1));
-        hot.seq_id = 3;
+        hot.seq_id = sid(3);
         s.add(hot);
         let (o, _) = step(&mut s);
-        assert_eq!(o.scheduled[0].seq_id, 3, "the hot prefix goes first");
+        assert_eq!(o.scheduled[0].seq_id, sid(3), "the hot prefix goes first");
         assert_eq!(o.scheduled[0].start, 8);
         let (o, _) = step(&mut s);
-        assert_eq!(o.scheduled[0].seq_id, 2, "then the one it passed");
+        assert_eq!(o.scheduled[0].seq_id, sid(2), "then the one it passed");
         while s.has_work() {
             step(&mut s);
         }
@@ -845,10 +853,10 @@ mod tests {
             if next < 1000 && live.len() < 12 && rnd(2) == 0 {
                 let mut n = seq(next, 1 + rnd(30) as usize, 1 + rnd(20) as usize);
                 if rnd(4) == 0 && next > 0 {
-                    n.share_prompt_with = Some(next - 1);
+                    n.share_prompt_with = Some(sid(next - 1));
                 }
                 s.add(n);
-                live.push(next);
+                live.push(sid(next));
                 next += 1;
             }
             if !live.is_empty() && rnd(10) == 0 {

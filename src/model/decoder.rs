@@ -345,50 +345,50 @@ impl<B: Backend> ModelRunner for Decoder<B> {
             ..
         } = ws;
 
-        b.embedding(&self.embed, &ids, residual);
+        b.embedding(&self.embed, &ids, residual)?;
         for (li, layer) in self.layers.iter_mut().enumerate() {
             if li == 0 {
-                b.rms_norm(&*residual, &layer.input_norm, eps, t, hbuf);
+                b.rms_norm(&*residual, &layer.input_norm, eps, t, hbuf)?;
             } else {
-                b.add_rms_norm(residual, &*proj, &layer.input_norm, eps, t, hbuf);
+                b.add_rms_norm(residual, &*proj, &layer.input_norm, eps, t, hbuf)?;
             }
-            b.matmul(&*hbuf, t, &layer.qkv, qkv);
+            b.matmul(&*hbuf, t, &layer.qkv, qkv)?;
             if let Some(bias) = &layer.qkv_bias {
-                b.add_bias(qkv, t, bias);
+                b.add_bias(qkv, t, bias)?;
             }
-            b.split_qkv(&*qkv, t, q_dim, kv_dim, q, k, v);
+            b.split_qkv(&*qkv, t, q_dim, kv_dim, q, k, v)?;
             if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
-                b.rms_norm(&*q, qn, eps, t * nh, tmp);
+                b.rms_norm(&*q, qn, eps, t * nh, tmp)?;
                 std::mem::swap(q, tmp);
-                b.rms_norm(&*k, kn, eps, t * nkv, tmp_k);
+                b.rms_norm(&*k, kn, eps, t * nkv, tmp_k)?;
                 std::mem::swap(k, tmp_k);
             }
-            b.rope(q, &positions, nh, hd, &self.inv_freq, self.rope_scale);
-            b.rope(k, &positions, nkv, hd, &self.inv_freq, self.rope_scale);
-            b.write_kv(&*k, &*v, &slots, kv_dim, &mut layer.kv);
-            b.attention(&*q, &layer.kv, shape, &attn, attn_out);
-            b.matmul(&*attn_out, t, &layer.o, proj);
+            b.rope(q, &positions, nh, hd, &self.inv_freq, self.rope_scale)?;
+            b.rope(k, &positions, nkv, hd, &self.inv_freq, self.rope_scale)?;
+            b.write_kv(&*k, &*v, &slots, kv_dim, &mut layer.kv)?;
+            b.attention(&*q, &layer.kv, shape, &attn, attn_out)?;
+            b.matmul(&*attn_out, t, &layer.o, proj)?;
             if let Some(bias) = &layer.o_bias {
-                b.add_bias(proj, t, bias);
+                b.add_bias(proj, t, bias)?;
             }
-            b.add_rms_norm(residual, &*proj, &layer.post_norm, eps, t, hbuf);
-            b.matmul(&*hbuf, t, &layer.gate_up, gate_up);
-            b.silu_mul(&*gate_up, t, inter, act);
-            b.matmul(&*act, t, &layer.down, proj);
+            b.add_rms_norm(residual, &*proj, &layer.post_norm, eps, t, hbuf)?;
+            b.matmul(&*hbuf, t, &layer.gate_up, gate_up)?;
+            b.silu_mul(&*gate_up, t, inter, act)?;
+            b.matmul(&*act, t, &layer.down, proj)?;
         }
-        b.add_rms_norm(residual, &*proj, &self.final_norm, eps, t, hbuf);
+        b.add_rms_norm(residual, &*proj, &self.final_norm, eps, t, hbuf)?;
 
         if ns == 0 {
             return Ok(Vec::new());
         }
-        b.gather_rows(&*hbuf, &sample_rows, h, last);
+        b.gather_rows(&*hbuf, &sample_rows, h, last)?;
         let vocab = cfg.vocab_size;
         b.matmul(
             &*last,
             ns,
             self.lm_head.as_ref().unwrap_or(&self.embed),
             logits,
-        );
+        )?;
         let host = b.to_host(&*logits, ns * vocab)?;
         Ok(host
             .chunks_exact(vocab)

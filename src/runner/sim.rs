@@ -317,7 +317,7 @@ impl SimRunner {
         match reply {
             Reply::Tokens(t) => t.get(generated).copied().unwrap_or(self.eos),
             Reply::Random => {
-                let r = random_u64(seq.seq_id, generated as u64);
+                let r = random_u64(seq.seq_id.as_u64(), generated as u64);
                 if !self.random_ids.is_empty() {
                     self.random_ids[(r % self.random_ids.len() as u64) as usize]
                 } else if self.vocab_size > 0 {
@@ -473,12 +473,20 @@ mod tests {
     #[test]
     fn echo_repeats_the_hint_then_eos() -> TestResult {
         let mut r = runner(SimMode::Echo);
-        let out = generate(&mut r, 1, &hint("user", "hello there"), 100)?;
+        let out = generate(
+            &mut r,
+            SeqId::new(1, 0).unwrap(),
+            &hint("user", "hello there"),
+            100,
+        )?;
         assert_eq!(decode(&out), "hello there");
         assert_eq!(out.last(), Some(&EOS));
         assert_eq!(out.len(), "hello there".len() + 1);
         // An empty hint ends at once.
-        assert_eq!(generate(&mut r, 2, &hint("user", ""), 10)?, vec![EOS]);
+        assert_eq!(
+            generate(&mut r, SeqId::new(2, 0).unwrap(), &hint("user", ""), 10)?,
+            vec![EOS]
+        );
         Ok(())
     }
 
@@ -497,13 +505,23 @@ mod tests {
     fn script_replies_verbatim_with_markup() -> TestResult {
         let script = SimScript::from_json(SCRIPT)?;
         let mut r = runner(SimMode::Script(script));
-        let out = generate(&mut r, 1, &hint("user", "What's the WEATHER?"), 200)?;
+        let out = generate(
+            &mut r,
+            SeqId::new(1, 0).unwrap(),
+            &hint("user", "What's the WEATHER?"),
+            200,
+        )?;
         assert_eq!(
             decode(&out),
             r#"<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>"#
         );
         assert_eq!(
-            decode(&generate(&mut r, 2, &hint("user", "nothing"), 200)?),
+            decode(&generate(
+                &mut r,
+                SeqId::new(2, 0).unwrap(),
+                &hint("user", "nothing"),
+                200
+            )?),
             "fallback"
         );
         Ok(())
@@ -584,7 +602,7 @@ mod tests {
     fn random_is_endless_seeded_and_drawn_from_the_list() -> TestResult {
         let mut r = runner(SimMode::Random);
         let h = hint("user", "anything");
-        let a = generate(&mut r, 7, &h, 300)?;
+        let a = generate(&mut r, SeqId::new(7, 0).unwrap(), &h, 300)?;
         assert_eq!(a.len(), 300);
         assert!(a.iter().all(|t| [10, 20, 30].contains(t)));
         for id in [10, 20, 30] {
@@ -593,8 +611,8 @@ mod tests {
         // Same sequence id, same stream (even from a fresh runner); another
         // id, another stream.
         let mut r2 = runner(SimMode::Random);
-        assert_eq!(generate(&mut r2, 7, &h, 300)?, a);
-        assert_ne!(generate(&mut r2, 8, &h, 300)?, a);
+        assert_eq!(generate(&mut r2, SeqId::new(7, 0).unwrap(), &h, 300)?, a);
+        assert_ne!(generate(&mut r2, SeqId::new(8, 0).unwrap(), &h, 300)?, a);
         // No list: ids from the vocabulary.
         let mut r3 = SimRunner::new(
             SimMode::Random,
@@ -604,7 +622,9 @@ mod tests {
             byte_encode(),
             Vec::new(),
         );
-        assert!(generate(&mut r3, 1, &h, 200)?.iter().all(|&t| t < 50));
+        assert!(generate(&mut r3, SeqId::new(1, 0).unwrap(), &h, 200)?
+            .iter()
+            .all(|&t| t < 50));
         Ok(())
     }
 
@@ -619,7 +639,7 @@ mod tests {
         let tc = [9, 9];
         let seqs = [
             ForwardSeq {
-                seq_id: 1,
+                seq_id: SeqId::new(1, 0).unwrap(),
                 all_tokens: &ta,
                 prompt_len: 2,
                 start: 2,
@@ -629,7 +649,7 @@ mod tests {
                 hint: &ha,
             },
             ForwardSeq {
-                seq_id: 2,
+                seq_id: SeqId::new(2, 0).unwrap(),
                 all_tokens: &tb,
                 prompt_len: 4,
                 start: 0,
@@ -639,7 +659,7 @@ mod tests {
                 hint: &hb,
             },
             ForwardSeq {
-                seq_id: 3,
+                seq_id: SeqId::new(3, 0).unwrap(),
                 all_tokens: &tc,
                 prompt_len: 2,
                 start: 1,
@@ -666,7 +686,7 @@ mod tests {
         // Prompt [1, 2] plus "he" generated; recomputed from scratch.
         let tokens = [1, 2, b'h' as u32, b'e' as u32];
         let seqs = [ForwardSeq {
-            seq_id: 4,
+            seq_id: SeqId::new(4, 0).unwrap(),
             all_tokens: &tokens,
             prompt_len: 2,
             start: 0,
@@ -682,17 +702,22 @@ mod tests {
     #[test]
     fn state_is_released() -> TestResult {
         let mut r = runner(SimMode::Echo);
-        generate(&mut r, 1, &hint("user", "a"), 10)?;
-        generate(&mut r, 2, &hint("user", "b"), 10)?;
+        generate(&mut r, SeqId::new(1, 0).unwrap(), &hint("user", "a"), 10)?;
+        generate(&mut r, SeqId::new(2, 0).unwrap(), &hint("user", "b"), 10)?;
         assert_eq!(r.live_sequences(), 2);
-        r.release(1);
+        r.release(SeqId::new(1, 0).unwrap());
         assert_eq!(r.live_sequences(), 1);
-        r.release(1);
-        r.release(2);
+        r.release(SeqId::new(1, 0).unwrap());
+        r.release(SeqId::new(2, 0).unwrap());
         assert_eq!(r.live_sequences(), 0);
         // A released id that comes back decides afresh.
         assert_eq!(
-            decode(&generate(&mut r, 1, &hint("user", "new"), 10)?),
+            decode(&generate(
+                &mut r,
+                SeqId::new(1, 0).unwrap(),
+                &hint("user", "new"),
+                10
+            )?),
             "new"
         );
         Ok(())
@@ -704,7 +729,7 @@ mod tests {
         let h = hint("user", "x");
         let tokens = [1, 2];
         let seqs = [ForwardSeq {
-            seq_id: 1,
+            seq_id: SeqId::new(1, 0).unwrap(),
             all_tokens: &tokens,
             prompt_len: 2,
             start: 1,
@@ -753,7 +778,7 @@ mod tests {
         // 100 prefill tokens + 2 decoding sequences: 10 + 5 + 5 = 20 ms.
         let seqs = [
             ForwardSeq {
-                seq_id: 1,
+                seq_id: SeqId::new(1, 0).unwrap(),
                 all_tokens: &prompt,
                 prompt_len: 100,
                 start: 0,
@@ -763,7 +788,7 @@ mod tests {
                 hint: &h1,
             },
             ForwardSeq {
-                seq_id: 2,
+                seq_id: SeqId::new(2, 0).unwrap(),
                 all_tokens: &d1,
                 prompt_len: 2,
                 start: 2,
@@ -773,7 +798,7 @@ mod tests {
                 hint: &h2,
             },
             ForwardSeq {
-                seq_id: 3,
+                seq_id: SeqId::new(3, 0).unwrap(),
                 all_tokens: &d2,
                 prompt_len: 2,
                 start: 2,

@@ -305,7 +305,12 @@ mod tests {
         }
     }
 
-    fn step(id: SeqId) -> SchedulerOutput {
+    fn sid(n: u64) -> SeqId {
+        SeqId::new(n, 0).unwrap()
+    }
+
+    fn step(id: u64) -> SchedulerOutput {
+        let id = sid(id);
         SchedulerOutput {
             new_seqs: vec![ExecSeqInit {
                 seq_id: id,
@@ -339,7 +344,7 @@ mod tests {
         assert!(first.unwrap_err().contains("kernel bug"));
         exec.submit(step(2)).unwrap();
         let second = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
-        assert_eq!(second[0].0, 2);
+        assert_eq!(second[0].0, sid(2));
         assert_eq!(second[0].1.token, 1);
     }
 
@@ -385,14 +390,17 @@ mod tests {
         // Sequence 2 arrives with an output the grammar refuses (as a
         // corrupted replay would): it fails; 1 and 3 are unaffected.
         let mut bad = step.new_seqs[0].clone();
-        bad.seq_id = 2;
+        bad.seq_id = sid(2);
         bad.tokens.extend(&bad_output);
         step.new_seqs.push(bad);
-        step.new_seqs.push(ExecSeqInit { seq_id: 3, ..good });
+        step.new_seqs.push(ExecSeqInit {
+            seq_id: sid(3),
+            ..good
+        });
         step.scheduled = [(1, 2), (2, 2 + bad_output.len()), (3, 2)]
             .into_iter()
             .map(|(id, len)| ScheduledSeq {
-                seq_id: id,
+                seq_id: sid(id),
                 start: 0,
                 len,
                 block_table: vec![0],
@@ -403,20 +411,20 @@ mod tests {
         let mut seqs = HashMap::new();
         let (sampled, failed) = run_step(&mut runner, &mut seqs, &step).unwrap();
         assert_eq!(failed.len(), 1);
-        assert_eq!(failed[0].0, 2);
+        assert_eq!(failed[0].0, sid(2));
         assert!(
             failed[0].1.contains("constrained decoding"),
             "{}",
             failed[0].1
         );
         let ids: Vec<SeqId> = sampled.iter().map(|(id, _)| *id).collect();
-        assert_eq!(ids, vec![1, 3]);
+        assert_eq!(ids, vec![sid(1), sid(3)]);
         // The constrained sequence drew a token that starts `true` or `false`.
         let text = tok.decode(&[sampled[0].1.token], false).unwrap();
         assert!(
             "true".starts_with(&text) || "false".starts_with(&text),
             "{text:?}"
         );
-        assert!(!seqs.contains_key(&2));
+        assert!(!seqs.contains_key(&sid(2)));
     }
 }

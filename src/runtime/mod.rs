@@ -20,4 +20,4 @@ pub mod start;
 pub mod stream_actor;
 
 pub use handle::{EngineError, EngineHandle};
-pub use start::{start, EngineConfig, RunnerKind, StartError};
+pub use start::{start, EngineConfig, RunnerFactory, RunnerKind, RunnerSpec, StartError};

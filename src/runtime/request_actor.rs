@@ -76,10 +76,16 @@ pub async fn run(engine: EngineHandle, req: GenerateRequest) -> Result<Generatio
         .map_err(|_| EngineError::Unavailable("the request actor stopped early".into()))?
 }
 
-/// Prompt ids, the hint for `sim`, from a validated prompt.
-/// A tokenized prompt: ids, the hint for `sim`, and whether the rendered
-/// chat ends inside an open `<think>` block.
-type Tokenized = (Vec<u32>, PromptHint, bool);
+/// A validated prompt, tokenized.
+struct Tokenized {
+    /// The prompt's token ids.
+    ids: Vec<u32>,
+    /// The last user or tool message, for the `sim` runner.
+    hint: PromptHint,
+    /// The rendered chat ends inside an open `<think>` block (the template
+    /// opened the model's reasoning for it).
+    opens_reasoning: bool,
+}
 
 fn tokenize(engine: &EngineHandle, prompt: &Prompt) -> Result<Tokenized, EngineError> {
     let tok = engine.tokenizer();
@@ -100,20 +106,24 @@ fn tokenize(engine: &EngineHandle, prompt: &Prompt) -> Result<Tokenized, EngineE
                 .encode(&text, false)
                 .map_err(|e| EngineError::Tokenize(e.to_string()))?;
             let opens_reasoning = text.trim_end().ends_with("<think>");
-            Ok((ids, chat_hint(messages), opens_reasoning))
+            Ok(Tokenized {
+                ids,
+                hint: chat_hint(messages),
+                opens_reasoning,
+            })
         }
         Prompt::Text(text) => {
             let ids = tok
                 .encode(text, true)
                 .map_err(|e| EngineError::Tokenize(e.to_string()))?;
-            Ok((
+            Ok(Tokenized {
                 ids,
-                PromptHint {
+                hint: PromptHint {
                     role: "prompt".into(),
                     text: text.clone(),
                 },
-                false,
-            ))
+                opens_reasoning: false,
+            })
         }
         Prompt::Tokens(ids) => {
             let vocab = tok.vocab_size();
@@ -124,14 +134,14 @@ fn tokenize(engine: &EngineHandle, prompt: &Prompt) -> Result<Tokenized, EngineE
                 });
             }
             let text = tok.decode(ids, false).unwrap_or_default();
-            Ok((
-                ids.clone(),
-                PromptHint {
+            Ok(Tokenized {
+                ids: ids.clone(),
+                hint: PromptHint {
                     role: "prompt".into(),
                     text,
                 },
-                false,
-            ))
+                opens_reasoning: false,
+            })
         }
     }
 }
@@ -145,7 +155,7 @@ fn compile(
 ) -> Result<CompiledConstraint, EngineError> {
     let reasoning = if opens_reasoning {
         ReasoningPrefix::Open
-    } else if engine.inner.output_formats.1 == crate::parse::ReasoningFormat::Think {
+    } else if engine.inner.output_formats.reasoning == crate::parse::ReasoningFormat::Think {
         ReasoningPrefix::Optional
     } else {
         ReasoningPrefix::None
@@ -284,7 +294,7 @@ impl RequestActor {
             Prompt::Chat { tools: t, .. } if engine.uses_tool_fallback(t.as_ref()) => {
                 ToolFormat::Hermes
             }
-            Prompt::Chat { .. } => match engine.inner.output_formats.0 {
+            Prompt::Chat { .. } => match engine.inner.output_formats.tools {
                 ToolFormat::None if forced => ToolFormat::Hermes,
                 f => f,
             },
@@ -304,7 +314,7 @@ impl RequestActor {
         if !matches!(req.prompt, Prompt::Chat { .. }) {
             return None;
         }
-        let reasoning = engine.inner.output_formats.1;
+        let reasoning = engine.inner.output_formats.reasoning;
         let tools = Self::tool_format(engine, req);
         if tools == ToolFormat::None && reasoning == ReasoningFormat::None {
             return None;
@@ -351,7 +361,14 @@ impl RequestActor {
     ) -> Result<(Generation, usize), EngineError> {
         // Templates, tokenizers and grammar compilers are CPU work: keep
         // them off the reactor.
-        let ((ids, hint, opens_reasoning), constraint) = {
+        let (
+            Tokenized {
+                ids,
+                hint,
+                opens_reasoning,
+            },
+            constraint,
+        ) = {
             let engine = engine.clone();
             let prompt = req.prompt.clone();
             let constraint = req.constraint.clone();
@@ -360,7 +377,12 @@ impl RequestActor {
                 let tokenized = tokenize(&engine, &prompt)?;
                 let compiled = match &constraint {
                     None => None,
-                    Some(c) => Some(Arc::new(compile(&engine, c, tools, tokenized.2)?)),
+                    Some(c) => Some(Arc::new(compile(
+                        &engine,
+                        c,
+                        tools,
+                        tokenized.opens_reasoning,
+                    )?)),
                 };
                 Ok::<_, EngineError>((tokenized, compiled))
             })
@@ -394,7 +416,13 @@ impl RequestActor {
         let mut seqs = Vec::with_capacity(n);
         let mut leader: Option<SeqId> = None;
         for choice in 0..n {
-            let seq_id = request_id * 1024 + choice as u64;
+            // Validation caps `n` far below MAX_CHOICES (checked where the
+            // cap is defined); an id that does not fit is a server fault.
+            let seq_id = SeqId::new(request_id, choice).ok_or_else(|| {
+                EngineError::Unavailable(format!(
+                    "choice {choice} of request {request_id} has no sequence id"
+                ))
+            })?;
             let mut params = req.params.clone();
             params.max_tokens = max_tokens;
             params.seed = base_seed.wrapping_add(choice as u64);

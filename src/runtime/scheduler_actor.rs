@@ -190,7 +190,7 @@ impl Actor for SchedulerActor {
                 // Sequences that failed alone (constrained decoding) end
                 // with an error; the rest of the step stands.
                 for (id, msg) in done.failed {
-                    tracing::warn!(seq = id, error = %msg, "a sequence failed");
+                    tracing::warn!(seq = %id, error = %msg, "a sequence failed");
                     st.sched.abort(id);
                     if let Some(live) = st.live.remove(&id) {
                         let _ = live.stream.send_message(StreamMsg::Failed(msg));

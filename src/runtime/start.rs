@@ -14,7 +14,7 @@ use crate::model::{Decoder, ModelConfig, ModelError};
 use crate::parse::{ReasoningFormat, ToolFormat};
 use crate::runner::sim::{SimMode, SimRunner, SimScript, SimSpeed};
 use crate::runner::ModelRunner;
-use crate::runtime::handle::{EngineHandle, EngineShared};
+use crate::runtime::handle::{EngineHandle, EngineShared, OutputFormats};
 use crate::runtime::scheduler_actor::{SchedulerActor, SchedulerArgs};
 use crate::tokenize::Tokenizer;
 
@@ -32,6 +32,41 @@ pub enum RunnerKind {
         /// The modelled speed.
         speed: SimSpeed,
     },
+    /// A runner the caller builds (a test's fault-injecting backend; later a
+    /// runner that forwards steps to a remote worker).
+    Custom(RunnerFactory),
+}
+
+/// What a [`RunnerFactory`] is told: the model and the KV cache's size.
+pub struct RunnerSpec<'a> {
+    /// The model directory.
+    pub dir: &'a Path,
+    /// Its parsed `config.json`.
+    pub model: &'a ModelConfig,
+    /// KV blocks to allocate.
+    pub num_blocks: usize,
+    /// Tokens per block.
+    pub block_size: usize,
+}
+
+/// Builds a caller's own [`ModelRunner`] at start-up (called once, on a
+/// blocking thread).
+#[derive(Clone)]
+#[allow(clippy::type_complexity)]
+pub struct RunnerFactory(
+    pub Arc<dyn Fn(RunnerSpec<'_>) -> Result<Box<dyn ModelRunner>, String> + Send + Sync>,
+);
+
+impl std::fmt::Debug for RunnerFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunnerFactory")
+    }
+}
+
+impl PartialEq for RunnerFactory {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Everything start-up needs (the `serve` flags).
@@ -203,16 +238,14 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
 
 /// The tool-call and reasoning formats: detected from the chat template
 /// unless the flags name one.
-fn output_formats(
-    cfg: &EngineConfig,
-    tokenizer: &Tokenizer,
-) -> Result<(ToolFormat, ReasoningFormat), StartError> {
+fn output_formats(cfg: &EngineConfig, tokenizer: &Tokenizer) -> Result<OutputFormats, StartError> {
     let detected = tokenizer
         .chat_template()
         .map(|t| crate::parse::detect(t.source()))
         .unwrap_or((ToolFormat::None, ReasoningFormat::None));
+    let (detected_tools, detected_reasoning) = detected;
     let tools = match cfg.tool_call_parser.as_str() {
-        "auto" => detected.0,
+        "auto" => detected_tools,
         "none" => ToolFormat::None,
         "hermes" | "qwen" => ToolFormat::Hermes,
         "llama3_json" | "llama3" => ToolFormat::Llama3,
@@ -226,7 +259,7 @@ fn output_formats(
         }
     };
     let reasoning = match cfg.reasoning_parser.as_str() {
-        "auto" => detected.1,
+        "auto" => detected_reasoning,
         "none" => ReasoningFormat::None,
         "think" | "deepseek_r1" | "qwen3" => ReasoningFormat::Think,
         other => {
@@ -235,7 +268,7 @@ fn output_formats(
             )))
         }
     };
-    Ok((tools, reasoning))
+    Ok(OutputFormats { tools, reasoning })
 }
 
 async fn build_runner(
@@ -256,6 +289,25 @@ async fn build_runner(
             .await
             .map_err(|e| StartError::Runtime(e.to_string()))??;
             Ok(Box::new(dec))
+        }
+        RunnerKind::Custom(factory) => {
+            let (factory, dir, mc, block_size) = (
+                factory.clone(),
+                dir.to_path_buf(),
+                model_cfg.clone(),
+                cfg.block_size,
+            );
+            tokio::task::spawn_blocking(move || {
+                (factory.0)(RunnerSpec {
+                    dir: &dir,
+                    model: &mc,
+                    num_blocks,
+                    block_size,
+                })
+            })
+            .await
+            .map_err(|e| StartError::Runtime(e.to_string()))?
+            .map_err(StartError::Config)
         }
         RunnerKind::Sim {
             mode,

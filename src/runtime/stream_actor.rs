@@ -121,10 +121,10 @@ impl Actor for StreamActor {
             }
             StreamMsg::Failed(message) => {
                 let _ = st.args.events.send(StreamEvent::Failed { message });
-                Self::finish(&myself, st, End::Reason(FinishReason::Abort, None, false));
+                Self::finish(&myself, st, End::Finished(FinishReason::Abort));
             }
             StreamMsg::ClientGone => {
-                Self::finish(&myself, st, End::Reason(FinishReason::Abort, None, false));
+                Self::finish(&myself, st, End::Finished(FinishReason::Abort));
             }
         }
         Ok(())
@@ -133,9 +133,12 @@ impl Actor for StreamActor {
 
 /// How a sequence ended, as the stream actor saw it.
 enum End {
-    /// A finish reason, the stop string that caused it, and whether the
-    /// scheduler must still be told to abort.
-    Reason(FinishReason, Option<String>, bool),
+    /// The scheduler ended the sequence (eos, length, abort, failure):
+    /// it already knows.
+    Finished(FinishReason),
+    /// A stop string matched here: the sequence ends with `stop`, and the
+    /// scheduler must be told to abort it.
+    StopString(String),
     /// The client is gone; abort.
     ClientGone,
 }
@@ -241,9 +244,9 @@ impl StreamActor {
             }
         }
         if let Some(matched) = stopped {
-            return Some(End::Reason(FinishReason::Stop, Some(matched), true));
+            return Some(End::StopString(matched));
         }
-        finish.map(|f| End::Reason(f, None, false))
+        finish.map(End::Finished)
     }
 
     /// Run the output parser (if any) over newly emitted text; at the end,
@@ -302,28 +305,28 @@ impl StreamActor {
     }
 
     fn finish(myself: &ActorRef<StreamMsg>, st: &mut StreamState, end: End) {
-        let (reason, abort) = match end {
-            End::Reason(reason, matched, abort) => {
-                let saw_calls = st.args.parser.as_ref().is_some_and(|p| p.saw_tool_calls());
-                let reason = if reason == FinishReason::Stop && saw_calls {
-                    FinishReason::ToolCalls
-                } else {
-                    reason
-                };
-                if reason != FinishReason::Abort {
-                    let _ = st.args.events.send(StreamEvent::Finished {
-                        choice: st.args.choice,
-                        reason,
-                        completion_tokens: st.completion_tokens,
-                        matched_stop: matched,
-                        cached_tokens: st.cached_prompt_tokens,
-                        reasoning_tokens: st.reasoning_tokens,
-                    });
-                }
-                (reason, abort)
-            }
-            End::ClientGone => (FinishReason::Abort, true),
+        // `abort`: the scheduler does not know yet that the sequence ended.
+        let (reason, matched, abort) = match end {
+            End::Finished(reason) => (reason, None, false),
+            End::StopString(matched) => (FinishReason::Stop, Some(matched), true),
+            End::ClientGone => (FinishReason::Abort, None, true),
         };
+        let saw_calls = st.args.parser.as_ref().is_some_and(|p| p.saw_tool_calls());
+        let reason = if reason == FinishReason::Stop && saw_calls {
+            FinishReason::ToolCalls
+        } else {
+            reason
+        };
+        if reason != FinishReason::Abort {
+            let _ = st.args.events.send(StreamEvent::Finished {
+                choice: st.args.choice,
+                reason,
+                completion_tokens: st.completion_tokens,
+                matched_stop: matched,
+                cached_tokens: st.cached_prompt_tokens,
+                reasoning_tokens: st.reasoning_tokens,
+            });
+        }
         if abort {
             let _ = st
                 .args

@@ -72,27 +72,59 @@ impl Backend for CpuBackend {
     }
 
     fn to_host(&self, buf: &Vec<f32>, len: usize) -> Result<Vec<f32>, BackendError> {
-        Ok(buf[..len].to_vec())
+        Ok(rows("to_host", "buf", buf, len)?.to_vec())
     }
 
-    fn embedding(&self, table: &HostMatrix, ids: &[u32], out: &mut Vec<f32>) {
-        let (w, _, dim) = view(table);
-        ops::embedding_gather(w, dim, ids, &mut out[..ids.len() * dim]);
+    fn embedding(
+        &self,
+        table: &HostMatrix,
+        ids: &[u32],
+        out: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
+        let (w, vocab, dim) = view(table);
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(BackendError::InvalidStep(format!(
+                "embedding: token id {id} outside the table's {vocab} rows"
+            )));
+        }
+        let out = rows_mut("embedding", "out", out, ids.len() * dim)?;
+        ops::embedding_gather(w, dim, ids, out);
+        Ok(())
     }
 
-    fn matmul(&self, x: &Vec<f32>, m: usize, w: &HostMatrix, out: &mut Vec<f32>) {
+    fn matmul(
+        &self,
+        x: &Vec<f32>,
+        m: usize,
+        w: &HostMatrix,
+        out: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
         let (w, n, k) = view(w);
-        matmul::matmul(&x[..m * k], m, k, w, n, &mut out[..m * n]);
+        let x = rows("matmul", "x", x, m * k)?;
+        let out = rows_mut("matmul", "out", out, m * n)?;
+        matmul::matmul(x, m, k, w, n, out);
+        Ok(())
     }
 
-    fn add_bias(&self, x: &mut Vec<f32>, rows: usize, bias: &Vec<f32>) {
+    fn add_bias(&self, x: &mut Vec<f32>, rows: usize, bias: &Vec<f32>) -> Result<(), BackendError> {
         let n = bias.len();
-        ops::add_bias(&mut x[..rows * n], bias, n);
+        ops::add_bias(rows_mut("add_bias", "x", x, rows * n)?, bias, n);
+        Ok(())
     }
 
-    fn rms_norm(&self, x: &Vec<f32>, w: &Vec<f32>, eps: f32, rows: usize, out: &mut Vec<f32>) {
+    fn rms_norm(
+        &self,
+        x: &Vec<f32>,
+        w: &Vec<f32>,
+        eps: f32,
+        rows: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
         let dim = w.len();
-        ops::rms_norm(&x[..rows * dim], w, eps, dim, &mut out[..rows * dim]);
+        let x = self::rows("rms_norm", "x", x, rows * dim)?;
+        let out = rows_mut("rms_norm", "out", out, rows * dim)?;
+        ops::rms_norm(x, w, eps, dim, out);
+        Ok(())
     }
 
     fn add_rms_norm(
@@ -103,16 +135,18 @@ impl Backend for CpuBackend {
         eps: f32,
         rows: usize,
         out: &mut Vec<f32>,
-    ) {
+    ) -> Result<(), BackendError> {
         let dim = w.len();
+        let n = rows * dim;
         ops::add_rms_norm(
-            &mut residual[..rows * dim],
-            &x[..rows * dim],
+            rows_mut("add_rms_norm", "residual", residual, n)?,
+            self::rows("add_rms_norm", "x", x, n)?,
             w,
             eps,
             dim,
-            &mut out[..rows * dim],
+            rows_mut("add_rms_norm", "out", out, n)?,
         );
+        Ok(())
     }
 
     fn split_qkv(
@@ -124,14 +158,18 @@ impl Backend for CpuBackend {
         q: &mut Vec<f32>,
         k: &mut Vec<f32>,
         v: &mut Vec<f32>,
-    ) {
+    ) -> Result<(), BackendError> {
         let w = q_dim + 2 * kv_dim;
-        for r in 0..rows {
-            let row = &qkv[r * w..(r + 1) * w];
+        let qkv = self::rows("split_qkv", "qkv", qkv, rows * w)?;
+        let q = rows_mut("split_qkv", "q", q, rows * q_dim)?;
+        let k = rows_mut("split_qkv", "k", k, rows * kv_dim)?;
+        let v = rows_mut("split_qkv", "v", v, rows * kv_dim)?;
+        for (r, row) in qkv.chunks_exact(w).enumerate() {
             q[r * q_dim..(r + 1) * q_dim].copy_from_slice(&row[..q_dim]);
             k[r * kv_dim..(r + 1) * kv_dim].copy_from_slice(&row[q_dim..q_dim + kv_dim]);
             v[r * kv_dim..(r + 1) * kv_dim].copy_from_slice(&row[q_dim + kv_dim..]);
         }
+        Ok(())
     }
 
     fn rope(
@@ -142,17 +180,33 @@ impl Backend for CpuBackend {
         head_dim: usize,
         inv_freq: &[f32],
         scaling: f32,
-    ) {
-        let len = positions.len() * heads * head_dim;
-        ops::rope_neox(&mut x[..len], positions, heads, head_dim, inv_freq, scaling);
+    ) -> Result<(), BackendError> {
+        let x = rows_mut("rope", "x", x, positions.len() * heads * head_dim)?;
+        if inv_freq.len() < head_dim / 2 {
+            return Err(BackendError::Shape {
+                op: "rope",
+                arg: "inv_freq",
+                needed: head_dim / 2,
+                have: inv_freq.len(),
+            });
+        }
+        ops::rope_neox(x, positions, heads, head_dim, inv_freq, scaling);
+        Ok(())
     }
 
-    fn silu_mul(&self, gate_up: &Vec<f32>, rows: usize, inter: usize, out: &mut Vec<f32>) {
+    fn silu_mul(
+        &self,
+        gate_up: &Vec<f32>,
+        rows: usize,
+        inter: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
         ops::silu_mul(
-            &gate_up[..rows * 2 * inter],
+            self::rows("silu_mul", "gate_up", gate_up, rows * 2 * inter)?,
             inter,
-            &mut out[..rows * inter],
+            rows_mut("silu_mul", "out", out, rows * inter)?,
         );
+        Ok(())
     }
 
     fn write_kv(
@@ -162,9 +216,23 @@ impl Backend for CpuBackend {
         slots: &[u32],
         kv_dim: usize,
         cache: &mut CpuKvLayer,
-    ) {
+    ) -> Result<(), BackendError> {
         let n = slots.len() * kv_dim;
-        attention::write_kv(&k[..n], &v[..n], slots, kv_dim, &mut cache.k, &mut cache.v);
+        let cache_slots = cache.k.len() / kv_dim.max(1);
+        if let Some(&slot) = slots.iter().find(|&&s| s as usize >= cache_slots) {
+            return Err(BackendError::InvalidStep(format!(
+                "write_kv: slot {slot} outside the cache's {cache_slots} slots"
+            )));
+        }
+        attention::write_kv(
+            rows("write_kv", "k", k, n)?,
+            rows("write_kv", "v", v, n)?,
+            slots,
+            kv_dim,
+            &mut cache.k,
+            &mut cache.v,
+        );
+        Ok(())
     }
 
     fn attention(
@@ -174,9 +242,36 @@ impl Backend for CpuBackend {
         shape: AttnShape,
         seqs: &[AttnSeqInfo<'_>],
         out: &mut Vec<f32>,
-    ) {
+    ) -> Result<(), BackendError> {
         let rows: usize = seqs.iter().map(|s| s.q_len).sum();
         let width = shape.num_heads * shape.head_dim;
+        let kv_dim = shape.num_kv_heads * shape.head_dim;
+        let cache_blocks = cache.k.len() / (kv_dim * shape.block_size).max(1);
+        for s in seqs {
+            let blocks_needed = s.ctx_len.div_ceil(shape.block_size.max(1));
+            let table = s.block_table.get(..blocks_needed).ok_or_else(|| {
+                BackendError::InvalidStep(format!(
+                    "attention: {} tokens of context need {blocks_needed} blocks, the table has {}",
+                    s.ctx_len,
+                    s.block_table.len()
+                ))
+            })?;
+            if let Some(&b) = table.iter().find(|&&b| b as usize >= cache_blocks) {
+                return Err(BackendError::InvalidStep(format!(
+                    "attention: block {b} outside the cache's {cache_blocks} blocks"
+                )));
+            }
+            if s.q_start + s.q_len > rows || s.q_len > s.ctx_len {
+                return Err(BackendError::InvalidStep(format!(
+                    "attention: query rows {}..{} of {rows}, context {}",
+                    s.q_start,
+                    s.q_start + s.q_len,
+                    s.ctx_len
+                )));
+            }
+        }
+        let q = self::rows("attention", "q", q, rows * width)?;
+        let out = rows_mut("attention", "out", out, rows * width)?;
         let seqs: Vec<AttnSeq<'_>> = seqs
             .iter()
             .map(|s| AttnSeq {
@@ -187,7 +282,7 @@ impl Backend for CpuBackend {
             })
             .collect();
         attention::paged_attention(
-            &q[..rows * width],
+            q,
             &cache.k,
             &cache.v,
             shape.block_size,
@@ -197,13 +292,97 @@ impl Backend for CpuBackend {
             shape.scale,
             shape.sliding_window,
             &seqs,
-            &mut out[..rows * width],
+            out,
         );
+        Ok(())
     }
 
-    fn gather_rows(&self, x: &Vec<f32>, rows: &[usize], dim: usize, out: &mut Vec<f32>) {
+    fn gather_rows(
+        &self,
+        x: &Vec<f32>,
+        rows: &[usize],
+        dim: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
+        let out = rows_mut("gather_rows", "out", out, rows.len() * dim)?;
         for (i, &r) in rows.iter().enumerate() {
-            out[i * dim..(i + 1) * dim].copy_from_slice(&x[r * dim..(r + 1) * dim]);
+            let row = x.get(r * dim..(r + 1) * dim).ok_or(BackendError::Shape {
+                op: "gather_rows",
+                arg: "x",
+                needed: (r + 1) * dim,
+                have: x.len(),
+            })?;
+            out[i * dim..(i + 1) * dim].copy_from_slice(row);
         }
+        Ok(())
+    }
+}
+
+/// The first `n` values of an op's input, or the error naming it.
+fn rows<'a>(
+    op: &'static str,
+    arg: &'static str,
+    buf: &'a [f32],
+    n: usize,
+) -> Result<&'a [f32], BackendError> {
+    buf.get(..n).ok_or(BackendError::Shape {
+        op,
+        arg,
+        needed: n,
+        have: buf.len(),
+    })
+}
+
+/// The first `n` values of an op's output, or the error naming it.
+fn rows_mut<'a>(
+    op: &'static str,
+    arg: &'static str,
+    buf: &'a mut [f32],
+    n: usize,
+) -> Result<&'a mut [f32], BackendError> {
+    let have = buf.len();
+    buf.get_mut(..n).ok_or(BackendError::Shape {
+        op,
+        arg,
+        needed: n,
+        have,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_report_short_buffers_instead_of_panicking() {
+        let b = CpuBackend;
+        let w = HostMatrix::F32 {
+            data: vec![1.0; 6],
+            rows: 3,
+            cols: 2,
+        };
+        let x = vec![1.0; 4];
+        let mut out = vec![0.0; 5];
+        let err = b.matmul(&x, 2, &w, &mut out).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BackendError::Shape {
+                    op: "matmul",
+                    arg: "out",
+                    needed: 6,
+                    have: 5
+                }
+            ),
+            "{err}"
+        );
+        let mut out = vec![0.0; 6];
+        b.matmul(&x, 2, &w, &mut out).unwrap();
+        assert_eq!(out, vec![2.0; 6]);
+        let err = b.embedding(&w, &[3], &mut out).unwrap_err();
+        assert!(err.to_string().contains("token id 3"), "{err}");
+        let mut kv = b.alloc_kv(4, 2).unwrap();
+        let err = b.write_kv(&x, &x, &[4], 2, &mut kv).unwrap_err();
+        assert!(err.to_string().contains("slot 4"), "{err}");
     }
 }
