@@ -2702,6 +2702,9 @@ fn generate(seed: u64, spec: &Spec) -> String {
 }
 
 #[cfg(test)]
+mod golden_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
