@@ -43,6 +43,7 @@ mod bash;
 mod content;
 mod diff;
 mod filler;
+mod glob;
 mod paths;
 mod tools;
 

@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::args::Args;
 use super::filler::{mix, Gen};
-use super::paths::{abs, expand_braces, outside, path_matches, resolve, seg_matches, strip_dir};
+use super::glob::{expand_braces, Patterns};
+use super::paths::{abs, outside, resolve, strip_dir};
 use super::Workspace;
 
 /// Lines `read` returns when no `limit` is given (OpenCode's default).
@@ -109,13 +110,13 @@ impl Workspace {
     pub(super) fn glob(&self, args: &Args) -> Result<String, String> {
         let pattern = args.req_str("pattern")?;
         let base = self.search_dir(args.opt_str("path")?)?;
-        let patterns = expand_braces(pattern.trim_start_matches("./"));
+        let patterns = Patterns::new(&expand_braces(pattern.trim_start_matches("./")));
         let mut hits: Vec<String> = self
             .files_under(&base)
             .map(|(p, _)| p)
             .filter(|p| {
                 let sub = strip_dir(p, &base);
-                patterns.iter().any(|pat| path_matches(pat, sub))
+                patterns.matches_path(sub)
             })
             .map(|p| abs(p))
             .collect();
@@ -136,7 +137,9 @@ impl Workspace {
     pub(super) fn grep(&self, args: &Args) -> Result<String, String> {
         let pattern = args.req_str("pattern")?;
         let base = self.search_dir_or_file(args.opt_str("path")?)?;
-        let include = args.opt_str("include")?.map(expand_braces);
+        let include = args
+            .opt_str("include")?
+            .map(|include| Patterns::new(&expand_braces(include)));
         let re = regex::RegexBuilder::new(pattern)
             .size_limit(1 << 22)
             .build()
@@ -146,7 +149,7 @@ impl Workspace {
         'files: for (path, text) in self.files_under(&base) {
             if let Some(include) = &include {
                 let sub = strip_dir(path, &base);
-                if !include.iter().any(|pat| path_matches(pat, sub)) {
+                if !include.matches_path(sub) {
                     continue;
                 }
             }
@@ -181,16 +184,13 @@ impl Workspace {
                 .collect(),
             Some(_) => return Err(args.invalid("argument `ignore` must be an array of strings")),
         };
+        let ignore = Patterns::new(&ignore);
         let mut tree = Tree::default();
         let mut count = 0;
         for (path, _) in self.files_under(&base) {
             let sub = strip_dir(path, &base);
-            let ignored = ignore.iter().any(|pat| {
-                path_matches(pat, sub)
-                    || sub
-                        .split('/')
-                        .any(|seg| seg_matches(pat.trim_end_matches('/'), seg))
-            });
+            let ignored =
+                ignore.matches_path(sub) || sub.split('/').any(|seg| ignore.matches_segment(seg));
             if ignored {
                 continue;
             }
