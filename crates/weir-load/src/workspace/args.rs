@@ -12,6 +12,7 @@ pub(super) struct Args {
 }
 
 impl Args {
+    /// Parses `arguments` (empty means `{}`) for tool `name`.
     pub(super) fn parse(name: &str, arguments: &str) -> Result<Args, String> {
         // Keep the tool name for messages without borrowing the caller's str.
         let tool = TOOL_NAMES
@@ -38,6 +39,7 @@ impl Args {
         }
     }
 
+    /// An "invalid arguments" error naming the tool.
     pub(super) fn invalid(&self, what: &str) -> String {
         format!(
             "Error: the {} tool was called with invalid arguments: {what}",
@@ -45,11 +47,13 @@ impl Args {
         )
     }
 
+    /// A required string argument.
     pub(super) fn req_str(&self, key: &str) -> Result<&str, String> {
         self.opt_str(key)?
             .ok_or_else(|| self.invalid(&format!("missing required argument `{key}`")))
     }
 
+    /// An optional string argument (`null` counts as absent).
     pub(super) fn opt_str(&self, key: &str) -> Result<Option<&str>, String> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
@@ -58,6 +62,7 @@ impl Args {
         }
     }
 
+    /// An optional non-negative integer argument (fractions are cut).
     pub(super) fn opt_u64(&self, key: &str) -> Result<Option<u64>, String> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
@@ -72,6 +77,7 @@ impl Args {
         }
     }
 
+    /// An optional boolean argument.
     pub(super) fn opt_bool(&self, key: &str) -> Result<Option<bool>, String> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),

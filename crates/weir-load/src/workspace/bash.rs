@@ -16,6 +16,8 @@ use super::paths::resolve;
 use super::{Workspace, ROOT};
 
 impl Workspace {
+    /// `bash`: the command's output (its first command past any `cd ... &&`,
+    /// before any pipe).
     pub(super) fn bash(&self, args: &Args) -> Result<String, String> {
         let command = args.req_str("command")?;
         if let Some(t) = args.map.get("timeout") {
@@ -213,6 +215,7 @@ impl Workspace {
         pad_lines(out, 40, 150)
     }
 
+    /// `cargo build` / `check` / `clippy`.
     fn cargo_build(&self, sub: &str) -> String {
         let mut g = Gen::new(mix(self.seed, sub));
         let mut out = String::new();
@@ -243,6 +246,7 @@ impl Workspace {
         out
     }
 
+    /// `pytest` over the `test_*.py` files.
     fn pytest(&self, rest: &[&str]) -> String {
         let mut g = Gen::new(mix(self.seed, "pytest"));
         let dir = rest
@@ -293,6 +297,7 @@ impl Workspace {
         pad_lines(out, 40, 150)
     }
 
+    /// `python script.py` (`--help` lists the script's `add_argument` flags).
     fn python(&self, script: &str, rest: &[&str]) -> String {
         let Some(text) = self.file(script) else {
             return format!(
@@ -327,6 +332,7 @@ impl Workspace {
         self.generic(&format!("python {script}"))
     }
 
+    /// `git status` of the files written or edited.
     fn git_status(&self) -> String {
         let (modified, untracked) = self.changes();
         let mut out =
@@ -359,6 +365,7 @@ impl Workspace {
         out
     }
 
+    /// `git diff` of the edited files, one hunk each.
     fn git_diff(&self) -> String {
         let (modified, _) = self.changes();
         let mut out = String::new();
@@ -378,6 +385,7 @@ impl Workspace {
         out
     }
 
+    /// `git log`: eight generated commits.
     fn git_log(&self) -> String {
         let mut g = Gen::new(mix(self.seed, "git log"));
         let mut out = String::new();
@@ -410,6 +418,7 @@ impl Workspace {
         out
     }
 
+    /// `ls [-la] [path]`.
     fn ls(&self, rest: &[&str]) -> String {
         let long = rest.iter().any(|w| w.starts_with('-') && w.contains('l'));
         let all = rest.iter().any(|w| w.starts_with('-') && w.contains('a'));
@@ -458,6 +467,7 @@ impl Workspace {
         out
     }
 
+    /// `wc -l` of files.
     fn wc(&self, paths: &[&str]) -> String {
         let mut out = String::new();
         let mut total = 0;
@@ -506,6 +516,7 @@ impl Workspace {
         }
     }
 
+    /// Anything else: generated output of a plausible shape.
     fn generic(&self, cmd: &str) -> String {
         let mut g = Gen::new(mix(self.seed, cmd));
         let program = cmd.split_whitespace().next().unwrap_or("sh");

@@ -15,8 +15,7 @@
 
 use super::filler::{cap, mix, Gen};
 
-// ---- layout and anchors ---------------------------------------------------------
-
+/// What a file is, so which generator fills it.
 #[derive(Clone, Copy)]
 pub(super) enum Kind {
     Rust,
@@ -33,14 +32,17 @@ pub(super) enum Kind {
     Fixed,
 }
 
+/// One file of the layout.
 pub(super) struct Spec {
     /// Path relative to the root.
     pub(super) path: &'static str,
+    /// Its generator.
     kind: Kind,
     /// Approximate size in bytes (varies by ±25% with the seed).
     size: usize,
 }
 
+/// A [`Spec`], short enough for a table.
 const fn spec(path: &'static str, kind: Kind, size: usize) -> Spec {
     Spec { path, kind, size }
 }

@@ -22,6 +22,7 @@ pub(super) fn mix(seed: u64, key: &str) -> u64 {
 /// splitmix64 plus the word-list generators.
 pub(super) struct Gen(u64);
 
+/// Nouns of the filler text.
 const NOUNS: &[&str] = &[
     "token", "span", "buffer", "record", "bucket", "node", "frame", "cursor", "block", "chunk",
     "header", "payload", "schema", "session", "window", "budget", "slot", "range", "label",
@@ -29,17 +30,20 @@ const NOUNS: &[&str] = &[
     "queue", "worker", "handle", "stream", "reader", "writer", "digest", "snapshot", "version",
     "target", "source", "rule", "pattern", "filter", "route", "socket", "timer", "counter",
 ];
+/// Verbs of the filler text (bare infinitives).
 const VERBS: &[&str] = &[
     "parse", "emit", "flush", "load", "store", "resolve", "merge", "split", "encode", "decode",
     "validate", "apply", "collect", "render", "scan", "visit", "build", "reset", "insert",
     "remove", "locate", "compute", "fetch", "drain", "advance", "peek", "bind", "format",
     "register", "refresh", "compact", "seal", "sort", "trim",
 ];
+/// Adjectives of the filler text.
 const ADJS: &[&str] = &[
     "raw", "next", "last", "pending", "cached", "shared", "local", "inner", "outer", "total",
     "max", "min", "default", "stale", "dirty", "empty", "current", "previous", "partial", "sorted",
     "unique", "active", "frozen", "visible",
 ];
+/// Rust types and a default value of each.
 const TYPES: &[(&str, &str)] = &[
     ("usize", "0"),
     ("u32", "0"),
@@ -53,6 +57,8 @@ const TYPES: &[(&str, &str)] = &[
     ("HashMap<String, usize>", "HashMap::new()"),
     ("Duration", "Duration::ZERO"),
 ];
+/// Sentence templates: `{n}` noun, `{v}` verb, `{p}` past participle,
+/// `{V}` capitalised third person, `{a}` adjective.
 const SENTENCES: &[&str] = &[
     "{V} the {a} {n} and returns the {n} it replaced.",
     "Keeps track of the {n} for each {n}.",
@@ -67,6 +73,7 @@ const SENTENCES: &[&str] = &[
     "Note that the {n} can be {a} if the {n} was dropped early.",
     "Each {n} owns exactly one {n}, so no locking is needed.",
 ];
+/// Crate names for `Cargo.lock` and the compile lines of cargo output.
 pub(super) const CRATES: &[&str] = &[
     "proc-macro2",
     "unicode-ident",
@@ -148,10 +155,12 @@ pub(super) const CRATES: &[&str] = &[
 ];
 
 impl Gen {
+    /// A generator starting from `seed` (usually [`mix`] of a seed and a key).
     pub(super) fn new(seed: u64) -> Gen {
         Gen(seed)
     }
 
+    /// The next 64 random bits (splitmix64).
     pub(super) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -169,26 +178,27 @@ impl Gen {
         }
     }
 
-    pub(super) fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
         // Every list passed here is a non-empty constant; "" is never seen.
         xs.get(self.below(xs.len())).copied().unwrap_or("")
     }
 
+    /// One of `xs`, uniformly (`""` when empty).
     pub(super) fn pick_string(&mut self, xs: &[String]) -> String {
         xs.get(self.below(xs.len())).cloned().unwrap_or_default()
     }
 
-    pub(super) fn noun(&mut self) -> &'static str {
+    fn noun(&mut self) -> &'static str {
         self.pick(NOUNS)
     }
-    pub(super) fn verb(&mut self) -> &'static str {
+    fn verb(&mut self) -> &'static str {
         self.pick(VERBS)
     }
-    pub(super) fn adj(&mut self) -> &'static str {
+    fn adj(&mut self) -> &'static str {
         self.pick(ADJS)
     }
 
-    pub(super) fn camel(&mut self) -> String {
+    fn camel(&mut self) -> String {
         let (a, b) = (self.adj(), self.noun());
         let (a, b) = if self.below(2) == 0 {
             (b, self.noun())
@@ -198,10 +208,11 @@ impl Gen {
         format!("{}{}", cap(a), cap(b))
     }
 
-    pub(super) fn version(&mut self) -> String {
+    fn version(&mut self) -> String {
         format!("{}.{}.{}", self.below(3), self.below(40), self.below(20))
     }
 
+    /// One sentence from a template, words filled in.
     pub(super) fn sentence(&mut self) -> String {
         let template = self.pick(SENTENCES);
         let mut out = String::new();
@@ -222,6 +233,7 @@ impl Gen {
         with_articles(&out)
     }
 
+    /// `n` sentences.
     pub(super) fn paragraph(&mut self, n: usize) -> String {
         (0..n)
             .map(|_| self.sentence())
@@ -229,6 +241,7 @@ impl Gen {
             .join(" ")
     }
 
+    /// A commit subject line: `area: verb the adjective noun`.
     pub(super) fn commit_message(&mut self) -> String {
         let v = self.verb();
         let (a, n) = (self.adj(), self.noun());
@@ -240,11 +253,11 @@ impl Gen {
 
     // ---- Rust ----
 
-    pub(super) fn rust_type(&mut self) -> (&'static str, &'static str) {
+    fn rust_type(&mut self) -> (&'static str, &'static str) {
         TYPES[self.below(TYPES.len())]
     }
 
-    pub(super) fn rust_body(&mut self, indent: &str, ret: (&str, &str), out: &mut String) {
+    fn rust_body(&mut self, indent: &str, ret: (&str, &str), out: &mut String) {
         let lines = 2 + self.below(8);
         let var = format!("{}_{}", self.adj(), self.noun());
         let _ = writeln!(out, "{indent}let {var} = self.{}s.len();", self.noun());
@@ -297,7 +310,7 @@ impl Gen {
         let _ = writeln!(out, "{indent}{}", ret.1);
     }
 
-    pub(super) fn rust_fn(&mut self, indent: &str, method: bool, out: &mut String) {
+    fn rust_fn(&mut self, indent: &str, method: bool, out: &mut String) {
         let _ = writeln!(out, "{indent}/// {}", self.sentence());
         let (v, n) = (self.verb(), self.noun());
         let (arg_t, _) = self.rust_type();
@@ -321,7 +334,7 @@ impl Gen {
         let _ = writeln!(out, "{indent}}}\n");
     }
 
-    pub(super) fn rust_item(&mut self, out: &mut String) {
+    fn rust_item(&mut self, out: &mut String) {
         match self.below(6) {
             0..=2 => {
                 let name = self.camel();
@@ -373,7 +386,7 @@ impl Gen {
         }
     }
 
-    pub(super) fn rust_test(&mut self, indent: &str, out: &mut String) {
+    fn rust_test(&mut self, indent: &str, out: &mut String) {
         let (v, a, n) = (self.verb(), self.adj(), self.noun());
         let name = third(v);
         let _ = writeln!(out, "{indent}#[test]\n{indent}fn {name}_{a}_{n}() {{");
@@ -407,6 +420,8 @@ impl Gen {
         let _ = writeln!(out, "{indent}}}\n");
     }
 
+    /// A Rust source file of about `target` bytes around `anchor` (with a
+    /// `tests` module for larger files under `src/`).
     pub(super) fn rust_file(&mut self, path: &str, target: usize, anchor: &str) -> String {
         let module = path
             .rsplit('/')
@@ -446,6 +461,7 @@ impl Gen {
         out
     }
 
+    /// An integration test file of about `target` bytes around `anchor`.
     pub(super) fn rust_test_file(&mut self, target: usize, anchor: &str) -> String {
         let mut out = String::from(
             "mod common;\n\nuse common::{fixture, parse};\nuse quill::eval::eval;\n\n",
@@ -459,7 +475,7 @@ impl Gen {
 
     // ---- Python ----
 
-    pub(super) fn py_body(&mut self, indent: &str, out: &mut String) {
+    fn py_body(&mut self, indent: &str, out: &mut String) {
         let var = format!("{}_{}", self.adj(), self.noun());
         let _ = writeln!(out, "{indent}{var} = self.{}s.get(key)", self.noun());
         for _ in 0..1 + self.below(6) {
@@ -486,6 +502,7 @@ impl Gen {
         let _ = writeln!(out, "{indent}return {var}\n");
     }
 
+    /// A Python module of about `target` bytes around `anchor`.
     pub(super) fn python_file(&mut self, target: usize, anchor: &str) -> String {
         let mut out = format!("\"\"\"{}\n\n{}\n\"\"\"\n\nfrom __future__ import annotations\n\nimport json\nimport time\nfrom dataclasses import dataclass, field\n\n", self.sentence(), self.paragraph(2));
         out.push_str(anchor);
@@ -530,6 +547,7 @@ impl Gen {
         out
     }
 
+    /// A pytest file of about `target` bytes.
     pub(super) fn pytest_file(&mut self, target: usize) -> String {
         let mut out = String::from("import pytest\n\nfrom quill_client import Client\nfrom quill_client.models import Result\n\n\n@pytest.fixture\ndef client():\n    return Client(\"http://127.0.0.1:7878\", timeout=1.0)\n\n");
         while out.len() < target {
@@ -541,6 +559,7 @@ impl Gen {
 
     // ---- text ----
 
+    /// A Markdown document of about `target` bytes around `anchor`.
     pub(super) fn markdown(&mut self, title: &str, target: usize, anchor: &str) -> String {
         let mut out = format!("# {title}\n\n{}\n\n", self.paragraph(3));
         out.push_str(anchor);
@@ -578,6 +597,7 @@ impl Gen {
         out
     }
 
+    /// A `Cargo.lock` of about `target` bytes.
     pub(super) fn cargo_lock(&mut self, target: usize) -> String {
         let mut out = String::from("# This file is automatically @generated by Cargo.\n# It is not intended for manual editing.\nversion = 4\n");
         let mut i = 0;
@@ -600,6 +620,7 @@ impl Gen {
         out
     }
 
+    /// A TOML configuration of about `target` bytes.
     pub(super) fn toml_file(&mut self, target: usize) -> String {
         let mut out = String::from("# Sample quill configuration.\n\n");
         while out.len() < target {
@@ -617,6 +638,7 @@ impl Gen {
         out
     }
 
+    /// A GitHub Actions workflow named `name` of about `target` bytes.
     pub(super) fn yaml_file(&mut self, name: &str, target: usize) -> String {
         let mut out = format!("name: {name}\n\non:\n  push:\n    branches: [main]\n  pull_request:\n\nenv:\n  CARGO_TERM_COLOR: always\n\njobs:\n");
         while out.len() < target {
@@ -636,6 +658,7 @@ impl Gen {
         out
     }
 
+    /// A bash script of about `target` bytes.
     pub(super) fn shell_file(&mut self, target: usize) -> String {
         let mut out = String::from(
             "#!/usr/bin/env bash\nset -euo pipefail\n\ncd \"$(dirname \"$0\")/..\"\n\n",
@@ -671,6 +694,7 @@ impl Gen {
         out
     }
 
+    /// A JSON array of test cases of about `target` bytes.
     pub(super) fn json_file(&mut self, target: usize) -> String {
         let mut out = String::from("[\n");
         while out.len() < target {
@@ -689,6 +713,7 @@ impl Gen {
         out
     }
 
+    /// Expressions, one a line, about `target` bytes.
     pub(super) fn exprs_file(&mut self, target: usize) -> String {
         let mut out = String::new();
         while out.len() < target {
@@ -758,6 +783,7 @@ fn with_articles(text: &str) -> String {
     out
 }
 
+/// The word with its first letter upper-cased.
 pub(super) fn cap(word: &str) -> String {
     let mut c = word.chars();
     match c.next() {

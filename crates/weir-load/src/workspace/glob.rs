@@ -23,6 +23,7 @@ pub(super) fn expand_braces(pattern: &str) -> Vec<String> {
     out
 }
 
+/// Appends the expansions of `pattern` to `out`, `depth` groups deep.
 fn expand_into(pattern: &str, out: &mut Vec<String>, depth: usize) {
     if out.len() >= 64 {
         return;

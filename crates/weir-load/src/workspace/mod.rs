@@ -22,8 +22,8 @@
 //! generated parts), `filler` (the seeded word-list text generator),
 //! `tools` (the file tools, `webfetch`, `task`, `todowrite`), `bash` (the
 //! shell emulator), `args` (reading a call's JSON arguments), `paths`
-//! (workspace paths and glob patterns) and `diff` (the hunk `git diff`
-//! shows).
+//! (workspace paths), `glob` (glob patterns, matched by globset) and `diff`
+//! (the hunk `git diff` shows).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -103,21 +103,19 @@ impl Workspace {
         self.files.get(&rel).map(|t| &**t)
     }
 
-    pub(super) fn is_dir(&self, rel: &str) -> bool {
+    /// Whether a relative path is the root or has files under it.
+    fn is_dir(&self, rel: &str) -> bool {
         rel.is_empty() || self.files.keys().any(|p| is_under(p, rel) && p != rel)
     }
 
     /// Files under a directory (or the file itself), relative to the root.
-    pub(super) fn files_under<'a>(
-        &'a self,
-        rel: &'a str,
-    ) -> impl Iterator<Item = (&'a String, &'a Arc<str>)> {
+    fn files_under<'a>(&'a self, rel: &'a str) -> impl Iterator<Item = (&'a String, &'a Arc<str>)> {
         self.files.iter().filter(move |(p, _)| is_under(p, rel))
     }
 
     /// A directory argument (absolute or relative, default the root) as a
     /// relative path, or an error if it is not a directory.
-    pub(super) fn search_dir(&self, path: Option<&str>) -> Result<String, String> {
+    fn search_dir(&self, path: Option<&str>) -> Result<String, String> {
         let Some(path) = path else {
             return Ok(String::new());
         };
@@ -131,7 +129,8 @@ impl Workspace {
         }
     }
 
-    pub(super) fn search_dir_or_file(&self, path: Option<&str>) -> Result<String, String> {
+    /// Like [`Workspace::search_dir`], but a file is taken as it is.
+    fn search_dir_or_file(&self, path: Option<&str>) -> Result<String, String> {
         match path.and_then(resolve) {
             Some(rel) if self.files.contains_key(&rel) => Ok(rel),
             _ => self.search_dir(path),
@@ -139,7 +138,7 @@ impl Workspace {
     }
 
     /// Direct children of a directory: files, then `name/` for directories.
-    pub(super) fn entries(&self, dir: &str) -> Vec<String> {
+    fn entries(&self, dir: &str) -> Vec<String> {
         let mut set = BTreeSet::new();
         for (path, _) in self.files_under(dir) {
             let sub = strip_dir(path, dir);
@@ -152,7 +151,7 @@ impl Workspace {
     }
 
     /// The file as it was generated (before any write or edit), if it was.
-    pub(super) fn original(&self, rel: &str) -> Option<String> {
+    fn original(&self, rel: &str) -> Option<String> {
         LAYOUT
             .iter()
             .find(|s| s.path == rel)
@@ -161,7 +160,7 @@ impl Workspace {
 
     /// Files whose contents differ from the generated ones (`modified`) and
     /// files that were not generated (`untracked`).
-    pub(super) fn changes(&self) -> (Vec<String>, Vec<String>) {
+    fn changes(&self) -> (Vec<String>, Vec<String>) {
         let mut modified = Vec::new();
         let mut untracked = Vec::new();
         for (path, text) in &self.files {
@@ -174,7 +173,8 @@ impl Workspace {
         (modified, untracked)
     }
 
-    pub(super) fn paths_with(&self, suffix: &str) -> Vec<String> {
+    /// Paths that end with `suffix` (such as `.rs`), sorted.
+    fn paths_with(&self, suffix: &str) -> Vec<String> {
         self.files
             .keys()
             .filter(|p| p.ends_with(suffix))

@@ -30,6 +30,7 @@ pub(super) fn resolve(path: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// The absolute path of a relative one.
 pub(super) fn abs(rel: &str) -> String {
     if rel.is_empty() {
         ROOT.to_string()
@@ -38,6 +39,7 @@ pub(super) fn abs(rel: &str) -> String {
     }
 }
 
+/// The error for a path outside the workspace.
 pub(super) fn outside(path: &str) -> String {
     format!("Error: path is outside the workspace ({ROOT}): {path}")
 }

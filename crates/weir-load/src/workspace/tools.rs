@@ -23,6 +23,8 @@ const GREP_MAX_MATCHES: usize = 100;
 const MAX_PATHS: usize = 100;
 
 impl Workspace {
+    /// `read`: a file as numbered lines (from `offset`, at most `limit`), or a
+    /// directory's entries.
     pub(super) fn read(&self, args: &Args) -> Result<String, String> {
         let path = args.req_str("filePath")?;
         let offset =
@@ -68,6 +70,7 @@ impl Workspace {
         Ok(out)
     }
 
+    /// `write`: creates or replaces a file.
     pub(super) fn write(&mut self, args: &Args) -> Result<String, String> {
         let path = args.req_str("filePath")?;
         let content = args.req_str("content")?;
@@ -79,6 +82,7 @@ impl Workspace {
         Ok("Wrote file successfully.".to_string())
     }
 
+    /// `edit`: replaces a unique `oldString` (or all of them with `replaceAll`).
     pub(super) fn edit(&mut self, args: &Args) -> Result<String, String> {
         let path = args.req_str("filePath")?;
         let old = args.req_str("oldString")?;
@@ -107,6 +111,7 @@ impl Workspace {
         Ok("Edit applied successfully.".to_string())
     }
 
+    /// `glob`: the paths under `path` that match a pattern.
     pub(super) fn glob(&self, args: &Args) -> Result<String, String> {
         let pattern = args.req_str("pattern")?;
         let base = self.search_dir(args.opt_str("path")?)?;
@@ -134,6 +139,7 @@ impl Workspace {
         Ok(out)
     }
 
+    /// `grep`: the lines that match a regular expression, as `path:line: text`.
     pub(super) fn grep(&self, args: &Args) -> Result<String, String> {
         let pattern = args.req_str("pattern")?;
         let base = self.search_dir_or_file(args.opt_str("path")?)?;
@@ -170,6 +176,7 @@ impl Workspace {
         Ok(format!("Found {n} matches\n{}", out.trim_end()))
     }
 
+    /// `list`: the tree of files under `path`, less the `ignore` patterns.
     pub(super) fn list(&self, args: &Args) -> Result<String, String> {
         let base = self.search_dir(args.opt_str("path")?)?;
         let ignore: Vec<String> = match args.map.get("ignore") {
@@ -208,6 +215,7 @@ impl Workspace {
         Ok(out.trim_end().to_string())
     }
 
+    /// `webfetch`: a generated page for the URL, in the format asked for.
     pub(super) fn webfetch(&self, args: &Args) -> Result<String, String> {
         let url = args.req_str("url")?;
         let format = args.opt_str("format")?.unwrap_or("markdown");
@@ -233,6 +241,7 @@ impl Workspace {
         })
     }
 
+    /// `task`: a sub-agent's report, generated from the prompt.
     pub(super) fn task(&self, args: &Args) -> Result<String, String> {
         let description = args.req_str("description")?;
         let prompt = args.req_str("prompt")?;
@@ -301,6 +310,7 @@ struct Tree {
 }
 
 impl Tree {
+    /// Adds a relative file path.
     fn insert(&mut self, path: &str) {
         match path.split_once('/') {
             Some((dir, rest)) => self.dirs.entry(dir.to_string()).or_default().insert(rest),
@@ -308,6 +318,7 @@ impl Tree {
         }
     }
 
+    /// Writes the tree, directories first, two spaces per level.
     fn render(&self, depth: usize, out: &mut String) {
         let pad = "  ".repeat(depth);
         for (name, sub) in &self.dirs {
@@ -320,6 +331,7 @@ impl Tree {
     }
 }
 
+/// A line cut to [`MAX_LINE_CHARS`] characters.
 fn clip(line: &str) -> &str {
     match line.char_indices().nth(MAX_LINE_CHARS) {
         Some((i, _)) => &line[..i],
@@ -327,6 +339,7 @@ fn clip(line: &str) -> &str {
     }
 }
 
+/// A page title from the URL's last path segment.
 fn title_from_url(url: &str) -> String {
     let last = url
         .trim_end_matches('/')
