@@ -273,7 +273,7 @@ impl Profile {
     pub fn opencode() -> Profile {
         Profile {
             name: "opencode".to_string(),
-            system_prompt: OPENCODE_SYSTEM_PROMPT.to_string(),
+            system_prompt: text(OPENCODE_SYSTEM_PROMPT).to_string(),
             tools: opencode_tools(),
             max_tokens: Some(32000),
             temperature: None,
@@ -288,7 +288,7 @@ impl Profile {
                 sigma: 0.6,
             },
             title: Some(TitleRequest {
-                system_prompt: OPENCODE_TITLE_PROMPT.to_string(),
+                system_prompt: text(OPENCODE_TITLE_PROMPT).to_string(),
                 instruction: "Generate a title for this conversation:\n".to_string(),
             }),
         }
@@ -299,7 +299,7 @@ impl Profile {
     pub fn chat() -> Profile {
         Profile {
             name: "chat".to_string(),
-            system_prompt: CHAT_SYSTEM_PROMPT.to_string(),
+            system_prompt: text(CHAT_SYSTEM_PROMPT).to_string(),
             tools: Vec::new(),
             max_tokens: Some(1024),
             temperature: Some(0.7),
@@ -459,12 +459,6 @@ fn task(prompt: &str, steps: Vec<Step>) -> Task {
     }
 }
 
-const README_CONFIG_LONG: &str = "## Configuration\n\nquill reads `quill.toml` from the working directory, or the file given with `--config`. Every key is optional; keys are matched after normalisation, so `cache-ttl-s`, `cache_ttl_s` and `Cache TTL S` are the same key.\n\n| Key | Type | Default | Meaning |\n|-----|------|---------|---------|\n| `listen` | string | `127.0.0.1:7878` | Address the server listens on. |\n| `cache_ttl_s` | integer | `300` | Seconds a cached result stays valid. |\n| `plugin_dirs` | array of strings | `[]` | Extra directories searched for plugins. |\n\nSee `tests/fixtures/sample.toml` for a complete example.\n\n";
-
-const README_CONFIG_SHORT: &str = "## Configuration\n\n`quill.toml` keys (all optional): `listen` (default `127.0.0.1:7878`), `cache_ttl_s` (default `300`), `plugin_dirs` (default `[]`).\n\n";
-
-const RETRY_TEST: &str = "use std::cell::Cell;\nuse std::time::Duration;\n\nuse quill::net::retry::{with_retry, RetryPolicy};\n\nfn policy(attempts: u32) -> RetryPolicy {\n    RetryPolicy {\n        attempts,\n        base_delay: Duration::from_millis(1),\n        max_delay: Duration::from_millis(4),\n    }\n}\n\n#[test]\nfn retries_until_success() {\n    let calls = Cell::new(0);\n    let result: Result<u32, &str> = with_retry(&policy(5), || {\n        calls.set(calls.get() + 1);\n        if calls.get() < 3 { Err(\"busy\") } else { Ok(7) }\n    });\n    assert_eq!(result, Ok(7));\n    assert_eq!(calls.get(), 3);\n}\n\n#[test]\nfn gives_up_after_the_last_attempt() {\n    let calls = Cell::new(0);\n    let result: Result<u32, &str> = with_retry(&policy(2), || {\n        calls.set(calls.get() + 1);\n        Err(\"down\")\n    });\n    assert_eq!(result, Err(\"down\"));\n    assert_eq!(calls.get(), 2);\n}\n";
-
 /// Coding tasks over the synthetic workspace; every scripted edit matches
 /// text that a fresh workspace holds exactly once (checked by tests).
 fn opencode_tasks() -> Vec<Task> {
@@ -524,9 +518,9 @@ fn opencode_tasks() -> Vec<Task> {
                 tool("glob", json!({"pattern": "**/*.toml"})),
                 tool("read", json!({"filePath": p("tests/fixtures/sample.toml")})),
                 tool("read", json!({"filePath": p("README.md")})),
-                tool("edit", json!({"filePath": p("README.md"), "oldString": "## License\n", "newString": format!("{README_CONFIG_LONG}## License\n")})),
+                tool("edit", json!({"filePath": p("README.md"), "oldString": "## License\n", "newString": format!("{}## License\n", text(README_CONFIG_LONG))})),
                 user("That's too long. Just list the keys and their defaults."),
-                tool("edit", json!({"filePath": p("README.md"), "oldString": README_CONFIG_LONG, "newString": README_CONFIG_SHORT})),
+                tool("edit", json!({"filePath": p("README.md"), "oldString": text(README_CONFIG_LONG), "newString": text(README_CONFIG_SHORT)})),
             ],
         ),
         task(
@@ -537,7 +531,7 @@ fn opencode_tasks() -> Vec<Task> {
                 tool("grep", json!({"pattern": "send_request", "include": "*.rs"})),
                 tool("edit", json!({"filePath": p("src/net/client.rs"), "oldString": "    agent: ureq::Agent,\n}", "newString": "    agent: ureq::Agent,\n    retry: RetryPolicy,\n}"})),
                 tool("edit", json!({"filePath": p("src/net/client.rs"), "oldString": "        let response = self.send_request(&request)?;", "newString": "        let response = with_retry(&self.retry, || self.send_request(&request))?;"})),
-                tool("write", json!({"filePath": p("tests/retry_test.rs"), "content": RETRY_TEST})),
+                tool("write", json!({"filePath": p("tests/retry_test.rs"), "content": text(RETRY_TEST)})),
                 tool("bash", json!({"command": "cargo test --test retry_test"})),
                 tool("bash", json!({"command": "git diff"})),
             ],
@@ -593,8 +587,6 @@ fn opencode_tasks() -> Vec<Task> {
     ]
 }
 
-const CHAT_SYSTEM_PROMPT: &str = "You are a helpful assistant. Answer clearly and accurately. Keep answers short unless the user asks for detail, use markdown for lists and code, and say so when you are not sure.";
-
 fn chat_tasks() -> Vec<Task> {
     vec![
         task(
@@ -646,661 +638,73 @@ fn chat_tasks() -> Vec<Task> {
 }
 
 // ---- the OpenCode-sized text ------------------------------------------------
+//
+// The prompts, the tool descriptions and the longer scripted edits live in
+// `crates/weir-load/data/` (see its README): text to read and edit as text,
+// embedded at build time so the binary needs no data directory.
 
 /// Our own system prompt, the size and structure of OpenCode 1.18.33's
 /// (identity, tone with examples, conventions, tasks, tool policy, `<env>`).
+const OPENCODE_SYSTEM_PROMPT: &str = include_str!("../data/opencode/system_prompt.txt");
+
 /// The title request's system prompt (OpenCode's is 2,096 characters; this
 /// one is our own text of about that size).
-const OPENCODE_TITLE_PROMPT: &str = r##"You name conversations. Read the user's first message and write a short title for the conversation that it starts. Output only the title: a single line, no quotes, no markdown, no trailing punctuation, and no preamble such as "Title:" or "Here is a title".
+const OPENCODE_TITLE_PROMPT: &str = include_str!("../data/opencode/title_prompt.txt");
 
-How to write the title:
-- Keep it under fifty characters. Shorter is better when it stays clear.
-- Use the same language the user wrote in.
-- Describe the task or the question, not the person asking. Prefer the concrete thing being changed or asked about: a file, a function, a command, an error, a feature.
-- Start with a verb when the user asks for an action ("Fix flaky parser test", "Add retry to HTTP client"), and with a noun phrase when the user asks a question ("Lifetime errors in iterator adapter").
-- Keep technical names exactly as the user wrote them: file paths, identifiers, flags, crate and package names, error codes. Do not translate or re-case them.
-- Drop filler words such as "please", "can you", "I want to", "help me".
-- Do not invent details the message does not contain. If the message is vague, the title can be general ("Questions about the build").
-- If the message is only a greeting or is empty, answer with a neutral title such as "New conversation".
-- Never answer the user's question, never ask a question back, never explain your choice.
+/// The chat profile's system prompt.
+const CHAT_SYSTEM_PROMPT: &str = include_str!("../data/chat/system_prompt.txt");
 
-Examples of the style (user message, then title):
-- "the tests in tests/parser_test.rs fail since yesterday, can you look?" -> Fix failing parser tests
-- "how do I make cargo build faster on CI?" -> Faster cargo builds on CI
-- "add a --verbose flag to the cli and print the config when it is set" -> Add --verbose flag to CLI
-- "why does this lifetime not live long enough in src/cache.rs" -> Lifetime error in src/cache.rs
-- "hey" -> New conversation
+/// The README section the documentation task first writes, then shortens.
+const README_CONFIG_LONG: &str = include_str!("../data/opencode/edits/readme_config_long.md.txt");
+/// The shorter README section the documentation task ends with.
+const README_CONFIG_SHORT: &str = include_str!("../data/opencode/edits/readme_config_short.md.txt");
+/// The test file the retry task writes (stored as `.txt`, so that no test
+/// runner takes it for one of this crate's tests).
+const RETRY_TEST: &str = include_str!("../data/opencode/edits/retry_test.rs.txt");
 
-Formatting rules again, because they matter most: one line, at most fifty characters, no surrounding quotes, no period at the end, nothing before or after the title. The title is shown in a narrow list of conversations, so every character counts; it is never read by a model, so it needs no context or explanation. Titles that break these rules are cut off or discarded by the interface.
-"##;
+/// Each tool's description, in the order OpenCode sends the tools.
+const TOOL_DESCRIPTIONS: &[(&str, &str)] = &[
+    ("bash", include_str!("../data/opencode/tools/bash.txt")),
+    ("edit", include_str!("../data/opencode/tools/edit.txt")),
+    ("glob", include_str!("../data/opencode/tools/glob.txt")),
+    ("grep", include_str!("../data/opencode/tools/grep.txt")),
+    ("list", include_str!("../data/opencode/tools/list.txt")),
+    ("read", include_str!("../data/opencode/tools/read.txt")),
+    ("task", include_str!("../data/opencode/tools/task.txt")),
+    (
+        "todowrite",
+        include_str!("../data/opencode/tools/todowrite.txt"),
+    ),
+    (
+        "webfetch",
+        include_str!("../data/opencode/tools/webfetch.txt"),
+    ),
+    ("write", include_str!("../data/opencode/tools/write.txt")),
+];
 
-const OPENCODE_SYSTEM_PROMPT: &str = r##"You are a terminal-based coding assistant. You help developers with software engineering work in their own repository: reading and changing code, running commands, and answering questions about the project. Follow the guidance below and use the tools you are given to get the work done.
+/// Each tool's `parameters` (JSON Schema 2020-12, as OpenCode's zod
+/// schemas come out), keyed by tool name.
+const TOOL_PARAMETERS: &str = include_str!("../data/opencode/tool_parameters.json");
 
-IMPORTANT: Do not invent or guess web addresses. Only use a URL when the user gave it to you, when it appears in a file of the project, or when you are certain it points to documentation that helps with the programming task at hand.
-
-When the user asks how to use this assistant or wants to report a problem, tell them:
-- /help: show the built-in help and the list of commands
-- Problems and suggestions can be filed in the project's issue tracker
-
-When the user asks about this assistant itself (for example "can you do ...", "is there a way to ...", "do you support ..."), look the answer up in the assistant's documentation with the WebFetch tool before you reply, instead of answering from memory.
-
-# Tone and style
-Be brief, plain and precise. Before you run a shell command that is not trivial, say in one sentence what it does and why you are running it, so the user can follow along; this matters most for commands that change files, install packages or touch anything outside the repository.
-Your replies are shown in a terminal. You may use GitHub-flavored markdown; it is rendered in a fixed-width font following the CommonMark rules.
-Everything you write outside of tool calls is shown to the user, so use text only to talk to the user. Use tools only to do the work. Never use a shell command, a code comment or a file as a way of sending a message to the user.
-If you cannot or should not help with a request, do not lecture the user about it; offer a useful alternative when there is one, and otherwise answer in one or two sentences.
-Do not use emojis unless the user asks for them. Keep all communication free of emojis by default.
-IMPORTANT: Spend as few output tokens as you can while staying correct and helpful. Address only the question or task you were given and leave out side remarks unless they are essential to finishing the request. When a sentence or two answers the question, stop there.
-IMPORTANT: Do not open with a preamble or close with a recap (such as restating what you changed or explaining code you just wrote) unless the user asks for it.
-IMPORTANT: Replies are read in a terminal, so keep them short. Use at most four lines of prose (tool calls and generated code do not count) unless the user asks for more detail. Answer directly, with no lead-in and no wrap-up. A single word is often the best answer. Avoid phrases like "The answer is ...", "Here is the file you asked for ..." or "Next I am going to ...". Some examples of the expected length:
-<example>
-user: what is 7 * 6?
-assistant: 42
-</example>
-
-<example>
-user: is 97 prime?
-assistant: Yes
-</example>
-
-<example>
-user: which command shows the files in this directory?
-assistant: ls
-</example>
-
-<example>
-user: which command rebuilds the project whenever a file changes?
-assistant: [lists the repository root, then reads the build configuration to find the watch target]
-cargo watch -x build
-</example>
-
-<example>
-user: how many integration test files are there?
-assistant: [runs glob for tests/*.rs and counts the matches]
-7
-</example>
-
-<example>
-user: what is in the src/ directory?
-assistant: [lists src/ and sees lexer.rs, parser.rs, eval.rs]
-user: where is the tokenizer implemented?
-assistant: src/lexer.rs
-</example>
-
-<example>
-user: add tests for the new option
-assistant: [searches with grep and glob for the existing tests of similar options, reads the matching test files together in one batch of tool calls, then uses the edit tool to add the new tests next to them]
-</example>
-
-# Taking initiative
-Take action when the user asks you to do something, and not before. Aim for a balance between:
-1. Doing what was asked, including the obvious follow-up steps that the request implies
-2. Not surprising the user with changes they did not ask for
-For example, when the user asks how something could be done, answer the question first instead of immediately starting to change files.
-3. Do not add an explanation or summary of your code unless the user asks for one. When you are done with a file, stop; do not narrate what you did.
-
-# Respecting the project's conventions
-Before you change a file, learn how it is written. Match its style, reuse the libraries and helpers it already has, and follow the patterns you find around it.
-- NEVER assume that a library is available just because it is popular. Before you write code that depends on a library or framework, confirm that the project already uses it, for example by looking at neighbouring files or at the manifest (package.json, Cargo.toml, pyproject.toml and so on).
-- When you add a new module or component, look at existing ones first and copy their structure: framework, naming, types and layout.
-- When you change a piece of code, read what surrounds it, especially its imports, to see which frameworks and libraries it relies on, and make the change in the way that fits best.
-- Follow security best practices at all times. Never write code that prints, logs or leaks secrets and keys, and never add secrets or keys to the repository.
-- Handle errors the way the surrounding code does: if it returns errors to the caller, return them; if it logs them and carries on, do the same.
-
-# Code style
-- IMPORTANT: do NOT add comments to code unless the user asks for them
-
-# Working on tasks
-Most requests are software engineering tasks: fixing bugs, adding features, refactoring, explaining code and similar. For these, the recommended approach is:
-- Use the search tools to understand the code and the request. Search broadly, and run independent searches in parallel as well as one after another.
-- Make the change using whichever tools fit the job.
-- Keep the change focused on the request; do not reformat or reorganise code you were not asked to touch.
-- Check the result with the project's tests where you can. NEVER assume a particular test framework or test command; find out from the README or from the code how this project runs its tests.
-- VERY IMPORTANT: after finishing a task, run the project's lint and type-check commands (for example npm run lint, cargo clippy, ruff or mypy) with Bash if you know them, to make sure your change is correct. If you cannot find the right command, ask the user for it, and once they tell you, suggest recording it in AGENTS.md so it is known next time.
-NEVER create a commit unless the user explicitly asks for one. Committing only on request is VERY IMPORTANT; otherwise the user will feel that you are overstepping.
-
-- Tool results and user messages may contain <system-reminder> tags. These carry useful context and reminders from the system; they are NOT part of what the user typed or of what the tool returned.
-
-# Using tools
-- For open-ended searches across the codebase, prefer the Task tool, which keeps your own context small.
-- You can call several tools in one response. When you need several independent pieces of information, request them together so they run at the same time. When you want to run more than one bash command, send them as several tool calls in a single message so they run in parallel; for example, to see both "git status" and "git diff", make two tool calls in the same message.
-- Prefer the dedicated file tools (Read, Edit, Write, Glob, Grep) over shell commands such as cat, sed or find; they are faster and their output is easier for you to work with.
-
-Unless the user asks for detail, answer in fewer than four lines of text (tool calls and generated code not included).
-
-IMPORTANT: Before you start, think about what the code you are about to change is meant to do, judging by the file names and the directory layout.
-
-# Pointing at code
-
-When you mention a particular function or piece of code, give its location as `file_path:line_number` so the user can jump straight to it.
-
-<example>
-user: Where do we handle a failed connection?
-assistant: Failed connections are retried and then reported in `connect_with_backoff` in src/net/client.rs:214.
-</example>
-
-You are running as the model that the user selected for this session.
-Details about the environment you are working in:
-<env>
-  Working directory: /home/dev/quill
-  Workspace root folder: /home/dev/quill
-  Is directory a git repo: yes
-  Platform: linux
-  Today's date: Mon Mar 02 2026
-</env>
-Project notes describe conventions and workflows that apply to this repository.
-Read the matching note before you start a task that it covers.
-<project_notes>
-  <note>
-    <name>testing</name>
-    <description>Use when running or writing tests: unit tests live next to the code in src/, integration tests in tests/, fixtures in tests/fixtures/. Run the Rust tests with cargo test and the Python client's tests with pytest from tools/py. Never delete a failing test to make the suite pass.</description>
-    <location>docs/contributing.md</location>
-  </note>
-  <note>
-    <name>release</name>
-    <description>Use ONLY when preparing a release or editing CHANGELOG.md, Cargo.toml versions or scripts/release.sh: bump the version in every manifest, add a dated CHANGELOG entry, and run scripts/check.sh before tagging. Do not use for ordinary feature work.</description>
-    <location>docs/contributing.md</location>
-  </note>
-</project_notes>"##;
-
-const BASH_DESCRIPTION: &str = r##"Runs a bash command in a shell session that persists between calls, with an optional timeout, taking care to handle quoting, output and safety correctly.
-
-Note: OS: linux, Shell: bash
-
-Commands start in the workspace's working directory unless you say otherwise. If a command must run somewhere else, set the `workdir` parameter rather than prefixing the command with `cd <directory> &&`.
-
-Scratch files that do not belong in the workspace can go in `/tmp/agent`. That directory already exists and may be used without asking for permission.
-
-IMPORTANT: This tool is meant for terminal work such as git, cargo, npm, make or docker. Do NOT use it to read, write, edit or search files or to find files by name; the dedicated tools do those jobs better.
-
-Before you run a command, go through these steps:
-
-1. Check the target directory:
-   - If the command creates files or directories, first run `ls` to make sure the parent directory exists and is the one you mean
-   - For example, before "mkdir build/cache", run `ls build` to confirm that "build" exists and is the right parent
-
-2. Run the command:
-   - Put double quotes around any path that contains spaces (e.g., rm "old notes/draft.txt")
-   - Examples of correct and incorrect quoting:
-     - cd "/home/user/My Projects" (correct)
-     - cd /home/user/My Projects (incorrect - will fail)
-     - node "/srv/app files/index.js" (correct)
-     - node /srv/app files/index.js (incorrect - will fail)
-   - Once the quoting is right, run the command.
-   - Collect what the command prints.
-
-Usage notes:
-  - The command argument must be given.
-  - The timeout is optional and in milliseconds. Without it, a command is stopped after 120000ms.
-  - Output longer than 2000 lines or 51200 bytes is cut short and the complete output is saved to a file. Use Read with offset/limit on that file to look at particular parts, or Grep to search it. Do NOT pipe into `head`, `tail` or similar to shorten output yourself; the full output is kept anyway and can be searched precisely.
-
-  - Do not use Bash to run `find`, `grep`, `cat`, `head`, `tail`, `sed`, `awk` or `echo` unless the user told you to or there is truly no alternative. Use the dedicated tools for these jobs instead:
-    - Finding files: use Glob (NOT find or ls)
-    - Searching contents: use Grep (NOT grep or rg)
-    - Reading files: use Read (NOT cat/head/tail)
-    - Changing files: use Edit (NOT sed/awk)
-    - Creating files: use Write (NOT echo >/cat <<EOF)
-    - Talking to the user: write plain text (NOT echo/printf)
-  - When you need several commands:
-    - If they are independent of each other and can run at the same time, issue several bash tool calls in one message. For example, to see both "git status" and "git log", send one message containing two bash tool calls.
-    - If they depend on each other and must run in order, chain them with '&&' in a single Bash call (e.g., `cargo fmt && cargo clippy && cargo test`). Whenever one step has to finish before the next begins (mkdir before cp, Write before a git command that uses the file, git add before git commit), run them in sequence like this.
-    - Use ';' only when the commands must run in order but a failure of an earlier one does not matter
-    - Do NOT separate commands with newlines (newlines inside quoted strings are fine)
-  - AVOID `cd <directory> && <command>`. Set the `workdir` parameter to change directory instead.
-    <good-example>
-    workdir="/srv/app" with command: npm test
-    </good-example>
-    <bad-example>
-    cd /srv/app && npm test
-    </bad-example>
-
-# Git and GitHub
-- Commit, amend, push or open pull requests only when the user explicitly asks.
-- Before a commit, look at `git status`, `git diff` and `git log --oneline -10`; stage only the files you mean to, and never commit secrets.
-- Keep commit messages short and in the style the repository already uses.
-- Do not change git config, bypass hooks, use interactive flags such as `-i`, force-push or create empty commits unless explicitly asked.
-- If a commit fails or a hook rejects it, fix the cause and make a new commit; do not amend the commit that failed.
-- Before opening a pull request, check the status, the diff, the remote tracking branch, the recent commits and the diff against the base branch.
-- Read every commit that will be part of the pull request, not only the most recent one.
-- Use `gh` for GitHub work such as pull requests, issues, checks and releases, and give the user the pull request URL at the end.
-"##;
-
-const EDIT_DESCRIPTION: &str = r##"Replaces exact text in a file.
-
-Usage:
-- Read the file with the `Read` tool at least once in this conversation before you edit it. Editing a file you have not read is an error.
-- When you copy text from Read output, keep the indentation (tabs or spaces) exactly as it appears AFTER the line-number prefix. That prefix is the line number, a colon and a space (e.g., `12: `); the file content starts right after the space. Never put any part of the prefix into oldString or newString.
-- ALWAYS prefer changing files that already exist in the project. NEVER create new files unless that is clearly required.
-- Do not add emojis to files unless the user asks for them.
-- Keep each edit small and focused: change only the lines that need to change, and make several edits rather than one that rewrites a large block.
-- The edit FAILS if `oldString` does not occur in the file, with the error "oldString not found in content".
-- The edit FAILS if `oldString` occurs more than once, with the error "Found multiple matches for oldString. Provide more surrounding lines in oldString to identify the correct match." Either include more of the surrounding lines so that the text is unique, or set `replaceAll` to change every occurrence.
-- Set `replaceAll` to change every occurrence in the file, for example when renaming a variable or function throughout it.
-"##;
-
-const GLOB_DESCRIPTION: &str = r##"- Quick file-name matching that works on repositories of any size
-- Understands glob patterns such as "**/*.rs" or "src/**/*.py"
-- Returns the paths of the matching files, sorted by path
-- Use it whenever you are looking for files by name or extension
-- For open-ended exploration that may take several rounds of globbing and grepping, use the Task tool instead
-- You can make several tool calls in one response. It usually pays to run a batch of searches that might be useful at the same time.
-"##;
-
-const GREP_DESCRIPTION: &str = r##"- Quick search of file contents that works on repositories of any size
-- Takes regular expressions as the search pattern
-- Accepts the full regex syntax (e.g. "fn\s+parse_\w+", "TODO.*later", etc.)
-- Narrow the files searched with the include parameter (e.g. "*.rs", "*.{py,pyi}")
-- Returns the paths and line numbers of the matching lines
-- Use it when you need to find which files contain some text or pattern
-- If you need to count matches or list them per file, run `rg` (ripgrep) through the Bash tool. Do NOT use plain `grep`.
-- For open-ended exploration that may take several rounds of globbing and grepping, use the Task tool instead
-"##;
-
-const LIST_DESCRIPTION: &str = r##"Shows the files and directories under a path as a tree. The path should be absolute; leave it out to list the workspace root. Pass glob patterns in `ignore` to hide entries you do not care about, such as build output or vendored code. When you already know which names or contents you are looking for, the Glob and Grep tools are usually the better choice. Directories are shown before files at each level.
-"##;
-
-const READ_DESCRIPTION: &str = r##"Reads a file or a directory from the local filesystem. Reading a path that does not exist returns an error.
-
-Usage:
-- Give an absolute path in filePath.
-- By default the tool returns at most 2000 lines, starting at the top of the file.
-- offset is the line to start at, counting from 1.
-- To see later parts of a long file, call the tool again with a larger offset.
-- Use the grep tool to locate particular content in very large files or in files with very long lines.
-- If you are not sure of a file's exact path, look it up by name pattern with the glob tool first.
-- Each returned line starts with its line number, as `<line>: <content>`. For example, a file containing "hello\n" comes back as "1: hello\n". For a directory, the entries are listed one per line (without numbers), with a trailing `/` on subdirectories.
-- Lines longer than 2000 characters are cut off.
-- When you already know that you need several files, read them in parallel.
-- Do not page through a file in many small slices (30 lines at a time); read a bigger window when you need more context.
-- Images and PDF files can be read too; they are returned as attachments.
-"##;
-
-const TASK_DESCRIPTION: &str = r##"Starts a sub-agent that works on a complex, multi-step task on its own.
-
-When you use the Task tool you must pick the kind of agent with the subagent_type parameter.
-
-When NOT to use the Task tool:
-- To read a file whose path you already know, use the Read or Glob tool; it finds the file faster than a sub-agent
-- To find a specific definition such as "struct Config", use the Grep tool; it is faster
-- To look for code inside one known file or a handful of known files, use the Read tool instead
-- If none of the available agents fits the job, do the work with the other tools yourself
-- For a small change in a file you have already read, make the edit yourself; starting an agent costs more than it saves
-
-
-Usage notes:
-1. Start several agents at the same time whenever you can; to do that, put several tool calls in a single message
-2. Once a piece of work has been handed to an agent, do not do it again yourself. Carry on with other work that does not overlap, or wait for the result. For agents running in the background you are told automatically when their result arrives.
-3. When the agent finishes it sends back a single message. The user does not see that message; to share what the agent found, write the user a short summary yourself. The result includes a task_id that you can pass later to continue the same sub-agent session.
-4. Every agent starts with an empty context unless you pass task_id to resume an earlier sub-agent session (which then keeps its earlier messages and tool results). For a fresh agent, write a detailed, self-contained description of the work so it can proceed on its own, and say exactly what it should report back in its final and only message to you.
-5. The agent's results can generally be relied upon
-6. Tell the agent plainly whether it is expected to change code or only to investigate (search, read files, fetch web pages and so on), because it does not know what the user wants. If you can, tell it how to check its work (for example, which test command to run).
-7. If an agent's description says it should be used proactively, use it without waiting for the user to ask for it. Use your judgement.
-
-Available agent types and the tools they can use:
-- explore: A fast agent for finding your way around a codebase. Use it to find files by pattern (e.g. "tests/**/*_test.rs"), to search the code for terms (e.g. "retry policy"), or to answer questions about how the code works (e.g. "where are HTTP routes registered?"). When you call it, say how thorough it should be: "quick" for a simple lookup, "medium" for a moderate search, or "very thorough" for a complete sweep across many locations and naming styles.
-- general: A general-purpose agent for researching difficult questions and carrying out multi-step work. Use it to run several independent pieces of work in parallel, or to hand off a self-contained job (such as updating every caller of a changed function) while you continue with something else."##;
-
-const TODOWRITE_DESCRIPTION: &str = r##"Creates and updates a structured task list for this coding session. It keeps track of progress, organises work with several steps and shows the user where things stand.
-
-## When to use it
-Use it on your own initiative when:
-- The work needs 3 or more separate steps or actions (not just 3 tool calls for one step)
-- The task is non-trivial and benefits from a plan
-- The user gives you several tasks at once (as a numbered or comma-separated list) or asks for a todo list
-- New instructions come in: record them as todos
-- You begin a task: mark it `in_progress` (only one at a time) before you start
-- You finish a task: mark it `completed` and add any follow-up work you discovered along the way
-
-## When NOT to use it
-Skip it when:
-- The work is a single, simple task (or fewer than 3 trivial steps)
-- The request is only a question or a conversation
-- A list would not help organise anything
-
-## States
-- `pending` - not started yet
-- `in_progress` - being worked on (exactly ONE at a time)
-- `completed` - done successfully
-- `cancelled` - no longer needed
-
-## Rules
-- Update states as you go; do not mark several items done at once at the end
-- Mark an item `completed` only once the work, including any verification it needs, is really done. Never because you intend to do it.
-- Keep exactly one item `in_progress` while work remains
-- If you are blocked or only partly done, leave the item `in_progress` and add a todo that describes what is blocking you
-- Keep commands the user gave you exactly as written (flags, arguments, order)
-- Make items specific and actionable; split large pieces of work into smaller steps
-
-## Examples
-
-Use it:
-- "Add a --dry-run flag and update the docs" -> several steps + documentation
-- "Rename load_cfg -> load_config everywhere" -> grep finds 12 uses in 6 files
-- "Add login, a settings page and an export feature" -> several complex features
-
-Skip it:
-- "What does the ? operator do in Rust?" -> a question
-- "Fix the typo in the README title" -> a single edit
-- "Run cargo build and tell me what happens" -> one command
-
-If unsure, use it.
-"##;
-
-const WEBFETCH_DESCRIPTION: &str = r##"- Downloads the content found at a given URL
-- Takes a URL and, optionally, an output format
-- Retrieves the page and converts it to the requested format (markdown unless told otherwise)
-- Returns the converted content
-- Use it when you need to read and work with content from the web
-
-Usage notes:
-  - IMPORTANT: if another available tool offers better web access, is better suited to the task or has fewer limitations, use that tool instead of this one.
-  - The URL has to be complete and valid
-  - HTTP addresses are upgraded to HTTPS automatically
-  - Formats: "markdown" (the default), "text" or "html"
-  - The tool only reads; it never changes any files
-  - Very large pages may come back summarised
-"##;
-
-const WRITE_DESCRIPTION: &str = r##"Writes a file to the local filesystem.
-
-Usage:
-- If a file already exists at the given path, it is overwritten.
-- If the file already exists, you MUST read it with the Read tool first. Writing an existing file you have not read is an error.
-- ALWAYS prefer changing files that already exist in the project. NEVER create new files unless that is clearly required.
-- NEVER create documentation files (*.md) or READMEs on your own initiative. Only write documentation when the user asks for it.
-- Write the whole file: the content you pass replaces everything that was there before.
-- Do not put emojis in files unless the user asks for them.
-"##;
+/// A data file's text: every file under `data/` ends with one newline that
+/// is not part of the text (so editors and `git diff` stay quiet about it).
+fn text(file: &'static str) -> &'static str {
+    file.strip_suffix('\n').unwrap_or(file)
+}
 
 /// The ten tools, in the order OpenCode sends them, with OpenCode's names,
 /// argument names and schema structure (JSON Schema 2020-12 via zod).
 fn opencode_tools() -> Vec<Value> {
-    const BIG: i64 = 9_007_199_254_740_991;
-    let tool = |name: &str, description: &str, parameters: Value| json!({"type": "function", "function": {"name": name, "description": description, "parameters": parameters}});
-    vec![
-        tool(
-            "bash",
-            BASH_DESCRIPTION,
-            json!({
-                "$schema": "https://json-schema.org/draft/2020-12/schema",
-                "type": "object",
-                "properties": {
-                    "command": {
-                        "type": "string",
-                        "description": "The shell command to run"
-                    },
-                    "timeout": {
-                        "minimum": -BIG,
-                        "exclusiveMinimum": 0,
-                        "type": "integer",
-                        "maximum": BIG,
-                        "description": "Optional time limit in milliseconds"
-                    },
-                    "workdir": {
-                        "type": "string",
-                        "description": "Directory to run the command in. Defaults to the workspace directory. Set this instead of prefixing the command with 'cd'."
-                    }
-                },
-                "required": [
-                    "command"
-                ]
-            }),
-        ),
-        tool(
-            "edit",
-            EDIT_DESCRIPTION,
-            json!({
-                "$schema": "https://json-schema.org/draft/2020-12/schema",
-                "type": "object",
-                "properties": {
-                    "filePath": {
-                        "type": "string",
-                        "description": "Absolute path of the file to change"
-                    },
-                    "oldString": {
-                        "type": "string",
-                        "description": "The exact text to replace"
-                    },
-                    "newString": {
-                        "type": "string",
-                        "description": "The text to put in its place (must differ from oldString)"
-                    },
-                    "replaceAll": {
-                        "type": "boolean",
-                        "description": "Replace every occurrence of oldString (default false)"
-                    }
-                },
-                "required": [
-                    "filePath",
-                    "oldString",
-                    "newString"
-                ]
-            }),
-        ),
-        tool(
-            "glob",
-            GLOB_DESCRIPTION,
-            json!({
-                "$schema": "https://json-schema.org/draft/2020-12/schema",
-                "type": "object",
-                "properties": {
-                    "pattern": {
-                        "type": "string",
-                        "description": "The glob pattern that file paths must match"
-                    },
-                    "path": {
-                        "type": "string",
-                        "description": "The directory to search. When left out, the workspace directory is searched. IMPORTANT: leave this field out to get the default directory; do NOT pass \"undefined\" or \"null\" as a value. If you give it, it has to be an existing directory."
-                    }
-                },
-                "required": [
-                    "pattern"
-                ]
-            }),
-        ),
-        tool(
-            "grep",
-            GREP_DESCRIPTION,
-            json!({
-                "$schema": "https://json-schema.org/draft/2020-12/schema",
-                "type": "object",
-                "properties": {
-                    "pattern": {
-                        "type": "string",
-                        "description": "Regular expression to look for in file contents"
-                    },
-                    "path": {
-                        "type": "string",
-                        "description": "The directory to search. Defaults to the workspace directory."
-                    },
-                    "include": {
-                        "type": "string",
-                        "description": "Only search files matching this pattern (e.g. \"*.rs\", \"*.{py,pyi}\")"
-                    }
-                },
-                "required": [
-                    "pattern"
-                ]
-            }),
-        ),
-        tool(
-            "list",
-            LIST_DESCRIPTION,
-            json!({
-                "$schema": "https://json-schema.org/draft/2020-12/schema",
-                "type": "object",
-                "properties": {
-                    "path": {
-                        "type": "string",
-                        "description": "Absolute path of the directory to list (defaults to the workspace root)"
-                    },
-                    "ignore": {
-                        "type": "array",
-                        "items": {
-                            "type": "string"
-                        },
-                        "description": "Glob patterns of entries to leave out"
-                    }
-                }
-            }),
-        ),
-        tool(
-            "read",
-            READ_DESCRIPTION,
-            json!({
-                "$schema": "https://json-schema.org/draft/2020-12/schema",
-                "type": "object",
-                "properties": {
-                    "filePath": {
-                        "type": "string",
-                        "description": "Absolute path of the file or directory to read"
-                    },
-                    "offset": {
-                        "minimum": 0,
-                        "type": "integer",
-                        "maximum": BIG,
-                        "description": "Line number to start reading at (counting from 1)"
-                    },
-                    "limit": {
-                        "minimum": 0,
-                        "type": "integer",
-                        "maximum": BIG,
-                        "description": "Most lines to return (2000 when not given)"
-                    }
-                },
-                "required": [
-                    "filePath"
-                ]
-            }),
-        ),
-        tool(
-            "task",
-            TASK_DESCRIPTION,
-            json!({
-                "$schema": "https://json-schema.org/draft/2020-12/schema",
-                "type": "object",
-                "properties": {
-                    "description": {
-                        "type": "string",
-                        "description": "A short (3-5 word) summary of the task"
-                    },
-                    "prompt": {
-                        "type": "string",
-                        "description": "What the agent should do"
-                    },
-                    "subagent_type": {
-                        "type": "string",
-                        "description": "Which kind of specialised agent should do the task"
-                    },
-                    "task_id": {
-                        "type": "string",
-                        "description": "Set this only to resume an earlier task: pass the task_id it returned and the same sub-agent session continues with its previous context instead of starting over"
-                    },
-                    "command": {
-                        "type": "string",
-                        "description": "The command that started this task"
-                    }
-                },
-                "required": [
-                    "description",
-                    "prompt",
-                    "subagent_type"
-                ]
-            }),
-        ),
-        tool(
-            "todowrite",
-            TODOWRITE_DESCRIPTION,
-            json!({
-                "$schema": "https://json-schema.org/draft/2020-12/schema",
-                "type": "object",
-                "properties": {
-                    "todos": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "content": {
-                                    "type": "string",
-                                    "description": "Short description of the item"
-                                },
-                                "status": {
-                                    "type": "string",
-                                    "description": "Where the item stands: pending, in_progress, completed, cancelled"
-                                },
-                                "priority": {
-                                    "type": "string",
-                                    "description": "How important the item is: high, medium, low"
-                                }
-                            },
-                            "required": [
-                                "content",
-                                "status",
-                                "priority"
-                            ]
-                        },
-                        "description": "The complete, updated todo list"
-                    }
-                },
-                "required": [
-                    "todos"
-                ]
-            }),
-        ),
-        tool(
-            "webfetch",
-            WEBFETCH_DESCRIPTION,
-            json!({
-                "$schema": "https://json-schema.org/draft/2020-12/schema",
-                "type": "object",
-                "properties": {
-                    "url": {
-                        "type": "string",
-                        "description": "The address to fetch"
-                    },
-                    "format": {
-                        "type": "string",
-                        "enum": [
-                            "text",
-                            "markdown",
-                            "html"
-                        ],
-                        "description": "Format of the returned content (text, markdown or html). Markdown when not given.",
-                        "default": "markdown"
-                    },
-                    "timeout": {
-                        "type": "number",
-                        "description": "Optional time limit in seconds (at most 120)"
-                    }
-                },
-                "required": [
-                    "url"
-                ]
-            }),
-        ),
-        tool(
-            "write",
-            WRITE_DESCRIPTION,
-            json!({
-                "$schema": "https://json-schema.org/draft/2020-12/schema",
-                "type": "object",
-                "properties": {
-                    "content": {
-                        "type": "string",
-                        "description": "The text to write into the file"
-                    },
-                    "filePath": {
-                        "type": "string",
-                        "description": "Absolute path of the file to write (relative paths are not accepted)"
-                    }
-                },
-                "required": [
-                    "content",
-                    "filePath"
-                ]
-            }),
-        ),
-    ]
+    // The file is part of the binary and checked by the tests: it parses.
+    let mut parameters: serde_json::Map<String, Value> =
+        serde_json::from_str(TOOL_PARAMETERS).expect("tool_parameters.json is a JSON object");
+    TOOL_DESCRIPTIONS
+        .iter()
+        .map(|(name, description)| {
+            let parameters = parameters.remove(*name).unwrap_or(Value::Null);
+            json!({"type": "function", "function": {"name": name, "description": text(description), "parameters": parameters}})
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1361,6 +765,32 @@ mod tests {
         }
         assert_eq!(profile.max_tokens, Some(32000));
         assert_eq!(profile.temperature, None);
+    }
+
+    #[test]
+    fn every_tool_has_a_description_and_parameters_from_the_data_files() {
+        let parameters: serde_json::Map<String, Value> =
+            serde_json::from_str(TOOL_PARAMETERS).unwrap();
+        let described: Vec<&str> = TOOL_DESCRIPTIONS.iter().map(|(name, _)| *name).collect();
+        let with_parameters: Vec<&str> = parameters.keys().map(String::as_str).collect();
+        assert_eq!(described, with_parameters);
+        for (name, description) in TOOL_DESCRIPTIONS {
+            assert!(
+                description.ends_with('\n'),
+                "{name}.txt lacks its final newline"
+            );
+            assert!(!text(description).trim().is_empty(), "{name}");
+        }
+        for file in [
+            OPENCODE_SYSTEM_PROMPT,
+            OPENCODE_TITLE_PROMPT,
+            CHAT_SYSTEM_PROMPT,
+            README_CONFIG_LONG,
+            README_CONFIG_SHORT,
+            RETRY_TEST,
+        ] {
+            assert!(file.ends_with('\n'), "{file}");
+        }
     }
 
     #[test]
