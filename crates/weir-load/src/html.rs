@@ -1,14 +1,23 @@
 //! The report as one self-contained HTML page (`weir load --html`): inline
-//! CSS and inline SVG charts drawn by [`super::svg`], no scripts and no
-//! external resources, so the file opens offline and can be attached or
-//! archived as it is.
+//! CSS and inline SVG charts ([`super::chart`]), no scripts and no external
+//! resources, so the file opens offline and can be attached or archived as
+//! it is.
+//!
+//! The charts are drawn by a maintained library, plotters' SVG backend,
+//! rather than a JavaScript chart library inlined into the page (uPlot and
+//! the like): static SVG keeps the page script-free, so it opens the same in
+//! any browser, mail client or archive viewer, prints, and can be checked
+//! element by element (`tests/load_html.rs` reads each chart's series and
+//! axis ranges from the DOM). Zoom and tooltips would add little here: the
+//! summary table beside the charts holds the exact figures, and the JSON
+//! report (`--output`) holds every number.
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use super::chart::{color, Chart, Marker, Point, Series};
 use super::report::{Report, RunReport};
-use super::svg::{color, escape, Chart, Marker, Point, Series};
 
 const CSS: &str = "\
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;font-size:14px;color:#222;margin:20px;max-width:1240px}\
@@ -24,7 +33,10 @@ th{background:#f4f4f4;font-weight:600}td.l,th.l{text-align:left}td.run{min-width
 .warn{background:#fff3cd;border:1px solid #e0b000;padding:6px 10px;margin:8px 0;border-radius:4px}\
 .bad{color:#b00020;font-weight:600}.good{color:#1a7f37;font-weight:600}\
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(600px,1fr));gap:14px}\
-figure{margin:0}svg{max-width:100%;height:auto;border:1px solid #e5e5e5}\
+figure{margin:0;border:1px solid #e5e5e5;padding:6px 0 4px}svg{display:block;max-width:100%;height:auto}\
+figure.chart figcaption{font-size:15px;font-weight:bold;text-align:center}\
+.legend{list-style:none;margin:0 8px;padding:0;font-size:12px}.legend li{display:inline-block;margin:1px 14px 1px 0}\
+.legend .key{display:inline-block;width:20px;height:8px;margin-right:5px;vertical-align:middle;box-sizing:border-box}\
 .nodata{border:1px dashed #bbb;padding:8px 12px;color:#666}.nodata figcaption{font-weight:600;color:#222}\
 .steps span{display:inline-block;margin:2px 4px 2px 0;padding:1px 7px;border-radius:10px;font-size:12px}\
 .steps .y{background:#dcf5e1}.steps .n{background:#fde2e1}\
@@ -510,6 +522,22 @@ fn curve_chart(report: &Report, what: &str, pick: impl Fn(&RunReport) -> (f64, f
     chart
 }
 
+/// Escapes text for HTML or SVG element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A number for a table cell: a dash for NaN/inf, thousands separated,
 /// fewer decimals the larger it is.
 pub fn fmt_num(v: f64) -> String {
@@ -646,6 +674,10 @@ mod tests {
         });
         let html = render(&r);
         assert_eq!(html.matches("<svg").count(), 7);
+        assert_eq!(
+            html.matches("<figure class=\"chart\" data-series=").count(),
+            7
+        );
         assert!(!html.contains("no data"));
         assert!(html.contains("max sessions meeting the objective: 8"));
         assert!(html.contains("client-bound"));
@@ -653,7 +685,7 @@ mod tests {
         assert!(html.contains("87.5% of sessions"));
         for svg in html.split("<svg").skip(1) {
             let svg = &svg[..svg.find("</svg>").unwrap()];
-            assert!(svg.contains("<polyline points=\""), "{svg}");
+            assert!(svg.contains("<polyline data-series-index=\"0\""), "{svg}");
             assert!(!svg.contains("NaN"), "{svg}");
         }
     }

@@ -12,11 +12,12 @@
 //!   trace replay.
 //! - [`stats`]: HDR histograms into a [`report::RunReport`]; [`selfcheck`]:
 //!   is the client the bottleneck?
-//! - [`report`], [`summary`], [`html`] (+ [`svg`] charts): the results as
+//! - [`report`], [`summary`], [`html`] (+ [`chart`]: plotters SVG): the results as
 //!   JSON, text and offline HTML;
 //!   `weir load compare` diffs two JSON reports.
 
 pub mod body;
+pub mod chart;
 pub mod client;
 pub mod driver;
 pub mod html;
@@ -27,7 +28,6 @@ pub mod selfcheck;
 pub mod session;
 pub mod stats;
 pub mod summary;
-pub mod svg;
 pub mod trace;
 pub mod workspace;
 
