@@ -368,3 +368,74 @@ pub(super) fn tool_choice(
     };
     Ok((!none && offered, constraint))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Map, Value};
+
+    use crate::api::error::ApiError;
+    use crate::api::validate::chat_request;
+    use crate::engine::request::Prompt;
+
+    fn chat(extra: Value) -> Result<Value, ApiError> {
+        let Value::Object(mut body) = json!({"model": "m"}) else {
+            unreachable!()
+        };
+        let Value::Object(extra) = extra else {
+            unreachable!()
+        };
+        body.extend::<Map<String, Value>>(extra);
+        match chat_request(&body, "m")?.generate.prompt {
+            Prompt::Chat { messages, .. } => Ok(messages),
+            _ => unreachable!(),
+        }
+    }
+
+    fn param(r: Result<Value, ApiError>) -> String {
+        r.expect_err("expected an error").param.unwrap_or_default()
+    }
+
+    #[test]
+    fn fields_of_one_role_are_read_only_for_it() {
+        // Other roles hand them to the template unread, as sent.
+        let m = json!({"role": "user", "content": "x", "tool_calls": "x", "tool_call_id": 5});
+        assert_eq!(chat(json!({"messages": [m.clone()]})).unwrap()[0], m);
+        assert_eq!(
+            param(chat(
+                json!({"messages": [{"role": "assistant", "tool_calls": "x"}]})
+            )),
+            "messages[0].tool_calls"
+        );
+        assert_eq!(
+            param(chat(json!({"messages": [{"role": "assistant",
+                "tool_calls": [{"type": "function", "function": {"name": 5}}]}]}))),
+            "messages[0].tool_calls[0].function.name"
+        );
+        assert_eq!(
+            param(chat(
+                json!({"messages": [{"role": "tool", "content": "x", "tool_call_id": 5}]})
+            )),
+            "messages[0].tool_call_id"
+        );
+        // A call id that is not a string is ignored: nothing can answer it.
+        let calls = json!([{"id": 1, "function": {"name": "f"}}]);
+        assert!(chat(json!({"messages": [{"role": "assistant", "tool_calls": calls}]})).is_ok());
+        assert_eq!(
+            param(chat(json!({"messages": [
+                {"role": "assistant", "tool_calls": calls},
+                {"role": "tool", "content": "x", "tool_call_id": "1"}]}))),
+            "messages[1].tool_call_id"
+        );
+    }
+
+    #[test]
+    fn tool_choice_without_a_named_function_names_the_name() {
+        let user = json!([{"role": "user", "content": "hi"}]);
+        for function in [json!(3), json!(null), json!([1]), json!({})] {
+            let e =
+                chat(json!({"messages": user, "tool_choice": {"function": function}})).unwrap_err();
+            assert_eq!(e.param.as_deref(), Some("tool_choice.function.name"));
+            assert_eq!(e.message, "tool_choice names no function");
+        }
+    }
+}

@@ -259,3 +259,39 @@ pub(super) fn response_format(rf: Option<&ResponseFormat>) -> Result<Option<Cons
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Map, Value};
+
+    use super::response_format;
+    use crate::api::wire::{self, generation::GenerationParams};
+    use crate::engine::request::Constraint;
+
+    fn format(rf: Value) -> Result<Option<Constraint>, String> {
+        let mut body = Map::new();
+        body.insert("response_format".into(), rf);
+        let p: GenerationParams = wire::parse(&body).map_err(|e| e.param.unwrap_or_default())?;
+        response_format(p.response_format.as_ref()).map_err(|e| e.param.unwrap_or_default())
+    }
+
+    #[test]
+    fn json_schema_is_read_only_for_its_type() {
+        assert_eq!(format(json!({"type": "text", "json_schema": 5})), Ok(None));
+        assert_eq!(
+            format(json!({"type": "json_schema", "json_schema": 5})),
+            Err("response_format.json_schema".into())
+        );
+        assert_eq!(
+            format(json!({"type": "json_schema", "json_schema": {"name": 1}})),
+            Err("response_format.json_schema.name".into())
+        );
+        assert_eq!(
+            format(json!({"type": "json_schema", "json_schema": {"schema": {"type": "object"}}})),
+            Ok(Some(Constraint::JsonSchema {
+                schema: json!({"type": "object"}),
+                strict: false
+            }))
+        );
+    }
+}
