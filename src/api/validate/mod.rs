@@ -7,6 +7,10 @@
 //! cross-field rules (`top_logprobs` needs `logprobs`, a tool result must
 //! answer an earlier call) and limits; every error names its field.
 //! Nothing downstream sees unchecked input.
+//!
+//! A body with several faults is answered with the first one found: the
+//! `model` check, then a field of the wrong kind (in the order the body
+//! lists them), then the checks here in the order of the code.
 
 mod chat;
 mod generation;

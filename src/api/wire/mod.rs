@@ -12,6 +12,9 @@
 //!   path, spelled `messages[2].content`, and whose message says what was
 //!   expected (see [`expect`]).
 //!
+//! A field that only some cases read (a message's `tool_calls` for the
+//! assistant role) is a [`Dependent`]: kept as sent, typed when read.
+//!
 //! A route's body is read in parts (e.g. [`chat::ChatCompletionRequest`] is
 //! the conversation, the chat options and [`generation::GenerationParams`],
 //! each parsed from the same JSON object) rather than with
