@@ -205,29 +205,7 @@ pub struct FunctionDefinition {
     pub parameters: Option<Value>,
 }
 
-impl<'de> Expect<'de> for FunctionCall {
-    const EXPECTED: &'static str = "an object with a name";
-
-    fn mismatch<E: de::Error>(_: &str) -> E {
-        E::custom(format_args!("must be {}", Self::EXPECTED))
-    }
-
-    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        object(map)
-    }
-}
-
-impl<'de> Expect<'de> for FunctionDefinition {
-    const EXPECTED: &'static str = "an object with a name";
-
-    fn mismatch<E: de::Error>(_: &str) -> E {
-        E::custom(format_args!("must be {}", Self::EXPECTED))
-    }
-
-    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        object(map)
-    }
-}
+expect_object!("an object with a name"; FunctionCall, FunctionDefinition);
 
 /// The `type` of a tool or a tool call: only `function` exists.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -247,11 +247,25 @@ impl<'de> Expect<'de> for Map<String, Value> {
 }
 
 /// Implement [`Expect`] for structs read from a JSON object by their
-/// derived `Deserialize` ("must be an object, got string" otherwise).
+/// derived `Deserialize` ("must be an object, got string" otherwise; with
+/// a phrase first, "must be PHRASE" whatever came instead).
 macro_rules! expect_object {
     ($($t:ty),* $(,)?) => {$(
         impl<'de> $crate::api::wire::expect::Expect<'de> for $t {
             const EXPECTED: &'static str = "an object";
+
+            fn from_map<A: serde::de::MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+                $crate::api::wire::expect::object(map)
+            }
+        }
+    )*};
+    ($phrase:literal; $($t:ty),* $(,)?) => {$(
+        impl<'de> $crate::api::wire::expect::Expect<'de> for $t {
+            const EXPECTED: &'static str = $phrase;
+
+            fn mismatch<E: serde::de::Error>(_: &str) -> E {
+                E::custom(concat!("must be ", $phrase))
+            }
 
             fn from_map<A: serde::de::MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
                 $crate::api::wire::expect::object(map)
