@@ -2,7 +2,8 @@
 //! APIs (plus vLLM's extensions), the model list, health, the tokenizer
 //! endpoints and Prometheus metrics.
 //!
-//! Every handler parses its body with `validate` into the engine's
+//! Every handler reads its body into the typed request of its route
+//! (`wire`), checks it with `validate` into the engine's
 //! `GenerateRequest`, calls [`EngineHandle::generate`], and answers either
 //! whole (JSON) or as SSE (`sse`). Every error, including unknown routes,
 //! oversized and malformed bodies, goes through [`ApiError`]'s one mapping.
@@ -14,6 +15,7 @@ pub mod misc;
 pub mod openai;
 pub mod sse;
 pub mod validate;
+pub mod wire;
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};

@@ -1,9 +1,7 @@
 //! OpenAI wire types for what weir sends: completions, chunks, usage,
 //! logprobs, model cards and the vLLM tokenizer endpoints' replies.
 //!
-//! Requests are not mirrored here as serde structs: `validate` reads them
-//! field by field from a `serde_json::Value`, so that a wrong type names its
-//! field in the error and an unknown field is never a 400.
+//! Requests have their own types in `wire`.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
