@@ -17,16 +17,23 @@
 //! The Qwen3-Coder parser also reads the request's offered tools: their JSON
 //! schemas type its parameter values.
 //!
+//! The marker scanning itself (search with hold-back, the block states, the
+//! end-of-stream flush) is written once, in [`scanner`]; [`layout`] holds
+//! the marker layouts several families share. Each family's file holds only
+//! its markers, how one block's text becomes calls, and its quirks.
+//!
 //! Every parser here is split-invariant: the concatenated `Content`, the
 //! concatenated `Reasoning` and the list of tool calls do not depend on how
 //! the text was cut into pieces (the unit tests check every cut point).
 
 pub mod deepseek;
 pub mod hermes;
+pub mod layout;
 pub mod llama3;
 pub mod mistral;
 pub mod qwen3_coder;
 pub mod reasoning;
+pub mod scanner;
 
 pub use deepseek::DeepSeekParser;
 pub use hermes::HermesParser;
@@ -225,75 +232,6 @@ fn splitmix64(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-/// Length in bytes of the longest proper prefix of `marker` that `buf` ends
-/// with: the tail that must be held back because the marker may be starting.
-///
-/// Only cut points `buf.len() - n` that lie on a char boundary count, so
-/// `marker` may hold non-ASCII chars (the DeepSeek markers do): the held
-/// tail is always whole chars.
-pub(crate) fn held_prefix_len(buf: &str, marker: &str) -> usize {
-    let b = buf.as_bytes();
-    let m = marker.as_bytes();
-    let max = m.len().saturating_sub(1).min(b.len());
-    (1..=max)
-        .rev()
-        .find(|&n| b[b.len() - n..] == m[..n] && buf.is_char_boundary(b.len() - n))
-        .unwrap_or(0)
-}
-
-/// Finds where a JSON object or array ends, incrementally.
-///
-/// The scanned buffer must start with `{` or `[` and may only grow between
-/// calls to [`JsonScan::feed`]. Strings (with escapes) are tracked so that
-/// brackets inside them do not count; bracket kinds are not matched (the
-/// value is validated by serde_json afterwards). All tokens looked at are
-/// ASCII, so the returned end always lies on a char boundary.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct JsonScan {
-    /// Bytes of the buffer already scanned.
-    pos: usize,
-    /// Open brackets.
-    depth: usize,
-    /// Inside a string.
-    in_string: bool,
-    /// Inside a string, right after a backslash.
-    escape: bool,
-}
-
-impl JsonScan {
-    /// Scans the new part of `buf`; returns the end (exclusive, in bytes) of
-    /// the value once its outermost bracket closes.
-    pub(crate) fn feed(&mut self, buf: &str) -> Option<usize> {
-        let b = buf.as_bytes();
-        while self.pos < b.len() {
-            let c = b[self.pos];
-            self.pos += 1;
-            if self.in_string {
-                if self.escape {
-                    self.escape = false;
-                } else if c == b'\\' {
-                    self.escape = true;
-                } else if c == b'"' {
-                    self.in_string = false;
-                }
-                continue;
-            }
-            match c {
-                b'"' => self.in_string = true,
-                b'{' | b'[' => self.depth += 1,
-                b'}' | b']' => {
-                    self.depth = self.depth.saturating_sub(1);
-                    if self.depth == 0 {
-                        return Some(self.pos);
-                    }
-                }
-                _ => {}
-            }
-        }
-        None
-    }
 }
 
 /// Arguments value of a call as a compact JSON object string: an object, a
@@ -749,15 +687,6 @@ mod tests {
     }
 
     #[test]
-    fn json_scan_finds_end() {
-        let mut s = JsonScan::default();
-        assert_eq!(s.feed("{\"a\": \"}\\\"{\""), None);
-        assert_eq!(s.feed("{\"a\": \"}\\\"{\", \"b\": [1, {}]}, x"), Some(27));
-        let mut s = JsonScan::default();
-        assert_eq!(s.feed("[[]] "), Some(4));
-    }
-
-    #[test]
     fn passthrough_is_verbatim() {
         let make = || build(ToolFormat::None, ReasoningFormat::None, false, 1, None);
         let text = "<think>x</think> <tool_call>{\"name\":\"f\"}</tool_call> naïve 🚀\n";
@@ -786,16 +715,6 @@ mod tests {
             assert!(seen.insert(id));
         }
         assert_ne!(tool_call_id(1, 0), tool_call_id(2, 0));
-    }
-
-    #[test]
-    fn held_prefix() {
-        assert_eq!(held_prefix_len("abc<tool_", "<tool_call>"), 6);
-        assert_eq!(held_prefix_len("abc<", "<tool_call>"), 1);
-        assert_eq!(held_prefix_len("abc", "<tool_call>"), 0);
-        assert_eq!(held_prefix_len("<tool_call>", "<tool_call>"), 0);
-        assert_eq!(held_prefix_len("", "<tool_call>"), 0);
-        assert_eq!(held_prefix_len("🚀<", "<x>"), 1);
     }
 
     const CALL: &str = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"c\"}}\n</tool_call>";
