@@ -171,7 +171,7 @@ impl CallSyntax for MistralSyntax {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{check_splits, names_args, Collected};
+    use super::super::test_support::{check_splits, names_args, random_texts, Collected};
     use super::super::tool_call_id;
     use super::*;
     use crate::parse::{OutputParser, ParsedDelta};
@@ -297,16 +297,7 @@ mod tests {
             MARKER, ARGS, "[TOOL_", "[", "]", "{", "}", "\"", "\\", " ", "\n", GOOD, GOOD_LIST,
             "🚀", "f", "é",
         ];
-        let mut state: u64 = 3;
-        let mut next = |n: usize| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((state >> 33) % n as u64) as usize
-        };
-        for _ in 0..300 {
-            let len = 1 + next(10);
-            let text: String = (0..len).map(|_| frags[next(frags.len())]).collect();
+        for text in random_texts(&frags, 3, 300, 10) {
             let c = mistral(&text);
             if c.calls.is_empty() {
                 assert_eq!(c.content, text);

@@ -479,6 +479,38 @@ pub(crate) mod test_support {
         c
     }
 
+    /// `count` random texts of 1 to `max_len` pieces drawn from `frags`
+    /// (markers, their fragments, JSON bits, multi-byte chars), the same
+    /// for the same `seed`.
+    pub(crate) fn random_texts(
+        frags: &[&str],
+        seed: u64,
+        count: usize,
+        max_len: usize,
+    ) -> Vec<String> {
+        let mut rng = Lcg(seed);
+        (0..count)
+            .map(|_| {
+                let len = 1 + rng.below(max_len);
+                (0..len).map(|_| frags[rng.below(frags.len())]).collect()
+            })
+            .collect()
+    }
+
+    /// A small deterministic random number generator (Knuth's MMIX LCG).
+    struct Lcg(u64);
+
+    impl Lcg {
+        /// The next number in `0..n`.
+        fn below(&mut self, n: usize) -> usize {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((self.0 >> 33) % n as u64) as usize
+        }
+    }
+
     /// Feeds `text` whole, in two pieces at every char boundary, one char at
     /// a time, in three pieces at every pair of boundaries (short texts) and
     /// in random multi-char pieces; asserts every run gives the same result
@@ -503,15 +535,12 @@ pub(crate) mod test_support {
                 }
             }
         }
-        let mut state: u64 = 0x1234_5678 ^ text.len() as u64;
+        let mut rng = Lcg(0x1234_5678 ^ text.len() as u64);
         for _ in 0..300 {
             let mut pieces = Vec::new();
             let mut start = 0;
             while start < text.len() {
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                let step = 1 + ((state >> 33) % 7) as usize;
+                let step = 1 + rng.below(7);
                 let mut end = (start + step).min(text.len());
                 while !text.is_char_boundary(end) {
                     end += 1;
@@ -527,7 +556,7 @@ pub(crate) mod test_support {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::check_splits;
+    use super::test_support::{check_splits, random_texts};
     use super::*;
 
     #[test]
@@ -778,16 +807,7 @@ mod tests {
             "{",
             "é",
         ];
-        let mut state: u64 = 99;
-        let mut next = |n: usize| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((state >> 33) % n as u64) as usize
-        };
-        for case in 0..200 {
-            let len = 1 + next(12);
-            let text: String = (0..len).map(|_| frags[next(frags.len())]).collect();
+        for (case, text) in random_texts(&frags, 99, 200, 12).into_iter().enumerate() {
             let seed = case as u64;
             for (tools, reasoning, open) in [
                 (ToolFormat::Hermes, ReasoningFormat::Think, false),
