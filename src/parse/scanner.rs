@@ -5,11 +5,11 @@
 //! back only a tail that could still become one, and lets everything go at
 //! the end of the stream. This module holds that machinery once:
 //!
-//! - [`scan`]: where a marker stands in the buffer, or how much of the buffer
-//!   can go out now (all but the tail [`held_prefix_len`] measures).
-//! - [`lead`]: whether the reply opens with a marker after some whitespace
+//! - `scan`: where a marker stands in the buffer, or how much of the buffer
+//!   can go out now (all but the tail `held_prefix_len` measures).
+//! - `lead`: whether the reply opens with a marker after some whitespace
 //!   (the `<think>` rule, the Llama 3 rule).
-//! - [`take_leading_ws`], [`JsonScan`]: small readers the families use.
+//! - `take_leading_ws`, `JsonScan`: small readers the families use.
 //! - [`CallScanner`]: the whole state machine of a tool-call family whose
 //!   calls follow a start marker anywhere in the reply. Content before the
 //!   marker streams out (through the `CallEmitter` whitespace rule); what
@@ -303,7 +303,7 @@ impl<S: CallSyntax> CallScanner<S> {
 
     /// Outside a block: emits the text before the start marker, holding back
     /// a tail that may be its start. Returns true when a block opened.
-    fn text(&mut self, out: &mut Vec<ParsedDelta>) -> bool {
+    fn scan_text(&mut self, out: &mut Vec<ParsedDelta>) -> bool {
         let start = self.syntax.start();
         let last = self.block.last;
         let buf = &mut self.block.buf;
@@ -348,7 +348,7 @@ impl<S: CallSyntax> BufferedParser for CallScanner<S> {
         self.block.last = last;
         loop {
             if !self.inside {
-                if !self.text(out) {
+                if !self.scan_text(out) {
                     return;
                 }
                 self.inside = true;
