@@ -29,7 +29,7 @@
 //!   the JSON and ```` ``` ```` after it; it may be left out. The name must be
 //!   non-empty, without whitespace or `<` / `>`. The arguments must be a JSON
 //!   object or a JSON string holding one (missing: `{}`). Each call becomes
-//!   one [`ParsedDelta::ToolCall`] with compact arguments, key order kept.
+//!   one [`ToolCall`](super::ParsedDelta::ToolCall) with compact arguments, key order kept.
 //! - A section that ends with the reply after at least one call needs no
 //!   `<｜tool▁calls▁end｜>`.
 //! - Anything else (a malformed call, a call still open at the end, text in

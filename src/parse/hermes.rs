@@ -15,7 +15,7 @@
 //!   trimmed body is parsed as a JSON object with a non-empty string `name`
 //!   and `arguments` (or `parameters`): an object, a JSON string holding an
 //!   object, or absent / `null` / an empty string (all meaning `{}`). It
-//!   becomes one [`ParsedDelta::ToolCall`] whose `arguments` is the compact
+//!   becomes one [`ToolCall`](super::ParsedDelta::ToolCall) whose `arguments` is the compact
 //!   JSON of the object, key order preserved.
 //! - A block that fails any of that, or is still open at `finish()`, is
 //!   emitted as `Content`, raw and with its markers: never lost.
