@@ -177,3 +177,79 @@ async fn unknown_tool_call_parser_is_refused() {
         "{msg}"
     );
 }
+
+/// Each family's sample outputs, cut in two at every char boundary and fed
+/// one char at a time, give the same deltas as the whole text in one piece
+/// (adjacent text deltas joined: a cut may only split a text delta, never
+/// move, add or drop anything).
+#[test]
+fn every_family_gives_the_same_deltas_however_the_text_is_cut() {
+    use weir::parse::{build, ParsedDelta, ReasoningFormat, ToolFormat};
+
+    /// Joins adjacent `Content` and adjacent `Reasoning` deltas.
+    fn joined(deltas: Vec<ParsedDelta>) -> Vec<ParsedDelta> {
+        let mut out: Vec<ParsedDelta> = Vec::new();
+        for d in deltas {
+            match (out.last_mut(), d) {
+                (Some(ParsedDelta::Content(a)), ParsedDelta::Content(b))
+                | (Some(ParsedDelta::Reasoning(a)), ParsedDelta::Reasoning(b)) => a.push_str(&b),
+                (_, d) => out.push(d),
+            }
+        }
+        out
+    }
+
+    let tools = json!([{"type": "function", "function": {"name": "write",
+        "parameters": {"type": "object", "properties": {
+            "path": {"type": "string"}, "content": {"type": "string"},
+            "line": {"type": "integer"}}}}}]);
+    let samples: &[(ToolFormat, ReasoningFormat, bool, &str)] = &[
+        (ToolFormat::Hermes, ReasoningFormat::None, false,
+         "I'll check both.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"tz\": \"CET\"}}\n</tool_call>"),
+        (ToolFormat::Hermes, ReasoningFormat::Think, false,
+         "<think>\nThe user wants the weather; call the tool.\n</think>\n\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Zürich 🚀\"}}\n</tool_call>\n\nDone."),
+        (ToolFormat::Hermes, ReasoningFormat::None, false,
+         "Not a call: <tool_call>{\"name\": }</tool_call> and <tool_ then text"),
+        (ToolFormat::Qwen3Coder, ReasoningFormat::None, false,
+         "Writing it.\n<tool_call>\n<function=write>\n<parameter=path>\nsrc/main.rs\n</parameter>\n<parameter=content>\nfn main() {\n    println!(\"<tool_call> naïve\");\n}\n</parameter>\n<parameter=line>\n3\n</parameter>\n</function>\n</tool_call>"),
+        (ToolFormat::Llama3, ReasoningFormat::None, false,
+         "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}; {\"name\": \"get_time\", \"parameters\": {\"tz\": \"é\"}}"),
+        (ToolFormat::Llama3, ReasoningFormat::None, false,
+         "The answer is {probably} 42, naïve 🚀."),
+        (ToolFormat::Mistral, ReasoningFormat::None, false,
+         "Checking.[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"n\": [1, 2]}}, {\"name\": \"b\", \"arguments\": {}}]"),
+        (ToolFormat::Mistral, ReasoningFormat::Think, false,
+         "<think>plan</think>[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Paris\"}[TOOL_CALLS]get_time[ARGS]{}\n\nok [TOOL_CALLS]!"),
+        (ToolFormat::DeepSeek, ReasoningFormat::Think, false,
+         "<think>\nNeed the weather.\n</think>\n\nSure.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Paris\"}\n```<｜tool▁call▁end｜>\n<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_time\n```json\n{}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>"),
+        (ToolFormat::DeepSeek, ReasoningFormat::Think, true,
+         "plan</think><｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": \"Paris\"}<｜tool▁call▁end｜><｜tool▁call▁begin｜>bad name<｜tool▁sep｜>{}<｜tool▁call▁end｜><｜tool▁calls▁end｜>"),
+    ];
+    for &(tool_format, reasoning, open, text) in samples {
+        let run = |pieces: &[&str]| {
+            let mut p = build(tool_format, reasoning, open, 9, Some(&tools));
+            let mut deltas = Vec::new();
+            for piece in pieces {
+                deltas.extend(p.push(piece));
+            }
+            deltas.extend(p.finish());
+            (joined(deltas), p.saw_tool_calls())
+        };
+        let whole = run(&[text]);
+        assert!(
+            text.contains("Not a call") || text.contains("naïve 🚀.") || whole.1,
+            "{tool_format:?} sample has no call: {whole:?}"
+        );
+        for cut in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+            let got = run(&[&text[..cut], &text[cut..]]);
+            assert_eq!(got, whole, "{tool_format:?} cut at {cut} of {text:?}");
+        }
+        let chars: Vec<String> = text.chars().map(String::from).collect();
+        let pieces: Vec<&str> = chars.iter().map(String::as_str).collect();
+        assert_eq!(
+            run(&pieces),
+            whole,
+            "{tool_format:?} char by char: {text:?}"
+        );
+    }
+}

@@ -29,7 +29,7 @@
 //!   the JSON and ```` ``` ```` after it; it may be left out. The name must be
 //!   non-empty, without whitespace or `<` / `>`. The arguments must be a JSON
 //!   object or a JSON string holding one (missing: `{}`). Each call becomes
-//!   one [`ParsedDelta::ToolCall`] with compact arguments, key order kept.
+//!   one [`ToolCall`](super::ParsedDelta::ToolCall) with compact arguments, key order kept.
 //! - A section that ends with the reply after at least one call needs no
 //!   `<｜tool▁calls▁end｜>`.
 //! - Anything else (a malformed call, a call still open at the end, text in
@@ -39,9 +39,9 @@
 //! - After a call, whitespace is held: dropped if another call or the end
 //!   follows, emitted with the text if other text follows.
 
-use super::{
-    arguments_json, held_prefix_len, is_call_name, BufferedParser, CallEmitter, ParsedDelta,
-};
+use super::layout::{BlockBody, SectionMarkers, Sections};
+use super::scanner::CallScanner;
+use super::{arguments_json, is_call_name};
 use serde_json::Value;
 
 /// Opens the tool-call section.
@@ -55,62 +55,33 @@ pub const CALL_END: &str = "<｜tool▁call▁end｜>";
 /// Separates a call's type (V3) or name (V3.1) from the rest.
 pub const SEP: &str = "<｜tool▁sep｜>";
 
-/// Where the parser is in the output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    /// Outside any section.
-    Text,
-    /// In the section, between calls: a call, the section end or whitespace.
-    Section,
-    /// After `<｜tool▁call▁begin｜>`, waiting for `<｜tool▁call▁end｜>`.
-    Call,
+/// The section layout's markers.
+const MARKERS: SectionMarkers = SectionMarkers {
+    begin: CALLS_BEGIN,
+    end: CALLS_END,
+    call_begin: CALL_BEGIN,
+    call_end: CALL_END,
+};
+
+/// DeepSeek call bodies: V3's `function<sep>NAME` and fenced JSON, or
+/// V3.1's `NAME<sep>JSON`.
+#[derive(Debug)]
+pub struct CallBody;
+
+impl BlockBody for CallBody {
+    fn calls(&self, body: &str) -> Option<Vec<(String, String)>> {
+        parse_call(body).map(|call| vec![call])
+    }
 }
 
 /// Parses DeepSeek V3 / V3.1 tool-call sections; see the module docs.
-#[derive(Debug)]
-pub struct DeepSeekParser {
-    state: State,
-    /// Text received but not yet emitted or consumed. In `Call`, the call
-    /// body so far.
-    buf: String,
-    /// Raw text consumed since the section began or its last call: emitted
-    /// as content if what follows turns out malformed.
-    raw: String,
-    /// Calls emitted in the current section.
-    section_calls: usize,
-    /// In `Call`: bytes of `buf` already searched for `CALL_END` without a
-    /// match (bounded so a match across pushes is still found).
-    scanned: usize,
-    /// Numbers calls and handles the whitespace around them.
-    emitter: CallEmitter,
-}
+pub type DeepSeekParser = CallScanner<Sections<CallBody>>;
 
 impl DeepSeekParser {
     /// A parser for one response; `id_seed` feeds [`super::tool_call_id`].
     pub fn new(id_seed: u64) -> Self {
-        Self {
-            state: State::Text,
-            buf: String::new(),
-            raw: String::new(),
-            section_calls: 0,
-            scanned: 0,
-            emitter: CallEmitter::new(id_seed),
-        }
+        CallScanner::with_syntax(id_seed, Sections::new(MARKERS, CallBody))
     }
-
-    /// Gives up on the section: its unconsumed raw text plus `extra` is
-    /// content; parsing goes on in `Text` with what is left in `buf`.
-    fn fallback(&mut self, extra: &str, out: &mut Vec<ParsedDelta>) {
-        let mut raw = std::mem::take(&mut self.raw);
-        raw.push_str(extra);
-        self.state = State::Text;
-        self.emitter.text(&raw, false, out);
-    }
-}
-
-/// True when `s` is empty or a proper prefix of `marker`.
-fn is_proper_prefix(s: &str, marker: &str) -> bool {
-    s.len() < marker.len() && marker.starts_with(s)
 }
 
 /// `s` without its ```` ``` ```` fence (and the language tag after the
@@ -150,105 +121,12 @@ fn parse_call(body: &str) -> Option<(String, String)> {
     Some((name.to_string(), arguments_json(args.as_ref())?))
 }
 
-impl BufferedParser for DeepSeekParser {
-    fn buffer(&mut self) -> &mut String {
-        &mut self.buf
-    }
-
-    fn calls_seen(&self) -> bool {
-        self.emitter.calls() > 0
-    }
-
-    /// Emits what the buffer allows; `last` means no more text will come.
-    fn process(&mut self, last: bool, out: &mut Vec<ParsedDelta>) {
-        loop {
-            match self.state {
-                State::Text => {
-                    if let Some(pos) = self.buf.find(CALLS_BEGIN) {
-                        let before: String = self.buf.drain(..pos + CALLS_BEGIN.len()).collect();
-                        self.emitter.text(&before[..pos], true, out);
-                        self.raw = CALLS_BEGIN.to_string();
-                        self.section_calls = 0;
-                        self.state = State::Section;
-                        continue;
-                    }
-                    let hold = if last {
-                        0
-                    } else {
-                        held_prefix_len(&self.buf, CALLS_BEGIN)
-                    };
-                    let cut = self.buf.len() - hold;
-                    let ready: String = self.buf.drain(..cut).collect();
-                    self.emitter.text(&ready, false, out);
-                    if last {
-                        self.emitter.end();
-                    }
-                    return;
-                }
-                State::Section => {
-                    let ws = self.buf.len() - self.buf.trim_start().len();
-                    let taken: String = self.buf.drain(..ws).collect();
-                    self.raw.push_str(&taken);
-                    if self.buf.starts_with(CALL_BEGIN) {
-                        self.buf.drain(..CALL_BEGIN.len());
-                        self.raw.push_str(CALL_BEGIN);
-                        self.scanned = 0;
-                        self.state = State::Call;
-                    } else if self.buf.starts_with(CALLS_END) && self.section_calls > 0 {
-                        self.buf.drain(..CALLS_END.len());
-                        self.raw.clear();
-                        self.state = State::Text;
-                    } else if self.buf.is_empty() && last && self.section_calls > 0 {
-                        // The reply ended after the calls: only whitespace is left.
-                        self.raw.clear();
-                        self.state = State::Text;
-                    } else if !last
-                        && (is_proper_prefix(&self.buf, CALL_BEGIN)
-                            || is_proper_prefix(&self.buf, CALLS_END))
-                    {
-                        // Empty or a proper prefix of a marker: wait.
-                        return;
-                    } else {
-                        self.fallback("", out);
-                    }
-                }
-                State::Call => {
-                    // `scanned` lies on a char boundary: it is set from
-                    // `buf.len() - held_prefix_len(..)`, see there.
-                    let from = self.scanned.min(self.buf.len());
-                    if let Some(rel) = self.buf.get(from..).and_then(|s| s.find(CALL_END)) {
-                        let pos = from + rel;
-                        let call: String = self.buf.drain(..pos + CALL_END.len()).collect();
-                        match parse_call(&call[..pos]) {
-                            Some((name, arguments)) => {
-                                self.emitter.call(name, arguments, out);
-                                self.raw.clear();
-                                self.section_calls += 1;
-                                self.state = State::Section;
-                            }
-                            None => self.fallback(&call, out),
-                        }
-                        continue;
-                    }
-                    if last {
-                        let rest = std::mem::take(&mut self.buf);
-                        self.fallback(&rest, out);
-                        continue;
-                    }
-                    self.scanned = self.buf.len() - held_prefix_len(&self.buf, CALL_END);
-                    return;
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{check_splits, names_args, Collected};
+    use super::super::test_support::{check_splits, names_args, random_texts, Collected};
     use super::super::tool_call_id;
     use super::*;
-    use crate::parse::OutputParser;
+    use crate::parse::{OutputParser, ParsedDelta};
 
     fn deepseek(text: &str) -> Collected {
         check_splits(&|| Box::new(DeepSeekParser::new(8)), text)
@@ -448,16 +326,7 @@ mod tests {
             "🚀",
             "｜",
         ];
-        let mut state: u64 = 5;
-        let mut next = |n: usize| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((state >> 33) % n as u64) as usize
-        };
-        for _ in 0..300 {
-            let len = 1 + next(10);
-            let text: String = (0..len).map(|_| frags[next(frags.len())]).collect();
+        for text in random_texts(&frags, 5, 300, 10) {
             let c = deepseek(&text);
             if c.calls.is_empty() {
                 assert_eq!(c.content, text);

@@ -15,7 +15,7 @@
 //!   trimmed body is parsed as a JSON object with a non-empty string `name`
 //!   and `arguments` (or `parameters`): an object, a JSON string holding an
 //!   object, or absent / `null` / an empty string (all meaning `{}`). It
-//!   becomes one [`ParsedDelta::ToolCall`] whose `arguments` is the compact
+//!   becomes one [`ToolCall`](super::ParsedDelta::ToolCall) whose `arguments` is the compact
 //!   JSON of the object, key order preserved.
 //! - A block that fails any of that, or is still open at `finish()`, is
 //!   emitted as `Content`, raw and with its markers: never lost.
@@ -25,30 +25,15 @@
 //!   emitted with the text if non-whitespace text follows.
 //! - `<tool_` that never completes the marker (`a <tool_x> b`) is content.
 
-use super::{call_from_value, held_prefix_len, BufferedParser, CallEmitter, ParsedDelta};
+use super::call_from_value;
+use super::layout::{BlockBody, TaggedBlocks};
+use super::scanner::CallScanner;
 use serde_json::Value;
 
 /// Opening marker of a tool-call block.
 pub const START: &str = "<tool_call>";
 /// Closing marker of a tool-call block.
 pub const END: &str = "</tool_call>";
-
-/// Where the parser is in the output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    /// Outside any block.
-    Text,
-    /// After `<tool_call>`, waiting for `</tool_call>`.
-    Block,
-}
-
-/// What a complete `<tool_call>` block's body holds: Hermes JSON here,
-/// Qwen3-Coder's `<function=...>` XML in [`super::qwen3_coder`].
-pub trait BlockBody: Send + std::fmt::Debug {
-    /// The body's calls as (name, compact arguments JSON), in order; `None`
-    /// when it is malformed (the block is then emitted as content).
-    fn calls(&self, body: &str) -> Option<Vec<(String, String)>>;
-}
 
 /// Hermes bodies: one JSON object with `name` and `arguments`.
 #[derive(Debug)]
@@ -61,119 +46,15 @@ impl BlockBody for JsonBody {
     }
 }
 
-/// Splits text into content and `<tool_call>` blocks, each turned into calls
-/// by `B`; see the module docs.
-#[derive(Debug)]
-pub struct TaggedBlockParser<B: BlockBody> {
-    state: State,
-    /// Text received but not yet emitted. In `Block`, the block body so far.
-    buf: String,
-    /// In `Block`: bytes of `buf` already searched for `END` without a match
-    /// (bounded so a match across pushes is still found).
-    scanned: usize,
-    /// Reads a block's body.
-    body: B,
-    /// Numbers calls and handles the whitespace around them.
-    emitter: CallEmitter,
-}
-
 /// Parses Hermes-style `<tool_call>` blocks; see the module docs.
-pub type HermesParser = TaggedBlockParser<JsonBody>;
+pub type HermesParser = CallScanner<TaggedBlocks<JsonBody>>;
 
 impl HermesParser {
     /// A parser for one response; `id_seed` feeds [`tool_call_id`].
     ///
     /// [`tool_call_id`]: super::tool_call_id
     pub fn new(id_seed: u64) -> Self {
-        TaggedBlockParser::with_body(id_seed, JsonBody)
-    }
-}
-
-impl<B: BlockBody> TaggedBlockParser<B> {
-    /// A parser for one response reading block bodies with `body`.
-    pub fn with_body(id_seed: u64, body: B) -> Self {
-        Self {
-            state: State::Text,
-            buf: String::new(),
-            scanned: 0,
-            body,
-            emitter: CallEmitter::new(id_seed),
-        }
-    }
-
-    /// Handles a complete block body (between the markers).
-    fn block(&mut self, body: &str, out: &mut Vec<ParsedDelta>) {
-        match self.body.calls(body) {
-            Some(calls) => {
-                for (name, arguments) in calls {
-                    self.emitter.call(name, arguments, out);
-                }
-            }
-            None => {
-                let raw = format!("{START}{body}{END}");
-                self.emitter.text(&raw, false, out);
-            }
-        }
-    }
-}
-
-impl<B: BlockBody> BufferedParser for TaggedBlockParser<B> {
-    fn buffer(&mut self) -> &mut String {
-        &mut self.buf
-    }
-
-    fn calls_seen(&self) -> bool {
-        self.emitter.calls() > 0
-    }
-
-    /// Emits what the buffer allows; `last` means no more text will come.
-    fn process(&mut self, last: bool, out: &mut Vec<ParsedDelta>) {
-        loop {
-            match self.state {
-                State::Text => {
-                    if let Some(pos) = self.buf.find(START) {
-                        let before: String = self.buf.drain(..pos + START.len()).collect();
-                        self.emitter.text(&before[..pos], true, out);
-                        self.state = State::Block;
-                        self.scanned = 0;
-                        continue;
-                    }
-                    let hold = if last {
-                        0
-                    } else {
-                        held_prefix_len(&self.buf, START)
-                    };
-                    let cut = self.buf.len() - hold;
-                    let ready: String = self.buf.drain(..cut).collect();
-                    self.emitter.text(&ready, false, out);
-                    if last {
-                        self.emitter.end();
-                    }
-                    return;
-                }
-                State::Block => {
-                    // `scanned` lies on a char boundary: it is set from
-                    // `buf.len() - held_prefix_len(..)`, see there.
-                    let from = self.scanned.min(self.buf.len());
-                    if let Some(rel) = self.buf.get(from..).and_then(|s| s.find(END)) {
-                        let pos = from + rel;
-                        let block: String = self.buf.drain(..pos + END.len()).collect();
-                        self.block(&block[..pos], out);
-                        self.state = State::Text;
-                        continue;
-                    }
-                    if last {
-                        let raw = format!("{START}{}", self.buf);
-                        self.buf.clear();
-                        self.state = State::Text;
-                        self.emitter.text(&raw, false, out);
-                        continue;
-                    }
-                    self.scanned = self.buf.len() - held_prefix_len(&self.buf, END);
-                    return;
-                }
-            }
-        }
+        CallScanner::with_syntax(id_seed, TaggedBlocks::new(START, END, JsonBody))
     }
 }
 
@@ -182,7 +63,7 @@ mod tests {
     use super::super::test_support::{check_splits, names_args, Collected};
     use super::super::tool_call_id;
     use super::*;
-    use crate::parse::OutputParser;
+    use crate::parse::{OutputParser, ParsedDelta};
 
     fn hermes(text: &str) -> Collected {
         check_splits(&|| Box::new(HermesParser::new(99)), text)

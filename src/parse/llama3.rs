@@ -23,7 +23,8 @@
 //!   `<|python_tag|>` before it, and everything after it is `Content`: never
 //!   lost.
 
-use super::{call_from_value, push_content, BufferedParser, CallEmitter, JsonScan, ParsedDelta};
+use super::scanner::{lead, take_leading_ws, JsonScan, Lead};
+use super::{call_from_value, push_content, BufferedParser, CallEmitter, ParsedDelta};
 use serde_json::Value;
 
 /// Marker Llama 3 may put before its tool calls.
@@ -84,9 +85,7 @@ impl Llama3Parser {
 
     /// Moves leading whitespace of `buf` into `pending`.
     fn take_ws(&mut self) {
-        let ws = self.buf.len() - self.buf.trim_start().len();
-        let taken: String = self.buf.drain(..ws).collect();
-        self.pending.push_str(&taken);
+        take_leading_ws(&mut self.buf, &mut self.pending);
     }
 }
 
@@ -103,24 +102,20 @@ impl BufferedParser for Llama3Parser {
     fn process(&mut self, last: bool, out: &mut Vec<ParsedDelta>) {
         loop {
             match self.state {
-                State::Start => {
-                    let rest = self.buf.trim_start();
-                    let ws = self.buf.len() - rest.len();
-                    if ws > MAX_LEADING_WS {
-                        self.state = State::Text;
-                    } else if rest.starts_with(PYTHON_TAG) {
-                        self.pending = self.buf.drain(..ws + PYTHON_TAG.len()).collect();
+                State::Start => match lead(&self.buf, &[PYTHON_TAG, "{"], MAX_LEADING_WS, last) {
+                    Lead::Opens { index, ws } => {
+                        // The tag is consumed; an object's `{` stays.
+                        let taken = if index == 0 {
+                            ws + PYTHON_TAG.len()
+                        } else {
+                            ws
+                        };
+                        self.pending = self.buf.drain(..taken).collect();
                         self.state = State::Object;
-                    } else if rest.starts_with('{') {
-                        self.pending = self.buf.drain(..ws).collect();
-                        self.state = State::Object;
-                    } else if PYTHON_TAG.starts_with(rest) && !last {
-                        // Empty or a proper prefix of the tag: wait.
-                        return;
-                    } else {
-                        self.state = State::Text;
                     }
-                }
+                    Lead::Undecided => return,
+                    Lead::Other => self.state = State::Text,
+                },
                 State::Object => {
                     if self.scan.is_none() {
                         self.take_ws();
@@ -198,7 +193,7 @@ impl BufferedParser for Llama3Parser {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{check_splits, names_args, Collected};
+    use super::super::test_support::{check_splits, names_args, random_texts, Collected};
     use super::super::tool_call_id;
     use super::*;
     use crate::parse::OutputParser;
@@ -322,16 +317,7 @@ mod tests {
         let frags = [
             PYTHON_TAG, "<|", "{", "}", "\"", "\\", ";", " ", "\n", GOOD, "🚀", "x", "[", "é",
         ];
-        let mut state: u64 = 7;
-        let mut next = |n: usize| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((state >> 33) % n as u64) as usize
-        };
-        for _ in 0..300 {
-            let len = 1 + next(10);
-            let text: String = (0..len).map(|_| frags[next(frags.len())]).collect();
+        for text in random_texts(&frags, 7, 300, 10) {
             let c = llama(&text);
             if c.calls.is_empty() {
                 assert_eq!(c.content, text);

@@ -16,7 +16,7 @@
 //!   counted outside strings) or the reply ends. An array must hold only
 //!   call objects (non-empty string `name`; `arguments` or `parameters` an
 //!   object, a JSON string holding one, or absent / `null` / `""`); a single
-//!   call object is accepted too. Each becomes one [`ParsedDelta::ToolCall`]
+//!   call object is accepted too. Each becomes one [`ToolCall`](super::ParsedDelta::ToolCall)
 //!   with compact arguments.
 //! - Otherwise a function name (ASCII letters, digits, `_`, `-`, `.`) must
 //!   follow, directly followed by `[ARGS]`, optional whitespace and a JSON
@@ -27,10 +27,8 @@
 //! - After a call, whitespace is held: dropped if another `[TOOL_CALLS]` or
 //!   the end follows, emitted with the text if other text follows.
 
-use super::{
-    arguments_json, call_from_value, held_prefix_len, BufferedParser, CallEmitter, JsonScan,
-    ParsedDelta,
-};
+use super::scanner::{Block, CallScanner, CallSyntax, JsonScan, Step};
+use super::{arguments_json, call_from_value};
 use serde_json::Value;
 
 /// Marker before the tool calls.
@@ -38,83 +36,49 @@ pub const MARKER: &str = "[TOOL_CALLS]";
 /// Marker between a function name and its arguments (newer form).
 pub const ARGS: &str = "[ARGS]";
 
-/// Where the parser is in the output.
+/// Where reading stands after `[TOOL_CALLS]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// Outside any block.
-    Text,
     /// Right after `[TOOL_CALLS]`: the form is not known yet.
     Marker,
     /// Reading a function name (newer form).
     Name,
     /// After `[ARGS]`, before the arguments object.
     Args,
-    /// Scanning a JSON value that starts at `buf[0]`. `true`: the arguments
-    /// of the newer form; `false`: the array (or object) of the older form.
+    /// Scanning a JSON value that starts the unread text. `true`: the
+    /// arguments of the newer form; `false`: the array (or object) of the
+    /// older form.
     Json(bool),
 }
 
-/// Parses Mistral `[TOOL_CALLS]` tool calls; see the module docs.
+/// Reads what follows `[TOOL_CALLS]`, in either form.
 #[derive(Debug)]
-pub struct MistralParser {
+pub struct MistralSyntax {
     state: State,
-    /// Text received but not yet emitted or consumed.
-    buf: String,
-    /// Raw text of the current block consumed so far (marker included):
-    /// emitted as content if the block turns out malformed.
-    raw: String,
     /// Function name of the current block (newer form).
     name: String,
-    /// In `Json`: the scanner over `buf`.
+    /// In `Json`: the scanner over the unread text.
     scan: JsonScan,
-    /// Numbers calls and handles the whitespace around them.
-    emitter: CallEmitter,
+}
+
+/// Parses Mistral `[TOOL_CALLS]` tool calls; see the module docs.
+pub type MistralParser = CallScanner<MistralSyntax>;
+
+impl MistralParser {
+    /// A parser for one response; `id_seed` feeds [`super::tool_call_id`].
+    pub fn new(id_seed: u64) -> Self {
+        let syntax = MistralSyntax {
+            state: State::Marker,
+            name: String::new(),
+            scan: JsonScan::default(),
+        };
+        CallScanner::with_syntax(id_seed, syntax)
+    }
 }
 
 /// A character allowed in a function name.
 fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
-}
-
-impl MistralParser {
-    /// A parser for one response; `id_seed` feeds [`tool_call_id`].
-    pub fn new(id_seed: u64) -> Self {
-        Self {
-            state: State::Text,
-            buf: String::new(),
-            raw: String::new(),
-            name: String::new(),
-            scan: JsonScan::default(),
-            emitter: CallEmitter::new(id_seed),
-        }
-    }
-
-    /// Gives up on the current block: its raw text plus `extra` is content;
-    /// parsing goes on in `Text` with what is left in `buf`.
-    fn fallback(&mut self, extra: &str, out: &mut Vec<ParsedDelta>) {
-        let mut raw = std::mem::take(&mut self.raw);
-        raw.push_str(extra);
-        self.name.clear();
-        self.state = State::Text;
-        self.emitter.text(&raw, false, out);
-    }
-
-    /// Emits the calls of a finished block.
-    fn emit(&mut self, calls: Vec<(String, String)>, out: &mut Vec<ParsedDelta>) {
-        for (name, arguments) in calls {
-            self.emitter.call(name, arguments, out);
-        }
-        self.raw.clear();
-        self.name.clear();
-        self.state = State::Text;
-    }
-
-    /// Moves leading whitespace of `buf` into `raw`.
-    fn take_ws(&mut self) {
-        let ws = self.buf.len() - self.buf.trim_start().len();
-        let taken: String = self.buf.drain(..ws).collect();
-        self.raw.push_str(&taken);
-    }
 }
 
 /// The older form: a JSON array of call objects (or one call object).
@@ -135,107 +99,71 @@ fn parse_args(name: &str, value: &str) -> Option<Vec<(String, String)>> {
     Some(vec![(name.to_string(), arguments_json(Some(&v))?)])
 }
 
-impl BufferedParser for MistralParser {
-    fn buffer(&mut self) -> &mut String {
-        &mut self.buf
+impl CallSyntax for MistralSyntax {
+    fn start(&self) -> &'static str {
+        MARKER
     }
 
-    fn calls_seen(&self) -> bool {
-        self.emitter.calls() > 0
+    fn open(&mut self) {
+        self.state = State::Marker;
+        self.name.clear();
     }
 
-    /// Emits what the buffer allows; `last` means no more text will come.
-    fn process(&mut self, last: bool, out: &mut Vec<ParsedDelta>) {
+    fn step(&mut self, block: &mut Block) -> Step {
         loop {
             match self.state {
-                State::Text => {
-                    if let Some(pos) = self.buf.find(MARKER) {
-                        let before: String = self.buf.drain(..pos + MARKER.len()).collect();
-                        self.emitter.text(&before[..pos], true, out);
-                        self.raw = MARKER.to_string();
-                        self.state = State::Marker;
-                        continue;
-                    }
-                    let hold = if last {
-                        0
-                    } else {
-                        held_prefix_len(&self.buf, MARKER)
-                    };
-                    let cut = self.buf.len() - hold;
-                    let ready: String = self.buf.drain(..cut).collect();
-                    self.emitter.text(&ready, false, out);
-                    if last {
-                        self.emitter.end();
-                    }
-                    return;
-                }
                 State::Marker => {
-                    self.take_ws();
-                    match self.buf.chars().next() {
-                        None if last => self.fallback("", out),
-                        None => return,
+                    block.take_ws();
+                    match block.rest().chars().next() {
+                        None => return Step::Wait,
                         Some('[' | '{') => {
                             self.scan = JsonScan::default();
                             self.state = State::Json(false);
                         }
                         Some(c) if is_name_char(c) => self.state = State::Name,
-                        Some(_) => self.fallback("", out),
+                        Some(_) => return Step::Malformed,
                     }
                 }
                 State::Name => {
-                    let end = self
-                        .buf
+                    let end = block
+                        .rest()
                         .find(|c: char| !is_name_char(c))
-                        .unwrap_or(self.buf.len());
-                    let part: String = self.buf.drain(..end).collect();
-                    self.name.push_str(&part);
-                    self.raw.push_str(&part);
-                    if self.buf.starts_with(ARGS) {
-                        self.buf.drain(..ARGS.len());
-                        self.raw.push_str(ARGS);
+                        .unwrap_or(block.rest().len());
+                    self.name.push_str(block.take(end));
+                    if block.take_marker(ARGS) {
                         self.state = State::Args;
-                    } else if ARGS.starts_with(self.buf.as_str()) && !last {
-                        // Empty or a proper prefix of `[ARGS]`: wait.
-                        return;
+                    } else if !block.is_last() && block.may_become(ARGS) {
+                        return Step::Wait;
                     } else {
-                        self.fallback("", out);
+                        return Step::Malformed;
                     }
                 }
                 State::Args => {
-                    self.take_ws();
-                    if self.buf.is_empty() {
-                        if last {
-                            self.fallback("", out);
-                            continue;
+                    block.take_ws();
+                    match block.rest().chars().next() {
+                        None => return Step::Wait,
+                        Some('{') => {
+                            self.scan = JsonScan::default();
+                            self.state = State::Json(true);
                         }
-                        return;
-                    }
-                    if self.buf.starts_with('{') {
-                        self.scan = JsonScan::default();
-                        self.state = State::Json(true);
-                    } else {
-                        self.fallback("", out);
+                        Some(_) => return Step::Malformed,
                     }
                 }
-                State::Json(is_args) => match self.scan.feed(&self.buf) {
-                    Some(end) => {
-                        let value: String = self.buf.drain(..end).collect();
-                        let calls = if is_args {
-                            parse_args(&self.name, &value)
-                        } else {
-                            parse_list(&value)
-                        };
-                        match calls {
-                            Some(calls) => self.emit(calls, out),
-                            None => self.fallback(&value, out),
-                        }
-                    }
-                    None if last => {
-                        let rest = std::mem::take(&mut self.buf);
-                        self.fallback(&rest, out);
-                    }
-                    None => return,
-                },
+                State::Json(is_args) => {
+                    let Some(end) = self.scan.feed(block.rest()) else {
+                        return Step::Wait;
+                    };
+                    let value = block.take(end);
+                    let calls = if is_args {
+                        parse_args(&self.name, value)
+                    } else {
+                        parse_list(value)
+                    };
+                    return match calls {
+                        Some(calls) => Step::Calls { calls, close: true },
+                        None => Step::Malformed,
+                    };
+                }
             }
         }
     }
@@ -243,10 +171,10 @@ impl BufferedParser for MistralParser {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{check_splits, names_args, Collected};
+    use super::super::test_support::{check_splits, names_args, random_texts, Collected};
     use super::super::tool_call_id;
     use super::*;
-    use crate::parse::OutputParser;
+    use crate::parse::{OutputParser, ParsedDelta};
 
     fn mistral(text: &str) -> Collected {
         check_splits(&|| Box::new(MistralParser::new(11)), text)
@@ -369,16 +297,7 @@ mod tests {
             MARKER, ARGS, "[TOOL_", "[", "]", "{", "}", "\"", "\\", " ", "\n", GOOD, GOOD_LIST,
             "🚀", "f", "é",
         ];
-        let mut state: u64 = 3;
-        let mut next = |n: usize| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((state >> 33) % n as u64) as usize
-        };
-        for _ in 0..300 {
-            let len = 1 + next(10);
-            let text: String = (0..len).map(|_| frags[next(frags.len())]).collect();
+        for text in random_texts(&frags, 3, 300, 10) {
             let c = mistral(&text);
             if c.calls.is_empty() {
                 assert_eq!(c.content, text);

@@ -17,16 +17,25 @@
 //! The Qwen3-Coder parser also reads the request's offered tools: their JSON
 //! schemas type its parameter values.
 //!
+//! The marker scanning itself (search with hold-back, the block states, the
+//! end-of-stream flush) is written once, in [`scanner`]; [`layout`] holds
+//! the marker layouts several families share. Each family's file holds only
+//! its markers, how one block's text becomes calls, and its quirks.
+//!
 //! Every parser here is split-invariant: the concatenated `Content`, the
 //! concatenated `Reasoning` and the list of tool calls do not depend on how
 //! the text was cut into pieces (the unit tests check every cut point).
 
 pub mod deepseek;
 pub mod hermes;
+pub mod layout;
 pub mod llama3;
 pub mod mistral;
 pub mod qwen3_coder;
 pub mod reasoning;
+pub mod scanner;
+
+mod calls;
 
 pub use deepseek::DeepSeekParser;
 pub use hermes::HermesParser;
@@ -35,7 +44,10 @@ pub use mistral::MistralParser;
 pub use qwen3_coder::Qwen3CoderParser;
 pub use reasoning::ThinkParser;
 
-use serde_json::{Map, Value};
+pub use calls::tool_call_id;
+pub(crate) use calls::{arguments_json, call_from_value, is_call_name, CallEmitter};
+
+use serde_json::Value;
 
 /// One thing the client should see, in order.
 #[derive(Clone, Debug, PartialEq)]
@@ -205,204 +217,6 @@ pub fn build(
     }
 }
 
-/// The id of tool call `index` in a request whose seed is `seed`.
-///
-/// Format: `call_` followed by 24 lowercase hex digits. The digits are the
-/// 64-bit value `splitmix64(seed ^ splitmix64(index ^ K))` (K a fixed odd
-/// constant) followed by the top 32 bits of one more splitmix64 round of it.
-/// splitmix64 is a bijection on u64, so for one seed every index gets a
-/// different id; the same seed and index always give the same id.
-pub fn tool_call_id(seed: u64, index: usize) -> String {
-    const K: u64 = 0x243F_6A88_85A3_08D3;
-    let a = splitmix64(seed ^ splitmix64(index as u64 ^ K));
-    let b = splitmix64(a);
-    format!("call_{:016x}{:08x}", a, b >> 32)
-}
-
-/// One round of the splitmix64 finalizer (a bijection on u64).
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Length in bytes of the longest proper prefix of `marker` that `buf` ends
-/// with: the tail that must be held back because the marker may be starting.
-///
-/// Only cut points `buf.len() - n` that lie on a char boundary count, so
-/// `marker` may hold non-ASCII chars (the DeepSeek markers do): the held
-/// tail is always whole chars.
-pub(crate) fn held_prefix_len(buf: &str, marker: &str) -> usize {
-    let b = buf.as_bytes();
-    let m = marker.as_bytes();
-    let max = m.len().saturating_sub(1).min(b.len());
-    (1..=max)
-        .rev()
-        .find(|&n| b[b.len() - n..] == m[..n] && buf.is_char_boundary(b.len() - n))
-        .unwrap_or(0)
-}
-
-/// Finds where a JSON object or array ends, incrementally.
-///
-/// The scanned buffer must start with `{` or `[` and may only grow between
-/// calls to [`JsonScan::feed`]. Strings (with escapes) are tracked so that
-/// brackets inside them do not count; bracket kinds are not matched (the
-/// value is validated by serde_json afterwards). All tokens looked at are
-/// ASCII, so the returned end always lies on a char boundary.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct JsonScan {
-    /// Bytes of the buffer already scanned.
-    pos: usize,
-    /// Open brackets.
-    depth: usize,
-    /// Inside a string.
-    in_string: bool,
-    /// Inside a string, right after a backslash.
-    escape: bool,
-}
-
-impl JsonScan {
-    /// Scans the new part of `buf`; returns the end (exclusive, in bytes) of
-    /// the value once its outermost bracket closes.
-    pub(crate) fn feed(&mut self, buf: &str) -> Option<usize> {
-        let b = buf.as_bytes();
-        while self.pos < b.len() {
-            let c = b[self.pos];
-            self.pos += 1;
-            if self.in_string {
-                if self.escape {
-                    self.escape = false;
-                } else if c == b'\\' {
-                    self.escape = true;
-                } else if c == b'"' {
-                    self.in_string = false;
-                }
-                continue;
-            }
-            match c {
-                b'"' => self.in_string = true,
-                b'{' | b'[' => self.depth += 1,
-                b'}' | b']' => {
-                    self.depth = self.depth.saturating_sub(1);
-                    if self.depth == 0 {
-                        return Some(self.pos);
-                    }
-                }
-                _ => {}
-            }
-        }
-        None
-    }
-}
-
-/// Arguments value of a call as a compact JSON object string: an object, a
-/// JSON string holding an object, or absent / `null` / an empty string (all
-/// meaning `{}`). `None` for anything else.
-pub(crate) fn arguments_json(args: Option<&Value>) -> Option<String> {
-    let args = match args {
-        None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(Value::Object(m)) => Value::Object(m.clone()),
-        Some(Value::String(s)) if s.trim().is_empty() => Value::Object(Map::new()),
-        Some(Value::String(s)) => {
-            let inner: Value = serde_json::from_str(s).ok()?;
-            if !inner.is_object() {
-                return None;
-            }
-            inner
-        }
-        Some(_) => return None,
-    };
-    serde_json::to_string(&args).ok()
-}
-
-/// True when `name` can be a function name read out of markup: non-empty,
-/// without whitespace, `<` or `>`.
-pub(crate) fn is_call_name(name: &str) -> bool {
-    !name.is_empty() && !name.contains(|c: char| c.is_whitespace() || c == '<' || c == '>')
-}
-
-/// A call object `{"name": "...", "arguments" | "parameters": ...}` as
-/// (name, compact arguments JSON), or `None` when it is not one: `name` must
-/// be a non-empty string, the arguments as [`arguments_json`] accepts.
-pub(crate) fn call_from_value(value: &Value) -> Option<(String, String)> {
-    let obj = value.as_object()?;
-    let name = obj.get("name")?.as_str()?;
-    if name.is_empty() {
-        return None;
-    }
-    let arguments = arguments_json(obj.get("arguments").or_else(|| obj.get("parameters")))?;
-    Some((name.to_string(), arguments))
-}
-
-/// What every tool parser does with finished calls and the text around
-/// them: numbers and names calls, and holds whitespace that follows a call
-/// until it is known whether more calls (drop it) or real text (keep it)
-/// come next.
-#[derive(Debug)]
-pub(crate) struct CallEmitter {
-    id_seed: u64,
-    calls: usize,
-    /// The last thing emitted was a tool call.
-    after_call: bool,
-    /// Whitespace after a call, kept until we know what follows it.
-    pending_ws: String,
-}
-
-impl CallEmitter {
-    /// An emitter whose ids derive from `id_seed` (see [`tool_call_id`]).
-    pub(crate) fn new(id_seed: u64) -> Self {
-        Self {
-            id_seed,
-            calls: 0,
-            after_call: false,
-            pending_ws: String::new(),
-        }
-    }
-
-    /// Calls emitted so far.
-    pub(crate) fn calls(&self) -> usize {
-        self.calls
-    }
-
-    /// Emit one complete call.
-    pub(crate) fn call(&mut self, name: String, arguments: String, out: &mut Vec<ParsedDelta>) {
-        let index = self.calls;
-        self.calls += 1;
-        out.push(ParsedDelta::ToolCall {
-            index,
-            id: tool_call_id(self.id_seed, index),
-            name,
-            arguments,
-        });
-        self.after_call = true;
-        self.pending_ws.clear();
-    }
-
-    /// Emit text found outside calls. `before_call`: a call marker follows
-    /// `text` directly (whitespace between calls is dropped).
-    pub(crate) fn text(&mut self, text: &str, before_call: bool, out: &mut Vec<ParsedDelta>) {
-        if !self.after_call {
-            push_content(out, text);
-        } else if text.trim().is_empty() {
-            self.pending_ws.push_str(text);
-            if before_call {
-                self.pending_ws.clear();
-            }
-        } else {
-            self.pending_ws.push_str(text);
-            push_content(out, &self.pending_ws);
-            self.pending_ws.clear();
-            self.after_call = false;
-        }
-    }
-
-    /// The reply ended: whitespace after the last call is dropped.
-    pub(crate) fn end(&mut self) {
-        self.pending_ws.clear();
-    }
-}
-
 /// Appends `Content(text)` unless `text` is empty.
 pub(crate) fn push_content(out: &mut Vec<ParsedDelta>, text: &str) {
     if !text.is_empty() {
@@ -476,120 +290,12 @@ impl OutputParser for Chain {
     }
 }
 
-/// Helpers for the split-invariance tests of this module and its children.
 #[cfg(test)]
-pub(crate) mod test_support {
-    use super::{OutputParser, ParsedDelta};
-
-    /// What a whole stream produced, pieces joined.
-    #[derive(Debug, Default, PartialEq)]
-    pub(crate) struct Collected {
-        pub content: String,
-        pub reasoning: String,
-        /// (index, id, name, arguments)
-        pub calls: Vec<(usize, String, String, String)>,
-        pub saw_tool_calls: bool,
-    }
-
-    fn absorb(c: &mut Collected, deltas: Vec<ParsedDelta>) {
-        for d in deltas {
-            match d {
-                ParsedDelta::Content(s) => {
-                    assert!(!s.is_empty(), "empty content delta");
-                    c.content.push_str(&s);
-                }
-                ParsedDelta::Reasoning(s) => {
-                    assert!(!s.is_empty(), "empty reasoning delta");
-                    c.reasoning.push_str(&s);
-                }
-                ParsedDelta::ToolCall {
-                    index,
-                    id,
-                    name,
-                    arguments,
-                } => {
-                    let v: serde_json::Value =
-                        serde_json::from_str(&arguments).unwrap_or(serde_json::Value::Null);
-                    assert!(v.is_object(), "arguments not a JSON object: {arguments}");
-                    assert_eq!(index, c.calls.len(), "indices must count up from 0");
-                    c.calls.push((index, id, name, arguments));
-                }
-            }
-        }
-    }
-
-    /// The calls of a stream as (name, arguments).
-    pub(crate) fn names_args(c: &Collected) -> Vec<(&str, &str)> {
-        c.calls
-            .iter()
-            .map(|(_, _, n, a)| (n.as_str(), a.as_str()))
-            .collect()
-    }
-
-    /// Feeds `pieces` in order, then finishes.
-    pub(crate) fn run(make: &dyn Fn() -> Box<dyn OutputParser>, pieces: &[&str]) -> Collected {
-        let mut p = make();
-        let mut c = Collected::default();
-        for piece in pieces {
-            let out = p.push(piece);
-            absorb(&mut c, out);
-        }
-        let out = p.finish();
-        absorb(&mut c, out);
-        c.saw_tool_calls = p.saw_tool_calls();
-        assert_eq!(c.saw_tool_calls, !c.calls.is_empty());
-        c
-    }
-
-    /// Feeds `text` whole, in two pieces at every char boundary, one char at
-    /// a time, in three pieces at every pair of boundaries (short texts) and
-    /// in random multi-char pieces; asserts every run gives the same result
-    /// and returns it.
-    pub(crate) fn check_splits(make: &dyn Fn() -> Box<dyn OutputParser>, text: &str) -> Collected {
-        let whole = run(make, &[text]);
-        let bounds: Vec<usize> = (0..=text.len())
-            .filter(|&i| text.is_char_boundary(i))
-            .collect();
-        for &i in &bounds {
-            let got = run(make, &[&text[..i], &text[i..]]);
-            assert_eq!(got, whole, "split at {i} of {text:?}");
-        }
-        let chars: Vec<String> = text.chars().map(String::from).collect();
-        let refs: Vec<&str> = chars.iter().map(String::as_str).collect();
-        assert_eq!(run(make, &refs), whole, "char by char: {text:?}");
-        if bounds.len() <= 160 {
-            for (a, &i) in bounds.iter().enumerate() {
-                for &j in &bounds[a..] {
-                    let got = run(make, &[&text[..i], &text[i..j], &text[j..]]);
-                    assert_eq!(got, whole, "split at {i},{j} of {text:?}");
-                }
-            }
-        }
-        let mut state: u64 = 0x1234_5678 ^ text.len() as u64;
-        for _ in 0..300 {
-            let mut pieces = Vec::new();
-            let mut start = 0;
-            while start < text.len() {
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                let step = 1 + ((state >> 33) % 7) as usize;
-                let mut end = (start + step).min(text.len());
-                while !text.is_char_boundary(end) {
-                    end += 1;
-                }
-                pieces.push(&text[start..end]);
-                start = end;
-            }
-            assert_eq!(run(make, &pieces), whole, "random split {pieces:?}");
-        }
-        whole
-    }
-}
+pub(crate) mod test_support;
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::check_splits;
+    use super::test_support::{check_splits, random_texts};
     use super::*;
 
     #[test]
@@ -749,15 +455,6 @@ mod tests {
     }
 
     #[test]
-    fn json_scan_finds_end() {
-        let mut s = JsonScan::default();
-        assert_eq!(s.feed("{\"a\": \"}\\\"{\""), None);
-        assert_eq!(s.feed("{\"a\": \"}\\\"{\", \"b\": [1, {}]}, x"), Some(27));
-        let mut s = JsonScan::default();
-        assert_eq!(s.feed("[[]] "), Some(4));
-    }
-
-    #[test]
     fn passthrough_is_verbatim() {
         let make = || build(ToolFormat::None, ReasoningFormat::None, false, 1, None);
         let text = "<think>x</think> <tool_call>{\"name\":\"f\"}</tool_call> naïve 🚀\n";
@@ -770,32 +467,6 @@ mod tests {
             p.push("<tool_"),
             vec![ParsedDelta::Content("<tool_".into())]
         );
-    }
-
-    #[test]
-    fn ids_unique_and_stable() {
-        let mut seen = std::collections::HashSet::new();
-        for i in 0..1000 {
-            let id = tool_call_id(42, i);
-            assert_eq!(id.len(), 5 + 24);
-            assert!(id.starts_with("call_"));
-            assert!(id[5..]
-                .chars()
-                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
-            assert_eq!(id, tool_call_id(42, i));
-            assert!(seen.insert(id));
-        }
-        assert_ne!(tool_call_id(1, 0), tool_call_id(2, 0));
-    }
-
-    #[test]
-    fn held_prefix() {
-        assert_eq!(held_prefix_len("abc<tool_", "<tool_call>"), 6);
-        assert_eq!(held_prefix_len("abc<", "<tool_call>"), 1);
-        assert_eq!(held_prefix_len("abc", "<tool_call>"), 0);
-        assert_eq!(held_prefix_len("<tool_call>", "<tool_call>"), 0);
-        assert_eq!(held_prefix_len("", "<tool_call>"), 0);
-        assert_eq!(held_prefix_len("🚀<", "<x>"), 1);
     }
 
     const CALL: &str = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"c\"}}\n</tool_call>";
@@ -859,16 +530,7 @@ mod tests {
             "{",
             "é",
         ];
-        let mut state: u64 = 99;
-        let mut next = |n: usize| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((state >> 33) % n as u64) as usize
-        };
-        for case in 0..200 {
-            let len = 1 + next(12);
-            let text: String = (0..len).map(|_| frags[next(frags.len())]).collect();
+        for (case, text) in random_texts(&frags, 99, 200, 12).into_iter().enumerate() {
             let seed = case as u64;
             for (tools, reasoning, open) in [
                 (ToolFormat::Hermes, ReasoningFormat::Think, false),

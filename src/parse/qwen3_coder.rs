@@ -16,7 +16,7 @@
 //!
 //! Rules:
 //! - A block is buffered whole, from `<tool_call>` to `</tool_call>`, by the
-//!   same splitter as the Hermes format ([`TaggedBlockParser`], with [`XmlBody`]
+//!   same layout as the Hermes format ([`TaggedBlocks`], with [`XmlBody`]
 //!   reading the body). Its body must be one or more functions, separated by
 //!   whitespace: `<function=NAME>`, then any number of
 //!   `<parameter=KEY>VALUE</parameter>`, then `</function>` (which may be
@@ -41,8 +41,10 @@
 //!   before the first call and the whitespace after calls are handled as in
 //!   the Hermes format ([`super::hermes`]).
 
-use super::hermes::{BlockBody, TaggedBlockParser};
+use super::hermes::{END, START};
 use super::is_call_name;
+use super::layout::{BlockBody, TaggedBlocks};
+use super::scanner::CallScanner;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -101,19 +103,17 @@ impl BlockBody for XmlBody {
 }
 
 /// Parses Qwen3-Coder `<tool_call><function=...>` blocks; see the module docs.
-pub type Qwen3CoderParser = TaggedBlockParser<XmlBody>;
+pub type Qwen3CoderParser = CallScanner<TaggedBlocks<XmlBody>>;
 
 impl Qwen3CoderParser {
     /// A parser for one response; `id_seed` feeds [`super::tool_call_id`].
     /// `tools`: the request's OpenAI-shaped tool definitions, whose JSON
     /// schemas type the parameter values (`None`: no schemas).
     pub fn new(id_seed: u64, tools: Option<&Value>) -> Self {
-        TaggedBlockParser::with_body(
-            id_seed,
-            XmlBody {
-                schemas: Schemas::from_tools(tools),
-            },
-        )
+        let body = XmlBody {
+            schemas: Schemas::from_tools(tools),
+        };
+        CallScanner::with_syntax(id_seed, TaggedBlocks::new(START, END, body))
     }
 }
 
@@ -276,10 +276,9 @@ pub fn convert_value(raw: &str, schema: Option<&Value>) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{check_splits, names_args, Collected};
+    use super::super::test_support::{check_splits, names_args, random_texts, Collected};
     use super::super::tool_call_id;
     use super::*;
-    use crate::parse::hermes::{END, START};
     use crate::parse::{OutputParser, ParsedDelta};
     use serde_json::json;
 
@@ -567,16 +566,7 @@ mod tests {
             "é",
             "{\"a\": 1}",
         ];
-        let mut state: u64 = 17;
-        let mut next = |n: usize| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((state >> 33) % n as u64) as usize
-        };
-        for _ in 0..300 {
-            let len = 1 + next(10);
-            let text: String = (0..len).map(|_| frags[next(frags.len())]).collect();
+        for text in random_texts(&frags, 17, 300, 10) {
             let c = qwen(&text);
             if c.calls.is_empty() {
                 assert_eq!(c.content, text);

@@ -19,7 +19,8 @@
 //! of `</think>` inside the block, and newlines right after a marker until
 //! it is known whether they are the ones to drop.
 
-use super::{held_prefix_len, push_content, push_reasoning, BufferedParser, ParsedDelta};
+use super::scanner::{lead, scan, Lead, Scan};
+use super::{push_content, push_reasoning, BufferedParser, ParsedDelta};
 
 /// Opening marker of a reasoning block.
 pub const OPEN: &str = "<think>";
@@ -82,21 +83,15 @@ impl BufferedParser for ThinkParser {
     fn process(&mut self, last: bool, out: &mut Vec<ParsedDelta>) {
         loop {
             match self.state {
-                State::Start => {
-                    let rest = self.buf.trim_start();
-                    let ws = self.buf.len() - rest.len();
-                    if ws > MAX_LEADING_WS {
-                        self.state = State::Answer;
-                    } else if rest.starts_with(OPEN) {
+                State::Start => match lead(&self.buf, &[OPEN], MAX_LEADING_WS, last) {
+                    Lead::Opens { ws, .. } => {
                         self.buf.drain(..ws + OPEN.len());
                         self.state = State::Reasoning;
                         self.strip_one_newline = true;
-                    } else if OPEN.starts_with(rest) && !last {
-                        return;
-                    } else {
-                        self.state = State::Answer;
                     }
-                }
+                    Lead::Undecided => return,
+                    Lead::Other => self.state = State::Answer,
+                },
                 State::Reasoning => {
                     if self.strip_one_newline {
                         if self.buf.is_empty() && !last {
@@ -107,22 +102,19 @@ impl BufferedParser for ThinkParser {
                         }
                         self.strip_one_newline = false;
                     }
-                    if let Some(pos) = self.buf.find(CLOSE) {
-                        push_reasoning(out, &self.buf[..pos]);
-                        self.buf.drain(..pos + CLOSE.len());
-                        self.state = State::Answer;
-                        self.strip_newlines = true;
-                        continue;
+                    match scan(&self.buf, CLOSE, last) {
+                        Scan::Found(pos) => {
+                            push_reasoning(out, &self.buf[..pos]);
+                            self.buf.drain(..pos + CLOSE.len());
+                            self.state = State::Answer;
+                            self.strip_newlines = true;
+                        }
+                        Scan::Clear(cut) => {
+                            push_reasoning(out, &self.buf[..cut]);
+                            self.buf.drain(..cut);
+                            return;
+                        }
                     }
-                    let hold = if last {
-                        0
-                    } else {
-                        held_prefix_len(&self.buf, CLOSE)
-                    };
-                    let cut = self.buf.len() - hold;
-                    push_reasoning(out, &self.buf[..cut]);
-                    self.buf.drain(..cut);
-                    return;
                 }
                 State::Answer => {
                     if self.strip_newlines {
