@@ -142,6 +142,24 @@ pub enum ReasoningFormat {
     Think,
 }
 
+/// The markup a model writes in its output, which the stream actor's
+/// parsers read back (detected from the chat template unless flags say).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputFormats {
+    /// How tool calls are written.
+    pub tools: ToolFormat,
+    /// How reasoning is set apart from the answer.
+    pub reasoning: ReasoningFormat,
+}
+
+impl OutputFormats {
+    /// Neither tool calls nor reasoning are parsed.
+    pub const NONE: OutputFormats = OutputFormats {
+        tools: ToolFormat::None,
+        reasoning: ReasoningFormat::None,
+    };
+}
+
 /// Choose formats from a chat template's source.
 ///
 /// Tools, first match wins: Qwen3Coder when it mentions both `<function=`
@@ -150,7 +168,7 @@ pub enum ReasoningFormat {
 /// `<tool_call>`; Mistral when it mentions `[TOOL_CALLS]`; Llama3 when it
 /// mentions `<|python_tag|>`, or both `"parameters": ` and
 /// `Environment: ipython`. Reasoning: Think when it mentions `<think>`.
-pub fn detect(template_source: &str) -> (ToolFormat, ReasoningFormat) {
+pub fn detect(template_source: &str) -> OutputFormats {
     let llama3 = template_source.contains(llama3::PYTHON_TAG)
         || (template_source.contains("\"parameters\": ")
             && template_source.contains("Environment: ipython"));
@@ -174,7 +192,7 @@ pub fn detect(template_source: &str) -> (ToolFormat, ReasoningFormat) {
     } else {
         ReasoningFormat::None
     };
-    (tools, reasoning)
+    OutputFormats { tools, reasoning }
 }
 
 /// Build the parser chain.
@@ -300,36 +318,57 @@ mod tests {
 
     #[test]
     fn detect_formats() {
-        assert_eq!(detect("hello"), (ToolFormat::None, ReasoningFormat::None));
+        assert_eq!(
+            detect("hello"),
+            OutputFormats {
+                tools: ToolFormat::None,
+                reasoning: ReasoningFormat::None
+            }
+        );
         assert_eq!(
             detect("{{ '<tool_call>\\n' }} ... <think>"),
-            (ToolFormat::Hermes, ReasoningFormat::Think)
+            OutputFormats {
+                tools: ToolFormat::Hermes,
+                reasoning: ReasoningFormat::Think
+            }
         );
         assert_eq!(
             detect("<tool_call>"),
-            (ToolFormat::Hermes, ReasoningFormat::None)
+            OutputFormats {
+                tools: ToolFormat::Hermes,
+                reasoning: ReasoningFormat::None
+            }
         );
         assert_eq!(
             detect("<think>"),
-            (ToolFormat::None, ReasoningFormat::Think)
+            OutputFormats {
+                tools: ToolFormat::None,
+                reasoning: ReasoningFormat::Think
+            }
         );
     }
 
     #[test]
     fn detect_llama3_and_mistral() {
         let llama31 = "{{- \"Environment: ipython\\n\" }} ... {{- '<|python_tag|>' }}";
-        assert_eq!(detect(llama31).0, ToolFormat::Llama3);
+        assert_eq!(detect(llama31).tools, ToolFormat::Llama3);
         let llama32 = "{{- \"Environment: ipython\\n\" }} {{- '\"parameters\": ' }}";
-        assert_eq!(detect(llama32).0, ToolFormat::Llama3);
-        assert_eq!(detect("'\"parameters\": '").0, ToolFormat::None);
-        assert_eq!(detect("Environment: ipython").0, ToolFormat::None);
+        assert_eq!(detect(llama32).tools, ToolFormat::Llama3);
+        assert_eq!(detect("'\"parameters\": '").tools, ToolFormat::None);
+        assert_eq!(detect("Environment: ipython").tools, ToolFormat::None);
         assert_eq!(
             detect("{{ '[TOOL_CALLS]' }} [AVAILABLE_TOOLS]"),
-            (ToolFormat::Mistral, ReasoningFormat::None)
+            OutputFormats {
+                tools: ToolFormat::Mistral,
+                reasoning: ReasoningFormat::None
+            }
         );
         // Hermes wins when both markers appear.
-        assert_eq!(detect("<tool_call> <|python_tag|>").0, ToolFormat::Hermes);
-        assert_eq!(detect("<tool_call> [TOOL_CALLS]").0, ToolFormat::Hermes);
+        assert_eq!(
+            detect("<tool_call> <|python_tag|>").tools,
+            ToolFormat::Hermes
+        );
+        assert_eq!(detect("<tool_call> [TOOL_CALLS]").tools, ToolFormat::Hermes);
     }
 
     #[test]
@@ -369,7 +408,10 @@ mod tests {
         assert!(coder.contains(hermes::START));
         assert_eq!(
             detect(&coder),
-            (ToolFormat::Qwen3Coder, ReasoningFormat::None)
+            OutputFormats {
+                tools: ToolFormat::Qwen3Coder,
+                reasoning: ReasoningFormat::None
+            }
         );
         for name in [
             "deepseek-ai-DeepSeek-V3.1.jinja",
@@ -379,26 +421,35 @@ mod tests {
             // R1 and V3.1 think in `<think>` blocks: reasoning stays detected.
             assert_eq!(
                 detect(&t(name)),
-                (ToolFormat::DeepSeek, ReasoningFormat::Think),
+                OutputFormats {
+                    tools: ToolFormat::DeepSeek,
+                    reasoning: ReasoningFormat::Think
+                },
                 "{name}"
             );
         }
         // Templates around them keep their formats.
-        assert_eq!(detect(&t("Qwen-Qwen3-0.6B.jinja")).0, ToolFormat::Hermes);
+        assert_eq!(
+            detect(&t("Qwen-Qwen3-0.6B.jinja")).tools,
+            ToolFormat::Hermes
+        );
         // Functionary v3.1 writes `<function=` but no `<parameter=`.
         assert_ne!(
-            detect(&t("meetkai-functionary-medium-v3.1.jinja")).0,
+            detect(&t("meetkai-functionary-medium-v3.1.jinja")).tools,
             ToolFormat::Qwen3Coder
         );
         // Inline forms: both Qwen3-Coder tags are needed.
         let inline = "{{ '<tool_call>\\n<function=' + name + '>\\n<parameter=' }}";
-        assert_eq!(detect(inline).0, ToolFormat::Qwen3Coder);
-        assert_eq!(detect("<tool_call> <function=").0, ToolFormat::Hermes);
+        assert_eq!(detect(inline).tools, ToolFormat::Qwen3Coder);
+        assert_eq!(detect("<tool_call> <function=").tools, ToolFormat::Hermes);
         assert_eq!(
             detect("{{'<｜tool▁calls▁begin｜>'}} <think>"),
-            (ToolFormat::DeepSeek, ReasoningFormat::Think)
+            OutputFormats {
+                tools: ToolFormat::DeepSeek,
+                reasoning: ReasoningFormat::Think
+            }
         );
-        assert_eq!(detect("<｜tool▁call▁begin｜>").0, ToolFormat::None);
+        assert_eq!(detect("<｜tool▁call▁begin｜>").tools, ToolFormat::None);
     }
 
     #[test]

@@ -68,16 +68,6 @@ pub struct EngineHandle {
     pub(crate) inner: Arc<EngineShared>,
 }
 
-/// The markup this model writes in its output, which the stream actor's
-/// parsers read back (detected from the chat template unless flags say).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OutputFormats {
-    /// How tool calls are written.
-    pub tools: crate::parse::ToolFormat,
-    /// How reasoning is set apart from the answer.
-    pub reasoning: crate::parse::ReasoningFormat,
-}
-
 /// The shared, immutable part of a running engine.
 pub(crate) struct EngineShared {
     pub(crate) model_name: String,
@@ -87,7 +77,7 @@ pub(crate) struct EngineShared {
     pub(crate) scheduler: ractor::ActorRef<crate::runtime::scheduler_actor::SchedulerMsg>,
     pub(crate) next_request_id: std::sync::atomic::AtomicU64,
     /// Tool-call and reasoning formats of this model's output.
-    pub(crate) output_formats: OutputFormats,
+    pub(crate) output_formats: crate::parse::OutputFormats,
     /// The grammar compiler for constrained decoding (built on first use).
     pub(crate) guidance: crate::engine::guided::Guidance,
 }

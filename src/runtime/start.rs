@@ -11,10 +11,10 @@ use crate::engine::sched::SchedulerConfig;
 use crate::metrics::Metrics;
 use crate::model::decoder::kv_bytes_per_block;
 use crate::model::{Decoder, ModelConfig, ModelError};
-use crate::parse::{ReasoningFormat, ToolFormat};
+use crate::parse::{OutputFormats, ReasoningFormat, ToolFormat};
 use crate::runner::sim::{SimMode, SimRunner, SimScript, SimSpeed};
 use crate::runner::ModelRunner;
-use crate::runtime::handle::{EngineHandle, EngineShared, OutputFormats};
+use crate::runtime::handle::{EngineHandle, EngineShared};
 use crate::runtime::scheduler_actor::{SchedulerActor, SchedulerArgs};
 use crate::tokenize::Tokenizer;
 
@@ -242,10 +242,9 @@ fn output_formats(cfg: &EngineConfig, tokenizer: &Tokenizer) -> Result<OutputFor
     let detected = tokenizer
         .chat_template()
         .map(|t| crate::parse::detect(t.source()))
-        .unwrap_or((ToolFormat::None, ReasoningFormat::None));
-    let (detected_tools, detected_reasoning) = detected;
+        .unwrap_or(OutputFormats::NONE);
     let tools = match cfg.tool_call_parser.as_str() {
-        "auto" => detected_tools,
+        "auto" => detected.tools,
         "none" => ToolFormat::None,
         "hermes" | "qwen" => ToolFormat::Hermes,
         "llama3_json" | "llama3" => ToolFormat::Llama3,
@@ -259,7 +258,7 @@ fn output_formats(cfg: &EngineConfig, tokenizer: &Tokenizer) -> Result<OutputFor
         }
     };
     let reasoning = match cfg.reasoning_parser.as_str() {
-        "auto" => detected_reasoning,
+        "auto" => detected.reasoning,
         "none" => ReasoningFormat::None,
         "think" | "deepseek_r1" | "qwen3" => ReasoningFormat::Think,
         other => {
