@@ -35,6 +35,24 @@ if ! command -v chromium >/dev/null; then
   fi
 fi
 
+echo "== CPU ISAs the kernel tests run"
+# The CPU kernel tests (src/backend/cpu/) run every ISA and FAIL on one this
+# CPU lacks, so an AVX2-only runner cannot pass with the AVX-512 paths
+# untested. To skip ISAs the CPU lacks knowingly, name them (as for
+# WEIR_CPU_ISA) in WEIR_TEST_SKIP_ISA, e.g. WEIR_TEST_SKIP_ISA=avx512bf16,avx512.
+# The levels below mirror the run-time detection in src/backend/cpu/matmul.rs.
+flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+has() { for f in "$@"; do [[ "$flags" == *" $f "* ]] || return 1; done; }
+isas="scalar"
+missing=""
+if has avx2 fma f16c; then isas+=" avx2"; else missing+=" avx2"; fi
+if has avx2 fma f16c avx512f avx512bw avx512vl avx512dq; then isas+=" avx512"; else missing+=" avx512"; fi
+if has avx2 fma f16c avx512f avx512bw avx512vl avx512dq avx512_bf16; then isas+=" avx512bf16"; else missing+=" avx512bf16"; fi
+echo "this CPU has, and the kernel tests run: $isas"
+if [ -n "$missing" ]; then
+  echo "this CPU lacks:$missing (WEIR_TEST_SKIP_ISA=${WEIR_TEST_SKIP_ISA:-<unset>}; a lacking ISA it does not name fails the kernel tests)"
+fi
+
 echo "== cargo test (unit + end-to-end)"
 cargo test --release --workspace
 

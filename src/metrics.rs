@@ -28,6 +28,12 @@ pub const REQUEST_LATENCY_BUCKETS: &[f64] = &[
     480.0, 960.0, 1920.0, 7680.0,
 ];
 
+/// Buckets of `iteration_sequences` (sequences per engine step): powers of
+/// two, the batch sizes a GPU backend captures graphs for.
+pub const STEP_SEQUENCES_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
 /// Context length used for the token-count buckets when none is given.
 pub const DEFAULT_MAX_MODEL_LEN: usize = 1 << 20;
 
@@ -175,6 +181,7 @@ pub struct Metrics {
     e2e: Histogram,
     request_prompt_tokens: Histogram,
     request_generation_tokens: Histogram,
+    step_sequences: Histogram,
 }
 
 impl Metrics {
@@ -203,6 +210,7 @@ impl Metrics {
             e2e: Histogram::new(REQUEST_LATENCY_BUCKETS),
             request_prompt_tokens: Histogram::new(&token_buckets),
             request_generation_tokens: Histogram::new(&token_buckets),
+            step_sequences: Histogram::new(STEP_SEQUENCES_BUCKETS),
         }
     }
 
@@ -256,6 +264,12 @@ impl Metrics {
     /// Time between two consecutive output tokens, seconds.
     pub fn observe_itl(&self, secs: f64) {
         self.itl.observe(secs);
+    }
+
+    /// An engine step started with `n` sequences in its batch: whether
+    /// requests really share steps (continuous batching) shows here.
+    pub fn observe_step_sequences(&self, n: usize) {
+        self.step_sequences.observe(n as f64);
     }
 
     /// Whole request latency, seconds.
@@ -357,7 +371,7 @@ impl Metrics {
             let _ = writeln!(out, "{name}{{{l},finished_reason=\"other\"}} {other}");
         }
 
-        let hists: [(&str, &str, &Histogram); 5] = [
+        let hists: [(&str, &str, &Histogram); 6] = [
             (
                 "vllm:time_to_first_token_seconds",
                 "Histogram of time to first token in seconds.",
@@ -382,6 +396,11 @@ impl Metrics {
                 "vllm:request_generation_tokens",
                 "Number of generation tokens processed.",
                 &self.request_generation_tokens,
+            ),
+            (
+                "vllm:iteration_sequences",
+                "Histogram of number of sequences per engine step.",
+                &self.step_sequences,
             ),
         ];
         for (name, help, h) in hists {
@@ -492,6 +511,7 @@ mod tests {
             "vllm:e2e_request_latency_seconds",
             "vllm:request_prompt_tokens",
             "vllm:request_generation_tokens",
+            "vllm:iteration_sequences",
         ] {
             assert!(t.contains(&format!("# TYPE {name} histogram\n")), "{name}");
             assert!(t.contains(&format!(
@@ -524,6 +544,25 @@ mod tests {
         assert!(t.contains(
             "vllm:request_prompt_tokens_bucket{model_name=\"a\\\"b\\\\c\\nd\",le=\"2000.0\"} 0"
         ));
+    }
+
+    #[test]
+    fn step_sequences_counts_steps_by_batch_size() {
+        let m = Metrics::new("m");
+        for n in [1, 1, 5, 16, 17] {
+            m.observe_step_sequences(n);
+        }
+        let t = m.render();
+        let b = "vllm:iteration_sequences_bucket{model_name=\"m\",";
+        for (le, want) in [("1.0", "2"), ("4.0", "2"), ("8.0", "3"), ("16.0", "4")] {
+            assert_eq!(
+                line(&t, &format!("{b}le=\"{le}\"")).rsplit(' ').next(),
+                Some(want),
+                "le {le}"
+            );
+        }
+        assert!(t.contains("vllm:iteration_sequences_count{model_name=\"m\"} 5\n"));
+        assert!(t.contains("vllm:iteration_sequences_sum{model_name=\"m\"} 40.0\n"));
     }
 
     #[test]

@@ -1,9 +1,29 @@
 //! Batch invariance: a seeded request gives the same tokens alone as inside
-//! a busy batch (16 concurrent requests), on the real CPU kernels.
+//! a busy batch (16 concurrent requests), on the real CPU kernels. The
+//! server's `vllm:iteration_sequences` histogram shows that "alone" ran one
+//! sequence per step and "in a batch" really shared steps.
 
 mod common;
 
 use serde_json::json;
+
+/// Engine steps so far, and how many of them held more than `more_than`
+/// sequences, from the `vllm:iteration_sequences` histogram.
+fn steps(metrics: &str, more_than: &str) -> (f64, f64) {
+    let bucket = |le: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("vllm:iteration_sequences_bucket{")
+                    && l.contains(&format!("le=\"{le}\"}}"))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no iteration_sequences bucket le={le} in\n{metrics}"))
+    };
+    let all = bucket("+Inf");
+    (all, all - bucket(more_than))
+}
 
 async fn generate(server: &common::TestServer, seed: u64) -> Vec<u64> {
     let (status, body) = server
@@ -29,6 +49,12 @@ async fn sixteen_concurrent_seeded_requests_match_sequential_ones() {
         for seed in 0..16 {
             alone.push(generate(&server, seed).await);
         }
+        let (alone_steps, shared) = steps(&server.metrics().await, "1.0");
+        assert!(
+            alone_steps >= 16.0 * 12.0,
+            "{model}: {alone_steps} steps alone"
+        );
+        assert_eq!(shared, 0.0, "{model}: a request run alone shared a step");
         let handles: Vec<_> = (0..16)
             .map(|seed| {
                 let s = server.clone();
@@ -42,6 +68,15 @@ async fn sixteen_concurrent_seeded_requests_match_sequential_ones() {
                 "{model}: seed {seed} differs in a batch"
             );
         }
+        // The 16 really ran together: steps with more than 8 of them.
+        let (all_steps, big) = steps(&server.metrics().await, "8.0");
+        let batched_steps = all_steps - alone_steps;
+        eprintln!("{model}: {batched_steps} batched steps, {big} with more than 8 sequences");
+        assert!(
+            big > 0.0,
+            "{model}: no step held more than 8 of the 16 concurrent requests \
+             ({batched_steps} steps)"
+        );
     }
 }
 

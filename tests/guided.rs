@@ -230,6 +230,10 @@ async fn a_streamed_forced_call_arrives_whole() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let text = resp.text().await.unwrap();
+    assert!(
+        text.trim_end().ends_with("data: [DONE]"),
+        "the stream does not end with [DONE]: {text}"
+    );
     let mut calls = Vec::new();
     let mut finish = None;
     for line in text.lines().filter_map(|l| l.strip_prefix("data: ")) {

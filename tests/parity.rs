@@ -7,10 +7,12 @@ mod common;
 
 use serde_json::{json, Value};
 
-/// Logprob tolerance. The goldens are float32 transformers; weir computes
-/// in f32 too, but bf16 weights go through `vdpbf16ps` with activations
-/// rounded to bf16 (as a bf16 PyTorch run would round them), which moves
-/// these tiny models' large logits (std-0.25 init) by up to ~0.2.
+/// Logprob tolerance of the chosen token. The goldens are float32
+/// transformers; weir computes in f32 too, but bf16 weights go through
+/// `vdpbf16ps` with activations rounded to bf16 (as a bf16 PyTorch run would
+/// round them), which moves these tiny models' large logits (std-0.25 init).
+/// Measured (AMD Zen 4, AVX-512 BF16): the chosen token's logprob is off by
+/// at most 0.217 on qwen2-bf16 and 3e-5 on the f32 and f16 models.
 fn tolerance(dtype: &str) -> f64 {
     match dtype {
         "bfloat16" => 0.25,
@@ -18,6 +20,19 @@ fn tolerance(dtype: &str) -> f64 {
         _ => 0.002,
     }
 }
+
+/// Logprob tolerance of the top-5 alternatives of a bf16 model: they sit
+/// further out in the tail, where activation rounding moves them more.
+/// Measured: at most 0.487 off on qwen2-bf16 (7e-5 on the others, which keep
+/// [`tolerance`]). There, 9 of the golden alternatives are missing from
+/// weir's top 5, each the golden's 5th and at most 0.21 above weir's own 5th
+/// (so within this tolerance of a value weir ranks 6th or lower); the f32
+/// and f16 models miss none, and a missing one fails them.
+const BF16_ALT_TOLERANCE: f64 = 0.5;
+
+/// How many golden alternatives a bf16 model may miss from weir's top 5 over
+/// all its cases (9 measured on qwen2-bf16, over 114 positions compared).
+const BF16_MAX_MISSING_ALTERNATIVES: usize = 12;
 
 async fn check_model(name: &str) {
     let dir = common::model_dir(name);
@@ -28,6 +43,7 @@ async fn check_model(name: &str) {
     let server = common::start(common::config(Some(dir.clone()))).await;
     let tok = weir::tokenize::Tokenizer::from_dir(&dir).expect("tokenizer");
     let tol = tolerance(golden["dtype_stored"].as_str().unwrap_or("float32"));
+    let (mut missing, mut positions) = (0, 0);
     for case in golden["cases"].as_array().expect("cases") {
         let prompt: Vec<u32> = serde_json::from_value(case["prompt_ids"].clone()).unwrap();
         let want: Vec<u32> = serde_json::from_value(case["greedy_ids"].clone()).unwrap();
@@ -81,6 +97,7 @@ async fn check_model(name: &str) {
         let lps = choice["logprobs"]["token_logprobs"]
             .as_array()
             .expect("token_logprobs");
+        let alt_tol = if tol > 0.1 { BF16_ALT_TOLERANCE } else { tol };
         for (pos, (lp, gold)) in lps.iter().zip(top).take(agree).enumerate() {
             let gold_lp = gold[0][1].as_f64().unwrap();
             let lp = lp.as_f64().unwrap();
@@ -89,25 +106,61 @@ async fn check_model(name: &str) {
                 "{name} / {} pos {pos}: logprob {lp} vs golden {gold_lp} (tol {tol})",
                 case["name"]
             );
-            // The top-5 alternatives agree on their text and logprobs.
+            // The top-5 alternatives agree on their text and logprobs. weir keys
+            // them by the token's bytes read as UTF-8, so partial UTF-8 pieces
+            // share the key U+FFFD: golden alternatives are grouped by key, and
+            // weir's value must be within tolerance of one of its group's.
+            positions += 1;
             let alts = choice["logprobs"]["top_logprobs"][pos].as_object().unwrap();
+            let weir_fifth = alts
+                .values()
+                .map(|v| v.as_f64().unwrap())
+                .fold(f64::INFINITY, f64::min);
+            let mut groups: Vec<(String, Vec<f64>)> = Vec::new();
             for g in gold.as_array().unwrap() {
                 let id = g[0].as_u64().unwrap() as u32;
-                let text = tok.decode(&[id], false).unwrap();
-                // Partial UTF-8 pieces all read as U+FFFD: ambiguous keys.
-                if text.contains('\u{FFFD}') {
-                    continue;
+                let text = String::from_utf8_lossy(&tok.token_bytes(id)).into_owned();
+                let lp = g[1].as_f64().unwrap();
+                match groups.iter_mut().find(|(t, _)| *t == text) {
+                    Some((_, lps)) => lps.push(lp),
+                    None => groups.push((text, vec![lp])),
                 }
-                if let Some(v) = alts.get(&text) {
-                    let d = (v.as_f64().unwrap() - g[1].as_f64().unwrap()).abs();
-                    // bf16: lower-ranked alternatives sit further out in the
-                    // tail, where activation rounding moves them more.
-                    let alt_tol = if tol > 0.1 { 2.0 * tol } else { tol };
-                    assert!(d <= alt_tol, "{name} pos {pos} alt {text:?}: off by {d}");
+            }
+            for (text, gold_lps) in &groups {
+                match alts.get(text) {
+                    Some(v) => {
+                        let v = v.as_f64().unwrap();
+                        let d = gold_lps
+                            .iter()
+                            .map(|g| (v - g).abs())
+                            .fold(f64::INFINITY, f64::min);
+                        assert!(
+                            d <= alt_tol,
+                            "{name} / {} pos {pos} alt {text:?}: off by {d} (tol {alt_tol})",
+                            case["name"]
+                        );
+                    }
+                    // bf16 only: an alternative at the top-5 boundary may swap
+                    // with the 6th, but only one weir could have ranked below
+                    // its own 5th within the tolerance (see BF16_ALT_TOLERANCE).
+                    None => {
+                        missing += 1;
+                        let best = gold_lps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        assert!(
+                            tol > 0.1 && best <= weir_fifth + alt_tol,
+                            "{name} / {} pos {pos}: golden alternative {text:?} (logprob {best}) \
+                             is not in weir's top 5 {alts:?}",
+                            case["name"]
+                        );
+                    }
                 }
             }
         }
     }
+    assert!(
+        missing <= BF16_MAX_MISSING_ALTERNATIVES,
+        "{name}: {missing} golden alternatives missing from weir's top 5 over {positions} positions"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

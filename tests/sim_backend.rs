@@ -29,8 +29,13 @@ async fn chat(server: &common::TestServer, content: &str, stream: bool) -> Strin
         .text()
         .await
         .unwrap();
+    assert!(
+        text.trim_end().ends_with("data: [DONE]"),
+        "the stream does not end with [DONE]: {text}"
+    );
     let mut out = String::new();
     let mut chunks = 0;
+    let mut finish = None;
     for line in text.lines().filter_map(|l| l.strip_prefix("data: ")) {
         if line == "[DONE]" {
             continue;
@@ -40,8 +45,12 @@ async fn chat(server: &common::TestServer, content: &str, stream: bool) -> Strin
             out.push_str(c);
             chunks += 1;
         }
+        if let Some(r) = v["choices"][0]["finish_reason"].as_str() {
+            finish = Some(r.to_string());
+        }
     }
     assert!(chunks > 2, "streamed token by token: {text}");
+    assert_eq!(finish.as_deref(), Some("stop"), "{text}");
     out
 }
 

@@ -82,6 +82,10 @@ async fn turn(
         .text()
         .await
         .expect("body read");
+    assert!(
+        text.trim_end().ends_with("data: [DONE]"),
+        "the stream does not end with [DONE]: {text}"
+    );
     let (mut content, mut calls, mut reason) = (String::new(), Vec::new(), String::new());
     for line in text.lines().filter_map(|l| l.strip_prefix("data: ")) {
         if line == "[DONE]" {

@@ -280,6 +280,9 @@ impl SchedulerActor {
         if step.is_empty() && step.released.is_empty() {
             return;
         }
+        if !step.is_empty() {
+            st.metrics.observe_step_sequences(step.scheduled.len());
+        }
         match st.executor.submit(step) {
             Ok(()) => st.in_flight = true,
             Err(step) => {

@@ -1260,8 +1260,9 @@ mod tests {
         }
     }
 
+    /// Every ISA, failing on one this CPU lacks unless opted out (see `test_isas`).
     fn isas() -> Vec<Isa> {
-        Isa::ALL.into_iter().filter(|i| i.is_supported()).collect()
+        crate::backend::cpu::test_isas::all()
     }
 
     /// Every ISA and dtype against the f64 reference on odd shapes.
@@ -1310,7 +1311,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn bf16_rounding_matches_half() {
-        if !Isa::Avx512Bf16.is_supported() {
+        if !crate::backend::cpu::test_isas::runs(Isa::Avx512Bf16) {
             return;
         }
         let mut x = rand_vec(1000, 3);
@@ -1344,7 +1345,7 @@ mod tests {
     #[test]
     fn reduce_4x4_matches_hsum_tree() {
         use std::arch::x86_64::*;
-        if !Isa::Avx512.is_supported() {
+        if !crate::backend::cpu::test_isas::runs(Isa::Avx512) {
             return;
         }
         let v = rand_vec(256, 5);
@@ -1380,8 +1381,7 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn k_blocked_walk_keeps_bits() {
-        if !Isa::Avx512Bf16.is_supported() {
-            eprintln!("skipping k_blocked_walk_keeps_bits: no AVX-512 BF16 on this CPU");
+        if !crate::backend::cpu::test_isas::runs(Isa::Avx512Bf16) {
             return;
         }
         let k = x86::KBLOCK_MIN_K + 32 * 40 + 19; // several spans and a tail

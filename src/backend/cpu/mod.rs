@@ -7,6 +7,8 @@
 pub mod attention;
 pub mod matmul;
 pub mod ops;
+#[cfg(test)]
+mod test_isas;
 
 use self::attention::AttnSeq;
 use self::matmul::WeightView;
