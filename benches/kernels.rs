@@ -21,6 +21,7 @@
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
+use weir::backend::cpu::sample::rand_vec;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use half::bf16;
@@ -40,18 +41,6 @@ const SHAPES: [(&str, usize, usize); 5] = [
     ("lm_head", 896, 151936),
 ];
 const MS: [usize; 4] = [1, 16, 64, 512];
-
-fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 /// [`rand_vec`] rounded to bf16 (the weights every matmul figure uses).
 fn rand_bf16(n: usize, seed: u64) -> Vec<bf16> {

@@ -9,148 +9,130 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde_json::json;
-use weir::backend::cpu::{CpuBackend, CpuKvLayer};
+use weir::backend::cpu::CpuBackend;
 use weir::backend::{AttnSeqInfo, AttnShape, Backend, BackendError, HostMatrix};
 use weir::model::Decoder;
 use weir::runtime::{RunnerFactory, RunnerKind};
 
-/// The CPU backend, except that `attention` fails once after `armed` is set.
-struct FaultyBackend {
+/// Another backend (the CPU's here), except that `attention` fails once
+/// after `armed` is set.
+struct FaultyBackend<B> {
+    inner: B,
     armed: Arc<AtomicBool>,
 }
 
-impl Backend for FaultyBackend {
-    type Matrix = HostMatrix;
-    type Vector = Vec<f32>;
-    type Buf = Vec<f32>;
-    type KvLayer = CpuKvLayer;
+impl<B: Backend> Backend for FaultyBackend<B> {
+    type Matrix = B::Matrix;
+    type Vector = B::Vector;
+    type Buf = B::Buf;
+    type KvLayer = B::KvLayer;
 
     fn name(&self) -> &'static str {
-        "faulty-cpu"
+        "faulty"
     }
-    fn upload_matrix(&self, m: HostMatrix) -> Result<HostMatrix, BackendError> {
-        CpuBackend.upload_matrix(m)
+    fn upload_matrix(&self, m: HostMatrix) -> Result<Self::Matrix, BackendError> {
+        self.inner.upload_matrix(m)
     }
-    fn upload_vector(&self, v: Vec<f32>) -> Result<Vec<f32>, BackendError> {
-        CpuBackend.upload_vector(v)
+    fn upload_vector(&self, v: Vec<f32>) -> Result<Self::Vector, BackendError> {
+        self.inner.upload_vector(v)
     }
-    fn alloc(&self, len: usize) -> Result<Vec<f32>, BackendError> {
-        CpuBackend.alloc(len)
+    fn alloc(&self, len: usize) -> Result<Self::Buf, BackendError> {
+        self.inner.alloc(len)
     }
-    fn alloc_kv(&self, slots: usize, kv_dim: usize) -> Result<CpuKvLayer, BackendError> {
-        CpuBackend.alloc_kv(slots, kv_dim)
+    fn alloc_kv(&self, slots: usize, kv_dim: usize) -> Result<Self::KvLayer, BackendError> {
+        self.inner.alloc_kv(slots, kv_dim)
     }
-    fn to_host(&self, buf: &Vec<f32>, len: usize) -> Result<Vec<f32>, BackendError> {
-        CpuBackend.to_host(buf, len)
+    fn to_host(&self, buf: &Self::Buf, len: usize) -> Result<Vec<f32>, BackendError> {
+        self.inner.to_host(buf, len)
     }
-    fn embedding(
-        &self,
-        t: &HostMatrix,
-        ids: &[u32],
-        out: &mut Vec<f32>,
-    ) -> Result<(), BackendError> {
-        CpuBackend.embedding(t, ids, out)
+    fn embedding(&self, t: &Self::Matrix, ids: &[u32], o: &mut Self::Buf) -> Fallible {
+        self.inner.embedding(t, ids, o)
     }
-    fn matmul(
-        &self,
-        x: &Vec<f32>,
-        m: usize,
-        w: &HostMatrix,
-        out: &mut Vec<f32>,
-    ) -> Result<(), BackendError> {
-        CpuBackend.matmul(x, m, w, out)
+    fn matmul(&self, x: &Self::Buf, m: usize, w: &Self::Matrix, o: &mut Self::Buf) -> Fallible {
+        self.inner.matmul(x, m, w, o)
     }
-    fn add_bias(&self, x: &mut Vec<f32>, rows: usize, b: &Vec<f32>) -> Result<(), BackendError> {
-        CpuBackend.add_bias(x, rows, b)
+    fn add_bias(&self, x: &mut Self::Buf, rows: usize, b: &Self::Vector) -> Fallible {
+        self.inner.add_bias(x, rows, b)
     }
     fn rms_norm(
         &self,
-        x: &Vec<f32>,
-        w: &Vec<f32>,
-        eps: f32,
-        rows: usize,
-        out: &mut Vec<f32>,
-    ) -> Result<(), BackendError> {
-        CpuBackend.rms_norm(x, w, eps, rows, out)
+        x: &Self::Buf,
+        w: &Self::Vector,
+        e: f32,
+        r: usize,
+        o: &mut Self::Buf,
+    ) -> Fallible {
+        self.inner.rms_norm(x, w, e, r, o)
     }
     fn add_rms_norm(
         &self,
-        residual: &mut Vec<f32>,
-        x: &Vec<f32>,
-        w: &Vec<f32>,
-        eps: f32,
-        rows: usize,
-        out: &mut Vec<f32>,
-    ) -> Result<(), BackendError> {
-        CpuBackend.add_rms_norm(residual, x, w, eps, rows, out)
+        res: &mut Self::Buf,
+        x: &Self::Buf,
+        w: &Self::Vector,
+        e: f32,
+        r: usize,
+        o: &mut Self::Buf,
+    ) -> Fallible {
+        self.inner.add_rms_norm(res, x, w, e, r, o)
     }
     fn split_qkv(
         &self,
-        qkv: &Vec<f32>,
-        rows: usize,
-        q_dim: usize,
-        kv_dim: usize,
-        q: &mut Vec<f32>,
-        k: &mut Vec<f32>,
-        v: &mut Vec<f32>,
-    ) -> Result<(), BackendError> {
-        CpuBackend.split_qkv(qkv, rows, q_dim, kv_dim, q, k, v)
+        qkv: &Self::Buf,
+        r: usize,
+        qd: usize,
+        kvd: usize,
+        q: &mut Self::Buf,
+        k: &mut Self::Buf,
+        v: &mut Self::Buf,
+    ) -> Fallible {
+        self.inner.split_qkv(qkv, r, qd, kvd, q, k, v)
     }
     fn rope(
         &self,
-        x: &mut Vec<f32>,
-        positions: &[u32],
-        heads: usize,
-        head_dim: usize,
-        inv_freq: &[f32],
-        scaling: f32,
-    ) -> Result<(), BackendError> {
-        CpuBackend.rope(x, positions, heads, head_dim, inv_freq, scaling)
+        x: &mut Self::Buf,
+        pos: &[u32],
+        h: usize,
+        hd: usize,
+        f: &[f32],
+        s: f32,
+    ) -> Fallible {
+        self.inner.rope(x, pos, h, hd, f, s)
     }
-    fn silu_mul(
-        &self,
-        gate_up: &Vec<f32>,
-        rows: usize,
-        inter: usize,
-        out: &mut Vec<f32>,
-    ) -> Result<(), BackendError> {
-        CpuBackend.silu_mul(gate_up, rows, inter, out)
+    fn silu_mul(&self, gu: &Self::Buf, r: usize, i: usize, o: &mut Self::Buf) -> Fallible {
+        self.inner.silu_mul(gu, r, i, o)
     }
     fn write_kv(
         &self,
-        k: &Vec<f32>,
-        v: &Vec<f32>,
+        k: &Self::Buf,
+        v: &Self::Buf,
         slots: &[u32],
-        kv_dim: usize,
-        cache: &mut CpuKvLayer,
-    ) -> Result<(), BackendError> {
-        CpuBackend.write_kv(k, v, slots, kv_dim, cache)
+        kvd: usize,
+        c: &mut Self::KvLayer,
+    ) -> Fallible {
+        self.inner.write_kv(k, v, slots, kvd, c)
     }
     fn attention(
         &self,
-        q: &Vec<f32>,
-        cache: &CpuKvLayer,
-        shape: AttnShape,
+        q: &Self::Buf,
+        c: &Self::KvLayer,
+        sh: AttnShape,
         seqs: &[AttnSeqInfo<'_>],
-        out: &mut Vec<f32>,
-    ) -> Result<(), BackendError> {
+        o: &mut Self::Buf,
+    ) -> Fallible {
         if self.armed.swap(false, Ordering::SeqCst) {
             return Err(BackendError::Device(
                 "attention: out of device memory (injected)".into(),
             ));
         }
-        CpuBackend.attention(q, cache, shape, seqs, out)
+        self.inner.attention(q, c, sh, seqs, o)
     }
-    fn gather_rows(
-        &self,
-        x: &Vec<f32>,
-        rows: &[usize],
-        dim: usize,
-        out: &mut Vec<f32>,
-    ) -> Result<(), BackendError> {
-        CpuBackend.gather_rows(x, rows, dim, out)
+    fn gather_rows(&self, x: &Self::Buf, rows: &[usize], d: usize, o: &mut Self::Buf) -> Fallible {
+        self.inner.gather_rows(x, rows, d, o)
     }
 }
+
+/// What every op returns.
+type Fallible = Result<(), BackendError>;
 
 async fn faulty_server() -> (common::TestServer, Arc<AtomicBool>) {
     let armed = Arc::new(AtomicBool::new(false));
@@ -158,6 +140,7 @@ async fn faulty_server() -> (common::TestServer, Arc<AtomicBool>) {
     let mut cfg = common::config(Some(common::model_dir("qwen2-bf16")));
     cfg.runner = RunnerKind::Custom(RunnerFactory(Arc::new(move |spec| {
         let backend = FaultyBackend {
+            inner: CpuBackend,
             armed: flag.clone(),
         };
         let dec = Decoder::load(
@@ -203,15 +186,8 @@ async fn a_failed_op_fails_its_request_and_the_engine_keeps_serving() {
     // Streamed: the stream carries an error frame, then ends.
     armed.store(true, Ordering::SeqCst);
     let text = server
-        .http
-        .post(format!("{}/v1/chat/completions", server.base))
-        .json(&chat(&server.model, true))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("body");
+        .post_text("/v1/chat/completions", &chat(&server.model, true))
+        .await;
     assert!(
         text.contains("\"error\"") && text.contains("injected"),
         "{text}"

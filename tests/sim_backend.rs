@@ -19,16 +19,7 @@ async fn chat(server: &common::TestServer, content: &str, stream: bool) -> Strin
             .unwrap()
             .to_string();
     }
-    let text = server
-        .http
-        .post(format!("{}/v1/chat/completions", server.base))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.post_text("/v1/chat/completions", &body).await;
     assert!(
         text.trim_end().ends_with("data: [DONE]"),
         "the stream does not end with [DONE]: {text}"
@@ -79,15 +70,7 @@ async fn script_rules_pick_the_reply_by_regex() {
     )
     .unwrap();
     let mut cfg = common::config(None);
-    cfg.runner = weir::runtime::RunnerKind::Sim {
-        mode: "script".into(),
-        script: Some(script),
-        speed: weir::runner::sim::SimSpeed {
-            prefill_us_per_token: 0.0,
-            decode_step_us: 100.0,
-            decode_us_per_seq: 0.0,
-        },
-    };
+    cfg.runner = common::sim_script(script);
     let server = common::start(cfg).await;
     assert_eq!(
         chat(&server, "What is the WEATHER like?", true).await,

@@ -26,15 +26,7 @@ async fn tools_reach_a_template_without_tool_support() {
     )
     .unwrap();
     let mut cfg = common::config(Some(dir));
-    cfg.runner = weir::runtime::RunnerKind::Sim {
-        mode: "script".into(),
-        script: Some(script),
-        speed: weir::runner::sim::SimSpeed {
-            prefill_us_per_token: 0.0,
-            decode_step_us: 100.0,
-            decode_us_per_seq: 0.0,
-        },
-    };
+    cfg.runner = common::sim_script(script);
     let server = common::start(cfg).await;
     let tools = json!([{"type": "function", "function": {"name": "get_weather",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);

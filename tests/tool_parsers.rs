@@ -30,15 +30,7 @@ fn model_with(tag: &str, template: &str, reply: &str) -> (PathBuf, PathBuf) {
 async fn serve(dir: PathBuf, script: PathBuf, parser: &str) -> common::TestServer {
     let mut cfg = common::config(Some(dir));
     cfg.tool_call_parser = parser.into();
-    cfg.runner = weir::runtime::RunnerKind::Sim {
-        mode: "script".into(),
-        script: Some(script),
-        speed: weir::runner::sim::SimSpeed {
-            prefill_us_per_token: 0.0,
-            decode_step_us: 50.0,
-            decode_us_per_seq: 0.0,
-        },
-    };
+    cfg.runner = common::sim_script(script);
     common::start(cfg).await
 }
 
@@ -72,16 +64,7 @@ async fn turn(
         let reason = choice["finish_reason"].as_str().unwrap_or("");
         return (content.to_string(), calls, reason.to_string());
     }
-    let text = server
-        .http
-        .post(format!("{}/v1/chat/completions", server.base))
-        .json(&body)
-        .send()
-        .await
-        .expect("request sent")
-        .text()
-        .await
-        .expect("body read");
+    let text = server.post_text("/v1/chat/completions", &body).await;
     assert!(
         text.trim_end().ends_with("data: [DONE]"),
         "the stream does not end with [DONE]: {text}"

@@ -60,6 +60,20 @@ pub fn sim(mode: &str) -> RunnerKind {
     }
 }
 
+/// A sim runner that replies from a script of rules (`--sim-mode script`),
+/// at a fast modelled speed.
+pub fn sim_script(script: PathBuf) -> RunnerKind {
+    RunnerKind::Sim {
+        mode: "script".into(),
+        script: Some(script),
+        speed: SimSpeed {
+            prefill_us_per_token: 0.0,
+            decode_step_us: 50.0,
+            decode_us_per_seq: 0.0,
+        },
+    }
+}
+
 /// Start an engine and serve it on 127.0.0.1:0.
 pub async fn start(cfg: EngineConfig) -> TestServer {
     let engine = weir::runtime::start(cfg).await.expect("engine starts");
@@ -104,6 +118,19 @@ impl TestServer {
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|v| v.parse().ok())
             .unwrap_or(f64::NAN)
+    }
+
+    /// POST JSON, return the whole body as text (a stream's SSE frames).
+    pub async fn post_text(&self, path: &str, body: &serde_json::Value) -> String {
+        self.http
+            .post(format!("{}{}", self.base, path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+            .text()
+            .await
+            .expect("body read")
     }
 
     /// POST JSON, return (status, body as JSON).

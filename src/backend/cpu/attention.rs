@@ -969,18 +969,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::backend::cpu::sample::rand_vec;
 
     /// Naive f64 attention for one sequence over contiguous K/V `[ctx, kv_heads, hd]`.
     #[allow(clippy::too_many_arguments)]

@@ -7,6 +7,7 @@
 pub mod attention;
 pub mod matmul;
 pub mod ops;
+pub mod sample;
 #[cfg(test)]
 mod test_isas;
 

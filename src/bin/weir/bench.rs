@@ -18,7 +18,7 @@ use weir::runtime::EngineHandle;
 use clap::Args;
 use weir::runtime::{EngineConfig, RunnerKind};
 
-use crate::default_cache_dir;
+use crate::{async_runtime, default_cache_dir};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -104,10 +104,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         tool_call_parser: "auto".into(),
         reasoning_parser: "auto".into(),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let rt = async_runtime()?;
     rt.block_on(async move {
         let engine = weir::runtime::start(cfg).await.map_err(|e| e.to_string())?;
         println!(
@@ -133,10 +130,7 @@ fn bench_agent(
     sessions: usize,
     turns: usize,
 ) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let rt = async_runtime()?;
     rt.block_on(async move {
         let mut results = Vec::new();
         for caching in [true, false] {
@@ -178,22 +172,12 @@ fn bench_agent(
     })
 }
 
-/// What one streamed request took.
-struct Timing {
-    first: Duration,
-    last: Duration,
-    tokens: usize,
-}
-
-async fn run_one(
-    engine: &EngineHandle,
-    prompt: Vec<u32>,
-    max_tokens: usize,
-) -> Result<Timing, String> {
-    let start = Instant::now();
-    let req = GenerateRequest {
+/// A greedy request that never stops at eos, so it produces exactly
+/// `max_tokens` (what every figure here assumes).
+fn greedy_request(prompt: Prompt, max_tokens: usize) -> GenerateRequest {
+    GenerateRequest {
         tenant: TenantId::default(),
-        prompt: Prompt::Tokens(prompt),
+        prompt,
         params: SamplingParams {
             temperature: 0.0,
             ignore_eos: true,
@@ -207,7 +191,23 @@ async fn run_one(
         cache_salt: None,
         parse_tool_calls: false,
         constraint: None,
-    };
+    }
+}
+
+/// What one streamed request took.
+struct Timing {
+    first: Duration,
+    last: Duration,
+    tokens: usize,
+}
+
+async fn run_one(
+    engine: &EngineHandle,
+    prompt: Vec<u32>,
+    max_tokens: usize,
+) -> Result<Timing, String> {
+    let start = Instant::now();
+    let req = greedy_request(Prompt::Tokens(prompt), max_tokens);
     let gen = engine.generate(req).await.map_err(|e| e.to_string())?;
     let (mut first, mut last, mut tokens) = (None, Duration::ZERO, 0);
     while let Ok(ev) = gen.events.recv_async().await {
@@ -406,28 +406,15 @@ async fn agent_turn(
     tools: &serde_json::Value,
 ) -> Result<TurnResult, String> {
     let start = Instant::now();
-    let req = GenerateRequest {
-        tenant: TenantId::default(),
-        prompt: Prompt::Chat {
+    let req = greedy_request(
+        Prompt::Chat {
             messages: messages.clone(),
             tools: Some(tools.clone()),
             add_generation_prompt: true,
             template_kwargs: Default::default(),
         },
-        params: SamplingParams {
-            temperature: 0.0,
-            ignore_eos: true,
-            ..Default::default()
-        },
-        max_tokens: Some(48),
-        seed: Some(0),
-        n: 1,
-        stop: vec![],
-        skip_special_tokens: true,
-        cache_salt: None,
-        parse_tool_calls: false,
-        constraint: None,
-    };
+        48,
+    );
     let gen = engine.generate(req).await.map_err(|e| e.to_string())?;
     let (mut ttft, mut reply, mut cached) = (None, String::new(), 0);
     while let Ok(ev) = gen.events.recv_async().await {

@@ -39,6 +39,15 @@ enum Command {
     Load(Box<load::LoadArgs>),
 }
 
+/// The multi-threaded tokio runtime every subcommand that serves or
+/// measures runs on.
+fn async_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
 /// The cache directory when `--cache-dir` / `WEIR_CACHE_DIR` is unset.
 fn default_cache_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_CACHE_HOME") {

@@ -8,7 +8,7 @@ use clap::Args;
 use weir::runner::sim::SimSpeed;
 use weir::runtime::{EngineConfig, RunnerKind};
 
-use crate::default_cache_dir;
+use crate::{async_runtime, default_cache_dir};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -124,10 +124,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         tool_call_parser: args.tool_call_parser,
         reasoning_parser: args.reasoning_parser,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let rt = async_runtime()?;
     rt.block_on(async move {
         let engine = weir::runtime::start(cfg).await.map_err(|e| e.to_string())?;
         let shutdown = async {

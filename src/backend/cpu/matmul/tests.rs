@@ -1,19 +1,7 @@
 //! Tests of the matmul kernels: every ISA path against the scalar reference.
 
 use super::*;
-
-/// Deterministic pseudo-random values in [-1, 1).
-pub(crate) fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+pub(crate) use crate::backend::cpu::sample::rand_vec;
 
 /// f64 reference: returns (value, sum |x w|).
 fn reference(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<(f64, f64)> {
