@@ -75,6 +75,31 @@ pub(crate) fn random_texts(frags: &[&str], seed: u64, count: usize, max_len: usi
         .collect()
 }
 
+/// Parse each text with `parse`: a text that yields no call must come back
+/// as content, unchanged; `check` adds the family's own rules. Both kinds
+/// of text must occur, or the test proves nothing.
+pub(crate) fn check_random_texts(
+    texts: &[String],
+    parse: impl Fn(&str) -> Collected,
+    check: impl Fn(&str, &Collected),
+) {
+    let (mut with_calls, mut without) = (0, 0);
+    for text in texts {
+        let c = parse(text);
+        if c.calls.is_empty() {
+            without += 1;
+            assert_eq!(&c.content, text);
+        } else {
+            with_calls += 1;
+        }
+        check(text, &c);
+    }
+    assert!(
+        with_calls > 0 && without > 0,
+        "{with_calls} texts with calls, {without} without"
+    );
+}
+
 /// A small deterministic random number generator (Knuth's MMIX LCG).
 struct Lcg(u64);
 
