@@ -28,6 +28,7 @@
 
 pub mod deepseek;
 pub mod hermes;
+pub mod json_stream;
 pub mod layout;
 pub mod llama3;
 pub mod mistral;
