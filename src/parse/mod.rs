@@ -37,6 +37,7 @@ pub mod reasoning;
 pub mod scanner;
 
 mod calls;
+mod json_head;
 
 pub use deepseek::DeepSeekParser;
 pub use hermes::HermesParser;
