@@ -910,6 +910,19 @@ mod tests {
             assert_eq!(got.end, end, "{text:?}");
             assert!(serde_compact(text).is_none(), "{text:?}");
         }
+        // Every raw control char breaks a string, key or value; DEL does not.
+        for c in (0u8..0x20).map(char::from) {
+            for (text, at) in [
+                (format!("{{\"a\":\"x{c}\"}}"), 7),
+                (format!("{{\"k{c}\":1}}"), 3),
+            ] {
+                assert_eq!(check(&text, &mut rng).end, End::Invalid(at), "{text:?}");
+            }
+        }
+        assert!(matches!(
+            check("{\"\u{7f}\":\"\u{7f}\"}", &mut rng).end,
+            End::Done(_)
+        ));
         // Trailing text is not read: the caller scans on after the value.
         let got = check("{\"a\":1}{", &mut rng);
         assert_eq!(got.end, End::Done(7));
