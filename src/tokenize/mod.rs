@@ -12,6 +12,7 @@
 //! wrote, so it is encoded with `add_special_tokens = false` (as vLLM does); see
 //! [`Tokenizer::encode_chat_prompt`].
 
+pub mod conversation;
 pub mod detok;
 pub mod stop_strings;
 pub mod template;
