@@ -5,6 +5,9 @@
 //!   model directory and knows the model's special tokens and end-of-generation ids.
 //! - [`ChatTemplate`] renders a conversation to prompt text, byte-identical to
 //!   transformers' `apply_chat_template(..., tokenize=False)`.
+//! - [`conversation::for_template`] turns the wire conversation into the one templates
+//!   expect (arguments as mappings, named tool results, Mistral ids);
+//!   [`tool_fallback`] carries tools to templates that know none.
 //! - [`IncrementalDetokenizer`] turns generated ids into valid UTF-8 text deltas.
 //! - [`StopMatcher`] finds stop strings across token boundaries.
 //!
