@@ -169,6 +169,9 @@ def test_arguments_that_are_not_an_object_are_a_400_for_a_template_that_needs_a_
             assert err["param"] == ARGS_FIELD, (args, err)
             assert err["type"] == "invalid_request_error"
             assert ARGS_FIELD + " must be a JSON object" in err["message"], err
+        # A streamed request is refused the same way, before its stream starts.
+        r = post(servers["qwen3_coder"], "/v1/chat/completions", turn(args), stream=True)
+        assert r.status_code == 400 and r.json()["error"]["param"] == ARGS_FIELD, r.text
 
 
 def test_a_tool_message_answering_no_call_is_a_400(servers):
