@@ -873,7 +873,7 @@ mod tests {
         let mut out = p.push(coder);
         out.extend(p.finish());
         assert!(
-            matches!(&out[..], [ParsedDelta::ToolCall { name, arguments, .. }] if name == "get_weather" && arguments == "{\"city\":\"Oslo\"}"),
+            matches!(&out[..], [ParsedDelta::ToolCallStart { name, .. }, ParsedDelta::ToolCallArguments { text, .. }] if name == "get_weather" && text == "{\"city\":\"Oslo\"}"),
             "{out:?}"
         );
         let ds = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Oslo\"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
@@ -882,7 +882,7 @@ mod tests {
         let mut out = p.push(ds);
         out.extend(p.finish());
         assert!(
-            matches!(&out[..], [ParsedDelta::ToolCall { name, .. }] if name == "get_weather"),
+            matches!(&out[..], [ParsedDelta::ToolCallStart { name, .. }, ..] if name == "get_weather"),
             "{out:?}"
         );
 
@@ -927,6 +927,26 @@ mod tests {
             accepts(&g, &refs, ToolFormat::None, "{\"a\": {\"y\": 1}}"),
             Ok(false)
         );
+    }
+
+    /// The calls among `deltas` as (name, arguments joined).
+    fn calls_of(deltas: &[crate::parse::ParsedDelta]) -> Vec<(String, String)> {
+        use crate::parse::ParsedDelta;
+        let mut calls: Vec<(String, String)> = Vec::new();
+        for d in deltas {
+            match d {
+                ParsedDelta::ToolCallStart { name, .. } => {
+                    calls.push((name.clone(), String::new()))
+                }
+                ParsedDelta::ToolCallArguments { text, .. } => {
+                    if let Some(last) = calls.last_mut() {
+                        last.1.push_str(text);
+                    }
+                }
+                _ => {}
+            }
+        }
+        calls
     }
 
     /// Feeds `text` (what a forced reply wrote) to `parser`, whole.
@@ -1004,8 +1024,8 @@ mod tests {
             one_or_more: true,
         };
         let is_oslo = |out: &[ParsedDelta]| {
-            matches!(out, [ParsedDelta::ToolCall { name, arguments, .. }]
-                if name == "get_weather" && arguments == "{\"city\":\"Oslo\"}")
+            calls_of(out) == [("get_weather".to_string(), "{\"city\":\"Oslo\"}".to_string())]
+                && matches!(out.first(), Some(ParsedDelta::ToolCallStart { .. }))
         };
         // gpt-oss: a call right away, or after an analysis message.
         let (h, hp) = (ToolFormat::Harmony, ReasoningPrefix::Harmony);
@@ -1057,8 +1077,12 @@ mod tests {
         let odd = glm.replace("Oslo", "a < b </arg_key> 🚀\n");
         assert_eq!(accepts(&g, &named, ToolFormat::Glm, &odd), Ok(true));
         let out = read_back(GlmParser::new(0, Some(&tools)), &odd);
-        assert!(
-            matches!(&out[..], [ParsedDelta::ToolCall { arguments, .. }] if arguments == "{\"city\":\"a < b </arg_key> 🚀\\n\"}"),
+        assert_eq!(
+            calls_of(&out),
+            [(
+                "get_weather".to_string(),
+                "{\"city\":\"a < b </arg_key> 🚀\\n\"}".to_string()
+            )],
             "{out:?}"
         );
         let two = format!("{glm}\n{glm}");
@@ -1168,9 +1192,9 @@ mod tests {
                 })
                 .collect();
             assert_eq!(got_reasoning, reasoning, "{reply}");
-            assert!(
-                matches!(out.last(), Some(ParsedDelta::ToolCall { name, arguments, .. })
-                    if name == "get_weather" && arguments == "{\"city\":\"Oslo\"}"),
+            assert_eq!(
+                calls_of(&out),
+                [("get_weather".to_string(), "{\"city\":\"Oslo\"}".to_string())],
                 "{out:?}"
             );
         }

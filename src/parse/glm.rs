@@ -255,7 +255,13 @@ mod tests {
         assert!(p.push("<tool_call>f\n<arg_key>a</arg_key>").is_empty());
         assert!(p.push("<arg_value>1</arg_value>\n</tool_").is_empty());
         let out = p.push("call>");
-        assert!(matches!(&out[..], [ParsedDelta::ToolCall { index: 0, .. }]));
+        assert!(matches!(
+            &out[..],
+            [
+                ParsedDelta::ToolCallStart { index: 0, .. },
+                ParsedDelta::ToolCallArguments { index: 0, .. }
+            ]
+        ));
         assert!(p.finish().is_empty());
     }
 

@@ -227,7 +227,13 @@ mod tests {
             .push(&format!("{CALL_BEGIN}functions.f:0{ARGUMENT_BEGIN}{{}}"))
             .is_empty());
         let out = p.push(CALL_END);
-        assert!(matches!(&out[..], [ParsedDelta::ToolCall { index: 0, .. }]));
+        assert!(matches!(
+            &out[..],
+            [
+                ParsedDelta::ToolCallStart { index: 0, .. },
+                ParsedDelta::ToolCallArguments { index: 0, .. }
+            ]
+        ));
         assert!(p.push(SECTION_END).is_empty());
         assert!(p.finish().is_empty());
     }

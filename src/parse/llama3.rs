@@ -14,7 +14,7 @@
 //!   (braces counted outside strings) or the reply ends, then parsed: an
 //!   object with a non-empty string `name` and `parameters` (or `arguments`):
 //!   an object, a JSON string holding one, or absent / `null` / `""` (all
-//!   `{}`). It becomes one [`ParsedDelta::ToolCall`] with compact arguments.
+//!   `{}`). It becomes one call with compact arguments.
 //! - Calls may be separated by whitespace and at most one `;`. Separators
 //!   after the last call (whitespace, a trailing `;`) are dropped.
 //! - Anything else ends calls mode for good: an object that is not a call,
@@ -304,7 +304,13 @@ mod tests {
         assert!(p.push(" <|python_").is_empty());
         assert!(p.push("tag|>{\"name\": \"f\"").is_empty());
         let out = p.push("}");
-        assert!(matches!(&out[..], [ParsedDelta::ToolCall { index: 0, .. }]));
+        assert!(matches!(
+            &out[..],
+            [
+                ParsedDelta::ToolCallStart { index: 0, .. },
+                ParsedDelta::ToolCallArguments { index: 0, .. }
+            ]
+        ));
         assert!(p.push("; ").is_empty());
         assert_eq!(p.push("x"), vec![ParsedDelta::Content("; x".into())]);
         assert!(p.finish().is_empty());
