@@ -14,11 +14,16 @@
 //!   trailing `:INDEX` (digits) and a leading `functions.` (non-empty,
 //!   without whitespace or `<` / `>`); after it the arguments, a JSON
 //!   object or a JSON string holding one (empty: `{}`).
+//! - A call streams: it starts once its id and the `{` of its arguments
+//!   are read, and the arguments go out as the model writes them (see
+//!   [`Sections`]); arguments that are not an object (`[1]`, a JSON string)
+//!   are read whole when the call ends. A started call is never content:
+//!   arguments that break off end the call there, the rest is content.
 //! - Kimi K2 Thinking writes `<think>` reasoning first; the reasoning parser
 //!   in front of this one reads it.
 
-use super::layout::{BlockBody, SectionMarkers, Sections};
-use super::scanner::CallScanner;
+use super::layout::{BlockBody, Head, SectionMarkers, Sections};
+use super::scanner::{held_prefix_len, CallScanner};
 use super::{arguments_json, is_call_name};
 use serde_json::Value;
 
@@ -58,6 +63,39 @@ pub struct CallBody;
 impl BlockBody for CallBody {
     fn calls(&self, body: &str) -> Option<Vec<(String, String)>> {
         parse_call(body).map(|call| vec![call])
+    }
+
+    fn head(&self, text: &str) -> Head {
+        stream_head(text)
+    }
+}
+
+/// The streaming head of a call body: the id, `<|tool_call_argument_begin|>`,
+/// then the `{` of the arguments.
+fn stream_head(text: &str) -> Head {
+    let Some(pos) = text.find(ARGUMENT_BEGIN) else {
+        // Still the id (no line break or marker in it), maybe with the
+        // start of the separator.
+        let before = &text[..text.len() - held_prefix_len(text, ARGUMENT_BEGIN)];
+        return if before.contains(['\n', '<']) {
+            Head::Whole
+        } else {
+            Head::Wait
+        };
+    };
+    let Some(name) = name_from_id(&text[..pos]) else {
+        return Head::Whole;
+    };
+    let after = pos + ARGUMENT_BEGIN.len();
+    let rest = &text[after..];
+    let lead = rest.len() - rest.trim_start().len();
+    match rest[lead..].chars().next() {
+        None => Head::Wait,
+        Some('{') => Head::Args {
+            name: name.to_string(),
+            at: after + lead,
+        },
+        Some(_) => Head::Whole,
     }
 }
 
@@ -183,12 +221,10 @@ mod tests {
             SECTION_BEGIN.to_string(),
             format!("{SECTION_BEGIN}{SECTION_END}"),
             format!("{SECTION_BEGIN}text"),
-            format!("{SECTION_BEGIN}{CALL_BEGIN}functions.f:0{ARGUMENT_BEGIN}{{\"a\": 1}}"),
             format!("{SECTION_BEGIN}{CALL_BEGIN}functions.f:0{{\"a\": 1}}{CALL_END}"),
             section(&[call("", 0, "{}")]),
             section(&[call("a b", 0, "{}")]),
             section(&[call("f", 0, "[1]")]),
-            section(&[call("f", 0, "{oops")]),
             section(&[format!(
                 "{CALL_BEGIN}functions.:0{ARGUMENT_BEGIN}{{}}{CALL_END}"
             )]),
@@ -198,11 +234,37 @@ mod tests {
             assert!(c.calls.is_empty() && !c.saw_tool_calls);
         }
         // A good call, then a bad one: only the bad one is content.
-        let bad_call = call("h", 1, "{oops");
+        let bad_call = call("h", 1, "[1]");
         let text = section(&[call("a", 0, "{}"), bad_call.clone()]);
         let c = kimi(&text);
         assert_eq!(c.content, format!("{bad_call}{SECTION_END}"));
         assert_eq!(names_args(&c), vec![("a", "{}")]);
+    }
+
+    #[test]
+    fn a_started_call_is_never_content() {
+        // The reply ends after the arguments: the call is whole.
+        let c = kimi(&format!(
+            "{SECTION_BEGIN}{CALL_BEGIN}functions.f:0{ARGUMENT_BEGIN}{{\"a\": 1}}"
+        ));
+        assert_eq!(
+            (c.content.as_str(), names_args(&c)),
+            ("", vec![("f", r#"{"a":1}"#)])
+        );
+        // Cut off inside the arguments: the call keeps what it got.
+        let c = kimi(&format!(
+            "{SECTION_BEGIN}{CALL_BEGIN}functions.write:0{ARGUMENT_BEGIN}{{\"text\": \"ab"
+        ));
+        assert_eq!(c.content, "");
+        assert!(c.cut_call);
+        assert_eq!(c.calls[0].2, "write");
+        assert_eq!(c.calls[0].3, "{\"text\":\"ab");
+        // Arguments that break off: what was valid went out, the rest is
+        // content from the break on.
+        let c = kimi(&section(&[call("a", 0, "{}"), call("h", 1, "{oops")]));
+        assert_eq!(c.content, format!("oops{CALL_END}{SECTION_END}"));
+        assert_eq!(c.calls.len(), 2);
+        assert_eq!(c.calls[1].3, "{");
     }
 
     #[test]
@@ -223,17 +285,22 @@ mod tests {
         );
         assert_eq!(p.push("x"), vec![ParsedDelta::Content("<|tool_x".into())]);
         assert!(p.push(SECTION_BEGIN).is_empty());
-        assert!(p
-            .push(&format!("{CALL_BEGIN}functions.f:0{ARGUMENT_BEGIN}{{}}"))
-            .is_empty());
-        let out = p.push(CALL_END);
+        // The call starts once its arguments begin, and they stream.
+        let out = p.push(&format!(
+            "{CALL_BEGIN}functions.f:0{ARGUMENT_BEGIN}{{\"a\": \"é"
+        ));
         assert!(matches!(
             &out[..],
             [
                 ParsedDelta::ToolCallStart { index: 0, .. },
-                ParsedDelta::ToolCallArguments { index: 0, .. }
-            ]
+                ParsedDelta::ToolCallArguments { index: 0, text }
+            ] if text == "{\"a\":\"é"
         ));
+        let out = p.push("\"}");
+        assert!(
+            matches!(&out[..], [ParsedDelta::ToolCallArguments { index: 0, text }] if text == "\"}")
+        );
+        assert!(p.push(CALL_END).is_empty());
         assert!(p.push(SECTION_END).is_empty());
         assert!(p.finish().is_empty());
     }
