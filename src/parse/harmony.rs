@@ -37,10 +37,14 @@
 //!   comes when calls are not parsed), are `Content`, raw and with their
 //!   markers, and parsing goes on after them: never lost.
 //! - Reasoning and content stream as they come, holding back only a tail
-//!   that may be the start of a marker; a call is buffered until its body
-//!   ends. The arguments JSON starts right after the header's
-//!   `<|message|>`.
+//!   that may be the start of a marker. A call whose body starts with `{`
+//!   streams: it starts there and its arguments go out as the model writes
+//!   them ([`JsonRewriter`]); a started call is never content (arguments
+//!   that break off end the call there and the rest is text; a reply cut
+//!   off inside them keeps what came). Any other body is buffered until it
+//!   ends and read whole.
 
+use super::json_stream::{Fed, JsonRewriter};
 use super::scanner::{held_prefix_len, lead, Lead};
 use super::{
     arguments_json, is_call_name, push_reasoning, BufferedParser, CallEmitter, ParsedDelta,
@@ -100,6 +104,20 @@ enum State {
     Body(Route),
 }
 
+/// Where reading stands in a call's body.
+#[derive(Debug, Default)]
+enum CallReading {
+    /// Before the body's first non-whitespace char.
+    #[default]
+    Head,
+    /// The call started; its arguments are streaming.
+    Args(JsonRewriter),
+    /// The arguments are complete; up to the body's end.
+    Tail,
+    /// Not an object: buffered until the body ends, then read whole.
+    Whole,
+}
+
 /// Splits harmony messages into reasoning, content and tool calls; see the
 /// module docs.
 #[derive(Debug)]
@@ -112,6 +130,8 @@ pub struct HarmonyParser {
     raw: String,
     /// Calls are parsed (else a call message is content).
     calls_enabled: bool,
+    /// In a call's body: where reading stands.
+    call: CallReading,
     /// Numbers calls and handles whitespace after them.
     emitter: CallEmitter,
 }
@@ -126,6 +146,7 @@ impl HarmonyParser {
             buf: String::new(),
             raw: String::new(),
             calls_enabled,
+            call: CallReading::Head,
             emitter: CallEmitter::new(id_seed),
         }
     }
@@ -273,6 +294,7 @@ impl BufferedParser for HarmonyParser {
                         let route = route(&self.buf[..pos]);
                         self.raw.extend(self.buf.drain(..pos + MESSAGE.len()));
                         self.state = State::Body(route);
+                        self.call = CallReading::Head;
                     }
                     Some(_) => self.malformed(out),
                     None if last || self.buf.len() >= MAX_HEADER + MESSAGE.len() => {
@@ -280,21 +302,92 @@ impl BufferedParser for HarmonyParser {
                     }
                     None => return,
                 },
-                State::Body(Route::Call(name)) => match find_first(&self.buf, &BODY_ENDS) {
-                    Some((pos, i)) => {
-                        // `<|start|>` stays: it opens the next message.
-                        let marker = if BODY_ENDS[i] == START {
-                            0
-                        } else {
-                            BODY_ENDS[i].len()
+                State::Body(Route::Call(name)) => match &mut self.call {
+                    CallReading::Head => {
+                        let lead = self.buf.len() - self.buf.trim_start().len();
+                        match self.buf[lead..].chars().next() {
+                            None if !last => return,
+                            Some('{') if self.calls_enabled => {
+                                self.buf.drain(..lead);
+                                self.raw.clear();
+                                self.emitter.start(name, out);
+                                self.call = CallReading::Args(JsonRewriter::new());
+                            }
+                            _ => self.call = CallReading::Whole,
+                        }
+                    }
+                    CallReading::Args(rewriter) => {
+                        let mut args = String::new();
+                        let n = self.buf.len();
+                        match rewriter.feed(&self.buf, &mut args) {
+                            Fed::More => {
+                                self.buf.clear();
+                                self.emitter.arguments(&args, out);
+                                if !last {
+                                    return;
+                                }
+                                // Cut off inside the arguments.
+                                self.emitter.end_call();
+                                self.state = State::Text;
+                            }
+                            Fed::Done { consumed } => {
+                                self.buf.drain(..consumed.min(n));
+                                self.emitter.arguments(&args, out);
+                                self.call = CallReading::Tail;
+                            }
+                            Fed::Invalid { at } => {
+                                // What was valid went out; the rest is text.
+                                self.buf.drain(..at.min(n));
+                                self.emitter.arguments(&args, out);
+                                self.emitter.end_call();
+                                self.state = State::Text;
+                            }
+                        }
+                    }
+                    CallReading::Tail => {
+                        let end = find_first(&self.buf, &BODY_ENDS);
+                        let tail_len = match end {
+                            Some((pos, _)) => pos,
+                            None if last => self.buf.len(),
+                            None => self.buf.len() - held_any(&self.buf, &BODY_ENDS),
                         };
-                        self.finish_call(name, pos, pos + marker, out);
+                        if !self.buf[..tail_len].trim().is_empty() {
+                            // Not the body's end after the object: text.
+                            self.emitter.end_call();
+                            self.state = State::Text;
+                            continue;
+                        }
+                        match end {
+                            Some((pos, i)) => {
+                                let marker = if BODY_ENDS[i] == START {
+                                    0
+                                } else {
+                                    BODY_ENDS[i].len()
+                                };
+                                self.buf.drain(..pos + marker);
+                            }
+                            None if last => self.buf.clear(),
+                            None => return,
+                        }
+                        self.emitter.end_call();
+                        self.state = State::Text;
                     }
-                    None if last => {
-                        let len = self.buf.len();
-                        self.finish_call(name, len, len, out);
-                    }
-                    None => return,
+                    CallReading::Whole => match find_first(&self.buf, &BODY_ENDS) {
+                        Some((pos, i)) => {
+                            // `<|start|>` stays: it opens the next message.
+                            let marker = if BODY_ENDS[i] == START {
+                                0
+                            } else {
+                                BODY_ENDS[i].len()
+                            };
+                            self.finish_call(name, pos, pos + marker, out);
+                        }
+                        None if last => {
+                            let len = self.buf.len();
+                            self.finish_call(name, len, len, out);
+                        }
+                        None => return,
+                    },
                 },
                 State::Body(route) => {
                     let (ready, end) = match find_first(&self.buf, &BODY_ENDS) {
@@ -434,10 +527,8 @@ mod tests {
             "<|channel|>analysis",
             "<|channel|>final<|end|>x",
             "<|start|>assistant",
-            " to=functions.f<|channel|>commentary json<|message|>{\"a\": ",
             " to=functions.f<|channel|>commentary json<|message|>[1]<|call|>",
             " to=functions.f<|channel|>commentary json<|message|>\"[1]\"",
-            " to=functions.f<|channel|>commentary json<|message|>{oops}",
         ] {
             let c = harmony(bad);
             assert!(c.calls.is_empty() && !c.saw_tool_calls, "{bad:?}");
@@ -455,6 +546,48 @@ mod tests {
         let c = harmony(&text);
         assert_eq!(c.content, "<|channel|>fin");
         assert_eq!(names_args(&c), vec![("g", "{}")]);
+    }
+
+    #[test]
+    fn a_started_call_is_never_content() {
+        // Cut off inside the arguments: the call keeps what it got.
+        let c = harmony(" to=functions.write<|channel|>commentary json<|message|>{\"text\": \"ab");
+        assert_eq!((c.content.as_str(), c.cut_call), ("", true));
+        assert_eq!(
+            (c.calls[0].2.as_str(), c.calls[0].3.as_str()),
+            ("write", "{\"text\":\"ab")
+        );
+        // Arguments that break off: what was valid went out, the rest is text.
+        let c = harmony(" to=functions.f<|channel|>commentary json<|message|>{oops}<|call|>");
+        assert_eq!((c.calls.len(), c.calls[0].3.as_str()), (1, "{"));
+        assert_eq!(c.content, "oops}<|call|>");
+        // Text after the object instead of the body's end.
+        let c = harmony(" to=functions.f<|channel|>commentary json<|message|>{} x<|call|>");
+        assert_eq!(names_args(&c), vec![("f", "{}")]);
+        assert_eq!(c.content, " x<|call|>");
+    }
+
+    #[test]
+    fn arguments_stream() {
+        let mut p = HarmonyParser::new(0, true);
+        assert!(p
+            .push(" to=functions.f<|channel|>commentary json<|message|> ")
+            .is_empty());
+        let out = p.push("{\"a\": \"é");
+        assert!(matches!(
+            &out[..],
+            [
+                ParsedDelta::ToolCallStart { index: 0, .. },
+                ParsedDelta::ToolCallArguments { index: 0, text }
+            ] if text == "{\"a\":\"é"
+        ));
+        let out = p.push("\"}<|ca");
+        assert!(
+            matches!(&out[..], [ParsedDelta::ToolCallArguments { index: 0, text }] if text == "\"}")
+        );
+        assert!(p.push("ll|>").is_empty());
+        assert!(p.finish().is_empty());
+        assert!(p.saw_tool_calls());
     }
 
     #[test]
