@@ -62,12 +62,12 @@ pub const PARAMETER_END: &str = "</parameter>";
 /// The parameter schemas of the offered tools: function name → its
 /// `parameters.properties` object.
 #[derive(Debug, Default)]
-struct Schemas(HashMap<String, Map<String, Value>>);
+pub(crate) struct Schemas(HashMap<String, Map<String, Value>>);
 
 impl Schemas {
     /// Reads OpenAI-shaped tools (`[{type, function: {name, parameters}}]`;
     /// a bare `{name, parameters}` is read too). Anything else is skipped.
-    fn from_tools(tools: Option<&Value>) -> Self {
+    pub(crate) fn from_tools(tools: Option<&Value>) -> Self {
         let mut map = HashMap::new();
         for tool in tools.and_then(Value::as_array).into_iter().flatten() {
             let f = tool.get("function").unwrap_or(tool);
@@ -86,7 +86,7 @@ impl Schemas {
     }
 
     /// The schema of parameter `key` of function `name`, if offered.
-    fn get(&self, name: &str, key: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, name: &str, key: &str) -> Option<&Value> {
         self.0.get(name)?.get(key)
     }
 }
