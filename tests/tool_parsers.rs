@@ -167,19 +167,25 @@ async fn unknown_tool_call_parser_is_refused() {
 
 /// Each family's sample outputs, cut in two at every char boundary and fed
 /// one char at a time, give the same deltas as the whole text in one piece
-/// (adjacent text deltas joined: a cut may only split a text delta, never
-/// move, add or drop anything).
+/// (adjacent text deltas and a call's adjacent arguments pieces joined: a
+/// cut may only split such a delta, never move, add or drop anything).
 #[test]
 fn every_family_gives_the_same_deltas_however_the_text_is_cut() {
     use weir::parse::{build, ParsedDelta, ReasoningFormat, ToolFormat};
 
-    /// Joins adjacent `Content` and adjacent `Reasoning` deltas.
+    /// Joins adjacent `Content`, adjacent `Reasoning` and adjacent
+    /// arguments pieces of one call (a streamed call's arguments go out in
+    /// as many pieces as the text came in).
     fn joined(deltas: Vec<ParsedDelta>) -> Vec<ParsedDelta> {
         let mut out: Vec<ParsedDelta> = Vec::new();
         for d in deltas {
             match (out.last_mut(), d) {
                 (Some(ParsedDelta::Content(a)), ParsedDelta::Content(b))
                 | (Some(ParsedDelta::Reasoning(a)), ParsedDelta::Reasoning(b)) => a.push_str(&b),
+                (
+                    Some(ParsedDelta::ToolCallArguments { index: i, text: a }),
+                    ParsedDelta::ToolCallArguments { index, text: b },
+                ) if *i == index => a.push_str(&b),
                 (_, d) => out.push(d),
             }
         }
