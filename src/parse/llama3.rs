@@ -10,19 +10,33 @@
 //!   whitespace) is `{` or `<|python_tag|>`, the reply is taken as calls;
 //!   otherwise the whole reply is `Content`, streamed as it comes (nothing
 //!   held back).
-//! - In calls mode each top-level JSON object is buffered until it closes
-//!   (braces counted outside strings) or the reply ends, then parsed: an
-//!   object with a non-empty string `name` and `parameters` (or `arguments`):
-//!   an object, a JSON string holding one, or absent / `null` / `""` (all
-//!   `{}`). It becomes one call with compact arguments.
+//! - In calls mode a call object that starts `{"name": "NAME",
+//!   "parameters": {` (or `"arguments"`), whitespace allowed, streams: the
+//!   call starts (id and name) once that `{` is read, and its arguments go
+//!   out as compact JSON as they are written (see [`super::json_stream`]);
+//!   after the arguments object only whitespace and `}` may close the call.
+//! - A started call is never content: cut off by the end of the reply it
+//!   keeps the arguments it got (they do not parse). Arguments that break
+//!   off (not JSON) end the call where they broke, and text other than `}`
+//!   after the arguments ends the call as it stands: either way calls mode
+//!   ends and the text from there on is `Content`.
+//! - Any other object (keys in another order, arguments as a JSON string)
+//!   is buffered until it closes (braces counted outside strings) or the
+//!   reply ends, then parsed: an object with a non-empty string `name` and
+//!   `parameters` (or `arguments`): an object, a JSON string holding one, or
+//!   absent / `null` / `""` (all `{}`). It becomes one call with compact
+//!   arguments, sent at once.
 //! - Calls may be separated by whitespace and at most one `;`. Separators
 //!   after the last call (whitespace, a trailing `;`) are dropped.
-//! - Anything else ends calls mode for good: an object that is not a call,
-//!   an object still open at the end, or text that is neither a separator
-//!   nor `{`. That text, with the raw separator / leading whitespace /
+//! - Anything else ends calls mode for good: a buffered object that is not
+//!   a call or is still open at the end, or text that is neither a
+//!   separator nor `{`. That text, with the raw separator / leading whitespace /
 //!   `<|python_tag|>` before it, and everything after it is `Content`: never
 //!   lost.
 
+use super::json_head::call_object_head;
+use super::json_stream::{Fed, JsonRewriter};
+use super::layout::Head;
 use super::scanner::{lead, take_leading_ws, JsonScan, Lead};
 use super::{call_from_value, push_content, BufferedParser, CallEmitter, ParsedDelta};
 use serde_json::Value;
@@ -32,6 +46,8 @@ pub const PYTHON_TAG: &str = "<|python_tag|>";
 /// Most whitespace (in bytes) allowed before the first call; with more, the
 /// reply is plain content. Bounds what is held back at the start.
 pub const MAX_LEADING_WS: usize = 64;
+/// A call object's head longer than this without an answer is read whole.
+const MAX_HEAD: usize = 4096;
 
 /// Where the parser is in the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +56,10 @@ enum State {
     Start,
     /// Calls mode, expecting (or scanning) a JSON object.
     Object,
+    /// Calls mode, a call started: its arguments are streaming.
+    Args,
+    /// Calls mode, after a streamed call's arguments, before its `}`.
+    ArgsEnd,
     /// Calls mode, after a call: whitespace or `;` or the next `{` may follow.
     Between,
     /// Plain content to the end.
@@ -59,6 +79,8 @@ pub struct Llama3Parser {
     pending: String,
     /// In `Object`: scanning an object that starts at `buf[0]`.
     scan: Option<JsonScan>,
+    /// In `Args`: re-writes the streaming arguments.
+    args: JsonRewriter,
     /// Numbers calls (separators are handled here, not by its whitespace rule).
     emitter: CallEmitter,
 }
@@ -71,6 +93,7 @@ impl Llama3Parser {
             buf: String::new(),
             pending: String::new(),
             scan: None,
+            args: JsonRewriter::new(),
             emitter: CallEmitter::new(id_seed),
         }
     }
@@ -81,6 +104,21 @@ impl Llama3Parser {
         self.buf.insert_str(0, &pending);
         self.scan = None;
         self.state = State::Text;
+    }
+
+    /// Reads the head of the call object at the start of `buf`, see
+    /// [`call_object_head`], over its first [`MAX_HEAD`] bytes only: the same
+    /// answer however the text was cut into pieces. `last`: no more text
+    /// comes, so a head still waiting is not one.
+    fn head(&self, last: bool) -> Head {
+        let mut cut = self.buf.len().min(MAX_HEAD);
+        while !self.buf.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        match call_object_head(&self.buf[..cut]) {
+            Head::Wait if last || self.buf.len() >= MAX_HEAD => Head::Whole,
+            head => head,
+        }
     }
 
     /// Moves leading whitespace of `buf` into `pending`.
@@ -135,7 +173,19 @@ impl BufferedParser for Llama3Parser {
                             self.give_up();
                             continue;
                         }
-                        self.scan = Some(JsonScan::default());
+                        match self.head(last) {
+                            Head::Wait => return,
+                            Head::Args { name, at } => {
+                                // The tag and separators before the call go.
+                                self.pending.clear();
+                                self.buf.drain(..at);
+                                self.emitter.start(name, out);
+                                self.args = JsonRewriter::new();
+                                self.state = State::Args;
+                                continue;
+                            }
+                            Head::Whole => self.scan = Some(JsonScan::default()),
+                        }
                     }
                     let end = self.scan.as_mut().and_then(|s| s.feed(&self.buf));
                     match end {
@@ -161,6 +211,51 @@ impl BufferedParser for Llama3Parser {
                             self.give_up();
                         }
                         None => return,
+                    }
+                }
+                State::Args => {
+                    let mut text = String::new();
+                    match self.args.feed(&self.buf, &mut text) {
+                        Fed::More => {
+                            self.emitter.arguments(&text, out);
+                            self.buf.clear();
+                            if last {
+                                // Cut off by the end of the reply: the call
+                                // keeps the arguments it got.
+                                self.emitter.end();
+                            }
+                            return;
+                        }
+                        Fed::Done { consumed } => {
+                            self.emitter.arguments(&text, out);
+                            self.buf.drain(..consumed);
+                            self.state = State::ArgsEnd;
+                        }
+                        Fed::Invalid { at } => {
+                            self.emitter.arguments(&text, out);
+                            self.emitter.end_call();
+                            self.buf.drain(..at);
+                            self.give_up();
+                        }
+                    }
+                }
+                State::ArgsEnd => {
+                    self.take_ws();
+                    if self.buf.is_empty() {
+                        if last {
+                            // Cut off before the call's `}`: it is whole.
+                            self.emitter.end();
+                            self.pending.clear();
+                        }
+                        return;
+                    }
+                    self.emitter.end_call();
+                    if self.buf.starts_with('}') {
+                        self.buf.drain(..1);
+                        self.pending.clear();
+                        self.state = State::Between;
+                    } else {
+                        self.give_up();
                     }
                 }
                 State::Between => {
@@ -198,7 +293,7 @@ mod tests {
     };
     use super::super::tool_call_id;
     use super::*;
-    use crate::parse::OutputParser;
+    use crate::parse::{OutputParser, ParsedDelta};
 
     fn llama(text: &str) -> Collected {
         check_splits(&|| Box::new(Llama3Parser::new(5)), text)
@@ -273,7 +368,6 @@ mod tests {
             "<|python_tag|>print(\"hi\")",
             "<|python_tag|>",
             "  <|python_tag|> {\"name\": \"f\"",
-            "{\"name\": \"f\", \"parameters\": {\"a\": \"}\"",
             "{]",
         ] {
             let c = llama(bad);
@@ -317,6 +411,71 @@ mod tests {
         let ws = " ".repeat(MAX_LEADING_WS + 1);
         let text = format!("{ws}{{\"name\": \"f\"}}");
         assert_eq!(llama(&text).content, text);
+    }
+
+    #[test]
+    fn arguments_stream_as_they_are_written() {
+        let start = |index: usize, name: &str| ParsedDelta::ToolCallStart {
+            index,
+            id: tool_call_id(2, index),
+            name: name.into(),
+        };
+        let args = |index: usize, text: &str| ParsedDelta::ToolCallArguments {
+            index,
+            text: text.into(),
+        };
+        let mut p = Llama3Parser::new(2);
+        assert_eq!(p.push("<|python_tag|>{\"name\": \"write\", "), vec![]);
+        assert_eq!(
+            p.push("\"parameters\": {\"content\": \"line 1\\n"),
+            vec![start(0, "write"), args(0, "{\"content\":\"line 1\\n")]
+        );
+        assert_eq!(p.push("line 2\"}"), vec![args(0, "line 2\"}")]);
+        assert_eq!(p.push("}; "), vec![]);
+        assert_eq!(
+            p.push("{\"name\": \"b\", \"arguments\": {\"é\": [true"),
+            vec![start(1, "b"), args(1, "{\"é\":[true")]
+        );
+        assert_eq!(p.push("]}}"), vec![args(1, "]}")]);
+        assert!(p.finish().is_empty());
+    }
+
+    #[test]
+    fn a_started_call_is_never_content() {
+        // Cut off inside the arguments (`max_tokens`): the call keeps what
+        // it got, and it does not parse.
+        let c = llama("{\"name\": \"f\", \"parameters\": {\"a\": \"}\"");
+        assert_eq!(c.content, "");
+        assert_eq!(c.calls.len(), 1);
+        assert_eq!(c.calls[0].3, "{\"a\":\"}\"");
+        assert!(c.cut_call && c.saw_tool_calls);
+        let c = llama(
+            "{\"name\": \"a\"}; {\"name\": \"write\", \"parameters\": {\"text\": \"naïve \\n 🚀",
+        );
+        assert_eq!(c.content, "");
+        assert_eq!(c.calls.len(), 2);
+        assert_eq!(c.calls[1].3, "{\"text\":\"naïve \\n 🚀");
+        assert!(c.cut_call);
+        // Cut off after the arguments, before the call's `}`: it is whole.
+        let c = llama("<|python_tag|>{\"name\": \"f\", \"parameters\": {\"a\": 1}\n");
+        assert_eq!(names_args(&c), vec![("f", r#"{"a":1}"#)]);
+        assert_eq!(c.content, "");
+        // Arguments that break off: what was valid went out, the rest of
+        // the reply is content.
+        let call = "{\"name\": \"g\", \"parameters\": {}}";
+        let c = llama(&format!(
+            "{{\"name\": \"f\", \"parameters\": {{\"a\": }}}}; {call}"
+        ));
+        assert_eq!(c.calls.len(), 1);
+        assert_eq!(c.calls[0].3, "{\"a\":");
+        assert_eq!(c.content, format!("}}}}; {call}"));
+        // Text other than `}` after the arguments: the call stands, the
+        // text from there on is content.
+        let c = llama(&format!(
+            "{{\"name\": \"f\", \"parameters\": {{}} , \"x\": 1}}; {call}"
+        ));
+        assert_eq!(names_args(&c), vec![("f", "{}")]);
+        assert_eq!(c.content, format!(" , \"x\": 1}}; {call}"));
     }
 
     #[test]
