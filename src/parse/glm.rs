@@ -12,33 +12,36 @@
 //! ```
 //!
 //! Rules:
-//! - A block is buffered whole, from `<tool_call>` to `</tool_call>`, by the
-//!   same layout as the Hermes format ([`TaggedBlocks`], with [`ArgBody`]
-//!   reading the body). Content before it and whitespace after it are
-//!   handled as there.
-//! - The body is the name (up to the first newline or `<arg_key>`, trimmed:
-//!   non-empty, without whitespace or `<` / `>`), then any number of
+//! - Calls stream. After `<tool_call>` comes the name (up to the first
+//!   newline or `<arg_key>`, trimmed: non-empty, without whitespace or `<` /
+//!   `>`): the call starts there (id and name go out). Then any number of
 //!   `<arg_key>KEY</arg_key>` `<arg_value>VALUE</arg_value>` pairs with
-//!   optional whitespace around the tags, and nothing else. One block is one
-//!   call whose arguments are the pairs in order (a repeated key keeps its
-//!   first place and its last value).
+//!   optional whitespace around the tags, and `</tool_call>`. One block is
+//!   one call whose arguments are the pairs in order (a repeated key is sent
+//!   twice, as written); `</tool_call>` closes the object.
 //! - The template writes string values as they are and other values as
 //!   JSON, so a value is typed by its parameter's JSON schema in the offered
 //!   tools exactly as Qwen3-Coder's ([`convert_value`], on the value
 //!   trimmed); a value that ends up a string is the text between the tags
-//!   verbatim (vLLM trims it; the template never pads it).
-//! - A block that fails any of that, or is still open when the reply ends,
-//!   is `Content`, raw and with its markers: never lost.
+//!   verbatim (vLLM trims it; the template never pads it). A value whose
+//!   schema says `string` streams as it is written; others go out once
+//!   `</arg_value>` closes them.
+//! - A started call is never content: cut off by the end of the reply it
+//!   keeps the arguments it got. Text in a block where a tag should be ends
+//!   a started call there and is content from that point on. A block whose
+//!   name is bad is `Content`, raw and with its markers: never lost.
+//!   Content before a block and whitespace after it are handled as in the
+//!   Hermes format.
 //! - GLM reasons in `<think>` blocks; the reasoning parser in front of this
 //!   one reads them (GLM-4.6's generation prompt closes an empty one itself
 //!   when thinking is off, so the reply then starts with the answer).
 
 use super::hermes::{END, START};
 use super::is_call_name;
-use super::layout::{BlockBody, TaggedBlocks};
-use super::qwen3_coder::{convert_value, Schemas};
-use super::scanner::CallScanner;
-use serde_json::{Map, Value};
+use super::json_stream::push_escaped;
+use super::qwen3_coder::{convert_value, schema_is_string, Schemas};
+use super::scanner::{held_prefix_len, Block, CallScanner, CallSyntax, Step};
+use serde_json::Value;
 
 /// Opens a parameter name.
 pub const ARG_KEY: &str = "<arg_key>";
@@ -51,40 +54,65 @@ pub const ARG_VALUE_END: &str = "</arg_value>";
 /// Every GLM tool-call marker (added tokens in its tokenizer).
 pub const MARKERS: [&str; 6] = [START, END, ARG_KEY, ARG_KEY_END, ARG_VALUE, ARG_VALUE_END];
 
-/// GLM block bodies: a name and `<arg_key>` / `<arg_value>` pairs.
+/// Longest function name read.
+const MAX_NAME: usize = 256;
+
+/// Where reading stands in a GLM block.
 #[derive(Debug)]
-pub struct ArgBody {
-    /// Parameter schemas of the offered tools, for typing values.
-    schemas: Schemas,
+enum Reading {
+    /// Expecting the function's name.
+    Name,
+    /// Expecting `<arg_key>` or `</tool_call>`.
+    Pairs,
+    /// In `<arg_key>`, up to `</arg_key>`.
+    Key,
+    /// Expecting `<arg_value>` for `key`.
+    ValueOpen {
+        /// The pair's key.
+        key: String,
+    },
+    /// In a value.
+    Value {
+        /// The pair's key.
+        key: String,
+        /// Its schema says `string`: the value streams.
+        streams: bool,
+        /// The raw value so far (values that do not stream).
+        raw: String,
+    },
+    /// The arguments were closed: the call ends next.
+    EndCall,
 }
 
-impl BlockBody for ArgBody {
-    fn calls(&self, body: &str) -> Option<Vec<(String, String)>> {
-        parse_call(body, &self.schemas).map(|call| vec![call])
-    }
+/// Reads GLM blocks, streaming the call's arguments; see the module docs.
+#[derive(Debug)]
+pub struct ArgCalls {
+    /// Parameter schemas of the offered tools, for typing values.
+    schemas: Schemas,
+    /// Where reading stands.
+    reading: Reading,
+    /// The open call's name.
+    name: String,
+    /// Pairs sent for the open call.
+    params: usize,
 }
 
 /// Parses GLM-4.5 / 4.6 `<tool_call>` blocks; see the module docs.
-pub type GlmParser = CallScanner<TaggedBlocks<ArgBody>>;
+pub type GlmParser = CallScanner<ArgCalls>;
 
 impl GlmParser {
     /// A parser for one response; `id_seed` feeds [`super::tool_call_id`].
     /// `tools`: the request's OpenAI-shaped tool definitions, whose JSON
     /// schemas type the values (`None`: no schemas).
     pub fn new(id_seed: u64, tools: Option<&Value>) -> Self {
-        let body = ArgBody {
+        let syntax = ArgCalls {
             schemas: Schemas::from_tools(tools),
+            reading: Reading::Name,
+            name: String::new(),
+            params: 0,
         };
-        CallScanner::with_syntax(id_seed, TaggedBlocks::new(START, END, body))
+        CallScanner::with_syntax(id_seed, syntax)
     }
-}
-
-/// The text between `open` at the start of `s` (after whitespace) and the
-/// next `close`, and what follows `close`.
-fn tagged<'a>(s: &'a str, open: &str, close: &str) -> Option<(&'a str, &'a str)> {
-    let inner = s.trim_start().strip_prefix(open)?;
-    let end = inner.find(close)?;
-    Some((&inner[..end], &inner[end + close.len()..]))
 }
 
 /// A value's JSON: typed by `schema` on the trimmed text, verbatim when it
@@ -97,31 +125,170 @@ fn typed_value(raw: &str, schema: Option<&Value>) -> Value {
     }
 }
 
-/// A block body as (name, compact arguments JSON), or `None` when it is
-/// malformed (see the module docs).
-fn parse_call(body: &str, schemas: &Schemas) -> Option<(String, String)> {
-    let name_end = [body.find('\n'), body.find(ARG_KEY)]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(body.len());
-    let name = body[..name_end].trim();
-    if !is_call_name(name) {
-        return None;
-    }
-    let mut rest = &body[name_end..];
-    let mut args = Map::new();
-    while !rest.trim().is_empty() {
-        let (key, after) = tagged(rest, ARG_KEY, ARG_KEY_END)?;
-        let key = key.trim();
-        if key.is_empty() {
-            return None;
+impl ArgCalls {
+    /// Reads the name: the call starts.
+    fn name(&mut self, block: &mut Block) -> Step {
+        let rest = block.rest();
+        let window = &rest[..floor_boundary(rest, MAX_NAME)];
+        let end = [window.find('\n'), window.find(ARG_KEY), window.find(END)]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(end) = end else {
+            let unsure =
+                window.len() - held_prefix_len(window, ARG_KEY).max(held_prefix_len(window, END));
+            return if block.is_last()
+                || window.len() == MAX_NAME
+                || window[..unsure].contains(['<', '>'])
+            {
+                Step::Malformed
+            } else {
+                Step::Wait
+            };
+        };
+        let name = rest[..end].trim();
+        if !is_call_name(name) {
+            return Step::Malformed;
         }
-        let (raw, after) = tagged(after, ARG_VALUE, ARG_VALUE_END)?;
-        args.insert(key.to_string(), typed_value(raw, schemas.get(name, key)));
-        rest = after;
+        let name = name.to_string();
+        block.take(end);
+        self.name = name.clone();
+        self.params = 0;
+        self.reading = Reading::Pairs;
+        Step::CallStart { name }
     }
-    Some((name.to_string(), serde_json::to_string(&args).ok()?))
+
+    /// Between pairs: a key opens, or the block closes.
+    fn pairs(&mut self, block: &mut Block) -> Step {
+        block.take_ws();
+        if block.rest().is_empty() {
+            // At the end of the reply the call is cut off here.
+            return Step::Wait;
+        }
+        if block.rest().starts_with(END) {
+            // `</tool_call>` is read when the block closes.
+            self.reading = Reading::EndCall;
+            return Step::Arguments(if self.params == 0 { "{}" } else { "}" }.to_string());
+        }
+        if block.take_marker(ARG_KEY) {
+            self.reading = Reading::Key;
+            return self.step(block);
+        }
+        if !block.is_last() && (block.may_become(END) || block.may_become(ARG_KEY)) {
+            return Step::Wait;
+        }
+        Step::Malformed
+    }
+
+    /// Reads on in a value.
+    fn value(&mut self, block: &mut Block) -> Step {
+        let Reading::Value { key, streams, raw } = &mut self.reading else {
+            return Step::Malformed;
+        };
+        let rest = block.rest();
+        let (upto, done) = match rest.find(ARG_VALUE_END) {
+            Some(at) => (at, true),
+            // Cut off inside the value: the call keeps what went out.
+            None if block.is_last() => return Step::Wait,
+            None => (rest.len() - held_prefix_len(rest, ARG_VALUE_END), false),
+        };
+        let mut out = String::new();
+        if *streams {
+            push_escaped(&rest[..upto], &mut out);
+        } else {
+            raw.push_str(&rest[..upto]);
+        }
+        block.consume(upto);
+        if !done {
+            return if out.is_empty() {
+                Step::Wait
+            } else {
+                Step::Arguments(out)
+            };
+        }
+        block.consume(ARG_VALUE_END.len());
+        if *streams {
+            out.push('"');
+        } else {
+            let value = typed_value(raw, self.schemas.get(&self.name, key));
+            out.push_str(&serde_json::to_string(&value).unwrap_or_default());
+        }
+        self.reading = Reading::Pairs;
+        Step::Arguments(out)
+    }
+}
+
+/// The largest char boundary of `s` at or below `n`.
+fn floor_boundary(s: &str, n: usize) -> usize {
+    let mut n = n.min(s.len());
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    n
+}
+
+impl CallSyntax for ArgCalls {
+    fn start(&self) -> &'static str {
+        START
+    }
+
+    fn open(&mut self) {
+        self.reading = Reading::Name;
+    }
+
+    fn step(&mut self, block: &mut Block) -> Step {
+        match &self.reading {
+            Reading::Name => self.name(block),
+            Reading::Pairs => self.pairs(block),
+            Reading::Key => {
+                let Some(key) = block.until(ARG_KEY_END) else {
+                    return Step::Wait;
+                };
+                let key = key.trim();
+                if key.is_empty() || key.contains('<') {
+                    return Step::Malformed;
+                }
+                self.reading = Reading::ValueOpen {
+                    key: key.to_string(),
+                };
+                self.step(block)
+            }
+            Reading::ValueOpen { key } => {
+                block.take_ws();
+                if !block.take_marker(ARG_VALUE) {
+                    return if !block.is_last() && block.may_become(ARG_VALUE) {
+                        Step::Wait
+                    } else {
+                        Step::Malformed
+                    };
+                }
+                let key = key.clone();
+                let streams = self
+                    .schemas
+                    .get(&self.name, &key)
+                    .is_some_and(schema_is_string);
+                let mut open = String::from(if self.params == 0 { "{" } else { "," });
+                open.push_str(&serde_json::to_string(&key).unwrap_or_default());
+                open.push(':');
+                if streams {
+                    open.push('"');
+                }
+                self.params += 1;
+                self.reading = Reading::Value {
+                    key,
+                    streams,
+                    raw: String::new(),
+                };
+                Step::Arguments(open)
+            }
+            Reading::Value { .. } => self.value(block),
+            Reading::EndCall => {
+                block.take_marker(END);
+                self.reading = Reading::Name;
+                Step::CallEnd { close: true }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -225,13 +392,6 @@ mod tests {
             "<tool_call>\n</tool_call>",
             "<tool_call>a b\n</tool_call>",
             "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>",
-            "<tool_call>f\nstray\n</tool_call>",
-            "<tool_call>f\n<arg_key>a</arg_key>\n</tool_call>",
-            "<tool_call>f\n<arg_key>a</arg_key>\n<arg_value>1\n</tool_call>",
-            "<tool_call>f\n<arg_key> </arg_key><arg_value>1</arg_value></tool_call>",
-            "<tool_call>f\n<arg_value>1</arg_value></tool_call>",
-            "<tool_call>f\n<arg_key>a</arg_key><arg_value>1</arg_value>x</tool_call>",
-            "<tool_call>f\n<arg_key>a</arg_key><arg_value>1</arg_value>",
         ] {
             let c = glm(bad);
             assert_eq!(c.content, bad, "{bad:?}");
@@ -245,6 +405,93 @@ mod tests {
     }
 
     #[test]
+    fn a_started_call_is_never_content() {
+        // (text, the call's arguments, content): a call starts at its name.
+        for (text, args, content) in [
+            (
+                "<tool_call>f\nstray\n</tool_call>",
+                "",
+                "\nstray\n</tool_call>",
+            ),
+            (
+                "<tool_call>f\n<arg_key>a</arg_key>\n</tool_call>",
+                "",
+                "\n<arg_key>a</arg_key>\n</tool_call>",
+            ),
+            (
+                "<tool_call>f\n<arg_key> </arg_key><arg_value>1</arg_value></tool_call>",
+                "",
+                "\n<arg_key> </arg_key><arg_value>1</arg_value></tool_call>",
+            ),
+            (
+                "<tool_call>f\n<arg_value>1</arg_value></tool_call>",
+                "",
+                "\n<arg_value>1</arg_value></tool_call>",
+            ),
+            (
+                "<tool_call>f\n<arg_key>a</arg_key><arg_value>1</arg_value>x</tool_call>",
+                r#"{"a":1"#,
+                "x</tool_call>",
+            ),
+            // Cut off by the end of the reply: no markup in content.
+            (
+                "<tool_call>f\n<arg_key>a</arg_key><arg_value>1</arg_value>",
+                r#"{"a":1"#,
+                "",
+            ),
+            (
+                "<tool_call>f\n<arg_key>a</arg_key>\n<arg_value>1\n</tool_call>",
+                r#"{"a":"#,
+                "",
+            ),
+        ] {
+            let c = glm(text);
+            assert_eq!(c.calls.len(), 1, "{text:?}");
+            assert_eq!(
+                (c.calls[0].3.as_str(), c.content.as_str()),
+                (args, content),
+                "{text:?}"
+            );
+        }
+        // No call starts after one that broke off.
+        let text = format!("<tool_call>f\nstray\n</tool_call>{}", call("g", &[]));
+        let c = glm(&text);
+        assert_eq!(c.calls.len(), 1);
+        assert!(c.content.ends_with(&call("g", &[])));
+    }
+
+    #[test]
+    fn string_values_stream_as_they_are_written() {
+        let tools = json!([{"type": "function", "function": {"name": "write", "parameters": {
+            "type": "object", "properties": {"content": {"type": "string"}}}}}]);
+        let mut p = GlmParser::new(1, Some(&tools));
+        let out = p.push("<tool_call>write\n<arg_key>content</arg_key>\n<arg_value>line 1\n");
+        assert_eq!(
+            out,
+            vec![
+                ParsedDelta::ToolCallStart {
+                    index: 0,
+                    id: tool_call_id(1, 0),
+                    name: "write".into()
+                },
+                ParsedDelta::ToolCallArguments {
+                    index: 0,
+                    text: r#"{"content":"line 1\n"#.into()
+                },
+            ]
+        );
+        let out = p.push("line 2</arg_value>\n</tool_call>");
+        assert_eq!(
+            out,
+            vec![ParsedDelta::ToolCallArguments {
+                index: 0,
+                text: r#"line 2"}"#.into()
+            }]
+        );
+        assert!(p.finish().is_empty());
+    }
+
+    #[test]
     fn holds_back_only_marker_prefix() {
         let mut p = GlmParser::new(0, None);
         assert_eq!(
@@ -252,16 +499,19 @@ mod tests {
             vec![ParsedDelta::Content("abc".into())]
         );
         assert_eq!(p.push("x"), vec![ParsedDelta::Content("<tool_x".into())]);
-        assert!(p.push("<tool_call>f\n<arg_key>a</arg_key>").is_empty());
-        assert!(p.push("<arg_value>1</arg_value>\n</tool_").is_empty());
-        let out = p.push("call>");
+        let out = p.push("<tool_call>f\n<arg_key>a</arg_key>");
         assert!(matches!(
             &out[..],
-            [
-                ParsedDelta::ToolCallStart { index: 0, .. },
-                ParsedDelta::ToolCallArguments { index: 0, .. }
-            ]
+            [ParsedDelta::ToolCallStart { index: 0, .. }]
         ));
+        let out = p.push("<arg_value>1</arg_value>\n</tool_");
+        assert!(
+            matches!(&out[..], [ParsedDelta::ToolCallArguments { index: 0, text }] if text == "{\"a\":1")
+        );
+        let out = p.push("call>");
+        assert!(
+            matches!(&out[..], [ParsedDelta::ToolCallArguments { index: 0, text }] if text == "}")
+        );
         assert!(p.finish().is_empty());
     }
 

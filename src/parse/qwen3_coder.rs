@@ -334,12 +334,10 @@ impl CallSyntax for XmlCalls {
                     Tag::Wait => Step::Wait,
                     Tag::Bad => Step::Malformed,
                     Tag::Name(key) => {
-                        let kinds = self
+                        let streams = self
                             .schemas
                             .get(&self.name, &key)
-                            .map(schema_kinds)
-                            .unwrap_or_default();
-                        let streams = !kinds.is_empty() && kinds.iter().all(|&k| k == Kind::String);
+                            .is_some_and(schema_is_string);
                         let open = self.open_param(&key, streams);
                         self.reading = Reading::Value {
                             streams,
@@ -428,6 +426,13 @@ fn schema_kinds(schema: &Value) -> Vec<Kind> {
         }
     }
     kinds
+}
+
+/// True when a parameter's schema allows only strings: its raw value is
+/// the value, so it can stream as it is written.
+pub(crate) fn schema_is_string(schema: &Value) -> bool {
+    let kinds = schema_kinds(schema);
+    !kinds.is_empty() && kinds.iter().all(|&k| k == Kind::String)
 }
 
 /// A raw parameter value as JSON, typed by its JSON schema (`None`: no

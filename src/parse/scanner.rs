@@ -311,6 +311,9 @@ pub struct CallScanner<S> {
     syntax: S,
     /// Numbers calls and handles the whitespace around them.
     emitter: CallEmitter,
+    /// A started call broke off: no call starts after it (every call is
+    /// complete before the next index starts), the rest is text.
+    stopped: bool,
 }
 
 impl<S: CallSyntax> CallScanner<S> {
@@ -322,6 +325,7 @@ impl<S: CallSyntax> CallScanner<S> {
             block: Block::default(),
             syntax,
             emitter: CallEmitter::new(id_seed),
+            stopped: false,
         }
     }
 
@@ -338,6 +342,11 @@ impl<S: CallSyntax> CallScanner<S> {
         let start = self.syntax.start();
         let last = self.block.last;
         let buf = &mut self.block.buf;
+        if self.stopped {
+            let rest = std::mem::take(buf);
+            self.emitter.text(&rest, false, out);
+            return false;
+        }
         match scan(buf, start, last) {
             Scan::Found(pos) => {
                 let before: String = buf.drain(..pos + start.len()).collect();
@@ -358,8 +367,10 @@ impl<S: CallSyntax> CallScanner<S> {
         }
     }
 
-    /// Leaves the block: its raw text is content (a started call ends).
+    /// Leaves the block: its raw text is content (a started call ends, and
+    /// no call starts after it).
     fn malformed(&mut self, out: &mut Vec<ParsedDelta>) {
+        self.stopped |= self.emitter.is_open();
         let raw = std::mem::take(&mut self.block.raw);
         self.emitter.text(&raw, false, out);
         self.inside = false;
