@@ -202,6 +202,7 @@ mod tests {
             prefix_caching: true,
             tool_call_parser: "auto".into(),
             reasoning_parser: "auto".into(),
+            chat_template: None,
         })
         .await
         .expect("engine starts");
