@@ -213,7 +213,7 @@ FAMILIES = [
     Family("kimi-k2", "moonshotai-Kimi-K2.jinja", kimi_k2_call, lead="{}",
            missing=NOT_PARSED.format("Kimi K2")),
     Family("glm-4.6", "GLM-4.6.jinja", glm_call, lead="{}\n",
-           think="<think>{}</think>\n", missing=NOT_PARSED.format("GLM-4.5/4.6")),
+           think="\n<think>{}</think>\n", missing=NOT_PARSED.format("GLM-4.5/4.6")),
 ]
 
 
