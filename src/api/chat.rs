@@ -65,7 +65,9 @@ pub async fn collect(
                 Some(r) if r.finish_reason.is_none() => {
                     r.text.push_str(&text);
                     r.reasoning.push_str(&reasoning);
-                    r.tool_calls.extend(tool_calls);
+                    for c in tool_calls {
+                        ToolCall::absorb(&mut r.tool_calls, c);
+                    }
                     r.logprobs.extend(logprobs);
                     r.token_ids.extend(token_ids);
                 }
@@ -142,12 +144,8 @@ pub async fn chat_completions(
                     // OpenAI: null content for a turn that is only tool calls.
                     content: (!r.text.is_empty() || r.tool_calls.is_empty()).then_some(r.text),
                     reasoning_content: (!r.reasoning.is_empty()).then_some(r.reasoning),
-                    tool_calls: (!r.tool_calls.is_empty()).then(|| {
-                        r.tool_calls
-                            .iter()
-                            .map(|c| WireToolCall::from_engine(c, false))
-                            .collect()
-                    }),
+                    tool_calls: (!r.tool_calls.is_empty())
+                        .then(|| r.tool_calls.iter().map(WireToolCall::from_engine).collect()),
                 },
                 logprobs: opts
                     .logprobs

@@ -73,39 +73,62 @@ pub fn finish_reason_str(reason: FinishReason) -> &'static str {
 }
 
 /// A tool call on the wire: `{index?, id, type: "function", function: {name, arguments}}`.
+///
+/// In a stream a call comes in pieces: its first delta carries `index`,
+/// `id`, `type`, `function.name` and the first `function.arguments` (maybe
+/// `""`); later deltas carry only `index` and more `function.arguments`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WireToolCall {
     /// Position among the choice's calls (streamed chunks only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<usize>,
-    /// `call_...`.
-    pub id: String,
-    /// Always `function`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// Name and complete JSON arguments.
+    /// `call_...` (a call's first streamed delta, and every whole call).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Always `function`, where `id` is set.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    /// Name and (more of the) JSON arguments.
     pub function: WireFunction,
 }
 
 /// The `function` of a tool call.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WireFunction {
-    /// Function name.
-    pub name: String,
-    /// Arguments, a JSON object as a string.
+    /// Function name (where `id` is set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Arguments, a JSON object as a string (a piece of it in a stream).
     pub arguments: String,
 }
 
 impl WireToolCall {
-    /// From the engine's call; `streamed` keeps the index (chunks carry it).
-    pub fn from_engine(c: &crate::engine::request::ToolCall, streamed: bool) -> Self {
+    /// A whole call, for a non-streamed message.
+    pub fn from_engine(c: &crate::engine::request::ToolCall) -> Self {
         Self {
-            index: streamed.then_some(c.index),
-            id: c.id.clone(),
-            kind: "function",
+            index: None,
+            id: Some(c.id.clone()),
+            kind: Some("function"),
             function: WireFunction {
-                name: c.name.clone(),
+                name: Some(c.name.clone()),
                 arguments: c.arguments.clone(),
+            },
+        }
+    }
+
+    /// One streamed piece of a call.
+    pub fn from_delta(d: &crate::engine::request::ToolCallDelta) -> Self {
+        let (id, name) = match &d.start {
+            Some((id, name)) => (Some(id.clone()), Some(name.clone())),
+            None => (None, None),
+        };
+        Self {
+            index: Some(d.index),
+            kind: id.as_ref().map(|_| "function"),
+            id,
+            function: WireFunction {
+                name,
+                arguments: d.arguments.clone(),
             },
         }
     }

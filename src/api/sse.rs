@@ -257,10 +257,7 @@ impl SseEncoder {
                                         .then(|| reasoning.clone()),
                                     reasoning: (!reasoning.is_empty()).then(|| reasoning.clone()),
                                     tool_calls: (!tool_calls.is_empty()).then(|| {
-                                        tool_calls
-                                            .iter()
-                                            .map(|c| WireToolCall::from_engine(c, true))
-                                            .collect()
+                                        tool_calls.iter().map(WireToolCall::from_delta).collect()
                                     }),
                                 },
                                 logprobs: lps,

@@ -699,7 +699,7 @@ mod tests {
         let mut out = p.push(coder);
         out.extend(p.finish());
         assert!(
-            matches!(&out[..], [ParsedDelta::ToolCall { name, arguments, .. }] if name == "get_weather" && arguments == "{\"city\":\"Oslo\"}"),
+            matches!(&out[..], [ParsedDelta::ToolCallStart { name, .. }, ParsedDelta::ToolCallArguments { text, .. }] if name == "get_weather" && text == "{\"city\":\"Oslo\"}"),
             "{out:?}"
         );
         let ds = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Oslo\"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
@@ -708,7 +708,7 @@ mod tests {
         let mut out = p.push(ds);
         out.extend(p.finish());
         assert!(
-            matches!(&out[..], [ParsedDelta::ToolCall { name, .. }] if name == "get_weather"),
+            matches!(&out[..], [ParsedDelta::ToolCallStart { name, .. }, ..] if name == "get_weather"),
             "{out:?}"
         );
 

@@ -242,7 +242,8 @@ pub struct TokenLogprob {
     pub top: Vec<(String, Vec<u8>, f32)>,
 }
 
-/// A complete tool call parsed from the model's output.
+/// A tool call parsed from the model's output, its deltas joined (the
+/// non-streamed response's `tool_calls`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ToolCall {
     /// Position among this choice's calls (0, 1, ...).
@@ -251,8 +252,41 @@ pub struct ToolCall {
     pub id: String,
     /// The function's name.
     pub name: String,
-    /// The arguments, a complete JSON object as a string.
+    /// The arguments, a JSON object as a string (cut short when the reply
+    /// hit `max_tokens` inside the call).
     pub arguments: String,
+}
+
+/// A piece of a tool call as the model writes it: the call's first delta
+/// carries its id and name, later ones append to its arguments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolCallDelta {
+    /// Position among this choice's calls (0, 1, ...).
+    pub index: usize,
+    /// `(id, name)` on the call's first delta only.
+    pub start: Option<(String, String)>,
+    /// More of the arguments JSON (may be empty on the first delta).
+    pub arguments: String,
+}
+
+impl ToolCall {
+    /// Folds one delta into a choice's calls: a start opens a call, other
+    /// deltas extend the call with their index.
+    pub fn absorb(calls: &mut Vec<ToolCall>, delta: ToolCallDelta) {
+        match delta.start {
+            Some((id, name)) => calls.push(ToolCall {
+                index: delta.index,
+                id,
+                name,
+                arguments: delta.arguments,
+            }),
+            None => {
+                if let Some(c) = calls.iter_mut().rev().find(|c| c.index == delta.index) {
+                    c.arguments.push_str(&delta.arguments);
+                }
+            }
+        }
+    }
 }
 
 /// What a stream actor tells the HTTP layer, in order, for one request.
@@ -266,8 +300,8 @@ pub enum StreamEvent {
         text: String,
         /// Reasoning text (`reasoning_content`), when a reasoning parser runs.
         reasoning: String,
-        /// Tool calls completed by these tokens, when a tool parser runs.
-        tool_calls: Vec<ToolCall>,
+        /// Tool-call pieces written by these tokens, when a tool parser runs.
+        tool_calls: Vec<ToolCallDelta>,
         /// Token ids behind this delta.
         token_ids: Vec<u32>,
         /// Per-token logprobs when requested.

@@ -289,7 +289,13 @@ mod tests {
             .is_empty());
         assert!(p.push("\"}<｜tool▁call▁").is_empty());
         let out = p.push("end｜>");
-        assert!(matches!(&out[..], [ParsedDelta::ToolCall { index: 0, .. }]));
+        assert!(matches!(
+            &out[..],
+            [
+                ParsedDelta::ToolCallStart { index: 0, .. },
+                ParsedDelta::ToolCallArguments { index: 0, .. }
+            ]
+        ));
         assert!(p.push(CALLS_END).is_empty());
         assert!(p.saw_tool_calls());
         assert!(p.finish().is_empty());

@@ -210,7 +210,13 @@ mod tests {
         assert_eq!(p.push("plain"), vec![ParsedDelta::Content("plain".into())]);
         assert!(p.push("<tool_call>{\"name\": \"f\"").is_empty());
         let out = p.push("}</tool_call>");
-        assert!(matches!(&out[..], [ParsedDelta::ToolCall { index: 0, .. }]));
+        assert!(matches!(
+            &out[..],
+            [
+                ParsedDelta::ToolCallStart { index: 0, .. },
+                ParsedDelta::ToolCallArguments { index: 0, .. }
+            ]
+        ));
         assert!(p.saw_tool_calls());
         assert!(p.finish().is_empty());
     }

@@ -304,7 +304,13 @@ mod tests {
         assert!(p.push(" <|python_").is_empty());
         assert!(p.push("tag|>{\"name\": \"f\"").is_empty());
         let out = p.push("}");
-        assert!(matches!(&out[..], [ParsedDelta::ToolCall { index: 0, .. }]));
+        assert!(matches!(
+            &out[..],
+            [
+                ParsedDelta::ToolCallStart { index: 0, .. },
+                ParsedDelta::ToolCallArguments { index: 0, .. }
+            ]
+        ));
         assert!(p.push("; ").is_empty());
         assert_eq!(p.push("x"), vec![ParsedDelta::Content("; x".into())]);
         assert!(p.finish().is_empty());

@@ -65,14 +65,16 @@ pub struct MistralSyntax {
 pub type MistralParser = CallScanner<MistralSyntax>;
 
 impl MistralParser {
-    /// A parser for one response; `id_seed` feeds [`super::tool_call_id`].
+    /// A parser for one response; `id_seed` feeds
+    /// [`super::mistral_tool_call_id`] (the family's templates accept only
+    /// 9-alphanumeric ids).
     pub fn new(id_seed: u64) -> Self {
         let syntax = MistralSyntax {
             state: State::Marker,
             name: String::new(),
             scan: JsonScan::default(),
         };
-        CallScanner::with_syntax(id_seed, syntax)
+        CallScanner::with_syntax(id_seed, syntax).with_id_style(super::IdStyle::Mistral)
     }
 }
 
@@ -171,10 +173,10 @@ impl CallSyntax for MistralSyntax {
 
 #[cfg(test)]
 mod tests {
+    use super::super::mistral_tool_call_id;
     use super::super::test_support::{
         check_random_texts, check_splits, names_args, random_texts, Collected,
     };
-    use super::super::tool_call_id;
     use super::*;
     use crate::parse::{OutputParser, ParsedDelta};
 
@@ -203,7 +205,7 @@ mod tests {
                 ("b", r#"{"s":"]}[\""}"#)
             ]
         );
-        assert_eq!(c.calls[1].1, tool_call_id(11, 1));
+        assert_eq!(c.calls[1].1, mistral_tool_call_id(11, 1));
         assert!(c.saw_tool_calls);
         // One object instead of an array, arguments as a string.
         let c = mistral("[TOOL_CALLS]{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}\n");
@@ -223,7 +225,7 @@ mod tests {
                 ("get_time", "{}")
             ]
         );
-        assert_eq!(c.calls[0].1, tool_call_id(11, 0));
+        assert_eq!(c.calls[0].1, mistral_tool_call_id(11, 0));
         // Whitespace between calls and after the last is dropped; text is kept.
         let text = "Sure. [TOOL_CALLS]a.b-c_1[ARGS]{\"x\": null}\n[TOOL_CALLS]d[ARGS]{}\n\nDone.";
         let c = mistral(text);
@@ -286,7 +288,13 @@ mod tests {
         assert!(p.push("[TOOL_CALLS]f[AR").is_empty());
         assert!(p.push("GS]{\"a\": {").is_empty());
         let out = p.push("}}");
-        assert!(matches!(&out[..], [ParsedDelta::ToolCall { index: 0, .. }]));
+        assert!(matches!(
+            &out[..],
+            [
+                ParsedDelta::ToolCallStart { index: 0, .. },
+                ParsedDelta::ToolCallArguments { index: 0, .. }
+            ]
+        ));
         assert!(p.saw_tool_calls());
         assert!(p.finish().is_empty());
     }

@@ -44,8 +44,8 @@ pub use mistral::MistralParser;
 pub use qwen3_coder::Qwen3CoderParser;
 pub use reasoning::ThinkParser;
 
-pub use calls::tool_call_id;
 pub(crate) use calls::{arguments_json, call_from_value, is_call_name, CallEmitter};
+pub use calls::{mistral_tool_call_id, tool_call_id, IdStyle};
 
 use serde_json::Value;
 
@@ -56,16 +56,28 @@ pub enum ParsedDelta {
     Content(String),
     /// Reasoning text (delta.reasoning_content).
     Reasoning(String),
-    /// A complete tool call: emitted only once its arguments are complete valid JSON.
-    ToolCall {
+    /// A tool call begins: its name is known. Its arguments follow in
+    /// [`ParsedDelta::ToolCallArguments`] pieces; a call's pieces all come
+    /// before the next call starts.
+    ToolCallStart {
         /// Position of this call among the calls of the response, from 0.
         index: usize,
-        /// Call id (`call_` + 24 lowercase hex digits), see [`tool_call_id`].
+        /// Call id (`call_` + 24 lowercase hex digits, or 9 alphanumerics
+        /// for the Mistral family), see [`tool_call_id`].
         id: String,
         /// Function name.
         name: String,
-        /// Arguments as a compact JSON object string, key order preserved.
-        arguments: String,
+    },
+    /// More of call `index`'s arguments: pieces of one compact JSON object
+    /// (key order preserved) that only parses once the last piece came, so
+    /// a client that treats parseable arguments as a finished call never
+    /// sees one early. A call cut off by the end of the reply (`length`)
+    /// keeps the pieces it got.
+    ToolCallArguments {
+        /// The call these arguments belong to.
+        index: usize,
+        /// The next piece (never empty).
+        text: String,
     },
 }
 

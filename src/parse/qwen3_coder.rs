@@ -542,7 +542,13 @@ mod tests {
             .is_empty());
         assert!(p.push("1\n</parameter>\n</function>\n</tool_").is_empty());
         let out = p.push("call>");
-        assert!(matches!(&out[..], [ParsedDelta::ToolCall { index: 0, .. }]));
+        assert!(matches!(
+            &out[..],
+            [
+                ParsedDelta::ToolCallStart { index: 0, .. },
+                ParsedDelta::ToolCallArguments { index: 0, .. }
+            ]
+        ));
         assert!(p.saw_tool_calls());
         assert!(p.finish().is_empty());
     }

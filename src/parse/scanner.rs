@@ -255,11 +255,28 @@ pub enum Step {
         /// the next step reads on inside the block.
         close: bool,
     },
+    /// A call begins: its name is known, its arguments follow as
+    /// [`Step::Arguments`] until [`Step::CallEnd`] (a call streamed as it is
+    /// written). The raw text read so far is dropped.
+    CallStart {
+        /// The function's name.
+        name: String,
+    },
+    /// More of the open call's arguments, as compact JSON (see
+    /// [`super::json_stream`]); the raw text read for them is dropped.
+    Arguments(String),
+    /// The open call's arguments are complete; `close` as in
+    /// [`Step::Calls`]. The raw text read is dropped.
+    CallEnd {
+        /// The block ends after the call.
+        close: bool,
+    },
     /// The block ends here without more calls; the raw text read since the
     /// last calls (whitespace, the end marker) is dropped.
     Close,
     /// The block is malformed: its raw text read since the last calls is
-    /// content, and the text not yet read is scanned as text again.
+    /// content, and the text not yet read is scanned as text again. A call
+    /// already started ends where it stands (its arguments were sent).
     Malformed,
 }
 
@@ -301,6 +318,13 @@ impl<S: CallSyntax> CallScanner<S> {
         }
     }
 
+    /// The same parser with ids in `style` (the Mistral family's 9
+    /// alphanumerics).
+    pub fn with_id_style(mut self, style: super::IdStyle) -> Self {
+        self.emitter.set_id_style(style);
+        self
+    }
+
     /// Outside a block: emits the text before the start marker, holding back
     /// a tail that may be its start. Returns true when a block opened.
     fn scan_text(&mut self, out: &mut Vec<ParsedDelta>) -> bool {
@@ -327,7 +351,7 @@ impl<S: CallSyntax> CallScanner<S> {
         }
     }
 
-    /// Leaves the block: its raw text is content.
+    /// Leaves the block: its raw text is content (a started call ends).
     fn malformed(&mut self, out: &mut Vec<ParsedDelta>) {
         let raw = std::mem::take(&mut self.block.raw);
         self.emitter.text(&raw, false, out);
@@ -355,6 +379,15 @@ impl<S: CallSyntax> BufferedParser for CallScanner<S> {
                 continue;
             }
             match self.syntax.step(&mut self.block) {
+                // The reply ended inside a started call (cut off by
+                // `max_tokens`): the call keeps the arguments it got, and its
+                // unread markup is not shown as text.
+                Step::Wait if last && self.emitter.is_open() => {
+                    self.block.buf.clear();
+                    self.block.raw.clear();
+                    self.emitter.end();
+                    self.inside = false;
+                }
                 Step::Wait if last => {
                     let rest = self.block.buf.len();
                     self.block.take(rest);
@@ -365,6 +398,19 @@ impl<S: CallSyntax> BufferedParser for CallScanner<S> {
                     for (name, arguments) in calls {
                         self.emitter.call(name, arguments, out);
                     }
+                    self.block.raw.clear();
+                    self.inside = !close;
+                }
+                Step::CallStart { name } => {
+                    self.emitter.start(name, out);
+                    self.block.raw.clear();
+                }
+                Step::Arguments(text) => {
+                    self.emitter.arguments(&text, out);
+                    self.block.raw.clear();
+                }
+                Step::CallEnd { close } => {
+                    self.emitter.end_call();
                     self.block.raw.clear();
                     self.inside = !close;
                 }

@@ -10,6 +10,8 @@ pub(crate) struct Collected {
     /// (index, id, name, arguments)
     pub calls: Vec<(usize, String, String, String)>,
     pub saw_tool_calls: bool,
+    /// The last call's arguments do not parse: the reply ended inside it.
+    pub cut_call: bool,
 }
 
 fn absorb(c: &mut Collected, deltas: Vec<ParsedDelta>) {
@@ -23,24 +25,45 @@ fn absorb(c: &mut Collected, deltas: Vec<ParsedDelta>) {
                 assert!(!s.is_empty(), "empty reasoning delta");
                 c.reasoning.push_str(&s);
             }
-            ParsedDelta::ToolCall {
-                index,
-                id,
-                name,
-                arguments,
-            } => {
-                let v: serde_json::Value =
-                    serde_json::from_str(&arguments).unwrap_or(serde_json::Value::Null);
-                assert!(v.is_object(), "arguments not a JSON object: {arguments}");
+            ParsedDelta::ToolCallStart { index, id, name } => {
+                if let Some((_, _, _, prev)) = c.calls.last() {
+                    assert_complete(prev);
+                }
                 assert_eq!(index, c.calls.len(), "indices must count up from 0");
-                c.calls.push((index, id, name, arguments));
+                c.calls.push((index, id, name, String::new()));
+            }
+            ParsedDelta::ToolCallArguments { index, text } => {
+                assert!(!text.is_empty(), "empty arguments delta");
+                let (i, _, _, args) = c.calls.last_mut().expect("arguments before a call start");
+                assert_eq!(index, *i, "arguments for a call that is not the open one");
+                assert!(
+                    !is_json(args),
+                    "arguments went on after they parsed: {args:?} + {text:?}"
+                );
+                args.push_str(&text);
             }
         }
     }
 }
 
-/// The calls of a stream as (name, arguments).
+/// True when `text` parses as JSON: a client would take the call as done.
+fn is_json(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text).is_ok()
+}
+
+/// A finished call's arguments are one compact JSON object.
+fn assert_complete(arguments: &str) {
+    let v: serde_json::Value = serde_json::from_str(arguments).unwrap_or(serde_json::Value::Null);
+    assert!(v.is_object(), "arguments not a JSON object: {arguments}");
+}
+
+/// The calls of a stream as (name, arguments); all must be complete.
 pub(crate) fn names_args(c: &Collected) -> Vec<(&str, &str)> {
+    assert!(
+        !c.cut_call,
+        "the last call was cut off: {:?}",
+        c.calls.last()
+    );
     c.calls
         .iter()
         .map(|(_, _, n, a)| (n.as_str(), a.as_str()))
@@ -57,6 +80,7 @@ pub(crate) fn run(make: &dyn Fn() -> Box<dyn OutputParser>, pieces: &[&str]) -> 
     }
     let out = p.finish();
     absorb(&mut c, out);
+    c.cut_call = c.calls.last().is_some_and(|(_, _, _, a)| !is_json(a));
     c.saw_tool_calls = p.saw_tool_calls();
     assert_eq!(c.saw_tool_calls, !c.calls.is_empty());
     c

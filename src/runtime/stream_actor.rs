@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::engine::request::{FinishReason, SeqId, StreamEvent, TokenLogprob, ToolCall};
+use crate::engine::request::{FinishReason, SeqId, StreamEvent, TokenLogprob, ToolCallDelta};
 use crate::engine::sampling::SampledToken;
 use crate::metrics::Metrics;
 use crate::parse::{OutputParser, ParsedDelta};
@@ -251,7 +251,11 @@ impl StreamActor {
 
     /// Run the output parser (if any) over newly emitted text; at the end,
     /// release what it held back.
-    fn parse(st: &mut StreamState, text: String, ended: bool) -> (String, String, Vec<ToolCall>) {
+    fn parse(
+        st: &mut StreamState,
+        text: String,
+        ended: bool,
+    ) -> (String, String, Vec<ToolCallDelta>) {
         let Some(parser) = st.args.parser.as_mut() else {
             return (text, String::new(), Vec::new());
         };
@@ -264,17 +268,19 @@ impl StreamActor {
             match d {
                 ParsedDelta::Content(s) => content.push_str(&s),
                 ParsedDelta::Reasoning(s) => reasoning.push_str(&s),
-                ParsedDelta::ToolCall {
+                ParsedDelta::ToolCallStart { index, id, name } => calls.push(ToolCallDelta {
                     index,
-                    id,
-                    name,
-                    arguments,
-                } => calls.push(ToolCall {
-                    index,
-                    id,
-                    name,
-                    arguments,
+                    start: Some((id, name)),
+                    arguments: String::new(),
                 }),
+                ParsedDelta::ToolCallArguments { index, text } => match calls.last_mut() {
+                    Some(last) if last.index == index => last.arguments.push_str(&text),
+                    _ => calls.push(ToolCallDelta {
+                        index,
+                        start: None,
+                        arguments: text,
+                    }),
+                },
             }
         }
         (content, reasoning, calls)
