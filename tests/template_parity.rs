@@ -2,10 +2,16 @@
 //!
 //! The goldens in `tests/data/templates/goldens.json` come from
 //! `scripts/render_templates.py` (transformers' `apply_chat_template(..., tokenize=False)`
-//! with the clock pinned to the file's `fixed_now`). Every case either renders the same
-//! text, or fails in weir as it failed in Python: a template's `raise_exception` with the
-//! same message, a Jinja2 or Python runtime error with minijinja's error for the same
-//! template bug ([`RUNTIME_ERRORS`]).
+//! with the clock pinned to the file's `fixed_now`). transformers is fed each
+//! conversation as its users pass it (`messages`: arguments as mappings, tool messages
+//! with `name`, 9-character ids for the Mistral family); weir is fed the same
+//! conversation as OpenAI clients send it (`wire_messages`: arguments as JSON strings,
+//! `content: null`, no `name`, `call_…` ids), prepared by
+//! [`weir::tokenize::conversation::for_template`] with the tool format detected from the
+//! template, as the server does. Every case either renders the same text, or fails in
+//! weir as it failed in Python: a template's `raise_exception` with the same message, a
+//! Jinja2 or Python runtime error with minijinja's error for the same template bug
+//! ([`RUNTIME_ERRORS`]).
 //!
 //! The cases where weir knowingly differs are listed one by one in
 //! `tests/data/templates/known_differences.json`, each with weir's exact output (or
@@ -19,11 +25,13 @@ use std::path::PathBuf;
 use chrono::NaiveDateTime;
 use serde::Deserialize;
 use serde_json::Value;
+use weir::parse::ToolFormat;
+use weir::tokenize::conversation::for_template;
 use weir::tokenize::{ChatTemplate, TemplateError};
 
 /// How many cases differ from transformers on purpose (the entries of
 /// `known_differences.json`). Changing it is a decision, never a side effect.
-const KNOWN_DIFFERENCES: usize = 17;
+const KNOWN_DIFFERENCES: usize = 30;
 
 /// Python's errors that are not a template's `raise_exception` (Jinja2's
 /// `UndefinedError`, Python's `TypeError`), each with words of minijinja's error for
@@ -43,14 +51,6 @@ const RUNTIME_ERRORS: &[(&str, &str)] = &[
     (
         "TypeError: can only concatenate str (not \"dict\") to str",
         "unsupported types string and map",
-    ),
-    (
-        "TypeError: Can only get item pairs from a mapping.",
-        "cannot convert value into pairs",
-    ),
-    (
-        "'str object' has no attribute 'items'",
-        "string has no method named items",
     ),
     (
         "'list object' has no attribute 'replace'",
@@ -195,6 +195,15 @@ fn templates_render_like_transformers() {
                 continue;
             }
         };
+        // The server prepares a conversation for the tool format it detects.
+        let tool_format = weir::parse::detect(&source).tools;
+        let mistral_ids = t["mistral_ids"].as_bool().expect("mistral_ids");
+        if mistral_ids != (tool_format == ToolFormat::Mistral) {
+            failures.push(format!(
+                "{file}: weir detects {tool_format:?}, but the goldens were made {} Mistral ids",
+                if mistral_ids { "with" } else { "without" }
+            ));
+        }
         for case in t["cases"].as_array().unwrap() {
             total += 1;
             let name = case["name"].as_str().unwrap();
@@ -202,7 +211,16 @@ fn templates_render_like_transformers() {
             let tools = conv.get("tools").filter(|v| !v.is_null());
             let extra = conv["extra"].as_object().cloned().unwrap_or_default();
             let agp = conv["add_generation_prompt"].as_bool().unwrap();
-            let got = template.render(&conv["messages"], tools, agp, &extra);
+            let got = for_template(&conv["wire_messages"], tool_format)
+                .map_err(|e| format!("weir refused the conversation: {e}"))
+                .map(|messages| template.render(&messages, tools, agp, &extra));
+            let got = match got {
+                Ok(got) => got,
+                Err(why) => {
+                    failures.push(format!("{file} / {name}: {why}"));
+                    continue;
+                }
+            };
 
             // Does weir do what transformers did?
             let parity = match (case.get("output").and_then(Value::as_str), &got) {

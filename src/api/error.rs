@@ -154,6 +154,9 @@ impl ApiError {
         if let EngineError::Constraint { param, message } = err {
             return Self::invalid(param.as_str(), message.as_str());
         }
+        if let EngineError::Conversation(e) = err {
+            return Self::invalid(e.path(), e.to_string());
+        }
         let e = Self::invalid(prompt_field, err.to_string());
         match err {
             EngineError::PromptTooLong { .. } => e.with_code("context_length_exceeded"),

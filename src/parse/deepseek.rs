@@ -29,7 +29,14 @@
 //!   the JSON and ```` ``` ```` after it; it may be left out. The name must be
 //!   non-empty, without whitespace or `<` / `>`. The arguments must be a JSON
 //!   object or a JSON string holding one (missing: `{}`). Each call becomes
-//!   one [`ToolCall`](super::ParsedDelta::ToolCall) with compact arguments, key order kept.
+//!   one call with compact arguments, key order kept.
+//! - A call streams: it starts (id and name) once the `{` of its arguments
+//!   is read (after the V3 name line and fence, or the V3.1 separator), and
+//!   its arguments go out as compact JSON as they are written. A started
+//!   call is never content: cut off by the end of the reply it keeps the
+//!   arguments it got; arguments that break off end the call where they
+//!   broke, and the text from the break on is content. Bodies of another
+//!   shape are read whole at their end marker, as described above.
 //! - A section that ends with the reply after at least one call needs no
 //!   `<｜tool▁calls▁end｜>`.
 //! - Anything else (a malformed call, a call still open at the end, text in
@@ -39,8 +46,8 @@
 //! - After a call, whitespace is held: dropped if another call or the end
 //!   follows, emitted with the text if other text follows.
 
-use super::layout::{BlockBody, SectionMarkers, Sections};
-use super::scanner::CallScanner;
+use super::layout::{BlockBody, Head, SectionMarkers, Sections};
+use super::scanner::{held_prefix_len, CallScanner};
 use super::{arguments_json, is_call_name};
 use serde_json::Value;
 
@@ -71,6 +78,93 @@ pub struct CallBody;
 impl BlockBody for CallBody {
     fn calls(&self, body: &str) -> Option<Vec<(String, String)>> {
         parse_call(body).map(|call| vec![call])
+    }
+
+    fn head(&self, text: &str) -> Head {
+        stream_head(text)
+    }
+
+    fn tail_ok(&self, tail: &str) -> bool {
+        let t = tail.trim();
+        t.is_empty() || t == "```"
+    }
+}
+
+/// The streaming head of a call body: the name, then (after a V3 name line
+/// or a V3.1 separator, and an optional fence) the `{` of the arguments.
+fn stream_head(text: &str) -> Head {
+    let Some(pos) = text.find(SEP) else {
+        // Still the type or the name (no marker, no line break in them),
+        // maybe with the start of the separator.
+        let before = &text[..text.len() - held_prefix_len(text, SEP)];
+        return if before.contains(['\n', '<']) {
+            Head::Whole
+        } else {
+            Head::Wait
+        };
+    };
+    let head = text[..pos].trim();
+    let after = pos + SEP.len();
+    let rest = &text[after..];
+    let lead = rest.trim_start();
+    if lead.is_empty() {
+        return Head::Wait;
+    }
+    let v3 = head == "function" && !lead.starts_with(['{', '"', '`']);
+    let (name, json_from) = if v3 {
+        let Some(nl) = rest.find('\n') else {
+            return Head::Wait;
+        };
+        (rest[..nl].trim(), after + nl + 1)
+    } else {
+        (head, after)
+    };
+    if !is_call_name(name) {
+        return Head::Whole;
+    }
+    match object_start(&text[json_from..]) {
+        Some(Some(at)) => Head::Args {
+            name: name.to_string(),
+            at: json_from + at,
+        },
+        Some(None) => Head::Wait,
+        None => Head::Whole,
+    }
+}
+
+/// Where a JSON object starts in `s`, after whitespace and an optional
+/// ```` ```json ```` fence line: `Some(Some(offset))`, `Some(None)` while
+/// `s` may still become that, `None` when it is something else.
+fn object_start(s: &str) -> Option<Option<usize>> {
+    let lead = s.len() - s.trim_start().len();
+    let rest = &s[lead..];
+    if rest.starts_with('{') {
+        return Some(Some(lead));
+    }
+    if rest.is_empty() || "```".starts_with(rest) {
+        return Some(None);
+    }
+    let fenced = rest.strip_prefix("```")?;
+    let Some(nl) = fenced.find('\n') else {
+        return fenced
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric())
+            .then_some(None);
+    };
+    if !fenced[..nl]
+        .trim()
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric())
+    {
+        return None;
+    }
+    let body_from = lead + 3 + nl + 1;
+    let body = &s[body_from..];
+    let ws = body.len() - body.trim_start().len();
+    match body[ws..].chars().next() {
+        None => Some(None),
+        Some('{') => Some(Some(body_from + ws)),
+        Some(_) => None,
     }
 }
 
@@ -235,14 +329,11 @@ mod tests {
             format!("{CALLS_BEGIN}{CALLS_END}"),
             format!("{CALLS_BEGIN}text"),
             format!("{CALLS_BEGIN}{CALL_BEGIN}"),
-            format!("{CALLS_BEGIN}{CALL_BEGIN}f{SEP}{{\"a\": 1}}"),
-            format!("{CALLS_BEGIN}{CALL_BEGIN}f{SEP}{{\"a\": {CALL_END}"),
             format!("{CALLS_BEGIN}{CALL_BEGIN}f{{\"a\": 1}}{CALL_END}{CALLS_END}"),
             format!("{CALLS_BEGIN}{}{CALLS_END}", v31("", "{}")),
             format!("{CALLS_BEGIN}{}{CALLS_END}", v31("a b", "{}")),
             format!("{CALLS_BEGIN}{}{CALLS_END}", v31("f", "[1]")),
             format!("{CALLS_BEGIN}{}{CALLS_END}", v31("f", "\"[1]\"")),
-            format!("{CALLS_BEGIN}{}{CALLS_END}", v3("f", "{oops")),
             format!("{CALLS_BEGIN}{CALL_BEGIN}function{SEP}a b\n{{}}{CALL_END}"),
             format!("{CALLS_BEGIN}{CALL_BEGIN}function{SEP}f\n```json\n[]\n```{CALL_END}"),
             format!("{CALLS_BEGIN}<｜tool▁call▁beg"),
@@ -255,6 +346,34 @@ mod tests {
     }
 
     #[test]
+    fn a_started_call_is_never_content() {
+        // The reply ends after the arguments: the call is whole.
+        let c = deepseek(&format!("{CALLS_BEGIN}{CALL_BEGIN}f{SEP}{{\"a\": 1}}"));
+        assert_eq!(
+            (c.content.as_str(), names_args(&c)),
+            ("", vec![("f", r#"{"a":1}"#)])
+        );
+        // Cut off inside the arguments: the call keeps what it got.
+        let call = v3("write", "{\"text\": \"abc");
+        let cut = &call[..call.find("bc").unwrap()];
+        let c = deepseek(&format!("{CALLS_BEGIN}{cut}"));
+        assert_eq!(c.content, "");
+        assert!(c.cut_call);
+        assert_eq!(c.calls[0].2, "write");
+        assert_eq!(c.calls[0].3, "{\"text\":\"a");
+        // Arguments that break off: what was valid went out, the rest is
+        // content from the break on.
+        let c = deepseek(&format!(
+            "{CALLS_BEGIN}{CALL_BEGIN}f{SEP}{{\"a\": {CALL_END}"
+        ));
+        assert_eq!(c.calls[0].3, "{\"a\":");
+        assert_eq!(c.content, CALL_END);
+        let c = deepseek(&format!("{CALLS_BEGIN}{}{CALLS_END}", v3("f", "{oops")));
+        assert_eq!(c.calls[0].3, "{");
+        assert_eq!(c.content, format!("oops\n```{CALL_END}{CALLS_END}"));
+    }
+
+    #[test]
     fn parsing_resumes_after_malformed() {
         // A bad call: the section's raw text is content, later sections parse.
         let bad = format!("{CALLS_BEGIN}{}", v31("f", "[1]"));
@@ -262,12 +381,13 @@ mod tests {
         let c = deepseek(&text);
         assert_eq!(c.content, bad);
         assert_eq!(names_args(&c), vec![("g", "{}")]);
-        // A good call, then a bad one: only the bad one is content.
-        let bad_call = v31("h", "{oops");
-        let text = section(&[v31("a", "{}"), bad_call.clone()]);
+        // A good call, then one whose arguments break off: the second call
+        // ends at the break, the rest is content.
+        let text = section(&[v31("a", "{}"), v31("h", "{oops")]);
         let c = deepseek(&text);
-        assert_eq!(c.content, format!("{bad_call}{CALLS_END}"));
-        assert_eq!(names_args(&c), vec![("a", "{}")]);
+        assert_eq!(c.content, format!("oops{CALL_END}{CALLS_END}"));
+        assert_eq!(c.calls.len(), 2);
+        assert_eq!(c.calls[1].3, "{");
         // Text where a marker should be, after a call.
         let text = format!("{CALLS_BEGIN}{} then text", v31("a", "{}"));
         let c = deepseek(&text);
@@ -284,18 +404,20 @@ mod tests {
         );
         assert_eq!(p.push("x"), vec![ParsedDelta::Content("<｜tool▁x".into())]);
         assert!(p.push(CALLS_BEGIN).is_empty());
-        assert!(p
-            .push("<｜tool▁call▁begin｜>f<｜tool▁sep｜>{\"a\": \"é")
-            .is_empty());
-        assert!(p.push("\"}<｜tool▁call▁").is_empty());
-        let out = p.push("end｜>");
+        // The call starts once its arguments begin, and they stream.
+        let out = p.push("<｜tool▁call▁begin｜>f<｜tool▁sep｜>{\"a\": \"é");
         assert!(matches!(
             &out[..],
             [
                 ParsedDelta::ToolCallStart { index: 0, .. },
-                ParsedDelta::ToolCallArguments { index: 0, .. }
-            ]
+                ParsedDelta::ToolCallArguments { index: 0, text }
+            ] if text == "{\"a\":\"é"
         ));
+        let out = p.push("\"}<｜tool▁call▁");
+        assert!(
+            matches!(&out[..], [ParsedDelta::ToolCallArguments { index: 0, text }] if text == "\"}")
+        );
+        assert!(p.push("end｜>").is_empty());
         assert!(p.push(CALLS_END).is_empty());
         assert!(p.saw_tool_calls());
         assert!(p.finish().is_empty());

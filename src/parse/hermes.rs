@@ -11,14 +11,25 @@
 //! ```
 //!
 //! Rules:
-//! - A block is buffered whole, from `<tool_call>` to `</tool_call>`, then its
-//!   trimmed body is parsed as a JSON object with a non-empty string `name`
-//!   and `arguments` (or `parameters`): an object, a JSON string holding an
+//! - A call streams when its body starts `{"name": "NAME", "arguments": {`
+//!   (or `"parameters"`), whitespace allowed: the call starts (id and name)
+//!   once that `{` is read, and its arguments go out as compact JSON as they
+//!   are written (see [`super::json_stream`]). After the object only `}` and
+//!   whitespace may come before `</tool_call>`.
+//! - A started call is never content: cut off by the end of the reply it
+//!   keeps the arguments it got (they do not parse); arguments that break
+//!   off (not JSON) end the call where they broke, and the text from the
+//!   break on is content; text other than `}` after the arguments object is
+//!   content too (the call stands).
+//! - Any other body (keys in another order, arguments as a JSON string) is
+//!   buffered whole, from `<tool_call>` to `</tool_call>`, then its trimmed
+//!   text is parsed as a JSON object with a non-empty string `name` and
+//!   `arguments` (or `parameters`): an object, a JSON string holding an
 //!   object, or absent / `null` / an empty string (all meaning `{}`). It
-//!   becomes one [`ToolCall`](super::ParsedDelta::ToolCall) whose `arguments` is the compact
-//!   JSON of the object, key order preserved.
-//! - A block that fails any of that, or is still open at `finish()`, is
-//!   emitted as `Content`, raw and with its markers: never lost.
+//!   becomes one call whose `arguments` is the compact JSON of the object,
+//!   key order preserved, sent at once. A block that fails any of that, or
+//!   is still open at `finish()`, is emitted as `Content`, raw and with its
+//!   markers: never lost.
 //! - Content before the first call is emitted as it comes (holding back only
 //!   a tail that may be the start of `<tool_call>`). After a successful call,
 //!   whitespace is held: dropped if another `<tool_call>` or the end follows,
@@ -26,7 +37,8 @@
 //! - `<tool_` that never completes the marker (`a <tool_x> b`) is content.
 
 use super::call_from_value;
-use super::layout::{BlockBody, TaggedBlocks};
+use super::json_head::call_object_head;
+use super::layout::{BlockBody, Head, TaggedBlocks};
 use super::scanner::CallScanner;
 use serde_json::Value;
 
@@ -43,6 +55,14 @@ impl BlockBody for JsonBody {
     fn calls(&self, body: &str) -> Option<Vec<(String, String)>> {
         let value = serde_json::from_str::<Value>(body.trim()).ok()?;
         call_from_value(&value).map(|call| vec![call])
+    }
+
+    fn head(&self, text: &str) -> Head {
+        call_object_head(text)
+    }
+
+    fn tail_ok(&self, tail: &str) -> bool {
+        tail.trim() == "}"
     }
 }
 
@@ -139,7 +159,6 @@ mod tests {
     #[test]
     fn malformed_becomes_content() {
         for bad in [
-            "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": }\n</tool_call>",
             "<tool_call>{\"arguments\": {}}</tool_call>",
             "<tool_call>{\"name\": \"\"}</tool_call>",
             "<tool_call>{\"name\": 3}</tool_call>",
@@ -163,16 +182,69 @@ mod tests {
 
     #[test]
     fn unterminated_becomes_content() {
-        let text = "Hi <tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n</tool_cal";
-        let c = hermes(text);
-        assert_eq!(c.content, text);
-        assert!(c.calls.is_empty());
+        // No name yet when the reply ends: the block is content.
         let text = format!("{}\n<tool_call>{{\"name\"", call("f", "{}"));
         let c = hermes(&text);
         assert_eq!(c.content, "<tool_call>{\"name\"");
         assert_eq!(c.calls.len(), 1);
         assert_eq!(hermes("<tool_call>").content, "<tool_call>");
         assert_eq!(hermes("x <tool_c").content, "x <tool_c");
+    }
+
+    #[test]
+    fn a_started_call_is_never_content() {
+        // Cut off after the arguments: the call is whole, the markup gone.
+        let text = "Hi <tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n</tool_cal";
+        let c = hermes(text);
+        assert_eq!(c.content, "Hi ");
+        assert_eq!(names_args(&c), vec![("f", r#"{"a":1}"#)]);
+        // Cut off inside the arguments (`max_tokens`): the call keeps what
+        // it got, and it does not parse.
+        let c =
+            hermes("<tool_call>\n{\"name\": \"write\", \"arguments\": {\"text\": \"naïve \\n 🚀");
+        assert_eq!(c.content, "");
+        assert_eq!(c.calls.len(), 1);
+        assert_eq!(c.calls[0].3, "{\"text\":\"naïve \\n 🚀");
+        assert!(c.cut_call && c.saw_tool_calls);
+        // Arguments that break off: what was valid went out, the rest is
+        // content from the break on.
+        let c = hermes("<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": }\n</tool_call>");
+        assert_eq!(c.calls[0].3, "{\"a\":");
+        assert_eq!(c.content, "}\n</tool_call>");
+        // Junk between the arguments and the end marker: the call stands.
+        let c = hermes("<tool_call>{\"name\": \"f\", \"arguments\": {}, \"x\": 1}</tool_call>ok");
+        assert_eq!(names_args(&c), vec![("f", "{}")]);
+        assert_eq!(c.content, ", \"x\": 1}</tool_call>ok");
+    }
+
+    #[test]
+    fn arguments_stream_as_they_are_written() {
+        let mut p = HermesParser::new(5);
+        assert_eq!(p.push("<tool_call>\n{\"name\": \"write\", "), vec![]);
+        let out = p.push("\"arguments\": {\"content\": \"line 1\\n");
+        assert_eq!(
+            out,
+            vec![
+                ParsedDelta::ToolCallStart {
+                    index: 0,
+                    id: tool_call_id(5, 0),
+                    name: "write".into()
+                },
+                ParsedDelta::ToolCallArguments {
+                    index: 0,
+                    text: "{\"content\":\"line 1\\n".into()
+                }
+            ]
+        );
+        let out = p.push("line 2\"}}\n</tool_call>");
+        assert_eq!(
+            out,
+            vec![ParsedDelta::ToolCallArguments {
+                index: 0,
+                text: "line 2\"}".into()
+            }]
+        );
+        assert!(p.finish().is_empty());
     }
 
     #[test]

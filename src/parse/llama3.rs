@@ -14,7 +14,7 @@
 //!   (braces counted outside strings) or the reply ends, then parsed: an
 //!   object with a non-empty string `name` and `parameters` (or `arguments`):
 //!   an object, a JSON string holding one, or absent / `null` / `""` (all
-//!   `{}`). It becomes one [`ParsedDelta::ToolCall`] with compact arguments.
+//!   `{}`). It becomes one call with compact arguments.
 //! - Calls may be separated by whitespace and at most one `;`. Separators
 //!   after the last call (whitespace, a trailing `;`) are dropped.
 //! - Anything else ends calls mode for good: an object that is not a call,

@@ -16,7 +16,7 @@
 //!   counted outside strings) or the reply ends. An array must hold only
 //!   call objects (non-empty string `name`; `arguments` or `parameters` an
 //!   object, a JSON string holding one, or absent / `null` / `""`); a single
-//!   call object is accepted too. Each becomes one [`ToolCall`](super::ParsedDelta::ToolCall)
+//!   call object is accepted too. Each becomes one call
 //!   with compact arguments.
 //! - Otherwise a function name (ASCII letters, digits, `_`, `-`, `.`) must
 //!   follow, directly followed by `[ARGS]`, optional whitespace and a JSON

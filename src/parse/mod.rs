@@ -28,6 +28,7 @@
 
 pub mod deepseek;
 pub mod hermes;
+pub mod json_stream;
 pub mod layout;
 pub mod llama3;
 pub mod mistral;
@@ -36,6 +37,7 @@ pub mod reasoning;
 pub mod scanner;
 
 mod calls;
+mod json_head;
 
 pub use deepseek::DeepSeekParser;
 pub use hermes::HermesParser;

@@ -197,6 +197,13 @@ impl Block {
         &self.raw[from..]
     }
 
+    /// Reads the next `n` bytes (on a char boundary) for a streamed call:
+    /// they went out as its arguments, so they are not kept as raw text.
+    pub fn consume(&mut self, n: usize) {
+        self.buf.drain(..n);
+        self.scanned = 0;
+    }
+
     /// Reads the leading whitespace.
     pub fn take_ws(&mut self) {
         let ws = self.buf.len() - self.buf.trim_start().len();

@@ -8,6 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::engine::request::{GenerateRequest, Generation};
 use crate::metrics::Metrics;
+use crate::tokenize::conversation::{self, ConversationError};
+use crate::tokenize::tool_fallback::{self, FallbackFormat};
 use crate::tokenize::Tokenizer;
 
 /// Why the engine refused a request before generating anything.
@@ -32,6 +34,11 @@ pub enum EngineError {
         /// The vocabulary size.
         vocab_size: usize,
     },
+    /// The conversation cannot be shown to the template (400 naming the
+    /// field: a tool result answering no call, arguments the template
+    /// cannot render).
+    #[error(transparent)]
+    Conversation(#[from] ConversationError),
     /// The chat template refused the conversation (400), with its message.
     #[error("chat template error: {0}")]
     Template(String),
@@ -129,6 +136,13 @@ impl EngineHandle {
     }
 
     /// Render a chat through the model's template (what /tokenize shows).
+    ///
+    /// The wire conversation is first turned into what the template expects
+    /// ([`conversation::for_template`]: arguments as mappings, tool results
+    /// named, Mistral ids), then rendered, through the tool fallback when
+    /// the template ignores `tools`. A template that fails on arguments
+    /// left as they were sent (not a JSON object), and renders with `{}` in
+    /// their place, is answered with a 400 naming that field.
     pub fn render_chat(
         &self,
         messages: &Value,
@@ -141,28 +155,54 @@ impl EngineHandle {
             .tokenizer
             .chat_template()
             .ok_or(EngineError::NoChatTemplate)?;
-        let result = match tools {
+        let messages = conversation::for_template(messages, self.inner.output_formats.tools)?;
+        let fallback = self
+            .uses_tool_fallback(tools)
+            .then(|| self.fallback_format());
+        let render = |messages: &Value| match (fallback, tools) {
             // A template that knows no tools gets them in the system prompt.
-            Some(t) if self.uses_tool_fallback(tools) => template.render(
-                &crate::tokenize::tool_fallback::rewrite_messages(messages, t),
+            (Some(format), Some(t)) => template.render(
+                &tool_fallback::rewrite_messages(messages, t, format),
                 None,
                 add_generation_prompt,
                 template_kwargs,
             ),
             _ => template.render(messages, tools, add_generation_prompt, template_kwargs),
         };
-        result.map_err(|e| EngineError::Template(e.to_string()))
+        render(&messages).map_err(|err| {
+            let unmapped = conversation::unmapped_arguments(&messages);
+            match unmapped.into_iter().next() {
+                Some((path, found))
+                    if render(&conversation::with_empty_arguments(&messages)).is_ok() =>
+                {
+                    EngineError::Conversation(ConversationError::ArgumentsNotAnObject {
+                        path,
+                        found,
+                        template_error: err.to_string(),
+                    })
+                }
+                _ => EngineError::Template(err.to_string()),
+            }
+        })
     }
 
     /// True when `tools` are given but the chat template ignores them, so
-    /// they travel in the documented fallback system prompt (Hermes format).
+    /// they travel in the documented fallback system prompt
+    /// ([`Self::fallback_format`]).
     pub fn uses_tool_fallback(&self, tools: Option<&Value>) -> bool {
         tools.is_some_and(|t| t.as_array().is_some_and(|a| !a.is_empty()))
             && self
                 .inner
                 .tokenizer
                 .chat_template()
-                .is_some_and(|t| crate::tokenize::tool_fallback::template_ignores_tools(t.source()))
+                .is_some_and(|t| tool_fallback::template_ignores_tools(t.source()))
+    }
+
+    /// The markup of the fallback tool prompt: the one this model's output
+    /// parser reads (DeepSeek's for DeepSeek, Hermes otherwise), so the
+    /// calls the prompt asks for are the calls that get parsed.
+    pub fn fallback_format(&self) -> FallbackFormat {
+        FallbackFormat::for_parser(self.inner.output_formats.tools)
     }
 
     /// Start generating: spawns a request actor, which renders, tokenizes and

@@ -282,17 +282,18 @@ impl Actor for RequestActor {
 
 impl RequestActor {
     /// The tool-call markup of a chat request's output: none unless tools
-    /// are parsed; Hermes for the fallback prompt, and for a forced call
-    /// when the model's own format is unknown (the grammar then writes
-    /// Hermes markup, so that is what must be parsed).
+    /// are parsed; the fallback prompt's markup when the template ignores
+    /// tools; Hermes for a forced call when the model's own format is
+    /// unknown (the grammar then writes Hermes markup, so that is what must
+    /// be parsed).
     fn tool_format(engine: &EngineHandle, req: &GenerateRequest) -> crate::parse::ToolFormat {
         use crate::parse::ToolFormat;
         let forced = matches!(req.constraint, Some(Constraint::ToolCalls { .. }));
         match &req.prompt {
             Prompt::Chat { .. } if !req.parse_tool_calls => ToolFormat::None,
-            // The fallback prompt asks for Hermes-style calls.
+            // The fallback prompt asks for calls in its own markup.
             Prompt::Chat { tools: t, .. } if engine.uses_tool_fallback(t.as_ref()) => {
-                ToolFormat::Hermes
+                engine.fallback_format().parser()
             }
             Prompt::Chat { .. } => match engine.inner.output_formats.tools {
                 ToolFormat::None if forced => ToolFormat::Hermes,

@@ -5,6 +5,9 @@
 //!   model directory and knows the model's special tokens and end-of-generation ids.
 //! - [`ChatTemplate`] renders a conversation to prompt text, byte-identical to
 //!   transformers' `apply_chat_template(..., tokenize=False)`.
+//! - [`conversation::for_template`] turns the wire conversation into the one templates
+//!   expect (arguments as mappings, named tool results, Mistral ids);
+//!   [`tool_fallback`] carries tools to templates that know none.
 //! - [`IncrementalDetokenizer`] turns generated ids into valid UTF-8 text deltas.
 //! - [`StopMatcher`] finds stop strings across token boundaries.
 //!
@@ -12,6 +15,7 @@
 //! wrote, so it is encoded with `add_special_tokens = false` (as vLLM does); see
 //! [`Tokenizer::encode_chat_prompt`].
 
+pub mod conversation;
 pub mod detok;
 pub mod stop_strings;
 pub mod template;

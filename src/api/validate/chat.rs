@@ -14,6 +14,7 @@ use crate::api::wire::chat::{
     ToolChoice,
 };
 use crate::engine::request::{Constraint, ToolSpec};
+use crate::tokenize::conversation::ConversationError;
 
 const ROLES: &str = "system, developer, user, assistant, tool";
 
@@ -130,12 +131,9 @@ fn messages(typed: Option<&[Message]>, raw: Vec<&Map<String, Value>>) -> Result<
         };
         if let Some(id) = answers {
             if !call_ids.contains(&id) {
-                return Err(ApiError::invalid(
-                    id_path,
-                    format!(
-                        "{path}.tool_call_id `{id}` answers no tool call of an earlier assistant message"
-                    ),
-                ));
+                // The wording the template preparation uses too (OpenAI's).
+                let err = ConversationError::ToolResultAnswersNoCall { path: id_path, id };
+                return Err(ApiError::invalid(err.path(), err.to_string()));
             }
         }
         out.push(Value::Object(msg));
