@@ -182,13 +182,22 @@ async fn a_required_tool_choice_gets_calls_to_offered_tools() {
         let (status, v) = s.post("/v1/chat/completions", &body).await;
         assert_eq!(status, 200, "{v}");
         for choice in v["choices"].as_array().unwrap() {
-            // A choice may run out of tokens after its first complete call.
+            // A choice may run out of tokens after its first complete call:
+            // then its last call is cut off (its arguments do not parse).
             let reason = choice["finish_reason"].as_str().unwrap();
             assert!(reason == "tool_calls" || reason == "length", "{v}");
             let calls = choice["message"]["tool_calls"].as_array().unwrap();
             assert!(!calls.is_empty(), "{v}");
-            for call in calls {
+            let (last, done) = calls.split_last().unwrap();
+            for call in done {
                 check_call(call);
+            }
+            let last_args = last["function"]["arguments"].as_str().unwrap();
+            if reason == "length" && serde_json::from_str::<Value>(last_args).is_err() {
+                assert!(last["id"].as_str().unwrap().starts_with("call_"), "{v}");
+                assert!(last_args.starts_with('{'), "{v}");
+            } else {
+                check_call(last);
             }
         }
     }
@@ -215,7 +224,7 @@ async fn required_without_parallel_calls_gets_exactly_one_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_streamed_forced_call_arrives_whole() {
+async fn a_streamed_forced_call_arrives_in_pieces_that_join_to_the_call() {
     let s = server().await;
     let resp = s
         .http
@@ -234,7 +243,11 @@ async fn a_streamed_forced_call_arrives_whole() {
         text.trim_end().ends_with("data: [DONE]"),
         "the stream does not end with [DONE]: {text}"
     );
-    let mut calls = Vec::new();
+    // Join the pieces as the AI SDK does: the first delta of an index
+    // carries id, type and name; later ones only append arguments, and the
+    // arguments never parse before the last piece.
+    let mut calls: Vec<Value> = Vec::new();
+    let mut pieces = 0;
     let mut finish = None;
     for line in text.lines().filter_map(|l| l.strip_prefix("data: ")) {
         if line == "[DONE]" {
@@ -242,8 +255,33 @@ async fn a_streamed_forced_call_arrives_whole() {
         }
         let chunk: Value = serde_json::from_str(line).unwrap();
         let choice = &chunk["choices"][0];
-        if let Some(tc) = choice["delta"]["tool_calls"].as_array() {
-            calls.extend(tc.iter().cloned());
+        for tc in choice["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let index = tc["index"].as_u64().unwrap() as usize;
+            let piece = tc["function"]["arguments"].as_str().unwrap();
+            if index == calls.len() {
+                assert!(
+                    tc["id"].is_string() && tc["function"]["name"].is_string(),
+                    "{tc}"
+                );
+                calls.push(tc.clone());
+            } else {
+                assert_eq!(index + 1, calls.len(), "{text}");
+                assert!(
+                    tc.get("id").is_none() && tc["function"].get("name").is_none(),
+                    "{tc}"
+                );
+                let args = calls[index]["function"]["arguments"].as_str().unwrap();
+                assert!(
+                    serde_json::from_str::<Value>(args).is_err(),
+                    "arguments went on after they parsed: {text}"
+                );
+                calls[index]["function"]["arguments"] = Value::String(format!("{args}{piece}"));
+            }
+            pieces += 1;
         }
         if let Some(r) = choice["finish_reason"].as_str() {
             finish = Some(r.to_string());
@@ -251,6 +289,7 @@ async fn a_streamed_forced_call_arrives_whole() {
     }
     assert_eq!(finish.as_deref(), Some("tool_calls"), "{text}");
     assert_eq!(calls.len(), 1, "{text}");
+    assert!(pieces > 2, "the call was not streamed: {text}");
     assert_eq!(check_call(&calls[0]), "get_time");
 }
 

@@ -113,19 +113,14 @@ fn deepseek_template(file: &str) -> weir::tokenize::ChatTemplate {
 
 /// Every call the DeepSeek parser reads from `text`, as (name, arguments).
 fn deepseek_calls(text: &str) -> Vec<(String, String)> {
-    use weir::parse::{ParsedDelta, ReasoningFormat, ToolFormat};
+    use weir::parse::{ReasoningFormat, ToolFormat};
     let mut parser =
         weir::parse::build(ToolFormat::DeepSeek, ReasoningFormat::None, false, 7, None);
     let mut deltas = parser.push(text);
     deltas.extend(parser.finish());
-    deltas
+    weir::parse::whole_calls(&deltas)
         .into_iter()
-        .filter_map(|d| match d {
-            ParsedDelta::ToolCall {
-                name, arguments, ..
-            } => Some((name, arguments)),
-            _ => None,
-        })
+        .map(|c| (c.name, c.arguments))
         .collect()
 }
 

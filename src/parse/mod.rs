@@ -83,6 +83,39 @@ pub enum ParsedDelta {
     },
 }
 
+/// A whole tool call as the non-streamed reply carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WholeCall {
+    /// Call id.
+    pub id: String,
+    /// Function name.
+    pub name: String,
+    /// The joined arguments.
+    pub arguments: String,
+}
+
+/// The tool calls in `deltas` with their argument pieces joined, in order
+/// (for callers that want whole calls rather than a stream).
+pub fn whole_calls(deltas: &[ParsedDelta]) -> Vec<WholeCall> {
+    let mut calls: Vec<WholeCall> = Vec::new();
+    for d in deltas {
+        match d {
+            ParsedDelta::ToolCallStart { id, name, .. } => calls.push(WholeCall {
+                id: id.clone(),
+                name: name.clone(),
+                arguments: String::new(),
+            }),
+            ParsedDelta::ToolCallArguments { text, .. } => {
+                if let Some(c) = calls.last_mut() {
+                    c.arguments.push_str(text);
+                }
+            }
+            _ => {}
+        }
+    }
+    calls
+}
+
 /// Turns generated text into deltas. push() may hold text back while a marker might be starting; finish() releases everything.
 pub trait OutputParser: Send {
     /// Feeds the next piece of generated text; returns what can be shown now.
