@@ -1,6 +1,6 @@
-//! The Qwen3-Coder and DeepSeek tool-call parsers end to end: the `sim`
-//! runner scripts a reply in the model's markup, and the client sees
-//! `tool_calls`, streamed and not.
+//! The Qwen3-Coder, DeepSeek, gpt-oss (harmony), Kimi K2 and GLM tool-call
+//! parsers end to end: the `sim` runner scripts a reply in the model's
+//! markup, and the client sees `tool_calls`, streamed and not.
 
 mod common;
 
@@ -152,6 +152,61 @@ async fn deepseek_calls_with_the_parser_named() {
     }
 }
 
+/// The chat template `name` from tests/data/templates.
+fn real_template(name: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/templates")
+            .join(name),
+    )
+    .expect("template")
+}
+
+/// Each new family's real template is detected, and its markup becomes
+/// `tool_calls` (GLM's values typed by the offered tools' schemas).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpt_oss_kimi_and_glm_calls_detected_from_their_templates() {
+    // gpt-oss's template reads the description.
+    let tools = json!([{"type": "function", "function": {"name": "get_weather",
+        "description": "The weather of a city.",
+        "parameters": {"type": "object", "properties": {
+            "city": {"type": "string"}, "days": {"type": "integer"}}}}}]);
+    let want = vec![(
+        "get_weather".to_string(),
+        r#"{"city":"Paris","days":3}"#.to_string(),
+    )];
+    let cases = [
+        (
+            "gpt-oss",
+            "openai-gpt-oss-120b.jinja",
+            "<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>commentary<|message|>Checking.<|end|><|start|>assistant to=functions.get_weather<|channel|>commentary json<|message|>{\"city\": \"Paris\", \"days\": 3}<|call|>",
+            "Checking.",
+        ),
+        (
+            "kimi-k2",
+            "moonshotai-Kimi-K2.jinja",
+            "Checking.<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>{\"city\": \"Paris\", \"days\": 3}<|tool_call_end|><|tool_calls_section_end|>",
+            "Checking.",
+        ),
+        (
+            "glm",
+            "GLM-4.6.jinja",
+            "\n<think>Need the weather.</think>\nChecking.\n<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n<arg_key>days</arg_key>\n<arg_value>3</arg_value>\n</tool_call>",
+            "Checking.\n",
+        ),
+    ];
+    for (tag, template, reply, content_want) in cases {
+        let (dir, script) = model_with(tag, &real_template(template), reply);
+        let server = serve(dir, script, "auto").await;
+        for stream in [false, true] {
+            let (content, calls, reason) = turn(&server, &tools, stream).await;
+            assert_eq!(content, content_want, "{tag} stream={stream}");
+            assert_eq!(calls, want, "{tag} stream={stream}");
+            assert_eq!(reason, "tool_calls", "{tag} stream={stream}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_tool_call_parser_is_refused() {
     let mut cfg = common::config(None);
@@ -160,26 +215,31 @@ async fn unknown_tool_call_parser_is_refused() {
     let err = weir::runtime::start(cfg).await.err().expect("refused");
     let msg = err.to_string();
     assert!(
-        msg.contains("qwen3_coder") && msg.contains("deepseek_v31"),
+        msg.contains("qwen3_coder") && msg.contains("deepseek_v31") && msg.contains("glm45"),
         "{msg}"
     );
 }
 
 /// Each family's sample outputs, cut in two at every char boundary and fed
 /// one char at a time, give the same deltas as the whole text in one piece
-/// (adjacent text deltas joined: a cut may only split a text delta, never
-/// move, add or drop anything).
+/// (adjacent text and argument deltas joined: a cut may only split a delta,
+/// never move, add or drop anything).
 #[test]
 fn every_family_gives_the_same_deltas_however_the_text_is_cut() {
     use weir::parse::{build, ParsedDelta, ReasoningFormat, ToolFormat};
 
-    /// Joins adjacent `Content` and adjacent `Reasoning` deltas.
+    /// Joins adjacent `Content`, adjacent `Reasoning` and adjacent argument
+    /// pieces of one call.
     fn joined(deltas: Vec<ParsedDelta>) -> Vec<ParsedDelta> {
         let mut out: Vec<ParsedDelta> = Vec::new();
         for d in deltas {
             match (out.last_mut(), d) {
                 (Some(ParsedDelta::Content(a)), ParsedDelta::Content(b))
                 | (Some(ParsedDelta::Reasoning(a)), ParsedDelta::Reasoning(b)) => a.push_str(&b),
+                (
+                    Some(ParsedDelta::ToolCallArguments { index: i, text: a }),
+                    ParsedDelta::ToolCallArguments { index: j, text: b },
+                ) if *i == j => a.push_str(&b),
                 (_, d) => out.push(d),
             }
         }
@@ -211,6 +271,14 @@ fn every_family_gives_the_same_deltas_however_the_text_is_cut() {
          "<think>\nNeed the weather.\n</think>\n\nSure.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Paris\"}\n```<｜tool▁call▁end｜>\n<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_time\n```json\n{}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>"),
         (ToolFormat::DeepSeek, ReasoningFormat::Think, true,
          "plan</think><｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": \"Paris\"}<｜tool▁call▁end｜><｜tool▁call▁begin｜>bad name<｜tool▁sep｜>{}<｜tool▁call▁end｜><｜tool▁calls▁end｜>"),
+        (ToolFormat::Harmony, ReasoningFormat::Harmony, false,
+         "<|channel|>analysis<|message|>Write it, naïve 🚀.<|end|><|start|>assistant to=functions.write<|channel|>commentary json<|message|>{\"path\": \"a.rs\", \"content\": \"fn main() {}\\n\", \"line\": 3}<|call|>"),
+        (ToolFormat::Harmony, ReasoningFormat::Harmony, false,
+         "<|channel|>analysis<|message|>Greet.<|end|><|start|>assistant<|channel|>final<|message|>Hello <|chan naïve 🚀."),
+        (ToolFormat::KimiK2, ReasoningFormat::Think, false,
+         "<think>plan</think>Sure.<|tool_calls_section_begin|><|tool_call_begin|>functions.write:0<|tool_call_argument_begin|>{\"path\": \"a.rs\"}<|tool_call_end|><|tool_call_begin|>functions.write:1<|tool_call_argument_begin|>{\"line\": 3}<|tool_call_end|><|tool_calls_section_end|>"),
+        (ToolFormat::Glm, ReasoningFormat::Think, false,
+         "\n<think>plan</think>\nWriting.\n<tool_call>write\n<arg_key>path</arg_key>\n<arg_value>src/main.rs</arg_value>\n<arg_key>content</arg_key>\n<arg_value>fn main() {\n    println!(\"<tool_call> naïve\");\n}\n</arg_value>\n<arg_key>line</arg_key>\n<arg_value>3</arg_value>\n</tool_call>"),
     ];
     for &(tool_format, reasoning, open, text) in samples {
         let run = |pieces: &[&str]| {

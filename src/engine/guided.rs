@@ -15,7 +15,9 @@
 //! output parser ([`crate::parse`]) reads back, so a forced call always
 //! parses: Hermes `<tool_call>\n{"name": ..., "arguments": ...}\n</tool_call>`
 //! blocks, Llama 3 `{"name": ..., "parameters": ...}` objects joined by
-//! `; `, or Mistral `[TOOL_CALLS][{"name": ..., "arguments": ...}]`.
+//! `; `, Mistral `[TOOL_CALLS][{"name": ..., "arguments": ...}]`, and the
+//! Qwen3-Coder, DeepSeek, Kimi K2, GLM and gpt-oss harmony markups (see
+//! each family's grammar function).
 //!
 //! JSON is compact with `", "` and `": "` separators (what `json.dumps`
 //! writes, and what models mostly saw): flexible whitespace would let a
@@ -63,6 +65,9 @@ pub enum ReasoningPrefix {
     Optional,
     /// The prompt opened a `<think>` block: free text up to `</think>` comes first.
     Open,
+    /// gpt-oss harmony: an optional `analysis` message may come first, and
+    /// a JSON answer is framed as the `final` message.
+    Harmony,
 }
 
 /// The engine's grammar compiler: the tokenizer's token trie and
@@ -294,22 +299,31 @@ pub fn grammar(
             ));
         }
         ReasoningPrefix::Open => g.push_str("start: thought body\n"),
+        ReasoningPrefix::Harmony => harmony_analysis(&mut g, marker),
     }
-    if reasoning != ReasoningPrefix::None {
+    if matches!(reasoning, ReasoningPrefix::Optional | ReasoningPrefix::Open) {
         // Free text up to the first `</think>`, then any blank lines.
         g.push_str("thought: thought_text BLANK?\n");
-        g.push_str("thought_text[lazy]: /(?s:.*)<\\/think>/\n");
+        let close = crate::parse::reasoning::CLOSE;
+        text_until(&mut g, "thought_text", close, &marker(close));
         g.push_str("BLANK: /[ \\n]+/\n");
     }
+    // A harmony answer is the `final` message.
+    let answer = if reasoning == ReasoningPrefix::Harmony {
+        use crate::parse::harmony::{CHANNEL, MESSAGE};
+        format!("{} \"final\" {} ", marker(CHANNEL), marker(MESSAGE))
+    } else {
+        String::new()
+    };
     match constraint {
         Constraint::JsonObject => {
             g.push_str(&format!(
-                "body: %json {}\n",
+                "body: {answer}%json {}\n",
                 schema_text(&json!({"type": "object"}))
             ));
         }
         Constraint::JsonSchema { schema, .. } => {
-            g.push_str(&format!("body: %json {}\n", schema_text(schema)));
+            g.push_str(&format!("body: {answer}%json {}\n", schema_text(schema)));
         }
         Constraint::ToolCalls {
             tools: specs,
@@ -343,6 +357,9 @@ fn tool_grammar(
     match format {
         ToolFormat::Qwen3Coder => return qwen3_coder_grammar(g, specs, marker, &more),
         ToolFormat::DeepSeek => return deepseek_grammar(g, specs, marker, one_or_more),
+        ToolFormat::Harmony => return harmony_grammar(g, specs, marker),
+        ToolFormat::KimiK2 => return kimi_k2_grammar(g, specs, marker, one_or_more),
+        ToolFormat::Glm => return glm_grammar(g, specs, marker, &more),
         _ => {}
     }
     for (i, spec) in specs.iter().enumerate() {
@@ -368,7 +385,11 @@ fn tool_grammar(
         ToolFormat::Llama3 => {
             g.push_str(&format!("body: {}\n", more("; ", "call")));
         }
-        ToolFormat::Qwen3Coder | ToolFormat::DeepSeek => {}
+        ToolFormat::Qwen3Coder
+        | ToolFormat::DeepSeek
+        | ToolFormat::Harmony
+        | ToolFormat::KimiK2
+        | ToolFormat::Glm => {}
         ToolFormat::Mistral => {
             let start = marker(crate::parse::mistral::MARKER);
             g.push_str(&format!(
@@ -462,6 +483,159 @@ fn deepseek_grammar(
         if one_or_more { "call+" } else { "call" },
         marker(CALLS_END)
     ));
+}
+
+/// A rule `name` for free text up to and including `end` (a marker as
+/// [`marker`] spells it, `end_text` its text). A special-token marker ends a
+/// greedy text lexeme (the token is no text); a text marker ends a lazy
+/// one that takes the marker in.
+fn text_until(g: &mut String, name: &str, end_text: &str, end: &str) {
+    if end.starts_with("<[") {
+        g.push_str(&format!("{name}: /(?s:.*)/ {end}\n"));
+    } else {
+        g.push_str(&format!(
+            "{name}[lazy]: /(?s:.*){}/\n",
+            regex_escape(end_text)
+        ));
+    }
+}
+
+/// `text` as a literal inside a Lark `/regex/`.
+fn regex_escape(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$/-".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The start rule of a harmony reply: an optional `analysis` message
+/// (`<|channel|>analysis<|message|>TEXT<|end|>`, then the next message's
+/// `<|start|>assistant`), then the body.
+fn harmony_analysis(g: &mut String, marker: &dyn Fn(&str) -> String) {
+    use crate::parse::harmony::{CHANNEL, END, MESSAGE, START};
+    g.push_str("start: analysis? body\n");
+    g.push_str(&format!(
+        "analysis: {} \"analysis\" {} analysis_text {} \"assistant\"\n",
+        marker(CHANNEL),
+        marker(MESSAGE),
+        marker(START)
+    ));
+    text_until(g, "analysis_text", END, &marker(END));
+}
+
+/// gpt-oss harmony calls, as the template renders one after
+/// `<|start|>assistant`: ` to=functions.NAME<|channel|>commentary
+/// json<|message|>ARGS`. The reply ends there (the model's `<|call|>` is an
+/// end-of-sequence token), so `required` also allows one call only.
+fn harmony_grammar(g: &mut String, specs: &[ToolSpec], marker: &dyn Fn(&str) -> String) {
+    use crate::parse::harmony::{CHANNEL, MESSAGE};
+    for (i, spec) in specs.iter().enumerate() {
+        g.push_str(&format!(
+            "fn{i}: {} {} \"commentary json\" {} %json {}\n",
+            lit(&format!(" to=functions.{}", spec.name)),
+            marker(CHANNEL),
+            marker(MESSAGE),
+            schema_text(&spec.parameters)
+        ));
+    }
+    g.push_str("body: call\n");
+}
+
+/// Kimi K2's calls: `<|tool_calls_section_begin|>`, then per call
+/// `<|tool_call_begin|>functions.NAME:INDEX<|tool_call_argument_begin|>ARGS<|tool_call_end|>`,
+/// then `<|tool_calls_section_end|>`. A lone call has index 0.
+fn kimi_k2_grammar(
+    g: &mut String,
+    specs: &[ToolSpec],
+    marker: &dyn Fn(&str) -> String,
+    one_or_more: bool,
+) {
+    use crate::parse::kimi_k2::{
+        ARGUMENT_BEGIN, CALL_BEGIN, CALL_END, FUNCTIONS, SECTION_BEGIN, SECTION_END,
+    };
+    let index = if one_or_more { "/[0-9]{1,3}/" } else { "\"0\"" };
+    for (i, spec) in specs.iter().enumerate() {
+        g.push_str(&format!(
+            "fn{i}: {} {} {index} {} %json {} {}\n",
+            marker(CALL_BEGIN),
+            lit(&format!("{FUNCTIONS}{}:", spec.name)),
+            marker(ARGUMENT_BEGIN),
+            schema_text(&spec.parameters),
+            marker(CALL_END)
+        ));
+    }
+    g.push_str(&format!(
+        "body: {} {} {}\n",
+        marker(SECTION_BEGIN),
+        if one_or_more { "call+" } else { "call" },
+        marker(SECTION_END)
+    ));
+}
+
+/// GLM's calls: `<tool_call>NAME\n`, then one
+/// `<arg_key>KEY</arg_key>\n<arg_value>VALUE</arg_value>\n` per property
+/// (schema order; optional ones may be left out), then `</tool_call>`.
+/// String values are raw text; other values JSON for their subschema (what
+/// the parser converts back by the schema's type).
+fn glm_grammar(
+    g: &mut String,
+    specs: &[ToolSpec],
+    marker: &dyn Fn(&str) -> String,
+    more: &dyn Fn(&str, &str) -> String,
+) {
+    use crate::parse::glm::{ARG_KEY, ARG_KEY_END, ARG_VALUE, ARG_VALUE_END};
+    use crate::parse::hermes::{END, START};
+    let value_end = marker(ARG_VALUE_END);
+    for (i, spec) in specs.iter().enumerate() {
+        let props = spec
+            .parameters
+            .get("properties")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let required: Vec<&str> = spec
+            .parameters
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let mut items = Vec::new();
+        for (j, (key, sub)) in props.iter().enumerate() {
+            let head = format!(
+                "{} {} {} \"\\n\" {}",
+                marker(ARG_KEY),
+                lit(key),
+                marker(ARG_KEY_END),
+                marker(ARG_VALUE)
+            );
+            if sub.get("type").and_then(Value::as_str) == Some("string") {
+                g.push_str(&format!("p{i}_{j}: {head} s{i}_{j} \"\\n\"\n"));
+                text_until(g, &format!("s{i}_{j}"), ARG_VALUE_END, &value_end);
+            } else {
+                g.push_str(&format!(
+                    "p{i}_{j}: {head} %json {} {value_end} \"\\n\"\n",
+                    schema_text(sub)
+                ));
+            }
+            items.push(if required.contains(&key.as_str()) {
+                format!("p{i}_{j}")
+            } else {
+                format!("p{i}_{j}?")
+            });
+        }
+        g.push_str(&format!(
+            "fn{i}: {} {} {} {}\n",
+            marker(START),
+            lit(&format!("{}\n", spec.name)),
+            items.join(" "),
+            marker(END)
+        ));
+    }
+    g.push_str(&format!("body: {}\n", more("\n", "call")));
 }
 
 /// A compiled constraint: the matcher in its start state, cloned for each
@@ -753,6 +927,277 @@ mod tests {
             accepts(&g, &refs, ToolFormat::None, "{\"a\": {\"y\": 1}}"),
             Ok(false)
         );
+    }
+
+    /// The calls among `deltas` as (name, arguments joined).
+    fn calls_of(deltas: &[crate::parse::ParsedDelta]) -> Vec<(String, String)> {
+        use crate::parse::ParsedDelta;
+        let mut calls: Vec<(String, String)> = Vec::new();
+        for d in deltas {
+            match d {
+                ParsedDelta::ToolCallStart { name, .. } => {
+                    calls.push((name.clone(), String::new()))
+                }
+                ParsedDelta::ToolCallArguments { text, .. } => {
+                    if let Some(last) = calls.last_mut() {
+                        last.1.push_str(text);
+                    }
+                }
+                _ => {}
+            }
+        }
+        calls
+    }
+
+    /// Feeds `text` (what a forced reply wrote) to `parser`, whole.
+    fn read_back(
+        mut parser: impl crate::parse::OutputParser,
+        text: &str,
+    ) -> Vec<crate::parse::ParsedDelta> {
+        let mut out = parser.push(text);
+        out.extend(parser.finish());
+        out
+    }
+
+    #[test]
+    fn new_family_grammars_spell_the_markup() {
+        let c = Constraint::ToolCalls {
+            tools: vec![weather()],
+            one_or_more: true,
+        };
+        let g = grammar(
+            &c,
+            ToolFormat::Harmony,
+            ReasoningPrefix::Harmony,
+            &text_marker,
+        );
+        assert!(g.contains("start: analysis? body\n"), "{g}");
+        assert!(
+            g.contains(r#"fn0: " to=functions.get_weather" "<|channel|>" "commentary json" "<|message|>" %json"#),
+            "{g}"
+        );
+        assert!(
+            g.contains(r"analysis_text[lazy]: /(?s:.*)<\|end\|>/"),
+            "{g}"
+        );
+        let g = grammar(&c, ToolFormat::KimiK2, ReasoningPrefix::None, &text_marker);
+        assert!(
+            g.contains(r#"fn0: "<|tool_call_begin|>" "functions.get_weather:" /[0-9]{1,3}/ "<|tool_call_argument_begin|>" %json"#),
+            "{g}"
+        );
+        assert!(
+            g.contains(
+                r#"body: "<|tool_calls_section_begin|>" call+ "<|tool_calls_section_end|>""#
+            ),
+            "{g}"
+        );
+        let g = grammar(&c, ToolFormat::Glm, ReasoningPrefix::Optional, &text_marker);
+        assert!(
+            g.contains(r#"fn0: "<tool_call>" "get_weather\n" p0_0 "</tool_call>""#),
+            "{g}"
+        );
+        assert!(g.contains(r"s0_0[lazy]: /(?s:.*)<\/arg_value>/"), "{g}");
+        assert!(g.contains(r#"body: call ("\n" call)*"#), "{g}");
+        // A harmony JSON answer is the final message.
+        let g = grammar(
+            &Constraint::JsonObject,
+            ToolFormat::None,
+            ReasoningPrefix::Harmony,
+            &text_marker,
+        );
+        assert!(
+            g.contains(r#"body: "<|channel|>" "final" "<|message|>" %json"#),
+            "{g}"
+        );
+    }
+
+    #[test]
+    fn new_family_constraints_accept_what_their_parsers_read() {
+        use crate::parse::{GlmParser, HarmonyParser, KimiK2Parser, ParsedDelta};
+        let g = Guidance::new(tokenizer());
+        let named = Constraint::ToolCalls {
+            tools: vec![weather()],
+            one_or_more: false,
+        };
+        let required = Constraint::ToolCalls {
+            tools: vec![weather()],
+            one_or_more: true,
+        };
+        let is_oslo = |out: &[ParsedDelta]| {
+            calls_of(out) == [("get_weather".to_string(), "{\"city\":\"Oslo\"}".to_string())]
+                && matches!(out.first(), Some(ParsedDelta::ToolCallStart { .. }))
+        };
+        // gpt-oss: a call right away, or after an analysis message.
+        let (h, hp) = (ToolFormat::Harmony, ReasoningPrefix::Harmony);
+        let call =
+            " to=functions.get_weather<|channel|>commentary json<|message|>{\"city\": \"Oslo\"}";
+        assert_eq!(accepts_after(&g, &named, h, hp, call), Ok(true));
+        assert!(is_oslo(&read_back(HarmonyParser::new(0, true), call)));
+        let thought = format!(
+            "<|channel|>analysis<|message|>Oslo <b>, {{\"x\"}}.<|end|><|start|>assistant{call}"
+        );
+        assert_eq!(accepts_after(&g, &required, h, hp, &thought), Ok(true));
+        let out = read_back(HarmonyParser::new(0, true), &thought);
+        assert_eq!(out[0], ParsedDelta::Reasoning("Oslo <b>, {\"x\"}.".into()));
+        assert!(is_oslo(&out[1..]), "{out:?}");
+        // One call only: `<|call|>` ends the reply.
+        let two = format!("{call}<|start|>assistant{call}");
+        assert_eq!(accepts_after(&g, &required, h, hp, &two), Ok(false));
+        assert_eq!(accepts_after(&g, &named, h, hp, "Sure!"), Ok(false));
+        let answer = "<|channel|>final<|message|>{\"a\": [1, 2]}";
+        let json = Constraint::JsonObject;
+        assert_eq!(
+            accepts_after(&g, &json, ToolFormat::None, hp, answer),
+            Ok(true)
+        );
+        assert_eq!(
+            accepts_after(&g, &json, ToolFormat::None, hp, "{}"),
+            Ok(false)
+        );
+        assert_eq!(
+            read_back(HarmonyParser::new(0, true), answer),
+            vec![ParsedDelta::Content("{\"a\": [1, 2]}".into())]
+        );
+        // Kimi K2.
+        let kimi = "<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>{\"city\": \"Oslo\"}<|tool_call_end|><|tool_calls_section_end|>";
+        assert_eq!(accepts(&g, &named, ToolFormat::KimiK2, kimi), Ok(true));
+        assert_eq!(accepts(&g, &required, ToolFormat::KimiK2, kimi), Ok(true));
+        assert_eq!(
+            accepts(&g, &named, ToolFormat::KimiK2, &kimi.replace(":0", ":1")),
+            Ok(false)
+        );
+        assert!(is_oslo(&read_back(KimiK2Parser::new(0), kimi)));
+        // GLM: string values are raw text, `<` included.
+        let glm = "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Oslo</arg_value>\n</tool_call>";
+        assert_eq!(accepts(&g, &named, ToolFormat::Glm, glm), Ok(true));
+        let w = weather();
+        let tools =
+            json!([{"type": "function", "function": {"name": w.name, "parameters": w.parameters}}]);
+        assert!(is_oslo(&read_back(GlmParser::new(0, Some(&tools)), glm)));
+        let odd = glm.replace("Oslo", "a < b </arg_key> 🚀\n");
+        assert_eq!(accepts(&g, &named, ToolFormat::Glm, &odd), Ok(true));
+        let out = read_back(GlmParser::new(0, Some(&tools)), &odd);
+        assert_eq!(
+            calls_of(&out),
+            [(
+                "get_weather".to_string(),
+                "{\"city\":\"a < b </arg_key> 🚀\\n\"}".to_string()
+            )],
+            "{out:?}"
+        );
+        let two = format!("{glm}\n{glm}");
+        assert_eq!(accepts(&g, &named, ToolFormat::Glm, &two), Ok(false));
+        assert_eq!(accepts(&g, &required, ToolFormat::Glm, &two), Ok(true));
+        assert_eq!(
+            accepts(&g, &named, ToolFormat::Glm, &glm.replace("city", "town")),
+            Ok(false)
+        );
+    }
+
+    /// The test tokenizer with `markers` added as special tokens, as the
+    /// real gpt-oss, Kimi K2 and GLM tokenizers hold them.
+    fn tokenizer_with_special(tag: &str, markers: &[&str]) -> Arc<Tokenizer> {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models/qwen2-bf16");
+        let dir = std::env::temp_dir().join(format!("weir-guided-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in [
+            "tokenizer_config.json",
+            "config.json",
+            "generation_config.json",
+        ] {
+            std::fs::copy(src.join(f), dir.join(f)).unwrap();
+        }
+        let mut inner = tokenizers::Tokenizer::from_file(src.join("tokenizer.json")).unwrap();
+        let added: Vec<tokenizers::AddedToken> = markers
+            .iter()
+            .map(|m| tokenizers::AddedToken::from(m.to_string(), true))
+            .collect();
+        inner.add_special_tokens(&added);
+        inner.save(dir.join("tokenizer.json"), false).unwrap();
+        Arc::new(Tokenizer::from_dir(&dir).unwrap())
+    }
+
+    /// A forced reply in each new family, through a tokenizer whose markers
+    /// are special tokens: the grammar names them by id, and the text the
+    /// detokenizer keeps for the parser reads back as the call.
+    #[test]
+    fn special_token_markers_reach_the_parser() {
+        use crate::parse::{build, OutputFormats, ParsedDelta, ReasoningFormat};
+        use crate::tokenize::detok::IncrementalDetokenizer;
+        let named = Constraint::ToolCalls {
+            tools: vec![weather()],
+            one_or_more: false,
+        };
+        let w = weather();
+        let tools =
+            json!([{"type": "function", "function": {"name": w.name, "parameters": w.parameters}}]);
+        let cases = [
+            (
+                OutputFormats { tools: ToolFormat::Harmony, reasoning: ReasoningFormat::Harmony },
+                ReasoningPrefix::Harmony,
+                "<|channel|>analysis<|message|>Look it up.<|end|><|start|>assistant to=functions.get_weather<|channel|>commentary json<|message|>{\"city\": \"Oslo\"}",
+                "Look it up.",
+            ),
+            (
+                OutputFormats { tools: ToolFormat::KimiK2, reasoning: ReasoningFormat::None },
+                ReasoningPrefix::None,
+                "<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>{\"city\": \"Oslo\"}<|tool_call_end|><|tool_calls_section_end|>",
+                "",
+            ),
+            (
+                OutputFormats { tools: ToolFormat::Glm, reasoning: ReasoningFormat::Think },
+                ReasoningPrefix::Optional,
+                "<think>Look it up.</think><tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Oslo</arg_value>\n</tool_call>",
+                "Look it up.",
+            ),
+        ];
+        for (i, (formats, prefix, reply, reasoning)) in cases.into_iter().enumerate() {
+            let markers = formats.markers();
+            let tok = tokenizer_with_special(&format!("case{i}"), &markers);
+            let ids = tok.encode(reply, false).unwrap();
+            let kept: Vec<u32> = markers.iter().filter_map(|m| tok.token_to_id(m)).collect();
+            assert_eq!(kept.len(), markers.len());
+            assert!(kept
+                .iter()
+                .all(|id| ids.contains(id)
+                    || !reply.contains(tok.id_to_token(*id).unwrap().as_str())));
+            let g = Guidance::new(tok.clone());
+            assert_eq!(
+                accepts_after(&g, &named, formats.tools, prefix, reply),
+                Ok(true),
+                "{reply}"
+            );
+            // The grammar spells the markers as the special tokens.
+            let compiled = g.compile(&named, formats.tools, prefix).unwrap();
+            let mut seq = compiled.start(&[]).unwrap();
+            let mask = seq.mask().unwrap();
+            assert!(mask.is_allowed(ids[0]), "{reply}");
+            // Skipping special tokens drops the markers unless they are kept.
+            let decode = |keep: Vec<u32>| {
+                let mut d = IncrementalDetokenizer::new(tok.clone(), true).keeping(keep);
+                let mut text: String = ids.iter().map(|&id| d.push(id).unwrap()).collect();
+                text.push_str(&d.flush().unwrap());
+                text
+            };
+            assert_eq!(decode(kept.clone()), reply);
+            assert_ne!(decode(Vec::new()), reply);
+            let mut p = build(formats.tools, formats.reasoning, false, 0, Some(&tools));
+            let mut out = p.push(&decode(kept));
+            out.extend(p.finish());
+            let got_reasoning: String = out
+                .iter()
+                .filter_map(|d| match d {
+                    ParsedDelta::Reasoning(r) => Some(r.as_str()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(got_reasoning, reasoning, "{reply}");
+            assert_eq!(
+                calls_of(&out),
+                [("get_weather".to_string(), "{\"city\":\"Oslo\"}".to_string())],
+                "{out:?}"
+            );
+        }
     }
 
     #[test]

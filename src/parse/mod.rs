@@ -27,8 +27,11 @@
 //! the text was cut into pieces (the unit tests check every cut point).
 
 pub mod deepseek;
+pub mod glm;
+pub mod harmony;
 pub mod hermes;
 pub mod json_stream;
+pub mod kimi_k2;
 pub mod layout;
 pub mod llama3;
 pub mod mistral;
@@ -40,7 +43,10 @@ mod calls;
 mod json_head;
 
 pub use deepseek::DeepSeekParser;
+pub use glm::GlmParser;
+pub use harmony::HarmonyParser;
 pub use hermes::HermesParser;
+pub use kimi_k2::KimiK2Parser;
 pub use llama3::Llama3Parser;
 pub use mistral::MistralParser;
 pub use qwen3_coder::Qwen3CoderParser;
@@ -178,6 +184,16 @@ pub enum ToolFormat {
     /// DeepSeek V3 / R1 / V3.1 (vLLM's `deepseek_v3`, `deepseek_v31`):
     /// `<｜tool▁calls▁begin｜>` sections of `<｜tool▁call▁begin｜>` calls.
     DeepSeek,
+    /// gpt-oss harmony messages (vLLM's `openai`): a
+    /// `to=functions.NAME` message is a call; the same parser reads the
+    /// reasoning (see [`ReasoningFormat::Harmony`]).
+    Harmony,
+    /// Kimi K2 (vLLM's `kimi_k2`): `<|tool_calls_section_begin|>` sections
+    /// of `functions.NAME:INDEX` calls.
+    KimiK2,
+    /// GLM-4.5 / 4.6 (vLLM's `glm45`): `<tool_call>NAME` blocks of
+    /// `<arg_key>` / `<arg_value>` pairs.
+    Glm,
 }
 
 /// Which reasoning format to parse.
@@ -187,6 +203,9 @@ pub enum ReasoningFormat {
     None,
     /// DeepSeek-R1 / Qwen3 style `<think>...</think>` at the start of the output.
     Think,
+    /// gpt-oss harmony: the `analysis` channel is reasoning. Read by
+    /// [`HarmonyParser`], never by the `<think>` parser.
+    Harmony,
 }
 
 /// The markup a model writes in its output, which the stream actor's
@@ -205,26 +224,66 @@ impl OutputFormats {
         tools: ToolFormat::None,
         reasoning: ReasoningFormat::None,
     };
+
+    /// The markers these formats' parsers read. Many tokenizers hold them
+    /// as special tokens (gpt-oss, Kimi K2, Mistral, Llama 3), which the
+    /// detokenizer drops by default: these must reach the parser.
+    pub fn markers(&self) -> Vec<&'static str> {
+        let mut m: Vec<&'static str> = match self.tools {
+            ToolFormat::None => vec![],
+            ToolFormat::Hermes | ToolFormat::Qwen3Coder => vec![hermes::START, hermes::END],
+            ToolFormat::Llama3 => vec![llama3::PYTHON_TAG],
+            ToolFormat::Mistral => vec![mistral::MARKER, mistral::ARGS],
+            ToolFormat::DeepSeek => vec![
+                deepseek::CALLS_BEGIN,
+                deepseek::CALLS_END,
+                deepseek::CALL_BEGIN,
+                deepseek::CALL_END,
+                deepseek::SEP,
+            ],
+            ToolFormat::Harmony => harmony::MARKERS.to_vec(),
+            ToolFormat::KimiK2 => kimi_k2::MARKERS.to_vec(),
+            ToolFormat::Glm => glm::MARKERS.to_vec(),
+        };
+        match self.reasoning {
+            ReasoningFormat::None => {}
+            ReasoningFormat::Think => m.extend([reasoning::OPEN, reasoning::CLOSE]),
+            ReasoningFormat::Harmony => m.extend(harmony::MARKERS),
+        }
+        m.sort_unstable();
+        m.dedup();
+        m
+    }
 }
 
 /// Choose formats from a chat template's source.
 ///
-/// Tools, first match wins: Qwen3Coder when it mentions both `<function=`
-/// and `<parameter=` (its templates also mention `<tool_call>`); DeepSeek
-/// when it mentions `<｜tool▁calls▁begin｜>`; Hermes when it mentions
+/// Tools, first match wins: Harmony when it mentions `<|channel|>`;
+/// Qwen3Coder when it mentions both `<function=` and `<parameter=` (its
+/// templates also mention `<tool_call>`); DeepSeek when it mentions
+/// `<｜tool▁calls▁begin｜>`; KimiK2 when it mentions
+/// `<|tool_calls_section_begin|>`; Glm when it mentions `<arg_key>` (GLM
+/// templates also mention `<tool_call>`); Hermes when it mentions
 /// `<tool_call>`; Mistral when it mentions `[TOOL_CALLS]`; Llama3 when it
 /// mentions `<|python_tag|>`, or both `"parameters": ` and
-/// `Environment: ipython`. Reasoning: Think when it mentions `<think>`.
+/// `Environment: ipython`. Reasoning: Harmony with Harmony tools, else
+/// Think when it mentions `<think>`.
 pub fn detect(template_source: &str) -> OutputFormats {
     let llama3 = template_source.contains(llama3::PYTHON_TAG)
         || (template_source.contains("\"parameters\": ")
             && template_source.contains("Environment: ipython"));
     let qwen3_coder = template_source.contains(qwen3_coder::FUNCTION)
         && template_source.contains(qwen3_coder::PARAMETER);
-    let tools = if qwen3_coder {
+    let tools = if template_source.contains(harmony::CHANNEL) {
+        ToolFormat::Harmony
+    } else if qwen3_coder {
         ToolFormat::Qwen3Coder
     } else if template_source.contains(deepseek::CALLS_BEGIN) {
         ToolFormat::DeepSeek
+    } else if template_source.contains(kimi_k2::SECTION_BEGIN) {
+        ToolFormat::KimiK2
+    } else if template_source.contains(glm::ARG_KEY) {
+        ToolFormat::Glm
     } else if template_source.contains(hermes::START) {
         ToolFormat::Hermes
     } else if template_source.contains(mistral::MARKER) {
@@ -234,7 +293,9 @@ pub fn detect(template_source: &str) -> OutputFormats {
     } else {
         ToolFormat::None
     };
-    let reasoning = if template_source.contains(reasoning::OPEN) {
+    let reasoning = if tools == ToolFormat::Harmony {
+        ReasoningFormat::Harmony
+    } else if template_source.contains(reasoning::OPEN) {
         ReasoningFormat::Think
     } else {
         ReasoningFormat::None
@@ -253,8 +314,14 @@ pub fn detect(template_source: &str) -> OutputFormats {
 /// `id_seed`: makes tool-call ids unique per request; see [`tool_call_id`].
 ///
 /// `offered_tools`: the request's OpenAI-shaped `tools` array, if any. Only
-/// [`ToolFormat::Qwen3Coder`] reads it (the parameters' JSON schemas type
-/// the raw parameter values); the other formats carry JSON already.
+/// [`ToolFormat::Qwen3Coder`] and [`ToolFormat::Glm`] read it (the
+/// parameters' JSON schemas type the raw parameter values); the other
+/// formats carry JSON already.
+///
+/// Harmony (either format) is one [`HarmonyParser`] that reads reasoning
+/// and calls together; no `<think>` parser runs in front of it. With
+/// Harmony reasoning and another tool format, the harmony parser's content
+/// feeds that format's parser.
 pub fn build(
     tools: ToolFormat,
     reasoning: ReasoningFormat,
@@ -262,15 +329,27 @@ pub fn build(
     id_seed: u64,
     offered_tools: Option<&Value>,
 ) -> Box<dyn OutputParser> {
-    let think = reasoning == ReasoningFormat::Think || starts_in_reasoning;
     let tool: Option<Box<dyn OutputParser>> = match tools {
-        ToolFormat::None => None,
+        ToolFormat::None | ToolFormat::Harmony => None,
         ToolFormat::Hermes => Some(Box::new(HermesParser::new(id_seed))),
         ToolFormat::Llama3 => Some(Box::new(Llama3Parser::new(id_seed))),
         ToolFormat::Mistral => Some(Box::new(MistralParser::new(id_seed))),
         ToolFormat::Qwen3Coder => Some(Box::new(Qwen3CoderParser::new(id_seed, offered_tools))),
         ToolFormat::DeepSeek => Some(Box::new(DeepSeekParser::new(id_seed))),
+        ToolFormat::KimiK2 => Some(Box::new(KimiK2Parser::new(id_seed))),
+        ToolFormat::Glm => Some(Box::new(GlmParser::new(id_seed, offered_tools))),
     };
+    if tools == ToolFormat::Harmony || reasoning == ReasoningFormat::Harmony {
+        let harmony = Box::new(HarmonyParser::new(id_seed, tools == ToolFormat::Harmony));
+        return match tool {
+            None => harmony,
+            Some(second) => Box::new(Chain {
+                first: harmony,
+                second,
+            }),
+        };
+    }
+    let think = reasoning == ReasoningFormat::Think || starts_in_reasoning;
     match (tool, think) {
         (None, false) => Box::new(Passthrough),
         (None, true) => Box::new(ThinkParser::new(starts_in_reasoning)),
@@ -550,6 +629,134 @@ mod tests {
         let c = check_splits(&make, text);
         assert_eq!((c.reasoning.as_str(), c.content.as_str()), ("plan", ""));
         assert_eq!(c.calls.len(), 1);
+    }
+
+    fn template(name: &str) -> String {
+        std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/templates")
+                .join(name),
+        )
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn detect_harmony_kimi_and_glm() {
+        let gpt_oss = template("openai-gpt-oss-120b.jinja");
+        assert!(!gpt_oss.is_empty());
+        assert_eq!(
+            detect(&gpt_oss),
+            OutputFormats {
+                tools: ToolFormat::Harmony,
+                reasoning: ReasoningFormat::Harmony
+            }
+        );
+        assert_eq!(
+            detect(&template("moonshotai-Kimi-K2.jinja")),
+            OutputFormats {
+                tools: ToolFormat::KimiK2,
+                reasoning: ReasoningFormat::None
+            }
+        );
+        // Kimi K2 Thinking also thinks in `<think>` blocks.
+        assert_eq!(
+            detect("{{'<|tool_calls_section_begin|>'}} <think>"),
+            OutputFormats {
+                tools: ToolFormat::KimiK2,
+                reasoning: ReasoningFormat::Think
+            }
+        );
+        let glm = template("GLM-4.6.jinja");
+        assert!(glm.contains(hermes::START));
+        assert_eq!(
+            detect(&glm),
+            OutputFormats {
+                tools: ToolFormat::Glm,
+                reasoning: ReasoningFormat::Think
+            }
+        );
+        // The other templates do not change.
+        for (name, tools) in [
+            ("Qwen-Qwen3-0.6B.jinja", ToolFormat::Hermes),
+            ("Qwen3-Coder.jinja", ToolFormat::Qwen3Coder),
+            ("deepseek-ai-DeepSeek-V3.1.jinja", ToolFormat::DeepSeek),
+            ("meta-llama-Llama-3.1-8B-Instruct.jinja", ToolFormat::Llama3),
+            (
+                "mistralai-Mistral-Nemo-Instruct-2407.jinja",
+                ToolFormat::Mistral,
+            ),
+        ] {
+            assert_eq!(detect(&template(name)).tools, tools, "{name}");
+        }
+    }
+
+    #[test]
+    fn markers_of_each_format() {
+        let f = detect(&template("openai-gpt-oss-120b.jinja"));
+        assert_eq!(f.markers().len(), harmony::MARKERS.len());
+        let f = OutputFormats {
+            tools: ToolFormat::Glm,
+            reasoning: ReasoningFormat::Think,
+        };
+        assert!(f.markers().contains(&"<arg_value>") && f.markers().contains(&"</think>"));
+        let f = OutputFormats {
+            tools: ToolFormat::KimiK2,
+            reasoning: ReasoningFormat::None,
+        };
+        assert!(f.markers().contains(&kimi_k2::ARGUMENT_BEGIN));
+        assert!(OutputFormats::NONE.markers().is_empty());
+    }
+
+    #[test]
+    fn chains_for_harmony_kimi_and_glm() {
+        // Harmony reads its own reasoning; no `<think>` parser in front,
+        // whatever the reasoning format or the prompt says.
+        let text = "<|channel|>analysis<|message|><think>plan</think><|end|><|start|>assistant to=functions.f<|channel|>commentary json<|message|>{\"a\": 1}<|call|>";
+        for reasoning in [ReasoningFormat::Harmony, ReasoningFormat::Think] {
+            let make = || build(ToolFormat::Harmony, reasoning, true, 4, None);
+            let c = check_splits(&make, text);
+            assert_eq!(
+                (c.reasoning.as_str(), c.content.as_str()),
+                ("<think>plan</think>", "")
+            );
+            assert_eq!(c.calls.len(), 1);
+            assert_eq!(c.calls[0].1, tool_call_id(4, 0));
+            assert_eq!(c.calls[0].3, r#"{"a":1}"#);
+        }
+        // Calls not parsed: reasoning still split, the call is content.
+        let make = || build(ToolFormat::None, ReasoningFormat::Harmony, false, 4, None);
+        let c = check_splits(&make, text);
+        assert_eq!(c.reasoning, "<think>plan</think>");
+        assert!(c.calls.is_empty() && c.content.starts_with("<|start|>assistant to=functions.f"));
+        // Kimi K2 Thinking.
+        let make = || build(ToolFormat::KimiK2, ReasoningFormat::Think, false, 4, None);
+        let text = "<think>r</think>Sure.<|tool_calls_section_begin|><|tool_call_begin|>functions.f:0<|tool_call_argument_begin|>{\"a\": 1}<|tool_call_end|><|tool_calls_section_end|>";
+        let c = check_splits(&make, text);
+        assert_eq!((c.reasoning.as_str(), c.content.as_str()), ("r", "Sure."));
+        assert_eq!(c.calls.len(), 1);
+        // GLM-4.6: reasoning, then a call typed by the offered tools.
+        let tools = serde_json::json!([{"type": "function", "function": {"name": "f",
+            "parameters": {"type": "object", "properties": {"a": {"type": "string"}}}}}]);
+        let make = || {
+            build(
+                ToolFormat::Glm,
+                ReasoningFormat::Think,
+                false,
+                4,
+                Some(&tools),
+            )
+        };
+        let text = "\n<think>plan</think>\nOk.\n<tool_call>f\n<arg_key>a</arg_key>\n<arg_value>1</arg_value>\n</tool_call>";
+        let c = check_splits(&make, text);
+        assert_eq!(
+            (c.reasoning.as_str(), c.content.as_str()),
+            ("plan", "Ok.\n")
+        );
+        assert_eq!(c.calls.len(), 1);
+        assert_eq!(c.calls[0].3, r#"{"a":"1"}"#);
+        // Thinking off: the prompt closed the think block, the reply is the answer.
+        let c = check_splits(&make, "Hi.");
+        assert_eq!((c.reasoning.as_str(), c.content.as_str()), ("", "Hi."));
     }
 
     #[test]

@@ -15,36 +15,38 @@
 //! ```
 //!
 //! Rules:
-//! - A block is buffered whole, from `<tool_call>` to `</tool_call>`, by the
-//!   same layout as the Hermes format ([`TaggedBlocks`], with [`XmlBody`]
-//!   reading the body). Its body must be one or more functions, separated by
-//!   whitespace: `<function=NAME>`, then any number of
+//! - Calls stream. After `<tool_call>` come one or more functions,
+//!   separated by whitespace: `<function=NAME>`, then any number of
 //!   `<parameter=KEY>VALUE</parameter>`, then `</function>` (which may be
-//!   left out after the last function). Each function becomes one
-//!   [`super::ParsedDelta::ToolCall`] whose `arguments` is a compact JSON object,
-//!   parameters in the order written (a repeated key keeps its first place
-//!   and its last value).
+//!   left out after the last function). `<function=NAME>` starts a call
+//!   (id and name go out); each parameter adds `"KEY":VALUE` to its
+//!   compact JSON arguments, in the order written; `</function>` (or the
+//!   block's end) closes the object. A repeated key is sent twice, as
+//!   written.
 //! - `NAME` and `KEY` are the text up to `>`, trimmed: non-empty, without
 //!   whitespace or `<`.
-//! - `VALUE` is the raw text up to the first `</parameter>`, minus one
-//!   leading and one trailing `"\n"`. When no `</parameter>` follows at all,
-//!   the value ends at the next `<parameter=` or `</function>` (or the end
-//!   of the body).
+//! - `VALUE` is the raw text up to the first `</parameter>`, `<parameter=`,
+//!   `</function>` or `</tool_call>` (the last three when the model left
+//!   `</parameter>` out), minus one leading and one trailing `"\n"`.
 //! - Values become JSON by the parameter's JSON schema in the offered tools
-//!   (see [`convert_value`]): a `string` stays the raw text; `integer`,
-//!   `number`, `boolean`, `object`, `array` (and `null`) are parsed with
-//!   serde_json and kept only when they parse to that type, else the raw text
-//!   is used as a string. Without a schema the value is parsed as JSON, and
-//!   is a string when that fails.
-//! - A block that fails any of that, or is still open at `finish()`, is
-//!   emitted as `Content`, raw and with its markers: never lost. Content
-//!   before the first call and the whitespace after calls are handled as in
-//!   the Hermes format ([`super::hermes`]).
+//!   (see [`convert_value`]): a `string` stays the raw text, and streams as
+//!   it is written (a whole file passed to a `write` tool shows as it
+//!   comes); `integer`, `number`, `boolean`, `object`, `array` (and `null`)
+//!   are parsed with serde_json once the value is complete and kept only
+//!   when they parse to that type, else the raw text is used as a string.
+//!   Without a schema the value is parsed as JSON, and is a string when that
+//!   fails.
+//! - A started call is never content: cut off by the end of the reply it
+//!   keeps the arguments it got (they do not parse). Text in a block where a
+//!   tag should be ends a started call there and is content from that point
+//!   on; a block with no good `<function=NAME>` is content, raw and with its
+//!   markers: never lost. Content before the first call and the whitespace
+//!   after calls are handled as in the Hermes format ([`super::hermes`]).
 
 use super::hermes::{END, START};
 use super::is_call_name;
-use super::layout::{BlockBody, TaggedBlocks};
-use super::scanner::CallScanner;
+use super::json_stream::push_escaped;
+use super::scanner::{held_prefix_len, Block, CallScanner, CallSyntax, Step};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -60,12 +62,12 @@ pub const PARAMETER_END: &str = "</parameter>";
 /// The parameter schemas of the offered tools: function name → its
 /// `parameters.properties` object.
 #[derive(Debug, Default)]
-struct Schemas(HashMap<String, Map<String, Value>>);
+pub(crate) struct Schemas(HashMap<String, Map<String, Value>>);
 
 impl Schemas {
     /// Reads OpenAI-shaped tools (`[{type, function: {name, parameters}}]`;
     /// a bare `{name, parameters}` is read too). Anything else is skipped.
-    fn from_tools(tools: Option<&Value>) -> Self {
+    pub(crate) fn from_tools(tools: Option<&Value>) -> Self {
         let mut map = HashMap::new();
         for tool in tools.and_then(Value::as_array).into_iter().flatten() {
             let f = tool.get("function").unwrap_or(tool);
@@ -84,88 +86,278 @@ impl Schemas {
     }
 
     /// The schema of parameter `key` of function `name`, if offered.
-    fn get(&self, name: &str, key: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, name: &str, key: &str) -> Option<&Value> {
         self.0.get(name)?.get(key)
     }
 }
 
-/// Qwen3-Coder block bodies: `<function=...>` with typed parameters.
+/// Where reading stands in a Qwen3-Coder block.
 #[derive(Debug)]
-pub struct XmlBody {
-    /// Parameter schemas of the offered tools, for typing values.
-    schemas: Schemas,
+enum Reading {
+    /// Expecting `<function=NAME>` (or, after a call, the block's end).
+    Function,
+    /// In a function, expecting `<parameter=KEY>`, `</function>` or the
+    /// block's end.
+    Params,
+    /// Reading a parameter's value.
+    Value {
+        /// The parameter's schema says `string`: the value streams.
+        streams: bool,
+        /// The leading `"\n"` question is settled.
+        started: bool,
+        /// The raw value so far (values that do not stream).
+        raw: String,
+        /// The parameter's name.
+        key: String,
+    },
+    /// The call's arguments were closed: the call ends next.
+    EndCall,
 }
 
-impl BlockBody for XmlBody {
-    fn calls(&self, body: &str) -> Option<Vec<(String, String)>> {
-        parse_body(body, &self.schemas)
-    }
+/// Everything that ends a parameter's value (the last three when the
+/// model left `</parameter>` out).
+const VALUE_ENDS: [&str; 4] = [PARAMETER_END, PARAMETER, FUNCTION_END, END];
+
+/// Longest function or parameter name read.
+const MAX_NAME: usize = 256;
+
+/// Reads Qwen3-Coder blocks call by call, streaming the arguments; see the
+/// module docs.
+#[derive(Debug)]
+pub struct XmlCalls {
+    /// Parameter schemas of the offered tools, for typing values.
+    schemas: Schemas,
+    /// Where reading stands.
+    reading: Reading,
+    /// The open call's name.
+    name: String,
+    /// Parameters sent for the open call.
+    params: usize,
+    /// Calls started in this block.
+    calls: usize,
 }
 
 /// Parses Qwen3-Coder `<tool_call><function=...>` blocks; see the module docs.
-pub type Qwen3CoderParser = CallScanner<TaggedBlocks<XmlBody>>;
+pub type Qwen3CoderParser = CallScanner<XmlCalls>;
 
 impl Qwen3CoderParser {
     /// A parser for one response; `id_seed` feeds [`super::tool_call_id`].
     /// `tools`: the request's OpenAI-shaped tool definitions, whose JSON
     /// schemas type the parameter values (`None`: no schemas).
     pub fn new(id_seed: u64, tools: Option<&Value>) -> Self {
-        let body = XmlBody {
+        let syntax = XmlCalls {
             schemas: Schemas::from_tools(tools),
+            reading: Reading::Function,
+            name: String::new(),
+            params: 0,
+            calls: 0,
         };
-        CallScanner::with_syntax(id_seed, TaggedBlocks::new(START, END, body))
+        CallScanner::with_syntax(id_seed, syntax)
     }
 }
 
-/// The text of `s` after `<MARKER` up to `>`, as (trimmed name, rest after
-/// `>`), or `None` when `s` does not start with `marker` or the name is bad.
-fn tag<'a>(s: &'a str, marker: &str) -> Option<(&'a str, &'a str)> {
-    let r = s.strip_prefix(marker)?;
-    let gt = r.find('>')?;
-    let name = r[..gt].trim();
-    is_call_name(name).then_some((name, &r[gt + 1..]))
+/// A `<MARKER NAME>` tag at the start of the unread text.
+enum Tag {
+    /// More text is needed.
+    Wait,
+    /// Not that tag, or a bad name.
+    Bad,
+    /// The tag, read; its trimmed name.
+    Name(String),
 }
 
-/// A block body as (name, compact arguments JSON) per function, or `None`
-/// when it is malformed (see the module docs).
-fn parse_body(body: &str, schemas: &Schemas) -> Option<Vec<(String, String)>> {
-    let mut rest = body.trim_start();
-    let mut calls = Vec::new();
-    while !rest.is_empty() {
-        let (name, after) = tag(rest, FUNCTION)?;
-        rest = after;
-        let mut args = Map::new();
-        loop {
-            rest = rest.trim_start();
-            if let Some((key, after)) = tag(rest, PARAMETER) {
-                let (raw, after) = match after.find(PARAMETER_END) {
-                    Some(end) => (&after[..end], &after[end + PARAMETER_END.len()..]),
-                    None => {
-                        let end = [PARAMETER, FUNCTION_END]
-                            .iter()
-                            .filter_map(|m| after.find(m))
-                            .min()
-                            .unwrap_or(after.len());
-                        after.split_at(end)
-                    }
-                };
-                let raw = raw.strip_prefix('\n').unwrap_or(raw);
-                let raw = raw.strip_suffix('\n').unwrap_or(raw);
-                args.insert(key.to_string(), convert_value(raw, schemas.get(name, key)));
-                rest = after;
-            } else if let Some(after) = rest.strip_prefix(FUNCTION_END) {
-                rest = after.trim_start();
-                break;
-            } else if rest.is_empty() {
-                // `</function>` left out after the last function.
-                break;
+/// Reads `<MARKER NAME>` (`marker` is `<function=` or `<parameter=`).
+fn read_tag(block: &mut Block, marker: &str) -> Tag {
+    let rest = block.rest();
+    let Some(after) = rest.strip_prefix(marker) else {
+        return if !block.is_last() && block.may_become(marker) {
+            Tag::Wait
+        } else {
+            Tag::Bad
+        };
+    };
+    let window = &after[..after.len().min(MAX_NAME)];
+    match window.find('>') {
+        Some(gt) => {
+            let name = after[..gt].trim();
+            if !is_call_name(name) {
+                return Tag::Bad;
+            }
+            let name = name.to_string();
+            block.take(marker.len() + gt + 1);
+            Tag::Name(name)
+        }
+        None if block.is_last() || window.len() == MAX_NAME || window.contains('<') => Tag::Bad,
+        None => Tag::Wait,
+    }
+}
+
+impl XmlCalls {
+    /// The text that opens parameter `key`'s value in the arguments.
+    fn open_param(&mut self, key: &str, streams: bool) -> String {
+        let mut out = String::from(if self.params == 0 { "{" } else { "," });
+        out.push_str(&serde_json::to_string(key).unwrap_or_default());
+        out.push(':');
+        if streams {
+            out.push('"');
+        }
+        self.params += 1;
+        out
+    }
+
+    /// Closes the open call's arguments; the call ends at the next step.
+    fn close_args(&mut self) -> Step {
+        self.reading = Reading::EndCall;
+        Step::Arguments(if self.params == 0 { "{}" } else { "}" }.to_string())
+    }
+
+    /// Reads on in a parameter's value.
+    fn value(&mut self, block: &mut Block) -> Step {
+        let Reading::Value {
+            streams,
+            started,
+            raw,
+            key,
+        } = &mut self.reading
+        else {
+            return Step::Malformed;
+        };
+        if !*started {
+            match block.rest().chars().next() {
+                None if !block.is_last() => return Step::Wait,
+                Some('\n') => block.consume(1),
+                _ => {}
+            }
+            *started = true;
+        }
+        let rest = block.rest();
+        let (upto, done) = match VALUE_ENDS.iter().filter_map(|m| rest.find(m)).min() {
+            Some(at) => (at, true),
+            // Cut off inside the value: the call keeps what went out.
+            None if block.is_last() => return Step::Wait,
+            None => {
+                let held = VALUE_ENDS
+                    .iter()
+                    .map(|m| held_prefix_len(rest, m))
+                    .max()
+                    .unwrap_or(0);
+                let mut safe = rest.len() - held;
+                // A newline right before the end tag is not the value's.
+                if rest[..safe].ends_with('\n') {
+                    safe -= 1;
+                }
+                (safe, false)
+            }
+        };
+        let mut text = &rest[..upto];
+        if done {
+            text = text.strip_suffix('\n').unwrap_or(text);
+        }
+        let mut out = String::new();
+        if *streams {
+            push_escaped(text, &mut out);
+        } else {
+            raw.push_str(text);
+        }
+        block.consume(upto);
+        if !done {
+            return if out.is_empty() {
+                Step::Wait
             } else {
-                return None;
+                Step::Arguments(out)
+            };
+        }
+        if *streams {
+            out.push('"');
+        } else {
+            let value = convert_value(raw, self.schemas.get(&self.name, key));
+            out.push_str(&serde_json::to_string(&value).unwrap_or_default());
+        }
+        if block.rest().starts_with(PARAMETER_END) {
+            block.consume(PARAMETER_END.len());
+        }
+        self.reading = Reading::Params;
+        Step::Arguments(out)
+    }
+}
+
+impl CallSyntax for XmlCalls {
+    fn start(&self) -> &'static str {
+        START
+    }
+
+    fn open(&mut self) {
+        self.reading = Reading::Function;
+        self.calls = 0;
+    }
+
+    fn step(&mut self, block: &mut Block) -> Step {
+        match &self.reading {
+            Reading::Function => {
+                block.take_ws();
+                if self.calls > 0 && block.take_marker(END) {
+                    return Step::Close;
+                }
+                if self.calls > 0 && block.is_last() && END.starts_with(block.rest()) {
+                    // The reply ended after the calls, in the end tag.
+                    block.consume(block.rest().len());
+                    return Step::Close;
+                }
+                if self.calls > 0 && !block.is_last() && block.may_become(END) {
+                    return Step::Wait;
+                }
+                match read_tag(block, FUNCTION) {
+                    Tag::Wait => Step::Wait,
+                    Tag::Bad => Step::Malformed,
+                    Tag::Name(name) => {
+                        self.name = name.clone();
+                        self.params = 0;
+                        self.calls += 1;
+                        self.reading = Reading::Params;
+                        Step::CallStart { name }
+                    }
+                }
+            }
+            Reading::Params => {
+                block.take_ws();
+                if block.take_marker(FUNCTION_END) {
+                    return self.close_args();
+                }
+                if block.rest().starts_with(END) {
+                    // `</function>` left out after the last function.
+                    return self.close_args();
+                }
+                if !block.is_last() && (block.may_become(FUNCTION_END) || block.may_become(END)) {
+                    return Step::Wait;
+                }
+                match read_tag(block, PARAMETER) {
+                    Tag::Wait => Step::Wait,
+                    Tag::Bad => Step::Malformed,
+                    Tag::Name(key) => {
+                        let kinds = self
+                            .schemas
+                            .get(&self.name, &key)
+                            .map(schema_kinds)
+                            .unwrap_or_default();
+                        let streams = !kinds.is_empty() && kinds.iter().all(|&k| k == Kind::String);
+                        let open = self.open_param(&key, streams);
+                        self.reading = Reading::Value {
+                            streams,
+                            started: false,
+                            raw: String::new(),
+                            key,
+                        };
+                        Step::Arguments(open)
+                    }
+                }
+            }
+            Reading::Value { .. } => self.value(block),
+            Reading::EndCall => {
+                self.reading = Reading::Function;
+                Step::CallEnd { close: false }
             }
         }
-        calls.push((name.to_string(), serde_json::to_string(&args).ok()?));
     }
-    (!calls.is_empty()).then_some(calls)
 }
 
 /// A JSON Schema type a parameter value may have (vLLM's aliases included).
@@ -474,9 +666,12 @@ mod tests {
         assert_eq!(names_args(&qwen(text)), vec![("f", r#"{"a":1,"b":"x"}"#)]);
         let text = "<tool_call>\n<function=f>\n<parameter=a>\n1\n</parameter>\n</tool_call>";
         assert_eq!(names_args(&qwen(text)), vec![("f", r#"{"a":1}"#)]);
-        // A repeated key keeps its first place and its last value.
+        // A repeated key is sent twice, as written (it streamed).
         let text = call("f", &[("a", "1"), ("b", "2"), ("a", "3")]);
-        assert_eq!(names_args(&qwen(&text)), vec![("f", r#"{"a":3,"b":2}"#)]);
+        assert_eq!(
+            names_args(&qwen(&text)),
+            vec![("f", r#"{"a":1,"b":2,"a":3}"#)]
+        );
     }
 
     #[test]
@@ -489,10 +684,6 @@ mod tests {
             "<tool_call>\n<function=a b>\n</function>\n</tool_call>",
             "<tool_call>\n<function=f\n</tool_call>",
             "<tool_call>\nhi <function=f>\n</function>\n</tool_call>",
-            "<tool_call>\n<function=f>\nstray\n</function>\n</tool_call>",
-            "<tool_call>\n<function=f>\n<parameter=>\n1\n</parameter>\n</function>\n</tool_call>",
-            "<tool_call>\n<function=f>\n<parameter=a\n1\n</parameter>\n</function>\n</tool_call>",
-            "<tool_call>\n<function=f>\n</function>\nafter\n</tool_call>",
         ] {
             let c = qwen(bad);
             assert_eq!(c.content, bad, "{bad:?}");
@@ -508,17 +699,82 @@ mod tests {
 
     #[test]
     fn unterminated_becomes_content() {
+        // No function name yet when the reply ends: the block is content.
+        assert_eq!(
+            qwen("<tool_call>\n<function=g").content,
+            "<tool_call>\n<function=g"
+        );
+        assert_eq!(qwen("<tool_call>").content, "<tool_call>");
+        assert_eq!(qwen("x <tool_c").content, "x <tool_c");
+    }
+
+    #[test]
+    fn a_started_call_is_never_content() {
+        // The reply ends in the end tag after a whole call.
         let text =
             "Hi <tool_call>\n<function=f>\n<parameter=a>\n1\n</parameter>\n</function>\n</tool_ca";
         let c = qwen(text);
-        assert_eq!(c.content, text);
-        assert!(c.calls.is_empty());
-        let text = format!("{}\n<tool_call>\n<function=g>", call("f", &[]));
-        let c = qwen(&text);
-        assert_eq!(c.content, "<tool_call>\n<function=g>");
-        assert_eq!(c.calls.len(), 1);
-        assert_eq!(qwen("<tool_call>").content, "<tool_call>");
-        assert_eq!(qwen("x <tool_c").content, "x <tool_c");
+        assert_eq!(c.content, "Hi ");
+        assert_eq!(names_args(&c), vec![("f", r#"{"a":1}"#)]);
+        // Cut off inside a string value: the call keeps what it got.
+        let tools = json!([{"type": "function", "function": {"name": "write", "parameters": {
+            "type": "object", "properties": {"content": {"type": "string"}}}}}]);
+        let c = qwen_with(
+            &tools,
+            "<tool_call>\n<function=write>\n<parameter=content>\nline \"1\"\nline 2",
+        );
+        assert_eq!(c.content, "");
+        assert!(c.cut_call);
+        assert_eq!(c.calls[0].3, r#"{"content":"line \"1\"\nline 2"#);
+        // Cut off right after the name.
+        let c = qwen(&format!("{}\n<tool_call>\n<function=g>", call("f", &[])));
+        assert_eq!(c.content, "");
+        assert_eq!(c.calls.len(), 2);
+        assert_eq!(c.calls[1].3, "");
+        // Text where a tag should be: the call ends there, the rest is content.
+        for (bad, args, content) in [
+            ("<tool_call>\n<function=f>\nstray\n</function>\n</tool_call>", "", "\nstray\n</function>\n</tool_call>"),
+            ("<tool_call>\n<function=f>\n<parameter=>\n1\n</parameter>\n</function>\n</tool_call>", "", "\n<parameter=>\n1\n</parameter>\n</function>\n</tool_call>"),
+            ("<tool_call>\n<function=f>\n</function>\nafter\n</tool_call>", "{}", "\nafter\n</tool_call>"),
+        ] {
+            let c = qwen(bad);
+            assert_eq!((c.calls.len(), c.calls[0].3.as_str()), (1, args), "{bad:?}");
+            assert_eq!(c.content, content, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn string_values_stream_as_they_are_written() {
+        let tools = json!([{"type": "function", "function": {"name": "write", "parameters": {
+            "type": "object", "properties": {"path": {"type": "string"}, "n": {"type": "integer"},
+            "content": {"type": "string"}}}}}]);
+        let mut p = Qwen3CoderParser::new(3, Some(&tools));
+        let mut out = p.push("<tool_call>\n<function=write>\n<parameter=n>\n4");
+        out.extend(p.push("2\n</parameter>\n<parameter=content>\nfn main() {\n"));
+        assert_eq!(
+            out[0],
+            ParsedDelta::ToolCallStart {
+                index: 0,
+                id: tool_call_id(3, 0),
+                name: "write".into()
+            }
+        );
+        assert_eq!(whole(&out), r#"{"n":42,"content":"fn main() {"#);
+        // The newline waits: it may be the one before `</parameter>`.
+        let out = p.push("}\n</parameter>\n</function>\n</tool_call>");
+        assert_eq!(whole(&out), r#"\n}"}"#);
+        assert!(p.finish().is_empty());
+    }
+
+    /// The argument text in `deltas`, joined.
+    fn whole(deltas: &[ParsedDelta]) -> String {
+        deltas
+            .iter()
+            .filter_map(|d| match d {
+                ParsedDelta::ToolCallArguments { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
     }
 
     #[test]
@@ -537,11 +793,7 @@ mod tests {
             vec![ParsedDelta::Content("abc".into())]
         );
         assert_eq!(p.push("x"), vec![ParsedDelta::Content("<tool_x".into())]);
-        assert!(p
-            .push("<tool_call>\n<function=f>\n<parameter=a>\n")
-            .is_empty());
-        assert!(p.push("1\n</parameter>\n</function>\n</tool_").is_empty());
-        let out = p.push("call>");
+        let out = p.push("<tool_call>\n<function=f>\n<parameter=a>\n");
         assert!(matches!(
             &out[..],
             [
@@ -549,6 +801,11 @@ mod tests {
                 ParsedDelta::ToolCallArguments { index: 0, .. }
             ]
         ));
+        assert_eq!(
+            whole(&p.push("1\n</parameter>\n</function>\n</tool_")),
+            "1}"
+        );
+        assert!(p.push("call>").is_empty());
         assert!(p.saw_tool_calls());
         assert!(p.finish().is_empty());
     }

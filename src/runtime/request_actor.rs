@@ -153,13 +153,16 @@ fn compile(
     tools: crate::parse::ToolFormat,
     opens_reasoning: bool,
 ) -> Result<CompiledConstraint, EngineError> {
-    let reasoning = if opens_reasoning {
-        ReasoningPrefix::Open
-    } else if engine.inner.output_formats.reasoning == crate::parse::ReasoningFormat::Think {
-        ReasoningPrefix::Optional
-    } else {
-        ReasoningPrefix::None
-    };
+    let reasoning =
+        if engine.inner.output_formats.reasoning == crate::parse::ReasoningFormat::Harmony {
+            ReasoningPrefix::Harmony
+        } else if opens_reasoning {
+            ReasoningPrefix::Open
+        } else if engine.inner.output_formats.reasoning == crate::parse::ReasoningFormat::Think {
+            ReasoningPrefix::Optional
+        } else {
+            ReasoningPrefix::None
+        };
     engine
         .inner
         .guidance
@@ -333,6 +336,34 @@ impl RequestActor {
         ))
     }
 
+    /// The ids of the special tokens the output parser reads (its markers
+    /// that are single tokens), kept in the text although special tokens
+    /// are skipped. None for requests without a parser.
+    fn kept_special_tokens(
+        engine: &EngineHandle,
+        req: &GenerateRequest,
+        opens_reasoning: bool,
+    ) -> Vec<u32> {
+        use crate::parse::{OutputFormats, ReasoningFormat};
+        if !matches!(req.prompt, Prompt::Chat { .. }) {
+            return Vec::new();
+        }
+        let reasoning = match engine.inner.output_formats.reasoning {
+            ReasoningFormat::None if opens_reasoning => ReasoningFormat::Think,
+            r => r,
+        };
+        let formats = OutputFormats {
+            tools: Self::tool_format(engine, req),
+            reasoning,
+        };
+        let tok = engine.tokenizer();
+        formats
+            .markers()
+            .into_iter()
+            .filter_map(|m| tok.token_to_id(m))
+            .collect()
+    }
+
     fn choice_done(
         myself: &ActorRef<RequestMsg>,
         st: &mut RequestState,
@@ -435,6 +466,7 @@ impl RequestActor {
                     seq_id,
                     tokenizer: engine.tokenizer().clone(),
                     skip_special_tokens: req.skip_special_tokens,
+                    kept_special_tokens: Self::kept_special_tokens(engine, &req, opens_reasoning),
                     stop: req.stop.clone(),
                     events: tx.clone(),
                     scheduler: shared.scheduler.clone(),

@@ -285,19 +285,23 @@ fn output_formats(cfg: &EngineConfig, tokenizer: &Tokenizer) -> Result<OutputFor
         "mistral" => ToolFormat::Mistral,
         "qwen3_coder" => ToolFormat::Qwen3Coder,
         "deepseek_v3" | "deepseek_v31" | "deepseek" => ToolFormat::DeepSeek,
+        "openai" | "harmony" => ToolFormat::Harmony,
+        "kimi_k2" => ToolFormat::KimiK2,
+        "glm45" | "glm4_moe" => ToolFormat::Glm,
         other => {
             return Err(StartError::Config(format!(
-                "unknown --tool-call-parser `{other}` (auto, none, hermes, llama3_json, mistral, qwen3_coder, deepseek_v3, deepseek_v31)"
+                "unknown --tool-call-parser `{other}` (auto, none, hermes, llama3_json, mistral, qwen3_coder, deepseek_v3, deepseek_v31, openai, kimi_k2, glm45)"
             )))
         }
     };
     let reasoning = match cfg.reasoning_parser.as_str() {
         "auto" => detected.reasoning,
         "none" => ReasoningFormat::None,
-        "think" | "deepseek_r1" | "qwen3" => ReasoningFormat::Think,
+        "think" | "deepseek_r1" | "qwen3" | "glm45" | "kimi_k2" => ReasoningFormat::Think,
+        "openai_gptoss" | "openai" | "harmony" => ReasoningFormat::Harmony,
         other => {
             return Err(StartError::Config(format!(
-                "unknown --reasoning-parser `{other}` (auto, none, think)"
+                "unknown --reasoning-parser `{other}` (auto, none, think, openai_gptoss)"
             )))
         }
     };

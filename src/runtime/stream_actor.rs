@@ -49,6 +49,9 @@ pub struct StreamArgs {
     pub tokenizer: Arc<Tokenizer>,
     /// Drop special tokens from the text.
     pub skip_special_tokens: bool,
+    /// Special tokens kept in the text all the same: the markers `parser`
+    /// reads (see [`IncrementalDetokenizer::keeping`]).
+    pub kept_special_tokens: Vec<u32>,
     /// Stop strings.
     pub stop: Vec<String>,
     /// The request's event channel (the HTTP body).
@@ -91,7 +94,8 @@ impl Actor for StreamActor {
         args: StreamArgs,
     ) -> Result<StreamState, ActorProcessingErr> {
         Ok(StreamState {
-            detok: IncrementalDetokenizer::new(args.tokenizer.clone(), args.skip_special_tokens),
+            detok: IncrementalDetokenizer::new(args.tokenizer.clone(), args.skip_special_tokens)
+                .keeping(args.kept_special_tokens.clone()),
             stop: StopMatcher::new(args.stop.clone()),
             args,
             completion_tokens: 0,

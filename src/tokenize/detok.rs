@@ -114,6 +114,9 @@ impl ByteDecoder {
 pub struct IncrementalDetokenizer {
     tokenizer: Arc<Tokenizer>,
     skip_special_tokens: bool,
+    /// Special tokens kept although `skip_special_tokens` is set: the
+    /// markers the output parser reads (see [`Self::keeping`]).
+    kept: Vec<u32>,
     /// Take the byte-level fast path (the tokenizer has a [`ByteDecoder`]).
     use_bytes: bool,
     /// Byte-level fast path: the bytes not emitted yet (an incomplete
@@ -132,23 +135,56 @@ impl IncrementalDetokenizer {
             use_bytes: tokenizer.byte_decoder().is_some(),
             tokenizer,
             skip_special_tokens,
+            kept: Vec::new(),
             pending: Vec::new(),
             ids: Vec::new(),
             read_offset: 0,
         }
     }
 
+    /// Keep the text of the special tokens among `ids` even while special
+    /// tokens are skipped. Some models' tool-call and reasoning markers are
+    /// special tokens (gpt-oss's `<|channel|>`, Kimi K2's
+    /// `<|tool_calls_section_begin|>`, Mistral's `[TOOL_CALLS]`): the output
+    /// parser must see them, while bos, eos and padding stay out.
+    pub fn keeping(mut self, ids: Vec<u32>) -> Self {
+        self.kept = ids;
+        self
+    }
+
+    /// True when `id` is left out of the text: a special token, special
+    /// tokens skipped, and not one of the kept ones.
+    fn dropped(&self, id: u32) -> bool {
+        if !self.skip_special_tokens || self.kept.contains(&id) {
+            return false;
+        }
+        let inner = self.tokenizer.inner();
+        inner
+            .id_to_token(id)
+            .is_some_and(|t| inner.get_added_vocabulary().is_special_token(&t))
+    }
+
+    /// Whether the window decodes skip special tokens themselves: not when
+    /// some are kept, since [`Self::push`] then leaves out the others.
+    fn decode_skips(&self) -> bool {
+        self.skip_special_tokens && self.kept.is_empty()
+    }
+
     /// New text made complete by this token ("" while a multi-byte char is still incomplete).
     pub fn push(&mut self, id: u32) -> Result<String, TokenizeError> {
         if self.use_bytes {
+            let skip = self.skip_special_tokens && !self.kept.contains(&id);
             if let Some(b) = self
                 .tokenizer
                 .byte_decoder()
-                .and_then(|t| t.token(id, self.skip_special_tokens))
+                .and_then(|t| t.token(id, skip))
             {
                 self.pending.extend_from_slice(b);
             }
             return Ok(take_complete_utf8(&mut self.pending));
+        }
+        if !self.kept.is_empty() && self.dropped(id) {
+            return Ok(String::new());
         }
         self.ids.push(id);
         let (prefix, new) = self.decode_window()?;
@@ -185,10 +221,9 @@ impl IncrementalDetokenizer {
     }
 
     fn decode_window(&self) -> Result<(String, String), TokenizeError> {
-        let prefix = self
-            .tokenizer
-            .decode(&self.ids[..self.read_offset], self.skip_special_tokens)?;
-        let new = self.tokenizer.decode(&self.ids, self.skip_special_tokens)?;
+        let skip = self.decode_skips();
+        let prefix = self.tokenizer.decode(&self.ids[..self.read_offset], skip)?;
+        let new = self.tokenizer.decode(&self.ids, skip)?;
         Ok((prefix, new))
     }
 
@@ -318,6 +353,49 @@ mod tests {
             stream(&tok, &ids, false).concat(),
             tok.decode(&ids, false).unwrap()
         );
+    }
+
+    #[test]
+    fn kept_special_tokens_stay_in_the_text() {
+        // Harmony-like markers as special tokens, on both decoding paths.
+        for json in [
+            test_tokenizers::byte_level_json(),
+            test_tokenizers::sentencepiece_json(),
+        ] {
+            let mut inner = tokenizers::Tokenizer::from_str(&json).unwrap();
+            inner.add_special_tokens(&[
+                tokenizers::AddedToken::from("<|channel|>", true),
+                tokenizers::AddedToken::from("<|message|>", true),
+            ]);
+            let tok = Arc::new(Tokenizer::from_tokenizers(inner));
+            let ch = tok.token_to_id("<|channel|>").unwrap();
+            let msg = tok.token_to_id("<|message|>").unwrap();
+            let s = tok.token_to_id("<s>").unwrap();
+            let mut ids = vec![s, ch];
+            ids.extend(tok.encode("a", false).unwrap());
+            ids.push(msg);
+            ids.extend(tok.encode("Hello world 你", false).unwrap());
+            ids.push(tok.token_to_id("</s>").unwrap());
+            let inner_ids: Vec<u32> = ids[1..ids.len() - 1].to_vec();
+            let want = tok.decode(&inner_ids, false).unwrap();
+            assert!(
+                want.contains("<|channel|>") && want.contains("<|message|>"),
+                "{want}"
+            );
+            for bytes in [true, false] {
+                let run = |keep: Vec<u32>| {
+                    let mut d = IncrementalDetokenizer::new(tok.clone(), true).keeping(keep);
+                    d.use_bytes &= bytes;
+                    let mut text: String = ids.iter().map(|id| d.push(*id).unwrap()).collect();
+                    text.push_str(&d.flush().unwrap());
+                    text
+                };
+                // bos and eos stay out; the kept markers come through.
+                assert_eq!(run(vec![ch, msg]), want);
+                assert_eq!(run(Vec::new()), tok.decode(&ids, true).unwrap());
+                assert!(!run(Vec::new()).contains("<|channel|>"));
+            }
+        }
     }
 
     /// xorshift, so the tests need no rand crate and are reproducible.

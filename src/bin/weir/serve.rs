@@ -74,13 +74,18 @@ pub struct ServeArgs {
     /// Tool-call format of the model's output: `auto` (detected from the
     /// chat template), `none`, `hermes` (Qwen2.5/Qwen3/Hermes `<tool_call>`),
     /// `llama3_json` (Llama 3.x JSON calls), `mistral` (`[TOOL_CALLS]`),
-    /// `qwen3_coder` (Qwen3-Coder `<function=...>` XML calls) or
+    /// `qwen3_coder` (Qwen3-Coder `<function=...>` XML calls),
     /// `deepseek_v3` / `deepseek_v31` (DeepSeek V3, R1, V3.1
-    /// `<｜tool▁calls▁begin｜>`).
+    /// `<｜tool▁calls▁begin｜>`), `openai` (gpt-oss harmony
+    /// `to=functions.NAME` messages), `kimi_k2` (Kimi K2
+    /// `<|tool_calls_section_begin|>`) or `glm45` (GLM-4.5 / 4.6
+    /// `<tool_call>NAME<arg_key>...`).
     #[arg(long, default_value = "auto")]
     tool_call_parser: String,
     /// Reasoning format: `auto` (detected from the chat template), `none`,
-    /// or `think` (`<think>...</think>`, DeepSeek-R1 / Qwen3 / QwQ).
+    /// `think` (`<think>...</think>`, DeepSeek-R1 / Qwen3 / QwQ / GLM /
+    /// Kimi K2 Thinking; also `glm45`, `kimi_k2`) or `openai_gptoss`
+    /// (gpt-oss harmony `analysis` messages).
     #[arg(long, default_value = "auto")]
     reasoning_parser: String,
     /// A Jinja chat template file that replaces the model's own (vLLM's
