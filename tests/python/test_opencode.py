@@ -180,12 +180,10 @@ class Family:
     call: Callable[[str, dict], str]
     # Text before the call in the same turn ("" where the template renders none).
     lead: str = "I will do that.\n"
-    # A `<think>` block (Qwen3 / GLM style) opening every reply, if any.
+    # Reasoning opening every reply (`<think>`, harmony analysis), if any.
     think: str = ""
     # Writes a turn whose only output is `text` (the final answer).
     answer: Callable[[str], str] = lambda text: text
-    # Reason the family cannot pass on this branch (its parser is missing).
-    missing: str = ""
 
     def reply(self, reasoning, text, name, args):
         return self.think.format(reasoning) + self.lead.format(text) + self.call(name, args)
@@ -193,8 +191,6 @@ class Family:
     def final(self, reasoning, text):
         return self.think.format(reasoning) + self.answer(text)
 
-
-NOT_PARSED = "weir has no {} tool-call parser on this branch (issue 18, scope 2)"
 
 FAMILIES = [
     Family("hermes-qwen2.5", "Qwen-Qwen2.5-7B-Instruct.jinja", hermes_call, lead="{}\n"),
@@ -208,24 +204,14 @@ FAMILIES = [
     Family("deepseek-v3.1", "deepseek-ai-DeepSeek-V3.1.jinja", deepseek_v31_call, lead="{}"),
     Family("gpt-oss", "openai-gpt-oss-120b.jinja", gpt_oss_call,
            think="<|channel|>analysis<|message|>{}<|end|><|start|>assistant", lead="",
-           answer=lambda text: "<|channel|>final<|message|>" + text,
-           missing=NOT_PARSED.format("harmony (gpt-oss)")),
-    Family("kimi-k2", "moonshotai-Kimi-K2.jinja", kimi_k2_call, lead="{}",
-           missing=NOT_PARSED.format("Kimi K2")),
+           answer=lambda text: "<|channel|>final<|message|>" + text),
+    Family("kimi-k2", "moonshotai-Kimi-K2.jinja", kimi_k2_call, lead="{}"),
     Family("glm-4.6", "GLM-4.6.jinja", glm_call, lead="{}\n",
-           think="\n<think>{}</think>\n", missing=NOT_PARSED.format("GLM-4.5/4.6")),
+           think="\n<think>{}</think>\n"),
 ]
 
 
-def family_params():
-    params = []
-    for fam in FAMILIES:
-        marks = [pytest.mark.xfail(strict=True, reason=fam.missing)] if fam.missing else []
-        params.append(pytest.param(fam, id=fam.id, marks=marks))
-    return params
-
-
-@pytest.mark.parametrize("family", family_params())
+@pytest.mark.parametrize("family", [pytest.param(f, id=f.id) for f in FAMILIES])
 def test_opencode_session_per_tool_call_family(project, family):
     target = os.path.join(project, "notes.md")
     written = "# Notes\nstatus: draft\nnaïve café, \"quoted\" and {braces}\n"
