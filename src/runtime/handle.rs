@@ -242,6 +242,7 @@ mod tests {
             prefix_caching: true,
             tool_call_parser: "auto".into(),
             reasoning_parser: "auto".into(),
+            chat_template: None,
         })
         .await
         .expect("engine starts");

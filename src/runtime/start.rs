@@ -98,6 +98,9 @@ pub struct EngineConfig {
     pub tool_call_parser: String,
     /// `auto` (from the chat template), `none` or `think`.
     pub reasoning_parser: String,
+    /// A Jinja file that replaces the model's chat template(s)
+    /// (`--chat-template`); the output parsers are then detected from it.
+    pub chat_template: Option<PathBuf>,
 }
 
 /// Why the engine could not start (the `serve` command prints it and exits non-zero).
@@ -112,6 +115,14 @@ pub enum StartError {
     /// A flag is out of range.
     #[error("{0}")]
     Config(String),
+    /// The `--chat-template` file cannot be read or does not compile.
+    #[error("--chat-template {}: {reason}", path.display())]
+    ChatTemplate {
+        /// The file as given.
+        path: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// The actors could not start.
     #[error("cannot start the engine: {0}")]
     Runtime(String),
@@ -148,6 +159,11 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
             "--block-size, --max-num-seqs and --max-num-batched-tokens must be positive".into(),
         ));
     }
+    // Read before the demo model is generated, so a wrong path fails at once.
+    let chat_template = match &cfg.chat_template {
+        Some(path) => Some((path, read_chat_template(path)?)),
+        None => None,
+    };
     let dir = match &cfg.model {
         Some(d) => d.clone(),
         None => {
@@ -167,7 +183,17 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
         }
     });
     let model_cfg = ModelConfig::from_dir(&dir)?;
-    let tokenizer = Arc::new(Tokenizer::from_dir(&dir)?);
+    let mut tokenizer = Tokenizer::from_dir(&dir)?;
+    if let Some((path, source)) = chat_template {
+        tokenizer
+            .replace_chat_template(&source)
+            .map_err(|e| StartError::ChatTemplate {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        tracing::info!(path = %path.display(), "chat template replaced");
+    }
+    let tokenizer = Arc::new(tokenizer);
     let bytes_per_block = kv_bytes_per_block(&model_cfg, cfg.block_size);
     let num_blocks = kv_blocks(&cfg, bytes_per_block);
     let mut max_model_len = cfg
@@ -234,6 +260,14 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
     let warm = handle.clone();
     tokio::task::spawn_blocking(move || warm.inner.guidance.warm());
     Ok(handle)
+}
+
+/// The text of a `--chat-template` file.
+fn read_chat_template(path: &Path) -> Result<String, StartError> {
+    std::fs::read_to_string(path).map_err(|e| StartError::ChatTemplate {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 /// The tool-call and reasoning formats: detected from the chat template
@@ -360,5 +394,97 @@ async fn build_runner(
                 random_ids,
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sim_config(chat_template: Option<PathBuf>) -> EngineConfig {
+        EngineConfig {
+            model: None,
+            served_model_name: None,
+            runner: RunnerKind::Sim {
+                mode: "echo".into(),
+                script: None,
+                speed: SimSpeed {
+                    prefill_us_per_token: 0.0,
+                    decode_step_us: 100.0,
+                    decode_us_per_seq: 0.0,
+                },
+            },
+            kv_cache_gib: None,
+            num_kv_blocks: Some(64),
+            block_size: 16,
+            max_num_seqs: 8,
+            max_num_batched_tokens: 256,
+            max_model_len: None,
+            cache_dir: std::env::temp_dir().join("weir-test-cache"),
+            prefix_caching: true,
+            tool_call_parser: "auto".into(),
+            reasoning_parser: "auto".into(),
+            chat_template,
+        }
+    }
+
+    fn template_file(name: &str, source: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "weir-chat-template-{name}-{}.jinja",
+            std::process::id()
+        ));
+        std::fs::write(&path, source).expect("write the template");
+        path
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn chat_template_file_replaces_the_models_and_sets_the_parsers() {
+        let source = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/templates/Qwen3-Coder.jinja"),
+        )
+        .expect("the Qwen3-Coder template is checked in");
+        let path = template_file("coder", &source);
+        let engine = start(sim_config(Some(path))).await.expect("engine starts");
+        let messages = serde_json::json!([
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "", "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "read", "arguments": {"filePath": "/tmp/a.txt"}}}]},
+        ]);
+        let prompt = engine
+            .render_chat(&messages, None, false, &serde_json::Map::new())
+            .expect("renders");
+        // The demo model's own template writes Hermes JSON calls; this one
+        // writes Qwen3-Coder's XML.
+        assert!(
+            prompt.contains("<function=read>\n<parameter=filePath>\n/tmp/a.txt\n</parameter>"),
+            "{prompt}"
+        );
+        assert_eq!(engine.inner.output_formats.tools, ToolFormat::Qwen3Coder);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn missing_or_broken_chat_template_is_a_start_error_naming_the_file() {
+        let missing = std::env::temp_dir().join("weir-no-such-template.jinja");
+        let err = start(sim_config(Some(missing.clone())))
+            .await
+            .err()
+            .expect("a missing file fails start-up");
+        assert!(matches!(err, StartError::ChatTemplate { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("--chat-template {}: ", missing.display())),
+            "{text}"
+        );
+
+        let broken = template_file("broken", "{% for m in messages %}{{ m.content }}");
+        let err = start(sim_config(Some(broken.clone())))
+            .await
+            .err()
+            .expect("a template that does not compile fails start-up");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("--chat-template {}: ", broken.display())),
+            "{err}"
+        );
     }
 }

@@ -383,6 +383,16 @@ impl Tokenizer {
         self.templates.get(name)
     }
 
+    /// Replaces every chat template the model came with by `source` (the
+    /// `--chat-template` flag): it is then used for every request, with or
+    /// without tools, as vLLM does. On a compile error nothing is replaced.
+    pub fn replace_chat_template(&mut self, source: &str) -> Result<(), TemplateError> {
+        let template = ChatTemplate::new(source, self.bos_token.clone(), self.eos_token.clone())?;
+        self.templates.clear();
+        self.templates.insert(DEFAULT_TEMPLATE.into(), template);
+        Ok(())
+    }
+
     /// The template transformers would pick: `tool_use` when tools are given and the
     /// model has one, else the default.
     pub fn chat_template_for(&self, has_tools: bool) -> Option<&ChatTemplate> {
@@ -689,6 +699,39 @@ mod tests {
         .unwrap();
         let err = Tokenizer::from_dir(&dir).unwrap_err().to_string();
         assert!(err.starts_with("tokenizer_config.json in "), "{err}");
+    }
+
+    #[test]
+    fn a_replaced_chat_template_serves_every_request() {
+        let dir = temp_dir("replace");
+        std::fs::write(
+            dir.join("tokenizer.json"),
+            test_tokenizers::byte_level_json(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("tokenizer_config.json"),
+            r#"{"bos_token": "<s>", "chat_template": [{"name": "default", "template": "old"}, {"name": "tool_use", "template": "old tools"}]}"#,
+        )
+        .unwrap();
+        let mut tok = Tokenizer::from_dir(&dir).unwrap();
+        let source = "{{ bos_token }}[CUSTOM]{% for m in messages %}{{ m.content }}{% endfor %}";
+        tok.replace_chat_template(source).unwrap();
+        let msgs = serde_json::json!([{"role": "user", "content": "hi"}]);
+        let map = serde_json::Map::new();
+        for has_tools in [false, true] {
+            let template = tok.chat_template_for(has_tools).unwrap();
+            assert_eq!(template.source(), source);
+            assert_eq!(
+                template.render(&msgs, None, false, &map).unwrap(),
+                "<s>[CUSTOM]hi"
+            );
+        }
+        assert!(tok.chat_template_named("tool_use").is_none());
+
+        // A template that does not compile leaves the current one in place.
+        assert!(tok.replace_chat_template("{% if %}").is_err());
+        assert_eq!(tok.chat_template().unwrap().source(), source);
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub fn config(model: Option<PathBuf>) -> EngineConfig {
         prefix_caching: true,
         tool_call_parser: "auto".into(),
         reasoning_parser: "auto".into(),
+        chat_template: None,
     }
 }
 

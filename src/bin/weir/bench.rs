@@ -103,6 +103,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         prefix_caching: true,
         tool_call_parser: "auto".into(),
         reasoning_parser: "auto".into(),
+        chat_template: None,
     };
     let rt = async_runtime()?;
     rt.block_on(async move {
@@ -148,6 +149,7 @@ fn bench_agent(
                 prefix_caching: caching,
                 tool_call_parser: "auto".into(),
                 reasoning_parser: "auto".into(),
+                chat_template: None,
             };
             let engine = weir::runtime::start(cfg).await.map_err(|e| e.to_string())?;
             results.push(run_agent_sessions(&engine, sessions, turns).await?);

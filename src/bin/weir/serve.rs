@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// (gpt-oss harmony `analysis` messages).
     #[arg(long, default_value = "auto")]
     reasoning_parser: String,
+    /// A Jinja chat template file that replaces the model's own (vLLM's
+    /// flag); the `auto` parsers are then detected from it.
+    #[arg(long, value_name = "FILE")]
+    chat_template: Option<PathBuf>,
 }
 
 /// Runs `weir serve` to completion.
@@ -128,6 +132,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         prefix_caching: !args.no_prefix_caching,
         tool_call_parser: args.tool_call_parser,
         reasoning_parser: args.reasoning_parser,
+        chat_template: args.chat_template,
     };
     let rt = async_runtime()?;
     rt.block_on(async move {
