@@ -167,6 +167,49 @@ async fn a_named_tool_choice_gets_exactly_that_call() {
     }
 }
 
+/// A forced call cut off by `max_tokens` inside its arguments: the reply
+/// ends with `length`, the partial call is in `tool_calls`, and none of its
+/// markup is in `content`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_call_cut_off_by_max_tokens_is_a_partial_call() {
+    let s = server().await;
+    let mut cut_in_arguments = 0;
+    for max_tokens in [12, 16, 20, 24, 28] {
+        let body = json!({"model": s.model, "messages": messages(), "tools": tools(),
+            "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+            "max_tokens": max_tokens, "temperature": 0});
+        let (status, v) = s.post("/v1/chat/completions", &body).await;
+        assert_eq!(status, 200, "{v}");
+        let choice = &v["choices"][0];
+        if choice["finish_reason"] != "length" {
+            continue;
+        }
+        let calls = choice["message"]["tool_calls"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if calls.is_empty() {
+            continue;
+        }
+        let content = &choice["message"]["content"];
+        assert!(
+            content.is_null() || content.as_str().is_some_and(|c| c.trim().is_empty()),
+            "markup in content: {v}"
+        );
+        assert_eq!(calls.len(), 1, "{v}");
+        assert_eq!(calls[0]["function"]["name"], "get_weather", "{v}");
+        let args = calls[0]["function"]["arguments"].as_str().unwrap();
+        assert!(args.starts_with('{'), "{v}");
+        if serde_json::from_str::<Value>(args).is_err() {
+            cut_in_arguments += 1;
+        }
+    }
+    assert!(
+        cut_in_arguments > 0,
+        "no max_tokens cut a call inside its arguments"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_required_tool_choice_gets_calls_to_offered_tools() {
     let s = server().await;
