@@ -218,6 +218,38 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_cut_before_the_name_drops_the_markup() {
+        for cut in [
+            "<tool_call>",
+            "<tool_call>\n{\"na",
+            "Sure.\n<tool_call>\n{\"name\": \"wri",
+        ] {
+            // Ended: kept as text (nothing lost). Cut off by max_tokens:
+            // the unnamed call's markup is dropped.
+            let mut p = HermesParser::new(1);
+            let mut out = p.push(cut);
+            out.extend(p.finish());
+            let text: String = out
+                .iter()
+                .map(|d| match d {
+                    ParsedDelta::Content(t) => t.as_str(),
+                    _ => "",
+                })
+                .collect();
+            assert_eq!(text, cut);
+            let mut p = HermesParser::new(1);
+            let mut out = p.push(cut);
+            out.extend(p.finish_cut());
+            let kept: Vec<_> = out
+                .iter()
+                .filter(|d| matches!(d, ParsedDelta::Content(t) if t.contains('<')))
+                .collect();
+            assert!(kept.is_empty(), "{out:?}");
+            assert!(!p.saw_tool_calls());
+        }
+    }
+
+    #[test]
     fn arguments_stream_as_they_are_written() {
         let mut p = HermesParser::new(5);
         assert_eq!(p.push("<tool_call>\n{\"name\": \"write\", "), vec![]);

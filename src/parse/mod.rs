@@ -129,6 +129,13 @@ pub trait OutputParser: Send {
     fn push(&mut self, text: &str) -> Vec<ParsedDelta>;
     /// Ends the stream: releases everything still held back.
     fn finish(&mut self) -> Vec<ParsedDelta>;
+    /// Ends a stream cut off by `max_tokens`: as [`OutputParser::finish`],
+    /// but the markup of a call the reply did not get as far as naming is
+    /// dropped rather than shown as text (a started call keeps what it got
+    /// either way).
+    fn finish_cut(&mut self) -> Vec<ParsedDelta> {
+        self.finish()
+    }
     /// True once at least one tool call was emitted (finish_reason becomes "tool_calls").
     fn saw_tool_calls(&self) -> bool;
 }
@@ -143,6 +150,9 @@ pub(crate) trait BufferedParser: Send {
     fn process(&mut self, last: bool, out: &mut Vec<ParsedDelta>);
     /// True once a tool call was emitted.
     fn calls_seen(&self) -> bool;
+    /// The reply was cut off by `max_tokens` (see
+    /// [`OutputParser::finish_cut`]); called just before the last pass.
+    fn cut_off(&mut self) {}
 }
 
 impl<P: BufferedParser> OutputParser for P {
@@ -157,6 +167,11 @@ impl<P: BufferedParser> OutputParser for P {
         let mut out = Vec::new();
         self.process(true, &mut out);
         out
+    }
+
+    fn finish_cut(&mut self) -> Vec<ParsedDelta> {
+        self.cut_off();
+        self.finish()
     }
 
     fn saw_tool_calls(&self) -> bool {
@@ -426,6 +441,14 @@ impl OutputParser for Chain {
         let first = self.first.finish();
         self.forward(first, &mut out);
         out.extend(self.second.finish());
+        out
+    }
+
+    fn finish_cut(&mut self) -> Vec<ParsedDelta> {
+        let mut out = Vec::new();
+        let first = self.first.finish_cut();
+        self.forward(first, &mut out);
+        out.extend(self.second.finish_cut());
         out
     }
 

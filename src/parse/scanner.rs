@@ -314,6 +314,9 @@ pub struct CallScanner<S> {
     /// A started call broke off: no call starts after it (every call is
     /// complete before the next index starts), the rest is text.
     stopped: bool,
+    /// The reply was cut off by `max_tokens`: a block still unnamed at the
+    /// end is dropped, not shown as text.
+    cut: bool,
 }
 
 impl<S: CallSyntax> CallScanner<S> {
@@ -326,6 +329,7 @@ impl<S: CallSyntax> CallScanner<S> {
             syntax,
             emitter: CallEmitter::new(id_seed),
             stopped: false,
+            cut: false,
         }
     }
 
@@ -386,6 +390,10 @@ impl<S: CallSyntax> BufferedParser for CallScanner<S> {
         self.emitter.calls() > 0
     }
 
+    fn cut_off(&mut self) {
+        self.cut = true;
+    }
+
     fn process(&mut self, last: bool, out: &mut Vec<ParsedDelta>) {
         self.block.last = last;
         loop {
@@ -401,6 +409,14 @@ impl<S: CallSyntax> BufferedParser for CallScanner<S> {
                 // `max_tokens`): the call keeps the arguments it got, and its
                 // unread markup is not shown as text.
                 Step::Wait if last && self.emitter.is_open() => {
+                    self.block.buf.clear();
+                    self.block.raw.clear();
+                    self.emitter.end();
+                    self.inside = false;
+                }
+                // Cut off by `max_tokens` before the call was named: its
+                // markup is not the answer's text either.
+                Step::Wait if last && self.cut => {
                     self.block.buf.clear();
                     self.block.raw.clear();
                     self.emitter.end();

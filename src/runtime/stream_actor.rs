@@ -212,7 +212,8 @@ impl StreamActor {
         }
         // Reasoning and tool calls are split out of the text here.
         let ended = stopped.is_some() || finish.is_some();
-        let (text, reasoning, tool_calls) = Self::parse(st, text, ended);
+        let cut = stopped.is_none() && finish == Some(FinishReason::Length);
+        let (text, reasoning, tool_calls) = Self::parse(st, text, ended, cut);
         if !is_stop_token {
             if !reasoning.is_empty() && text.is_empty() && tool_calls.is_empty() {
                 st.in_reasoning = true;
@@ -254,17 +255,20 @@ impl StreamActor {
     }
 
     /// Run the output parser (if any) over newly emitted text; at the end,
-    /// release what it held back.
+    /// release what it held back (`cut`: the reply hit `max_tokens`).
     fn parse(
         st: &mut StreamState,
         text: String,
         ended: bool,
+        cut: bool,
     ) -> (String, String, Vec<ToolCallDelta>) {
         let Some(parser) = st.args.parser.as_mut() else {
             return (text, String::new(), Vec::new());
         };
         let mut deltas = parser.push(&text);
-        if ended {
+        if ended && cut {
+            deltas.extend(parser.finish_cut());
+        } else if ended {
             deltas.extend(parser.finish());
         }
         let (mut content, mut reasoning, mut calls) = (String::new(), String::new(), Vec::new());
