@@ -9,6 +9,31 @@
 
 use super::layout::Head;
 
+/// How far into a call's text its head is looked for: a longer head is
+/// read whole (the same answer however the text was cut, and no
+/// rescanning of a long head on every piece).
+pub(crate) const MAX_HEAD: usize = 4096;
+
+/// The first [`MAX_HEAD`] bytes of `text` (cut on a char boundary), and
+/// whether `text` reaches that far.
+pub(crate) fn head_window(text: &str) -> (&str, bool) {
+    let mut cut = text.len().min(MAX_HEAD);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    (&text[..cut], text.len() >= MAX_HEAD)
+}
+
+/// [`call_object_head`] over [`head_window`]: a head still waiting when no
+/// more text comes (`last`) or at the window's end is [`Head::Whole`].
+pub(crate) fn capped_call_object_head(text: &str, last: bool) -> Head {
+    let (window, capped) = head_window(text);
+    match call_object_head(window) {
+        Head::Wait if last || capped => Head::Whole,
+        head => head,
+    }
+}
+
 /// Reads `{"name": "NAME", "arguments": {` (or `"parameters"`) at the start
 /// of `text`, whitespace allowed between tokens. The name must be a
 /// non-empty string.

@@ -15,6 +15,7 @@
 //! end marker. A body of any other shape is buffered whole and read by
 //! [`BlockBody::calls`], as before.
 
+use super::json_head::head_window;
 use super::json_stream::{Fed, JsonRewriter};
 use super::scanner::{Block, CallSyntax, Step};
 
@@ -56,9 +57,6 @@ pub trait BlockBody: Send + std::fmt::Debug {
     }
 }
 
-/// Bodies longer than this without a [`Head`] answer are read whole.
-const MAX_HEAD: usize = 4096;
-
 /// Where reading stands inside one body.
 #[derive(Debug, Default)]
 enum Reading {
@@ -94,15 +92,7 @@ fn read_body<B: BlockBody>(
                 // text was cut into pieces.
                 let rest = block.rest();
                 let end_at = rest.find(end);
-                let mut text = &rest[..end_at.unwrap_or(rest.len())];
-                let capped = text.len() >= MAX_HEAD;
-                if capped {
-                    let mut cut = MAX_HEAD;
-                    while !text.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    text = &text[..cut];
-                }
+                let (text, capped) = head_window(&rest[..end_at.unwrap_or(rest.len())]);
                 match body.head(text) {
                     Head::Wait if end_at.is_none() && !capped && !block.is_last() => {
                         return Step::Wait

@@ -34,7 +34,7 @@
 //!   `<|python_tag|>` before it, and everything after it is `Content`: never
 //!   lost.
 
-use super::json_head::call_object_head;
+use super::json_head::capped_call_object_head;
 use super::json_stream::{Fed, JsonRewriter};
 use super::layout::Head;
 use super::scanner::{lead, take_leading_ws, JsonScan, Lead};
@@ -46,8 +46,6 @@ pub const PYTHON_TAG: &str = "<|python_tag|>";
 /// Most whitespace (in bytes) allowed before the first call; with more, the
 /// reply is plain content. Bounds what is held back at the start.
 pub const MAX_LEADING_WS: usize = 64;
-/// A call object's head longer than this without an answer is read whole.
-const MAX_HEAD: usize = 4096;
 
 /// Where the parser is in the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,21 +104,6 @@ impl Llama3Parser {
         self.state = State::Text;
     }
 
-    /// Reads the head of the call object at the start of `buf`, see
-    /// [`call_object_head`], over its first [`MAX_HEAD`] bytes only: the same
-    /// answer however the text was cut into pieces. `last`: no more text
-    /// comes, so a head still waiting is not one.
-    fn head(&self, last: bool) -> Head {
-        let mut cut = self.buf.len().min(MAX_HEAD);
-        while !self.buf.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        match call_object_head(&self.buf[..cut]) {
-            Head::Wait if last || self.buf.len() >= MAX_HEAD => Head::Whole,
-            head => head,
-        }
-    }
-
     /// Moves leading whitespace of `buf` into `pending`.
     fn take_ws(&mut self) {
         take_leading_ws(&mut self.buf, &mut self.pending);
@@ -173,7 +156,7 @@ impl BufferedParser for Llama3Parser {
                             self.give_up();
                             continue;
                         }
-                        match self.head(last) {
+                        match capped_call_object_head(&self.buf, last) {
                             Head::Wait => return,
                             Head::Args { name, at } => {
                                 // The tag and separators before the call go.

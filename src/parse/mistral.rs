@@ -46,7 +46,7 @@
 //!   the end follows, emitted with the text if other text follows.
 
 use super::call_from_value;
-use super::json_head::call_object_head;
+use super::json_head::capped_call_object_head;
 use super::json_stream::{Fed, JsonRewriter};
 use super::layout::Head;
 use super::scanner::{Block, CallScanner, CallSyntax, JsonScan, Step};
@@ -56,9 +56,6 @@ use serde_json::Value;
 pub const MARKER: &str = "[TOOL_CALLS]";
 /// Marker between a function name and its arguments (newer form).
 pub const ARGS: &str = "[ARGS]";
-
-/// Text longer than this without a head answer is read whole.
-const MAX_HEAD: usize = 4096;
 
 /// Where a streamed call's arguments object sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,21 +142,6 @@ fn parse_list(value: &str) -> Option<Vec<(String, String)>> {
     }
 }
 
-/// [`call_object_head`] over the first [`MAX_HEAD`] bytes of `text`: the
-/// same answer however the text was cut into pieces, and no rescanning of
-/// a long head. `last`: no more text comes, so a head still waiting is not
-/// one.
-fn head(text: &str, last: bool) -> Head {
-    let mut cut = text.len().min(MAX_HEAD);
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    match call_object_head(&text[..cut]) {
-        Head::Wait if last || text.len() >= MAX_HEAD => Head::Whole,
-        head => head,
-    }
-}
-
 impl MistralSyntax {
     /// Starts streaming a call named `name` whose arguments begin `at`
     /// bytes into the unread text.
@@ -189,7 +171,7 @@ impl CallSyntax for MistralSyntax {
                     let rest = block.rest();
                     match rest.chars().next() {
                         None => return Step::Wait,
-                        Some('[') => match head(&rest[1..], block.is_last()) {
+                        Some('[') => match capped_call_object_head(&rest[1..], block.is_last()) {
                             Head::Wait => return Step::Wait,
                             Head::Args { .. } => {
                                 block.take(1);
@@ -199,7 +181,7 @@ impl CallSyntax for MistralSyntax {
                                 self.state = State::Json(JsonScan::default(), Whole::List)
                             }
                         },
-                        Some('{') => match head(rest, block.is_last()) {
+                        Some('{') => match capped_call_object_head(rest, block.is_last()) {
                             Head::Wait => return Step::Wait,
                             Head::Args { name, at } => {
                                 return self.start_call(block, name, at, Holder::Element(false))
@@ -297,7 +279,7 @@ impl CallSyntax for MistralSyntax {
                         // The reply ended after a call (and maybe a `,`).
                         None if last => return Step::Close,
                         None => return Step::Wait,
-                        Some('{') => match head(rest, last) {
+                        Some('{') => match capped_call_object_head(rest, last) {
                             Head::Wait => return Step::Wait,
                             Head::Args { name, at } => {
                                 return self.start_call(block, name, at, Holder::Element(true))
