@@ -243,6 +243,7 @@ mod tests {
             tool_call_parser: "auto".into(),
             reasoning_parser: "auto".into(),
             chat_template: None,
+            limits: Default::default(),
         })
         .await
         .expect("engine starts");

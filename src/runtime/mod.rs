@@ -14,10 +14,12 @@
 
 pub mod executor;
 pub mod handle;
+pub mod limits;
 pub mod request_actor;
 pub mod scheduler_actor;
 pub mod start;
 pub mod stream_actor;
 
 pub use handle::{EngineError, EngineHandle};
+pub use limits::ServingLimits;
 pub use start::{start, EngineConfig, RunnerFactory, RunnerKind, RunnerSpec, StartError};

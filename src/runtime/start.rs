@@ -101,6 +101,8 @@ pub struct EngineConfig {
     /// A Jinja file that replaces the model's chat template(s)
     /// (`--chat-template`); the output parsers are then detected from it.
     pub chat_template: Option<PathBuf>,
+    /// Admission and backpressure limits.
+    pub limits: crate::runtime::ServingLimits,
 }
 
 /// Why the engine could not start (the `serve` command prints it and exits non-zero).
@@ -425,6 +427,7 @@ mod tests {
             tool_call_parser: "auto".into(),
             reasoning_parser: "auto".into(),
             chat_template,
+            limits: Default::default(),
         }
     }
 

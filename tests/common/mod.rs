@@ -45,6 +45,7 @@ pub fn config(model: Option<PathBuf>) -> EngineConfig {
         tool_call_parser: "auto".into(),
         reasoning_parser: "auto".into(),
         chat_template: None,
+        limits: Default::default(),
     }
 }
 

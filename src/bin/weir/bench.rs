@@ -104,6 +104,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         tool_call_parser: "auto".into(),
         reasoning_parser: "auto".into(),
         chat_template: None,
+        limits: Default::default(),
     };
     let rt = async_runtime()?;
     rt.block_on(async move {
@@ -150,6 +151,7 @@ fn bench_agent(
                 tool_call_parser: "auto".into(),
                 reasoning_parser: "auto".into(),
                 chat_template: None,
+                limits: Default::default(),
             };
             let engine = weir::runtime::start(cfg).await.map_err(|e| e.to_string())?;
             results.push(run_agent_sessions(&engine, sessions, turns).await?);

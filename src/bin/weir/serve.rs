@@ -3,10 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use weir::runner::sim::SimSpeed;
-use weir::runtime::{EngineConfig, RunnerKind};
+use weir::runtime::{EngineConfig, RunnerKind, ServingLimits};
 
 use crate::{async_runtime, default_cache_dir};
 
@@ -92,6 +93,24 @@ pub struct ServeArgs {
     /// flag); the `auto` parsers are then detected from it.
     #[arg(long, value_name = "FILE")]
     chat_template: Option<PathBuf>,
+    /// Requests accepted but not yet running (rendering, tokenizing or
+    /// queued for the scheduler) before one more is refused with 503 and
+    /// `retry-after`.
+    #[arg(long, default_value_t = ServingLimits::default().max_waiting_requests)]
+    max_waiting_requests: usize,
+    /// Seconds a request may wait to start before it is refused with 503
+    /// (0: wait for ever).
+    #[arg(long, default_value_t = 600.0)]
+    queue_timeout: f64,
+    /// Seconds a stream's client may read nothing before it is
+    /// disconnected and its sequence freed.
+    #[arg(long, default_value_t = 60.0)]
+    stream_stall_timeout: f64,
+}
+
+/// Seconds from a flag as a duration; `name` for the error.
+fn seconds(name: &str, s: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(s).map_err(|_| format!("{name}: {s} is not a number of seconds"))
 }
 
 /// Runs `weir serve` to completion.
@@ -118,6 +137,16 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .map_err(|e| format!("--host/--port: {e}"))?;
+    if args.max_waiting_requests == 0 {
+        return Err("--max-waiting-requests must be at least 1".into());
+    }
+    let queue_timeout = seconds("--queue-timeout", args.queue_timeout)?;
+    let limits = ServingLimits {
+        max_waiting_requests: args.max_waiting_requests,
+        queue_timeout: (!queue_timeout.is_zero()).then_some(queue_timeout),
+        stream_stall_timeout: seconds("--stream-stall-timeout", args.stream_stall_timeout)?,
+        ..ServingLimits::default()
+    };
     let cfg = EngineConfig {
         model: args.model,
         served_model_name: args.served_model_name,
@@ -133,6 +162,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         tool_call_parser: args.tool_call_parser,
         reasoning_parser: args.reasoning_parser,
         chat_template: args.chat_template,
+        limits,
     };
     let rt = async_runtime()?;
     rt.block_on(async move {

@@ -1,0 +1,40 @@
+//! The limits that keep one server up whatever its clients do: how many
+//! requests may wait, for how long, how much work start-up of queued
+//! requests may spend at once, and how long a stream may go unread.
+//! `weir serve` fills them from its flags; tests set them directly.
+
+use std::time::Duration;
+
+/// Admission and backpressure limits of one engine (one model).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServingLimits {
+    /// Requests accepted but not yet running (rendering, tokenizing or in
+    /// the scheduler's waiting queue); one more is refused with 503
+    /// (`--max-waiting-requests`).
+    pub max_waiting_requests: usize,
+    /// A request still waiting after this long is refused with 503
+    /// (`--queue-timeout`); `None` waits for ever.
+    pub queue_timeout: Option<Duration>,
+    /// Requests rendered and tokenized at the same time; the rest wait
+    /// (and count as waiting) without spending CPU.
+    pub max_concurrent_tokenizations: usize,
+    /// Events a stream may hold unread before its producer waits.
+    pub stream_buffer_events: usize,
+    /// A stream whose client reads nothing for this long is disconnected
+    /// and its sequence freed (`--stream-stall-timeout`).
+    pub stream_stall_timeout: Duration,
+}
+
+impl Default for ServingLimits {
+    fn default() -> Self {
+        Self {
+            max_waiting_requests: 1024,
+            queue_timeout: Some(Duration::from_secs(600)),
+            max_concurrent_tokenizations: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            stream_buffer_events: 256,
+            stream_stall_timeout: Duration::from_secs(60),
+        }
+    }
+}
