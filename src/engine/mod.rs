@@ -17,3 +17,5 @@ pub mod kv;
 pub mod request;
 pub mod sampling;
 pub mod sched;
+#[cfg(test)]
+mod sched_props;

@@ -15,7 +15,7 @@
 //! plain [`SchedulerOutput`], and [`Scheduler::on_step_done`] takes the
 //! sampled tokens back.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use crate::engine::guided::CompiledConstraint;
@@ -161,6 +161,10 @@ struct Sequence {
     cached_prompt_tokens: Option<usize>,
     /// Times a hotter-prefix sequence was admitted ahead of this one.
     passed_over: usize,
+    /// Token ids that end it (eos unless `ignore_eos`, plus
+    /// `stop_token_ids`), as a set: checked for every sampled token on the
+    /// scheduler's one thread, so O(1) however long the client's list.
+    stop_ids: HashSet<u32>,
 }
 
 impl Sequence {
@@ -245,6 +249,48 @@ impl Scheduler {
         }
     }
 
+    /// Checks the block accounting against the sequences, for tests (the
+    /// property tests run it after every step): each block's reference
+    /// count is the number of tables holding it, the free count is the
+    /// number of unheld blocks, a waiting sequence holds no block, and the
+    /// running batch respects `max_num_seqs`. Returns the first violation.
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) -> Result<(), String> {
+        let n = self.blocks.num_blocks();
+        let mut held = vec![0u32; n];
+        for (id, seq) in &self.seqs {
+            if seq.status == Status::Waiting && !seq.blocks.is_empty() {
+                return Err(format!(
+                    "waiting sequence {id} holds {} blocks",
+                    seq.blocks.len()
+                ));
+            }
+            for &b in seq.blocks.blocks() {
+                held[b as usize] += 1;
+            }
+        }
+        for (b, &count) in held.iter().enumerate() {
+            let rc = self.blocks.refcount(b as u32);
+            if rc != count {
+                return Err(format!("block {b}: refcount {rc}, held by {count} tables"));
+            }
+        }
+        let unheld = held.iter().filter(|&&c| c == 0).count();
+        if unheld != self.blocks.num_free() {
+            return Err(format!(
+                "{unheld} blocks unheld but num_free says {}",
+                self.blocks.num_free()
+            ));
+        }
+        if self.running.len() > self.cfg.max_num_seqs {
+            return Err(format!("{} running > max_num_seqs", self.running.len()));
+        }
+        if self.running.len() + self.waiting.len() != self.seqs.len() {
+            return Err("a sequence is neither running nor waiting".into());
+        }
+        Ok(())
+    }
+
     /// True when any sequence is waiting or running.
     pub fn has_work(&self) -> bool {
         !self.seqs.is_empty()
@@ -256,6 +302,16 @@ impl Scheduler {
     pub fn add(&mut self, seq: NewSequence) {
         let id = seq.seq_id;
         let tokens = seq.prompt.as_ref().clone();
+        let eos: &[u32] = if seq.params.ignore_eos {
+            &[]
+        } else {
+            &seq.eos_ids
+        };
+        let stop_ids = eos
+            .iter()
+            .chain(&seq.params.stop_token_ids)
+            .copied()
+            .collect();
         self.seqs.insert(
             id,
             Sequence {
@@ -270,6 +326,7 @@ impl Scheduler {
                 registered: 0,
                 cached_prompt_tokens: None,
                 passed_over: 0,
+                stop_ids,
             },
         );
         self.waiting.push_back(id);
@@ -364,6 +421,12 @@ impl Scheduler {
                     .extra_blocks_needed(&seq.blocks, seq.num_computed + n);
                 if extra > self.blocks.num_free() {
                     // Admission only when the blocks fit; keep FIFO order.
+                    // What admission took (cached prefix blocks, a
+                    // leader's shared blocks) goes back: a waiting sequence
+                    // never pins blocks, or a queue of them could hold the
+                    // cache while nothing runs (vLLM likewise takes its
+                    // references only once the allocation succeeds).
+                    self.unadmit(id);
                     self.waiting.push_front(id);
                     break;
                 }
@@ -431,10 +494,7 @@ impl Scheduler {
 
     fn finish_reason(cfg: &SchedulerConfig, seq: &Sequence, token: u32) -> Option<FinishReason> {
         let p = &seq.new.params;
-        if !p.ignore_eos && seq.new.eos_ids.contains(&token) {
-            return Some(FinishReason::Stop);
-        }
-        if p.stop_token_ids.contains(&token) {
+        if seq.stop_ids.contains(&token) {
             return Some(FinishReason::Stop);
         }
         if seq.output_len() >= p.max_tokens || seq.tokens.len() >= cfg.max_model_len {
@@ -476,6 +536,19 @@ impl Scheduler {
         self.running.retain(|&s| s != id);
         self.waiting.push_front(id);
         self.preemptions_total += 1;
+    }
+
+    /// Give back the blocks a waiting sequence took on its way to
+    /// admission ([`Self::take_cached_prefix`], [`Self::try_share_prompt`])
+    /// when it could not be admitted after all. The blocks stay cached (a
+    /// released block keeps its hash until evicted), so the next attempt
+    /// finds them again.
+    fn unadmit(&mut self, id: SeqId) {
+        let seq = self.seqs.get_mut(&id).expect("waiting ids are in the map");
+        debug_assert_eq!(seq.status, Status::Waiting);
+        self.blocks.release(&mut seq.blocks);
+        seq.num_computed = 0;
+        seq.registered = 0;
     }
 
     /// Bounded reordering of the queue's head in favour of hot prefixes:

@@ -7,7 +7,8 @@
 
 use serde_json::{Map, Value};
 
-use super::ChatInput;
+use super::generation::check_schema_size;
+use super::{ChatInput, MAX_MESSAGES, MAX_TOOLS};
 use crate::api::error::ApiError;
 use crate::api::wire::chat::{
     AssistantToolCall, ChatConversation, ChatParams, ContentPart, Message, MessageContent, Tool,
@@ -65,6 +66,15 @@ fn messages(typed: Option<&[Message]>, raw: Vec<&Map<String, Value>>) -> Result<
         return Err(ApiError::invalid(
             "messages",
             "messages must hold at least one message",
+        ));
+    }
+    if typed.len() > MAX_MESSAGES {
+        return Err(ApiError::invalid(
+            "messages",
+            format!(
+                "messages may hold at most {MAX_MESSAGES} messages, got {}",
+                typed.len()
+            ),
         ));
     }
     let mut out = Vec::with_capacity(typed.len());
@@ -212,11 +222,22 @@ fn tools(typed: Option<&[Tool]>, raw: Option<&Value>) -> Result<Option<Value>, A
     let Some(typed) = typed.filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
+    if typed.len() > MAX_TOOLS {
+        return Err(ApiError::invalid(
+            "tools",
+            format!(
+                "tools may hold at most {MAX_TOOLS} tools, got {}",
+                typed.len()
+            ),
+        ));
+    }
     for (i, t) in typed.iter().enumerate() {
         let path = format!("tools[{i}]");
         check_function_name(t.function.as_ref().map(|f| f.name.as_ref()), &path)?;
         if let Some(params) = t.function.as_ref().and_then(|f| f.parameters.as_ref()) {
-            check_schema(params, &format!("{path}.function.parameters"))?;
+            let path = format!("{path}.function.parameters");
+            check_schema(params, &path)?;
+            check_schema_size(params, &path)?;
         }
     }
     Ok(raw.cloned())

@@ -3,7 +3,10 @@
 
 use serde_json::{Number, Value};
 
-use super::{ResponseOptions, ValidRequest, MAX_N, MAX_STOP};
+use super::{
+    ResponseOptions, ValidRequest, MAX_N, MAX_SCHEMA_BYTES, MAX_STOP, MAX_STOP_BYTES,
+    MAX_STOP_TOKEN_IDS, MAX_TOTAL_TOKENS,
+};
 use crate::api::error::ApiError;
 use crate::api::wire::generation::{GenerationParams, ResponseFormat, Stop};
 use crate::engine::request::{Constraint, GenerateRequest, Prompt, SamplingParams, TenantId};
@@ -152,7 +155,23 @@ pub(super) fn common(
         }
     };
     let n = int_in("n", p.n, 1, MAX_N as i128)?.unwrap_or(1) as usize;
+    if let Some(m) = max_tokens.filter(|&m| n.saturating_mul(m) > MAX_TOTAL_TOKENS) {
+        return Err(ApiError::invalid(
+            "n",
+            format!("n x max_tokens may be at most {MAX_TOTAL_TOKENS} tokens, got {n} x {m}"),
+        ));
+    }
     let stop = stop_strings(p.stop)?;
+    let stop_token_ids = p.stop_token_ids.map(|ids| ids.0).unwrap_or_default();
+    if stop_token_ids.len() > MAX_STOP_TOKEN_IDS {
+        return Err(ApiError::invalid(
+            "stop_token_ids",
+            format!(
+                "stop_token_ids may hold at most {MAX_STOP_TOKEN_IDS} ids, got {}",
+                stop_token_ids.len()
+            ),
+        ));
+    }
     let stream = p.stream.unwrap_or(false);
     let so = p.stream_options.unwrap_or_default();
 
@@ -169,7 +188,7 @@ pub(super) fn common(
         // Placeholder until the request actor clamps it to the context's room.
         max_tokens: max_tokens.unwrap_or(usize::MAX),
         ignore_eos: p.ignore_eos.unwrap_or(false),
-        stop_token_ids: p.stop_token_ids.map(|ids| ids.0).unwrap_or_default(),
+        stop_token_ids,
     };
     Ok(ValidRequest {
         model,
@@ -200,6 +219,7 @@ pub(super) fn common(
 /// `stop`: at most [`MAX_STOP`] strings. Empty strings are dropped (they
 /// would stop before the first token).
 fn stop_strings(stop: Option<Stop>) -> Result<Vec<String>, ApiError> {
+    let one = matches!(stop, Some(Stop::One(_)));
     let list = match stop {
         None => Vec::new(),
         Some(Stop::One(s)) => vec![s],
@@ -216,6 +236,21 @@ fn stop_strings(stop: Option<Stop>) -> Result<Vec<String>, ApiError> {
             items
         }
     };
+    for (i, s) in list.iter().enumerate() {
+        if s.len() > MAX_STOP_BYTES {
+            return Err(ApiError::invalid(
+                if one {
+                    "stop".to_string()
+                } else {
+                    format!("stop[{i}]")
+                },
+                format!(
+                    "a stop string may be at most {MAX_STOP_BYTES} bytes long, got {}",
+                    s.len()
+                ),
+            ));
+        }
+    }
     Ok(list.into_iter().filter(|s| !s.is_empty()).collect())
 }
 
@@ -248,7 +283,11 @@ pub(super) fn response_format(rf: Option<&ResponseFormat>) -> Result<Option<Cons
                 // No schema: any JSON object (OpenAI makes `schema` optional).
                 None => Constraint::JsonObject,
                 Some(schema) => Constraint::JsonSchema {
-                    schema: Value::Object(schema.0),
+                    schema: {
+                        let schema = Value::Object(schema.0);
+                        check_schema_size(&schema, "response_format.json_schema.schema")?;
+                        schema
+                    },
                     strict: js.strict.unwrap_or(false),
                 },
             }))
@@ -258,6 +297,20 @@ pub(super) fn response_format(rf: Option<&ResponseFormat>) -> Result<Option<Cons
             format!("response_format.type must be text, json_object or json_schema, got `{other}`"),
         )),
     }
+}
+
+/// A schema must be no larger than [`MAX_SCHEMA_BYTES`] of compact JSON.
+pub(super) fn check_schema_size(schema: &Value, path: &str) -> Result<(), ApiError> {
+    let bytes = serde_json::to_vec(schema)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if bytes > MAX_SCHEMA_BYTES {
+        return Err(ApiError::invalid(
+            path,
+            format!("{path} may be at most {MAX_SCHEMA_BYTES} bytes of JSON, got {bytes}"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

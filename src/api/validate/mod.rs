@@ -31,6 +31,23 @@ pub const MAX_N: u64 = 128;
 pub const MAX_STOP: usize = 16;
 /// Most alternatives per token in logprobs.
 pub const MAX_TOP_LOGPROBS: u64 = 20;
+/// Longest stop string, in bytes: every generated token is checked against
+/// every stop string, so their length bounds that work.
+pub const MAX_STOP_BYTES: usize = 512;
+/// Most `stop_token_ids` (checked in O(1) per token, but kept in memory
+/// per choice).
+pub const MAX_STOP_TOKEN_IDS: usize = 1024;
+/// Most messages in one chat (far above any real session: a coding agent
+/// compacts long before its context holds this many).
+pub const MAX_MESSAGES: usize = 10_000;
+/// Most tools offered at once (OpenAI's documented limit is 128).
+pub const MAX_TOOLS: usize = 256;
+/// Largest JSON schema of one tool's `parameters` (or of a
+/// `response_format` schema), in bytes of compact JSON: a schema is
+/// rendered into the prompt and compiled into a grammar.
+pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
+/// Most tokens all choices together may ask for (`n` x `max_tokens`).
+pub const MAX_TOTAL_TOKENS: usize = 1 << 20;
 
 /// What the HTTP layer needs to shape the reply, beside what the engine gets.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -449,6 +466,85 @@ mod tests {
             assert_eq!(e.status, StatusCode::BAD_REQUEST, "{extra}");
             assert_eq!(e.param.as_deref(), Some(param), "{extra}: {}", e.message);
             assert!(e.message.contains(msg), "{extra}: {}", e.message);
+        }
+    }
+
+    /// Every list and string field has a cap; one past it is a 400 that
+    /// names the field and says the limit, and the cap itself is accepted.
+    #[test]
+    fn caps_name_the_field_and_the_limit() {
+        let tool = |i: usize| json!({"type": "function", "function": {"name": format!("f{i}")}});
+        let user = json!({"role": "user", "content": "hi"});
+        let big_schema = |bytes: usize| json!({"type": "object", "description": "x".repeat(bytes)});
+        let cases: Vec<(Value, Value, &str, String)> = vec![
+            (
+                json!({"stop": vec!["ab"; MAX_STOP]}),
+                json!({"stop": vec!["ab"; MAX_STOP + 1]}),
+                "stop",
+                format!("at most {MAX_STOP} strings"),
+            ),
+            (
+                json!({"stop": ["a", "b".repeat(MAX_STOP_BYTES)]}),
+                json!({"stop": ["a", "b".repeat(MAX_STOP_BYTES + 1)]}),
+                "stop[1]",
+                format!("at most {MAX_STOP_BYTES} bytes"),
+            ),
+            (
+                json!({"stop": "b".repeat(MAX_STOP_BYTES)}),
+                json!({"stop": "b".repeat(MAX_STOP_BYTES + 1)}),
+                "stop",
+                format!("at most {MAX_STOP_BYTES} bytes"),
+            ),
+            (
+                json!({"stop_token_ids": vec![5; MAX_STOP_TOKEN_IDS]}),
+                json!({"stop_token_ids": vec![5; MAX_STOP_TOKEN_IDS + 1]}),
+                "stop_token_ids",
+                format!("at most {MAX_STOP_TOKEN_IDS} ids"),
+            ),
+            (
+                json!({"messages": vec![user.clone(); MAX_MESSAGES]}),
+                json!({"messages": vec![user.clone(); MAX_MESSAGES + 1]}),
+                "messages",
+                format!("at most {MAX_MESSAGES} messages"),
+            ),
+            (
+                json!({"tools": (0..MAX_TOOLS).map(tool).collect::<Vec<_>>()}),
+                json!({"tools": (0..=MAX_TOOLS).map(tool).collect::<Vec<_>>()}),
+                "tools",
+                format!("at most {MAX_TOOLS} tools"),
+            ),
+            (
+                json!({"tools": [{"type": "function", "function": {"name": "f",
+                    "parameters": big_schema(MAX_SCHEMA_BYTES - 100)}}]}),
+                json!({"tools": [{"type": "function", "function": {"name": "f",
+                    "parameters": big_schema(MAX_SCHEMA_BYTES)}}]}),
+                "tools[0].function.parameters",
+                format!("at most {MAX_SCHEMA_BYTES} bytes"),
+            ),
+            (
+                json!({"response_format": {"type": "json_schema", "json_schema": {
+                    "name": "x", "schema": big_schema(MAX_SCHEMA_BYTES - 100)}}}),
+                json!({"response_format": {"type": "json_schema", "json_schema": {
+                    "name": "x", "schema": big_schema(MAX_SCHEMA_BYTES)}}}),
+                "response_format.json_schema.schema",
+                format!("at most {MAX_SCHEMA_BYTES} bytes"),
+            ),
+            (
+                json!({"n": 128, "max_tokens": MAX_TOTAL_TOKENS / 128}),
+                json!({"n": 128, "max_tokens": MAX_TOTAL_TOKENS / 128 + 1}),
+                "n",
+                format!("at most {MAX_TOTAL_TOKENS} tokens"),
+            ),
+        ];
+        for (at_cap, over, param, msg) in cases {
+            assert!(
+                chat(at_cap.clone()).is_ok(),
+                "the cap itself is accepted: {param}"
+            );
+            let e = err(chat(over));
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{param}");
+            assert_eq!(e.param.as_deref(), Some(param), "{}", e.message);
+            assert!(e.message.contains(&msg), "{param}: {}", e.message);
         }
     }
 
