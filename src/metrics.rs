@@ -60,6 +60,29 @@ pub fn buckets_1_2_5(max: usize) -> Vec<f64> {
 /// Finish reasons that always have a `request_success_total` series.
 const REASONS: [&str; 3] = ["stop", "length", "abort"];
 
+/// Why admission control refused a request (`weir:requests_rejected_total`'s
+/// `reason`; vLLM has no admission control, so no vLLM name exists).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejectReason {
+    /// The waiting room was full (`max_waiting_requests`).
+    QueueFull,
+    /// The request waited past the queue timeout.
+    QueueTimeout,
+}
+
+impl RejectReason {
+    /// Every reason, in the order they are rendered.
+    pub const ALL: [RejectReason; 2] = [RejectReason::QueueFull, RejectReason::QueueTimeout];
+
+    /// The `reason` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::QueueFull => "queue_full",
+            RejectReason::QueueTimeout => "queue_timeout",
+        }
+    }
+}
+
 /// A float stored in an atomic as its bits.
 #[derive(Debug, Default)]
 struct AtomicF64(AtomicU64);
@@ -176,6 +199,8 @@ pub struct Metrics {
     success: [AtomicU64; 3],
     /// `request_success_total` for any other reason string.
     success_other: AtomicU64,
+    /// `weir:requests_rejected_total` for [`RejectReason::ALL`], in order.
+    rejected: [AtomicU64; 2],
     ttft: Histogram,
     itl: Histogram,
     e2e: Histogram,
@@ -205,6 +230,7 @@ impl Metrics {
             generation_tokens: AtomicU64::new(0),
             success: Default::default(),
             success_other: AtomicU64::new(0),
+            rejected: Default::default(),
             ttft: Histogram::new(TTFT_BUCKETS),
             itl: Histogram::new(ITL_BUCKETS),
             e2e: Histogram::new(REQUEST_LATENCY_BUCKETS),
@@ -254,6 +280,16 @@ impl Metrics {
     /// Tokens generated.
     pub fn add_generation_tokens(&self, n: u64) {
         self.generation_tokens.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A request refused by admission control.
+    pub fn inc_rejected(&self, reason: RejectReason) {
+        self.rejected[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests refused by admission control for `reason` so far.
+    pub fn rejected(&self, reason: RejectReason) -> u64 {
+        self.rejected[reason as usize].load(Ordering::Relaxed)
     }
 
     /// Time to first token, seconds.
@@ -371,6 +407,21 @@ impl Metrics {
             let _ = writeln!(out, "{name}{{{l},finished_reason=\"other\"}} {other}");
         }
 
+        let name = "weir:requests_rejected_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Requests refused by admission control (503), by reason."
+        );
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for reason in RejectReason::ALL {
+            let _ = writeln!(
+                out,
+                "{name}{{{l},reason=\"{}\"}} {}",
+                reason.as_str(),
+                self.rejected(reason)
+            );
+        }
+
         let hists: [(&str, &str, &Histogram); 6] = [
             (
                 "vllm:time_to_first_token_seconds",
@@ -466,6 +517,28 @@ mod tests {
     }
 
     #[test]
+    fn rejections_are_counted_by_reason() {
+        let m = Metrics::new("m");
+        m.inc_rejected(RejectReason::QueueFull);
+        m.inc_rejected(RejectReason::QueueFull);
+        m.inc_rejected(RejectReason::QueueTimeout);
+        let t = m.render();
+        assert!(t.contains("# TYPE weir:requests_rejected_total counter\n"));
+        assert!(
+            t.contains("weir:requests_rejected_total{model_name=\"m\",reason=\"queue_full\"} 2\n"),
+            "{t}"
+        );
+        assert!(t.contains(
+            "weir:requests_rejected_total{model_name=\"m\",reason=\"queue_timeout\"} 1\n"
+        ));
+        let fresh = Metrics::new("m").render();
+        assert!(
+            fresh.contains("reason=\"queue_timeout\"} 0\n"),
+            "both series always exist"
+        );
+    }
+
+    #[test]
     fn histogram_buckets_are_cumulative() {
         let m = Metrics::new("m");
         m.observe_ttft(0.001); // exactly on a bound: counts in le=0.001
@@ -528,15 +601,14 @@ mod tests {
         assert!(t.contains("model_name=\"a\\\"b\\\\c\\nd\""));
         assert!(t.contains("finished_reason=\"other\"} 1"));
         for l in t.lines() {
-            if l.starts_with('#') {
-                assert!(
-                    l.starts_with("# HELP vllm:") || l.starts_with("# TYPE vllm:"),
-                    "{l}"
-                );
+            let ours = |s: &str| s.starts_with("vllm:") || s.starts_with("weir:");
+            if let Some(rest) = l.strip_prefix("# HELP ").or(l.strip_prefix("# TYPE ")) {
+                assert!(ours(rest), "{l}");
                 continue;
             }
+            assert!(!l.starts_with('#'), "{l}");
             let (series, value) = l.rsplit_once(' ').unwrap();
-            assert!(series.starts_with("vllm:") && series.ends_with('}'), "{l}");
+            assert!(ours(series) && series.ends_with('}'), "{l}");
             assert!(value == "+Inf" || value.parse::<f64>().is_ok(), "{l}");
         }
         // Token buckets stop at max_model_len: the last bound is 2000, so

@@ -41,7 +41,8 @@ pub struct ChoiceResult {
 }
 
 /// Read events until all `n` choices have finished. A `Failed` event or a
-/// channel closed early is a 500 (a server fault, never the client's).
+/// channel closed early is a 500 (a server fault, never the client's); a
+/// request dropped after waiting past the queue timeout is a 503.
 pub async fn collect(
     events: flume::Receiver<StreamEvent>,
     n: usize,
@@ -92,6 +93,10 @@ pub async fn collect(
                 _ => tracing::warn!(choice, n, "unexpected finish event"),
             },
             StreamEvent::Failed { message } => return Err(ApiError::internal(message)),
+            StreamEvent::QueueTimedOut {
+                waited,
+                retry_after,
+            } => return Err(ApiError::queue_timeout(waited, retry_after)),
         }
     }
     Ok(results)
@@ -231,5 +236,19 @@ mod tests {
         drop(tx);
         let e = collect(rx, 1).await.unwrap_err();
         assert!(e.message.contains("before it finished"));
+    }
+
+    #[tokio::test]
+    async fn collect_queue_timeout_is_503_with_retry_after() {
+        let (tx, rx) = flume::unbounded();
+        tx.send(StreamEvent::QueueTimedOut {
+            waited: std::time::Duration::from_secs(3),
+            retry_after: std::time::Duration::from_secs(2),
+        })
+        .unwrap();
+        let e = collect(rx, 2).await.unwrap_err();
+        assert_eq!(e.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.retry_after, Some(std::time::Duration::from_secs(2)));
+        assert!(e.message.starts_with("Overloaded: "), "{}", e.message);
     }
 }

@@ -3,11 +3,13 @@
 //! (`{"error": {"message", "type", "param", "code"}}`), or to an SSE frame
 //! when the failure happens mid-stream.
 
+use std::time::Duration;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::runtime::handle::EngineError;
+use crate::runtime::handle::{retry_secs, EngineError};
 
 /// An error answered to the client, already classified.
 ///
@@ -26,8 +28,10 @@ pub struct ApiError {
     pub param: Option<String>,
     /// OpenAI's machine-readable `code` (`model_not_found`, ...).
     pub code: Option<&'static str>,
-    /// Seconds the client should wait before retrying (sent as `retry-after`).
-    pub retry_after: Option<u64>,
+    /// How long the client should wait before retrying: sent as
+    /// `retry-after` (whole seconds, rounded up) and `retry-after-ms`,
+    /// which the OpenAI SDKs read first.
+    pub retry_after: Option<Duration>,
 }
 
 /// The JSON body of an error reply: `{"error": {...}}`.
@@ -51,8 +55,17 @@ pub struct ErrorObject<'a> {
     pub code: Option<&'a str>,
 }
 
-/// Seconds a client is asked to wait after a 503.
-const UNAVAILABLE_RETRY_AFTER_S: u64 = 1;
+/// How long a client is asked to wait after a 503 from an engine that is
+/// not running.
+const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The `code` of a refusal by admission control (queue full or queue
+/// timeout). OpenAI documents none for its own "overloaded" 503s; the
+/// SDKs retry on the status, and OpenCode reads the message.
+pub const OVERLOADED_CODE: &str = "server_overloaded";
+
+/// The header the OpenAI SDKs read before `retry-after`: milliseconds.
+const RETRY_AFTER_MS: &str = "retry-after-ms";
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
@@ -141,13 +154,38 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message)
             .with_code("service_unavailable");
-        e.retry_after = Some(UNAVAILABLE_RETRY_AFTER_S);
+        e.retry_after = Some(UNAVAILABLE_RETRY_AFTER);
         e
+    }
+
+    /// 503 with `retry-after`: admission control refused the request (the
+    /// waiting room is full, or it waited past the queue timeout).
+    /// `message` says "Overloaded".
+    pub fn overloaded(message: impl Into<String>, retry_after: Duration) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message)
+            .with_code(OVERLOADED_CODE);
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    /// The request waited past the queue timeout (a 503 before a reply
+    /// started; the same body in an SSE error frame after).
+    pub fn queue_timeout(waited: Duration, retry_after: Duration) -> Self {
+        Self::from_engine(
+            &EngineError::QueueTimeout {
+                waited,
+                retry_after,
+            },
+            "",
+        )
     }
 
     /// Map an engine refusal. `prompt_field` is the request field that held
     /// the prompt (`messages` or `prompt`), named as `param` for prompt errors.
     pub fn from_engine(err: &EngineError, prompt_field: &str) -> Self {
+        if let Some(retry_after) = err.retry_after() {
+            return Self::overloaded(err.to_string(), retry_after);
+        }
         if !err.is_client_error() {
             return Self::unavailable(err.to_string());
         }
@@ -192,7 +230,11 @@ impl From<EngineError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
+        if self.code == Some(OVERLOADED_CODE) {
+            // Counted in `weir:requests_rejected_total`; a burst must not
+            // flood the log.
+            tracing::debug!(status = %self.status, message = %self.message, "request refused");
+        } else if self.status.is_server_error() {
             tracing::error!(status = %self.status, message = %self.message, "request failed");
         } else {
             tracing::debug!(status = %self.status, message = %self.message, param = ?self.param, "request refused");
@@ -206,9 +248,15 @@ impl IntoResponse for ApiError {
             self.body().to_string(),
         )
             .into_response();
-        if let Some(secs) = self.retry_after {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        if let Some(wait) = self.retry_after {
+            let h = resp.headers_mut();
+            h.insert(header::RETRY_AFTER, HeaderValue::from(retry_secs(wait)));
+            // Rounded up too, so the two headers never disagree.
+            let ms = wait.as_nanos().div_ceil(1_000_000);
+            h.insert(
+                RETRY_AFTER_MS,
+                HeaderValue::from(u64::try_from(ms).unwrap_or(u64::MAX)),
+            );
         }
         resp
     }
@@ -260,9 +308,57 @@ mod tests {
 
         let e = ApiError::from_engine(&EngineError::Unavailable("stopping".into()), "messages");
         assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(e.retry_after, Some(UNAVAILABLE_RETRY_AFTER_S));
+        assert_eq!(e.retry_after, Some(UNAVAILABLE_RETRY_AFTER));
         let resp = e.into_response();
         assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(resp.headers()[RETRY_AFTER_MS], "1000");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_a_503_that_says_overloaded_and_when_to_retry() {
+        let e = ApiError::from_engine(
+            &EngineError::Overloaded {
+                waiting: 64,
+                retry_after: Duration::from_millis(2300),
+            },
+            "messages",
+        );
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        let b = e.body();
+        assert_eq!(b["error"]["type"], "server_error");
+        assert_eq!(b["error"]["code"], OVERLOADED_CODE);
+        assert_eq!(b["error"]["param"], serde_json::Value::Null);
+        let message = b["error"]["message"].as_str().unwrap();
+        // OpenCode shows "Provider is overloaded" for a message containing
+        // "Overloaded" (case-sensitive).
+        assert!(message.starts_with("Overloaded: 64 requests"), "{message}");
+        assert!(message.contains("retry after 3 s"), "{message}");
+        let resp = e.into_response();
+        assert_eq!(resp.status(), 503);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "3");
+        assert_eq!(resp.headers()[RETRY_AFTER_MS], "2300");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json, b);
+        let resp =
+            ApiError::overloaded("Overloaded", Duration::from_nanos(5_000_000_001)).into_response();
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "6");
+        assert_eq!(resp.headers()[RETRY_AFTER_MS], "5001", "both round up");
+    }
+
+    #[test]
+    fn a_queue_timeout_says_overloaded_and_how_long_it_waited() {
+        let e = ApiError::queue_timeout(Duration::from_millis(30_040), Duration::from_secs(4));
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code, Some(OVERLOADED_CODE));
+        assert_eq!(e.retry_after, Some(Duration::from_secs(4)));
+        assert!(e.message.starts_with("Overloaded: "), "{}", e.message);
+        assert!(e.message.contains("waited 30.0 s"), "{}", e.message);
+        assert!(e.message.contains("retry after 4 s"), "{}", e.message);
+        let frame = e.sse_frame();
+        assert!(frame.contains("\"code\":\"server_overloaded\""), "{frame}");
     }
 
     #[test]

@@ -334,6 +334,13 @@ impl SseEncoder {
                 self.failed = true;
                 out.push_str(&ApiError::internal(message.clone()).sse_frame());
             }
+            StreamEvent::QueueTimedOut {
+                waited,
+                retry_after,
+            } => {
+                self.failed = true;
+                out.push_str(&ApiError::queue_timeout(*waited, *retry_after).sse_frame());
+            }
         }
         out
     }
@@ -631,6 +638,25 @@ mod tests {
         assert_eq!(f.len(), 4, "{f:#?}");
         assert_eq!(f[2]["error"]["message"], "executor died");
         assert_eq!(f[2]["error"]["type"], "server_error");
+        assert_eq!(f[3], "[DONE]");
+    }
+
+    #[test]
+    fn a_queue_timeout_is_one_overloaded_error_frame_then_done() {
+        let timed_out = StreamEvent::QueueTimedOut {
+            waited: std::time::Duration::from_secs(2),
+            retry_after: std::time::Duration::from_secs(1),
+        };
+        // Every choice of the request reports it; one frame (after the
+        // two choices' opening chunks) says it.
+        let f = run(cfg(StreamKind::Chat, 2), &[timed_out.clone(), timed_out]);
+        assert_eq!(f.len(), 4, "{f:#?}");
+        assert_eq!(f[1]["choices"][0]["delta"]["role"], "assistant");
+        assert_eq!(f[2]["error"]["code"], "server_overloaded");
+        assert_eq!(f[2]["error"]["type"], "server_error");
+        let message = f[2]["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("Overloaded: "), "{message}");
+        assert!(message.contains("waited 2.0 s"), "{message}");
         assert_eq!(f[3], "[DONE]");
     }
 

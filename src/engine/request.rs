@@ -327,6 +327,15 @@ pub enum StreamEvent {
         /// Human-readable cause.
         message: String,
     },
+    /// The request waited in the queue past the queue timeout without
+    /// starting and was dropped: the server is overloaded (a 503, or an
+    /// error frame on a stream). Nothing was generated.
+    QueueTimedOut {
+        /// How long it waited.
+        waited: std::time::Duration,
+        /// When a retry has a fair chance.
+        retry_after: std::time::Duration,
+    },
 }
 
 /// An accepted request, handed back to the HTTP layer.

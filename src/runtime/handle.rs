@@ -3,11 +3,13 @@
 //! event channel the stream actors write into.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use crate::engine::request::{GenerateRequest, Generation};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RejectReason};
+use crate::runtime::admission::Admission;
 use crate::tokenize::conversation::{self, ConversationError};
 use crate::tokenize::tool_fallback::{self, FallbackFormat};
 use crate::tokenize::Tokenizer;
@@ -60,12 +62,56 @@ pub enum EngineError {
     /// The engine is shutting down or its actors died (503).
     #[error("the engine is unavailable: {0}")]
     Unavailable(String),
+    /// The waiting room is full (`max_waiting_requests`): refused before
+    /// any work was spent on the request (503 with `retry-after`). The
+    /// message starts with "Overloaded", which OpenCode shows as "Provider
+    /// is overloaded".
+    #[error("Overloaded: {waiting} requests are already waiting for this server, the most it queues. Please retry after {} s.", retry_secs(*retry_after))]
+    Overloaded {
+        /// Requests waiting when this one came.
+        waiting: usize,
+        /// When a retry has a fair chance.
+        retry_after: Duration,
+    },
+    /// The request waited past the queue timeout without starting (503
+    /// with `retry-after`, or an error frame once a stream has begun).
+    #[error("Overloaded: the request waited {:.1} s in the queue without starting, longer than this server lets a request wait. Please retry after {} s.", waited.as_secs_f64(), retry_secs(*retry_after))]
+    QueueTimeout {
+        /// How long it waited.
+        waited: Duration,
+        /// When a retry has a fair chance.
+        retry_after: Duration,
+    },
+}
+
+/// A retry hint in whole seconds, rounded up (what `retry-after` says).
+pub fn retry_secs(retry_after: Duration) -> u64 {
+    let secs = retry_after.as_secs();
+    if retry_after.subsec_nanos() > 0 {
+        secs + 1
+    } else {
+        secs
+    }
 }
 
 impl EngineError {
     /// True when the client caused it (maps to 4xx rather than 5xx).
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, EngineError::Unavailable(_))
+        !matches!(
+            self,
+            EngineError::Unavailable(_)
+                | EngineError::Overloaded { .. }
+                | EngineError::QueueTimeout { .. }
+        )
+    }
+
+    /// When the client should retry, for refusals that say so.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            EngineError::Overloaded { retry_after, .. }
+            | EngineError::QueueTimeout { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
     }
 }
 
@@ -87,6 +133,8 @@ pub(crate) struct EngineShared {
     pub(crate) output_formats: crate::parse::OutputFormats,
     /// The grammar compiler for constrained decoding (built on first use).
     pub(crate) guidance: crate::engine::guided::Guidance,
+    /// The waiting room: requests accepted and not yet running, bounded.
+    pub(crate) admission: Arc<Admission>,
 }
 
 impl Drop for EngineShared {
@@ -205,11 +253,26 @@ impl EngineHandle {
         FallbackFormat::for_parser(self.inner.output_formats.tools)
     }
 
-    /// Start generating: spawns a request actor, which renders, tokenizes and
-    /// clamps, then submits to the scheduler. Dropping the returned
-    /// receiver cancels the request and frees its KV blocks.
+    /// Requests accepted and not yet running (rendering, tokenizing or in
+    /// the scheduler's waiting queue).
+    pub fn waiting_requests(&self) -> usize {
+        self.inner.admission.waiting()
+    }
+
+    /// Start generating: takes a place in the waiting room first (a full
+    /// room is an [`EngineError::Overloaded`] before any work is spent),
+    /// then spawns a request actor, which renders, tokenizes and clamps,
+    /// then submits to the scheduler. Dropping the returned receiver
+    /// cancels the request and frees its KV blocks.
     pub async fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError> {
-        crate::runtime::request_actor::run(self.clone(), req).await
+        let ticket = self.inner.admission.try_enter().map_err(|full| {
+            self.inner.metrics.inc_rejected(RejectReason::QueueFull);
+            EngineError::Overloaded {
+                waiting: full.waiting,
+                retry_after: full.retry_after,
+            }
+        })?;
+        crate::runtime::request_actor::run(self.clone(), req, ticket).await
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`start`]: builds a running engine from [`EngineConfig`] (model or
 //!   demo, tokenizer, KV sizing, runner, scheduler actor).
 //! - [`handle`]: [`EngineHandle`], the facade the HTTP layer calls.
+//! - [`admission`]: the bounded waiting room every request enters first.
 //! - [`request_actor`]: one per request: template, tokenize, compile the
 //!   constraint, clamp `max_tokens`, one stream actor per choice.
 //! - [`scheduler_actor`]: one per model replica, on a thread of its own;
@@ -12,6 +13,7 @@
 //! - [`executor`]: the OS thread that owns the model runner and samples.
 //! - [`stream_actor`]: one per choice: detokenize, stop strings, parsers.
 
+pub mod admission;
 pub mod executor;
 pub mod handle;
 pub mod limits;

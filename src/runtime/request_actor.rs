@@ -5,11 +5,21 @@
 //! to the scheduler, and hands the event channel back to the HTTP layer.
 //! It then waits for every choice to end and records the request's usage
 //! and latency once, so no usage record is lost however a choice ends.
+//!
+//! The request arrives holding its place in the waiting room (a
+//! [`QueueTicket`]). Template, tokenizer and grammar work runs on the
+//! blocking pool under one of a bounded number of permits, so a burst of
+//! queued requests cannot take every core; a request waiting for a permit
+//! still counts as waiting, is refused once it has waited past the queue
+//! timeout, and is dropped without any work if its client has left. The
+//! ticket then travels with the first choice to the scheduler.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
+
+use tokio::sync::OwnedSemaphorePermit;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use serde_json::Value;
@@ -19,7 +29,9 @@ use crate::engine::request::{
     Constraint, FinishReason, GenerateRequest, Generation, Prompt, SeqId,
 };
 use crate::engine::sched::NewSequence;
+use crate::metrics::RejectReason;
 use crate::runner::PromptHint;
+use crate::runtime::admission::QueueTicket;
 use crate::runtime::handle::{EngineError, EngineHandle};
 use crate::runtime::scheduler_actor::{SchedulerMsg, SubmitSeq};
 use crate::runtime::stream_actor::{StreamActor, StreamArgs};
@@ -45,6 +57,7 @@ pub struct RequestActor;
 pub struct RequestArgs {
     engine: EngineHandle,
     req: GenerateRequest,
+    ticket: QueueTicket,
     reply: tokio::sync::oneshot::Sender<Result<Generation, EngineError>>,
 }
 
@@ -58,8 +71,13 @@ pub struct RequestState {
     last_reason: FinishReason,
 }
 
-/// Run a request: spawn its actor and wait for it to accept or refuse.
-pub async fn run(engine: EngineHandle, req: GenerateRequest) -> Result<Generation, EngineError> {
+/// Run a request that holds a place in the waiting room: spawn its actor
+/// and wait for it to accept or refuse.
+pub async fn run(
+    engine: EngineHandle,
+    req: GenerateRequest,
+    ticket: QueueTicket,
+) -> Result<Generation, EngineError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     Actor::spawn(
         None,
@@ -67,6 +85,7 @@ pub async fn run(engine: EngineHandle, req: GenerateRequest) -> Result<Generatio
         RequestArgs {
             engine,
             req,
+            ticket,
             reply: tx,
         },
     )
@@ -221,8 +240,14 @@ impl Actor for RequestActor {
         myself: ActorRef<RequestMsg>,
         args: RequestArgs,
     ) -> Result<RequestState, ActorProcessingErr> {
-        let arrived = Instant::now();
-        let RequestArgs { engine, req, reply } = args;
+        let RequestArgs {
+            engine,
+            req,
+            ticket,
+            reply,
+        } = args;
+        // Latencies count from admission, queueing included.
+        let arrived = ticket.arrived();
         let mut state = RequestState {
             engine: engine.clone(),
             arrived,
@@ -231,7 +256,7 @@ impl Actor for RequestActor {
             completion_tokens: 0,
             last_reason: FinishReason::Stop,
         };
-        match Self::start(&myself, &engine, req, arrived).await {
+        match Self::start(&myself, &engine, req, ticket, &reply).await {
             Ok((generation, n)) => {
                 state.prompt_tokens = generation.prompt_tokens;
                 state.choices_left = n;
@@ -385,14 +410,54 @@ impl RequestActor {
         }
     }
 
+    /// One of the bounded permits to render and tokenize, waited for no
+    /// longer than the request's queue timeout allows.
+    async fn tokenization_permit(
+        engine: &EngineHandle,
+        ticket: &QueueTicket,
+    ) -> Result<OwnedSemaphorePermit, EngineError> {
+        let acquire = engine
+            .inner
+            .admission
+            .tokenizations()
+            .clone()
+            .acquire_owned();
+        let permit = match ticket.time_left(Instant::now()) {
+            None => acquire.await,
+            Some(left) => match tokio::time::timeout(left, acquire).await {
+                Ok(permit) => permit,
+                Err(_) => {
+                    engine.metrics().inc_rejected(RejectReason::QueueTimeout);
+                    return Err(EngineError::QueueTimeout {
+                        waited: ticket.waited(),
+                        retry_after: ticket.retry_after(),
+                    });
+                }
+            },
+        };
+        permit.map_err(|_| EngineError::Unavailable("the tokenization permits are closed".into()))
+    }
+
     async fn start(
         myself: &ActorRef<RequestMsg>,
         engine: &EngineHandle,
         req: GenerateRequest,
-        arrived: Instant,
+        ticket: QueueTicket,
+        reply: &tokio::sync::oneshot::Sender<Result<Generation, EngineError>>,
     ) -> Result<(Generation, usize), EngineError> {
+        let arrived = ticket.arrived();
+        let permit = Self::tokenization_permit(engine, &ticket).await?;
+        if reply.is_closed() {
+            // The client left while the request waited: spend nothing on
+            // it (nobody reads this error).
+            return Err(EngineError::Unavailable(
+                "the client left before its request started".into(),
+            ));
+        }
         // Templates, tokenizers and grammar compilers are CPU work: keep
-        // them off the reactor.
+        // them off the reactor, at most as many at once as there are
+        // permits (the permit is held until the work ends, even if this
+        // request is dropped meanwhile).
         let (
             Tokenized {
                 ids,
@@ -406,6 +471,7 @@ impl RequestActor {
             let constraint = req.constraint.clone();
             let tools = Self::tool_format(&engine, &req);
             tokio::task::spawn_blocking(move || {
+                let _permit = permit;
                 let tokenized = tokenize(&engine, &prompt)?;
                 let compiled = match &constraint {
                     None => None,
@@ -447,6 +513,8 @@ impl RequestActor {
         let n = req.n.max(1);
         let mut seqs = Vec::with_capacity(n);
         let mut leader: Option<SeqId> = None;
+        // The waiting room's place rides with the first choice.
+        let mut ticket = Some(ticket);
         for choice in 0..n {
             // Validation caps `n` far below MAX_CHOICES (checked where the
             // cap is defined); an id that does not fit is a server fault.
@@ -503,6 +571,7 @@ impl RequestActor {
                 },
                 stream,
                 client: tx.clone(),
+                ticket: ticket.take(),
             });
             leader.get_or_insert(seq_id);
         }

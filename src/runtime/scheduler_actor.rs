@@ -6,14 +6,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::engine::kv::BlockManager;
 use crate::engine::request::{SeqId, StreamEvent};
 use crate::engine::sched::{NewSequence, Scheduler, SchedulerConfig};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RejectReason};
 use crate::runner::ModelRunner;
+use crate::runtime::admission::QueueTicket;
 use crate::runtime::executor::{Executor, StepDone};
 use crate::runtime::stream_actor::StreamMsg;
 
@@ -26,7 +28,15 @@ pub struct SubmitSeq {
     /// The request's event channel, only to notice a client that left
     /// while its sequence is still queued or prefilling.
     pub client: flume::Sender<StreamEvent>,
+    /// The request's place in the waiting room (on its first choice
+    /// only): given back when that choice is first scheduled, dropped if
+    /// it ends before; the queue timeout runs from its arrival.
+    pub ticket: Option<QueueTicket>,
 }
+
+/// How often the scheduler looks for clients that left and requests past
+/// the queue timeout, even while no step runs or one step runs long.
+pub const TICK: Duration = Duration::from_millis(100);
 
 /// What the scheduler actor is told.
 pub enum SchedulerMsg {
@@ -36,6 +46,9 @@ pub enum SchedulerMsg {
     Abort(SeqId),
     /// The executor finished a step.
     StepDone(Box<StepDone>),
+    /// Every [`TICK`]: drop queued sequences whose client left or that
+    /// waited past the queue timeout.
+    Tick,
 }
 
 /// How to build the scheduler actor.
@@ -115,6 +128,8 @@ impl SchedulerActor {
 struct Live {
     stream: ActorRef<StreamMsg>,
     client: flume::Sender<StreamEvent>,
+    /// Set until the request's first sequence is scheduled.
+    ticket: Option<QueueTicket>,
 }
 
 /// The scheduler actor's private state.
@@ -143,6 +158,8 @@ impl Actor for SchedulerActor {
             // The actor outlives the executor; a send failure means shutdown.
             let _ = me.send_message(SchedulerMsg::StepDone(Box::new(done)));
         })?;
+        // Stops by itself when the actor does.
+        myself.send_interval(TICK, || SchedulerMsg::Tick);
         Ok(SchedulerState {
             sched: Scheduler::new(
                 args.config,
@@ -175,6 +192,7 @@ impl Actor for SchedulerActor {
                         Live {
                             stream: s.stream,
                             client: s.client,
+                            ticket: s.ticket,
                         },
                     );
                     st.sched.add(s.seq);
@@ -183,6 +201,12 @@ impl Actor for SchedulerActor {
             SchedulerMsg::Abort(id) => {
                 st.sched.abort(id);
                 st.live.remove(&id);
+            }
+            SchedulerMsg::Tick => {
+                // Queued sequences leave now even if no step ends soon.
+                if Self::drop_departed(st) + Self::expire_waiting(st) > 0 {
+                    Self::publish_gauges(st);
+                }
             }
             SchedulerMsg::StepDone(done) => {
                 st.in_flight = false;
@@ -246,25 +270,91 @@ impl SchedulerActor {
         stats
     }
 
-    /// Start the next step if none is running and there is work.
-    fn maybe_step(st: &mut SchedulerState) {
-        if st.in_flight {
-            return;
-        }
-        // Clients that left while queued or prefilling free their blocks now.
+    /// Sequences whose client left (while queued or prefilling, when no
+    /// token would tell) free their blocks now; returns how many.
+    fn drop_departed(st: &mut SchedulerState) -> usize {
         let gone: Vec<SeqId> = st
             .live
             .iter()
             .filter(|(_, l)| l.client.is_disconnected())
             .map(|(&id, _)| id)
             .collect();
-        for id in gone {
+        for &id in &gone {
             st.sched.abort(id);
             if let Some(l) = st.live.remove(&id) {
                 let _ = l.stream.send_message(StreamMsg::ClientGone);
             }
         }
+        gone.len()
+    }
+
+    /// Requests that never started and waited past the queue timeout are
+    /// dropped (every choice, blocks freed) and their clients told the
+    /// server is overloaded; returns how many sequences left.
+    fn expire_waiting(st: &mut SchedulerState) -> usize {
+        let now = Instant::now();
+        let expired: HashMap<u64, (Duration, Duration)> = st
+            .live
+            .iter()
+            .filter_map(|(id, l)| {
+                let t = l.ticket.as_ref().filter(|t| t.expired(now))?;
+                Some((id.request_id(), (t.waited(), t.retry_after())))
+            })
+            .collect();
+        if expired.is_empty() {
+            return 0;
+        }
+        let seqs: Vec<SeqId> = st
+            .live
+            .keys()
+            .filter(|id| expired.contains_key(&id.request_id()))
+            .copied()
+            .collect();
+        for &id in &seqs {
+            st.sched.abort(id);
+            if let (Some(l), Some(&(waited, retry_after))) =
+                (st.live.remove(&id), expired.get(&id.request_id()))
+            {
+                let _ = l.stream.send_message(StreamMsg::QueueTimedOut {
+                    waited,
+                    retry_after,
+                });
+            }
+        }
+        for _ in 0..expired.len() {
+            st.metrics.inc_rejected(RejectReason::QueueTimeout);
+        }
+        tracing::debug!(
+            requests = expired.len(),
+            "requests waited past the queue timeout"
+        );
+        seqs.len()
+    }
+
+    /// The requests of `step`'s newly scheduled sequences are running:
+    /// their places in the waiting room are given back.
+    fn give_back_tickets(st: &mut SchedulerState, step: &crate::engine::sched::SchedulerOutput) {
+        for s in &step.new_seqs {
+            // The ticket rides with choice 0.
+            let first = SeqId::new(s.seq_id.request_id(), 0);
+            if let Some(ticket) = first
+                .and_then(|id| st.live.get_mut(&id))
+                .and_then(|l| l.ticket.take())
+            {
+                ticket.started();
+            }
+        }
+    }
+
+    /// Start the next step if none is running and there is work.
+    fn maybe_step(st: &mut SchedulerState) {
+        if st.in_flight {
+            return;
+        }
+        // Clients that left while queued or prefilling free their blocks now.
+        Self::drop_departed(st);
         let step = st.sched.schedule();
+        Self::give_back_tickets(st, &step);
         let stats = Self::publish_gauges(st);
         if stats.preemptions_total > st.preemptions_seen {
             st.metrics

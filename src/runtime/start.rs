@@ -255,6 +255,7 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
             scheduler,
             next_request_id: AtomicU64::new(1),
             output_formats,
+            admission: crate::runtime::admission::Admission::new(&cfg.limits),
         }),
     };
     // The grammar compiler's token trie, built before the first constrained

@@ -37,6 +37,14 @@ pub enum StreamMsg {
     Failed(String),
     /// The scheduler noticed the client left before any token came.
     ClientGone,
+    /// The scheduler dropped the sequence: it waited past the queue
+    /// timeout without starting.
+    QueueTimedOut {
+        /// How long it waited.
+        waited: std::time::Duration,
+        /// When the client may retry.
+        retry_after: std::time::Duration,
+    },
 }
 
 /// How to build a stream actor.
@@ -128,6 +136,16 @@ impl Actor for StreamActor {
                 Self::finish(&myself, st, End::Finished(FinishReason::Abort));
             }
             StreamMsg::ClientGone => {
+                Self::finish(&myself, st, End::Finished(FinishReason::Abort));
+            }
+            StreamMsg::QueueTimedOut {
+                waited,
+                retry_after,
+            } => {
+                let _ = st.args.events.send(StreamEvent::QueueTimedOut {
+                    waited,
+                    retry_after,
+                });
                 Self::finish(&myself, st, End::Finished(FinishReason::Abort));
             }
         }

@@ -225,6 +225,9 @@ async fn run_one(
             StreamEvent::Delta { .. } => {}
             StreamEvent::Finished { .. } => break,
             StreamEvent::Failed { message } => return Err(message),
+            StreamEvent::QueueTimedOut { waited, .. } => {
+                return Err(format!("waited {waited:?} in the queue and was dropped"))
+            }
         }
     }
     Ok(Timing {
@@ -436,6 +439,9 @@ async fn agent_turn(
                 break;
             }
             StreamEvent::Failed { message } => return Err(message),
+            StreamEvent::QueueTimedOut { waited, .. } => {
+                return Err(format!("waited {waited:?} in the queue and was dropped"))
+            }
         }
     }
     Ok(TurnResult {
