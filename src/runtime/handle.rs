@@ -87,6 +87,8 @@ pub(crate) struct EngineShared {
     pub(crate) output_formats: crate::parse::OutputFormats,
     /// The grammar compiler for constrained decoding (built on first use).
     pub(crate) guidance: crate::engine::guided::Guidance,
+    /// Admission and backpressure limits.
+    pub(crate) limits: crate::runtime::ServingLimits,
 }
 
 impl Drop for EngineShared {

@@ -255,6 +255,7 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
             scheduler,
             next_request_id: AtomicU64::new(1),
             output_formats,
+            limits: cfg.limits.clone(),
         }),
     };
     // The grammar compiler's token trie, built before the first constrained
