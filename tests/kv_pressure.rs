@@ -89,7 +89,8 @@ async fn a_client_that_leaves_while_queued_is_dropped_within_a_second() {
         script: None,
         speed: weir::runner::sim::SimSpeed {
             prefill_us_per_token: 1.0,
-            decode_step_us: 5000.0,
+            // 300 steps of 20 ms: the runner outlives the test's checks.
+            decode_step_us: 20000.0,
             decode_us_per_seq: 1.0,
         },
     };

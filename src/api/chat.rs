@@ -221,6 +221,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn collect_reads_a_bounded_channel_to_the_end() {
+        // A one-event channel: the producer can only go on as collect reads.
+        let (tx, rx) = flume::bounded(1);
+        let producer = tokio::spawn(async move {
+            for _ in 0..500 {
+                tx.send_async(delta(0, "a")).await.unwrap();
+            }
+            tx.send_async(fin(0, 500)).await.unwrap();
+        });
+        let r = tokio::time::timeout(std::time::Duration::from_secs(10), collect(rx, 1))
+            .await
+            .expect("collect never stops reading")
+            .unwrap();
+        producer.await.unwrap();
+        assert_eq!(r[0].text, "a".repeat(500));
+        assert_eq!(r[0].completion_tokens, 500);
+    }
+
+    #[tokio::test]
     async fn collect_failure_and_early_end_are_500() {
         let (tx, rx) = flume::unbounded();
         tx.send(StreamEvent::Failed {

@@ -16,6 +16,7 @@ pub mod openai;
 pub mod sse;
 pub mod validate;
 pub mod wire;
+pub mod write_stall;
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
@@ -86,6 +87,10 @@ pub async fn serve_on(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
+    // A client that reads nothing for the stall timeout is disconnected,
+    // which frees its connection's buffers and aborts its request.
+    let listener =
+        write_stall::StallGuardedListener::new(listener, engine.inner.limits.stream_stall_timeout);
     axum::serve(listener, router(engine))
         .with_graceful_shutdown(shutdown)
         .await

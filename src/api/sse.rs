@@ -723,6 +723,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_bounded_channel_is_drained_in_batches_to_the_end() {
+        // Producers wait on a full channel while the body is not polled;
+        // each poll then takes what is queued in one write.
+        let (tx, rx) = flume::bounded(MAX_BATCH);
+        let producer = tokio::spawn(async move {
+            for _ in 0..300 {
+                tx.send_async(delta(0, "x", 1)).await.unwrap();
+            }
+            tx.send_async(fin(0, FinishReason::Length, 300))
+                .await
+                .unwrap();
+        });
+        let s = sse_stream(SseEncoder::new(cfg(StreamKind::Chat, 1)), rx);
+        tokio::task::yield_now().await;
+        let chunks: Vec<_> = s.map(|b| b.unwrap()).collect().await;
+        producer.await.unwrap();
+        let text: String = chunks
+            .iter()
+            .map(|b| String::from_utf8(b.to_vec()).unwrap())
+            .collect();
+        let f = frames(&text);
+        let content: String = f
+            .iter()
+            .filter_map(|v| v["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert_eq!(content, "x".repeat(300));
+        assert!(text.ends_with(DONE_FRAME));
+        assert!(chunks.len() < 300, "{} writes for 300 events", chunks.len());
+    }
+
+    #[tokio::test]
     async fn dropping_the_stream_drops_the_receiver() {
         let (tx, rx) = flume::unbounded::<StreamEvent>();
         let mut s = Box::pin(sse_stream(SseEncoder::new(cfg(StreamKind::Chat, 1)), rx));

@@ -135,6 +135,8 @@ pub(crate) struct EngineShared {
     pub(crate) guidance: crate::engine::guided::Guidance,
     /// The waiting room: requests accepted and not yet running, bounded.
     pub(crate) admission: Arc<Admission>,
+    /// Admission and backpressure limits.
+    pub(crate) limits: crate::runtime::ServingLimits,
 }
 
 impl Drop for EngineShared {

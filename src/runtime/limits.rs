@@ -18,7 +18,11 @@ pub struct ServingLimits {
     /// Requests rendered and tokenized at the same time; the rest wait
     /// (and count as waiting) without spending CPU.
     pub max_concurrent_tokenizations: usize,
-    /// Events a stream may hold unread before its producer waits.
+    /// Events a request's stream may hold unread before its stream actors
+    /// wait (shared by its choices). While they wait, the scheduler's token
+    /// ids queue in their mailboxes, a few bytes each against an event's
+    /// hundreds (its text and logprobs), so a small buffer costs nothing:
+    /// one body write takes up to 64 events anyway.
     pub stream_buffer_events: usize,
     /// A stream whose client reads nothing for this long is disconnected
     /// and its sequence freed (`--stream-stall-timeout`).
@@ -33,7 +37,7 @@ impl Default for ServingLimits {
             max_concurrent_tokenizations: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
-            stream_buffer_events: 256,
+            stream_buffer_events: 64,
             stream_stall_timeout: Duration::from_secs(60),
         }
     }

@@ -12,8 +12,11 @@
 //!   owns [`crate::engine::sched::Scheduler`] and feeds the executor.
 //! - [`executor`]: the OS thread that owns the model runner and samples.
 //! - [`stream_actor`]: one per choice: detokenize, stop strings, parsers.
+//! - [`event_sink`]: the bounded channel from stream actors to the HTTP
+//!   body; a client that reads nothing for the stall timeout is cut off.
 
 pub mod admission;
+pub mod event_sink;
 pub mod executor;
 pub mod handle;
 pub mod limits;

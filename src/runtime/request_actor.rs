@@ -32,6 +32,7 @@ use crate::engine::sched::NewSequence;
 use crate::metrics::RejectReason;
 use crate::runner::PromptHint;
 use crate::runtime::admission::QueueTicket;
+use crate::runtime::event_sink::EventSink;
 use crate::runtime::handle::{EngineError, EngineHandle};
 use crate::runtime::scheduler_actor::{SchedulerMsg, SubmitSeq};
 use crate::runtime::stream_actor::{StreamActor, StreamArgs};
@@ -509,7 +510,10 @@ impl RequestActor {
         let eos_ids = Arc::new(engine.tokenizer().eos_token_ids().to_vec());
         let prompt = Arc::new(ids);
         let hint = Arc::new(hint);
-        let (tx, rx) = flume::unbounded();
+        let (tx, rx) = EventSink::channel(
+            shared.limits.stream_buffer_events,
+            shared.limits.stream_stall_timeout,
+        );
         let n = req.n.max(1);
         let mut seqs = Vec::with_capacity(n);
         let mut leader: Option<SeqId> = None;
@@ -570,7 +574,7 @@ impl RequestActor {
                     constraint: constraint.clone(),
                 },
                 stream,
-                client: tx.clone(),
+                client: tx.sender(),
                 ticket: ticket.take(),
             });
             leader.get_or_insert(seq_id);

@@ -256,6 +256,7 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
             next_request_id: AtomicU64::new(1),
             output_formats,
             admission: crate::runtime::admission::Admission::new(&cfg.limits),
+            limits: cfg.limits.clone(),
         }),
     };
     // The grammar compiler's token trie, built before the first constrained

@@ -3,7 +3,12 @@
 //! UTF-8, stop strings that may span tokens, logprob text — and writes
 //! [`StreamEvent`]s into the request's channel, which is the HTTP body. When
 //! that channel is closed the client has gone: it tells the scheduler to
-//! abort, which frees the sequence's blocks at once.
+//! abort, which frees the sequence's blocks at once. The channel is bounded
+//! ([`EventSink`]): while it is full the actor waits (its mailbox keeps the
+//! scheduler's token ids, a few bytes each, not their text), and a client
+//! that reads nothing for the stall timeout is treated as gone.
+//!
+//! [`EventSink`]: crate::runtime::event_sink::EventSink
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,6 +19,7 @@ use crate::engine::request::{FinishReason, SeqId, StreamEvent, TokenLogprob, Too
 use crate::engine::sampling::SampledToken;
 use crate::metrics::Metrics;
 use crate::parse::{OutputParser, ParsedDelta};
+use crate::runtime::event_sink::{EventSink, SinkError};
 use crate::runtime::request_actor::RequestMsg;
 use crate::runtime::scheduler_actor::SchedulerMsg;
 use crate::tokenize::detok::IncrementalDetokenizer;
@@ -62,8 +68,8 @@ pub struct StreamArgs {
     pub kept_special_tokens: Vec<u32>,
     /// Stop strings.
     pub stop: Vec<String>,
-    /// The request's event channel (the HTTP body).
-    pub events: flume::Sender<StreamEvent>,
+    /// The request's event channel (the HTTP body), bounded.
+    pub events: EventSink,
     /// To abort the sequence.
     pub scheduler: ActorRef<SchedulerMsg>,
     /// To report the choice's end.
@@ -127,26 +133,30 @@ impl Actor for StreamActor {
                 cached_prompt_tokens,
             } => {
                 st.cached_prompt_tokens = cached_prompt_tokens;
-                if let Some(end) = Self::on_token(st, token, finish) {
-                    Self::finish(&myself, st, end);
+                if let Some(end) = Self::on_token(st, token, finish).await {
+                    Self::finish(&myself, st, end).await;
                 }
             }
             StreamMsg::Failed(message) => {
-                let _ = st.args.events.send(StreamEvent::Failed { message });
-                Self::finish(&myself, st, End::Finished(FinishReason::Abort));
+                let _ = st.args.events.send(StreamEvent::Failed { message }).await;
+                Self::finish(&myself, st, End::Finished(FinishReason::Abort)).await;
             }
             StreamMsg::ClientGone => {
-                Self::finish(&myself, st, End::Finished(FinishReason::Abort));
+                Self::finish(&myself, st, End::Finished(FinishReason::Abort)).await;
             }
             StreamMsg::QueueTimedOut {
                 waited,
                 retry_after,
             } => {
-                let _ = st.args.events.send(StreamEvent::QueueTimedOut {
-                    waited,
-                    retry_after,
-                });
-                Self::finish(&myself, st, End::Finished(FinishReason::Abort));
+                let _ = st
+                    .args
+                    .events
+                    .send(StreamEvent::QueueTimedOut {
+                        waited,
+                        retry_after,
+                    })
+                    .await;
+                Self::finish(&myself, st, End::Finished(FinishReason::Abort)).await;
             }
         }
         Ok(())
@@ -161,12 +171,29 @@ enum End {
     /// A stop string matched here: the sequence ends with `stop`, and the
     /// scheduler must be told to abort it.
     StopString(String),
-    /// The client is gone; abort.
+    /// The client is gone, or read nothing for the stall timeout; abort.
     ClientGone,
 }
 
+impl From<SinkError> for End {
+    fn from(e: SinkError) -> Self {
+        log_stall(&e);
+        End::ClientGone
+    }
+}
+
+/// A stalled client is worth a line in the log; one that left is not.
+fn log_stall(e: &SinkError) {
+    if let SinkError::Stalled(after) = e {
+        tracing::info!(
+            ?after,
+            "a client stopped reading its stream; disconnecting it"
+        );
+    }
+}
+
 impl StreamActor {
-    fn on_token(
+    async fn on_token(
         st: &mut StreamState,
         token: SampledToken,
         finish: Option<FinishReason>,
@@ -262,8 +289,8 @@ impl StreamActor {
                 },
                 logprobs,
             };
-            if st.args.events.send(delta).is_err() {
-                return Some(End::ClientGone);
+            if let Err(e) = st.args.events.send(delta).await {
+                return Some(e.into());
             }
         }
         if let Some(matched) = stopped {
@@ -336,7 +363,7 @@ impl StreamActor {
         }
     }
 
-    fn finish(myself: &ActorRef<StreamMsg>, st: &mut StreamState, end: End) {
+    async fn finish(myself: &ActorRef<StreamMsg>, st: &mut StreamState, end: End) {
         // `abort`: the scheduler does not know yet that the sequence ended.
         let (reason, matched, abort) = match end {
             End::Finished(reason) => (reason, None, false),
@@ -349,16 +376,27 @@ impl StreamActor {
         } else {
             reason
         };
-        if reason != FinishReason::Abort {
-            let _ = st.args.events.send(StreamEvent::Finished {
+        // A client that never takes the last event did not get the reply:
+        // its choice counts as aborted.
+        let reason = if reason == FinishReason::Abort {
+            reason
+        } else {
+            let finished = StreamEvent::Finished {
                 choice: st.args.choice,
                 reason,
                 completion_tokens: st.completion_tokens,
                 matched_stop: matched,
                 cached_tokens: st.cached_prompt_tokens,
                 reasoning_tokens: st.reasoning_tokens,
-            });
-        }
+            };
+            match st.args.events.send(finished).await {
+                Ok(()) => reason,
+                Err(e) => {
+                    log_stall(&e);
+                    FinishReason::Abort
+                }
+            }
+        };
         if abort {
             let _ = st
                 .args
