@@ -23,7 +23,7 @@ CHECKS = ",".join([
     "response_schema_conformance",
 ])
 SEED = 19
-MAX_EXAMPLES = int(os.environ.get("WEIR_OPENAPI_EXAMPLES", "40"))
+MAX_EXAMPLES = int(os.environ.get("WEIR_OPENAPI_EXAMPLES", "100"))
 
 
 @pytest.fixture(scope="module")
