@@ -35,14 +35,14 @@ pub struct ApiError {
 }
 
 /// The JSON body of an error reply: `{"error": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
     /// The error object.
     pub error: ErrorObject<'a>,
 }
 
 /// The object inside [`ErrorBody`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorObject<'a> {
     /// Human-readable message.
     pub message: &'a str,

@@ -13,6 +13,7 @@ pub mod completions;
 pub mod error;
 pub mod misc;
 pub mod openai;
+pub mod openapi;
 pub mod sse;
 pub mod validate;
 pub mod wire;
@@ -56,6 +57,7 @@ pub fn router(engine: EngineHandle) -> Router {
         .route("/tokenize", post(misc::tokenize))
         .route("/detokenize", post(misc::detokenize))
         .route("/metrics", get(misc::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -5,11 +5,12 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::engine::request::{FinishReason, TokenLogprob};
 
 /// Token counts of one request (summed over its choices).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Usage {
     /// Tokens in the prompt.
     pub prompt_tokens: usize,
@@ -24,14 +25,14 @@ pub struct Usage {
 }
 
 /// OpenAI's `usage.completion_tokens_details`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct CompletionTokensDetails {
     /// Generated tokens that were reasoning.
     pub reasoning_tokens: usize,
 }
 
 /// OpenAI's `usage.prompt_tokens_details`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct PromptTokensDetails {
     /// Prompt tokens whose KV was reused from the prefix cache.
     pub cached_tokens: usize,
@@ -77,7 +78,7 @@ pub fn finish_reason_str(reason: FinishReason) -> &'static str {
 /// In a stream a call comes in pieces: its first delta carries `index`,
 /// `id`, `type`, `function.name` and the first `function.arguments` (maybe
 /// `""`); later deltas carry only `index` and more `function.arguments`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct WireToolCall {
     /// Position among the choice's calls (streamed chunks only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,13 +88,14 @@ pub struct WireToolCall {
     pub id: Option<String>,
     /// Always `function`, where `id` is set.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub kind: Option<&'static str>,
     /// Name and (more of the) JSON arguments.
     pub function: WireFunction,
 }
 
 /// The `function` of a tool call.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct WireFunction {
     /// Function name (where `id` is set).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,7 +150,7 @@ fn wire_logprob(lp: f32) -> f32 {
 // ---------------------------------------------------------------------------
 
 /// A non-streamed chat completion (`object: "chat.completion"`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChatCompletion {
     /// `chatcmpl-...`.
     pub id: String,
@@ -165,7 +167,7 @@ pub struct ChatCompletion {
 }
 
 /// One choice of a [`ChatCompletion`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChatChoice {
     /// Choice index.
     pub index: usize,
@@ -181,7 +183,7 @@ pub struct ChatChoice {
 }
 
 /// The assistant message of a non-streamed choice.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChatMessage {
     /// Always `assistant`.
     pub role: &'static str,
@@ -196,14 +198,14 @@ pub struct ChatMessage {
 }
 
 /// Chat logprobs: `{"content": [...]}`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, ToSchema)]
 pub struct ChatLogprobs {
     /// One entry per generated token.
     pub content: Vec<ChatTokenLogprob>,
 }
 
 /// One generated token's logprob in the chat format.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct ChatTokenLogprob {
     /// Token text.
     pub token: String,
@@ -216,7 +218,7 @@ pub struct ChatTokenLogprob {
 }
 
 /// An alternative token in [`ChatTokenLogprob::top_logprobs`].
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct TopLogprob {
     /// Token text.
     pub token: String,
@@ -252,7 +254,7 @@ impl ChatLogprobs {
 }
 
 /// One streamed chat chunk (`object: "chat.completion.chunk"`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChatCompletionChunk<'a> {
     /// Same for every chunk of a response.
     pub id: &'a str,
@@ -267,11 +269,12 @@ pub struct ChatCompletionChunk<'a> {
     /// Absent unless usage was asked for; null on content chunks, set on the
     /// usage chunk (or on every chunk with `continuous_usage_stats`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Usage>)]
     pub usage: Option<Option<Usage>>,
 }
 
 /// A choice inside a [`ChatCompletionChunk`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChatChunkChoice {
     /// Choice index.
     pub index: usize,
@@ -287,7 +290,7 @@ pub struct ChatChunkChoice {
 }
 
 /// The `delta` of a chat chunk; `{}` on the finishing chunk.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, ToSchema)]
 pub struct ChatDelta {
     /// `assistant` on a choice's first chunk only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -312,7 +315,7 @@ pub struct ChatDelta {
 
 /// A completion, whole or one streamed chunk (`object: "text_completion"`
 /// in both cases, as OpenAI does).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Completion<'a> {
     /// `cmpl-...`.
     pub id: &'a str,
@@ -326,11 +329,12 @@ pub struct Completion<'a> {
     pub choices: Vec<CompletionChoice>,
     /// Whole response: always set. Stream: as for [`ChatCompletionChunk::usage`].
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Usage>)]
     pub usage: Option<Option<Usage>>,
 }
 
 /// One choice of a [`Completion`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CompletionChoice {
     /// Choice index.
     pub index: usize,
@@ -349,13 +353,14 @@ pub struct CompletionChoice {
 }
 
 /// Logprobs in the legacy completions format (parallel arrays).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, ToSchema)]
 pub struct CompletionLogprobs {
     /// Token texts.
     pub tokens: Vec<String>,
     /// Each token's logprob.
     pub token_logprobs: Vec<f32>,
     /// Per token, `{token text: logprob}` for the token and its alternatives.
+    #[schema(value_type = Vec<HashMap<String, f64>>)]
     pub top_logprobs: Vec<Map<String, Value>>,
     /// Per token, its offset (in characters) in the choice's text.
     pub text_offset: Vec<usize>,
@@ -387,7 +392,7 @@ impl CompletionLogprobs {
 // ---------------------------------------------------------------------------
 
 /// `GET /v1/models`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ModelList {
     /// Always `list`.
     pub object: &'static str,
@@ -396,7 +401,7 @@ pub struct ModelList {
 }
 
 /// One model in [`ModelList`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ModelCard {
     /// The served model name (what `model` must equal).
     pub id: String,
@@ -415,7 +420,7 @@ pub struct ModelCard {
 }
 
 /// `POST /tokenize` reply.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TokenizeResponse {
     /// Number of tokens.
     pub count: usize,
@@ -428,7 +433,7 @@ pub struct TokenizeResponse {
 }
 
 /// `POST /detokenize` reply.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DetokenizeResponse {
     /// The decoded text.
     pub prompt: String,

@@ -3,18 +3,24 @@
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess};
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::expect::{elements, expect, Expect, ExpectSeed};
 use super::generation::{GenerationParams, TokenId};
 use super::parse;
 use crate::api::error::ApiError;
+use crate::api::openapi::shape;
 
-/// A whole completions body, read as two parts of the same object.
-#[derive(Clone, Debug, Default)]
+/// A whole completions body, read as two parts of the same object (its
+/// schema is both: `allOf`).
+#[derive(Clone, Debug, Default, ToSchema)]
 pub struct CompletionRequest {
     /// Completions' own fields.
+    #[serde(flatten)]
     pub completion: CompletionParams,
     /// What completions shares with chat.
+    #[serde(flatten)]
     pub generation: GenerationParams,
 }
 
@@ -29,21 +35,25 @@ impl CompletionRequest {
 }
 
 /// Completions-only fields.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 pub struct CompletionParams {
     /// The text to continue. Required.
+    #[schema(required = true, nullable = false)]
     #[serde(default, deserialize_with = "expect")]
     pub prompt: Option<CompletionPrompt>,
     /// Text after the completion (insertion); only empty is supported.
+    #[schema(value_type = Option<String>, max_length = 0)]
     #[serde(default, deserialize_with = "expect")]
     pub suffix: Option<String>,
     /// Return each token's logprob with this many alternatives, 0 to 20.
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 20)]
     #[serde(default, deserialize_with = "expect")]
     pub logprobs: Option<i128>,
     /// Put the prompt in front of each choice's text. Default false.
     #[serde(default, deserialize_with = "expect")]
     pub echo: Option<bool>,
     /// Server-side candidates per choice; only equal to `n` is supported, 1 to 128.
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 128)]
     #[serde(default, deserialize_with = "expect")]
     pub best_of: Option<i128>,
 }
@@ -90,6 +100,33 @@ impl<'de> Expect<'de> for FirstItem {
     fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(Self::Other)
+    }
+}
+
+impl PartialSchema for CompletionPrompt {
+    /// One prompt per request (a batch of several is refused): a string, an
+    /// array of one string, token ids, or an array of one array of them.
+    fn schema() -> RefOr<Schema> {
+        let ids = || shape::array_of(shape::reference::<TokenId>()).min_items(Some(1));
+        let text = || shape::string().min_length(Some(1));
+        shape::one_of([
+            text().into(),
+            shape::array_of(text())
+                .min_items(Some(1))
+                .max_items(Some(1))
+                .into(),
+            ids().into(),
+            shape::array_of(ids())
+                .min_items(Some(1))
+                .max_items(Some(1))
+                .into(),
+        ])
+    }
+}
+
+impl ToSchema for CompletionPrompt {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        shape::register::<TokenId>(schemas);
     }
 }
 

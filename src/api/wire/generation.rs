@@ -5,48 +5,64 @@
 use serde::de::{self, MapAccess, SeqAccess};
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::api::openapi::shape;
+use crate::api::validate::MAX_STOP;
 
 use super::expect::{elements, expect, expect_object, integer, number_kind, Expect};
 use super::Dependent;
 
 /// The fields `/v1/chat/completions` and `/v1/completions` both read.
 /// Ranges are checked by validation, which names the limit it broke.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 pub struct GenerationParams {
     /// The served model's name, exact and case-sensitive (checked first).
     #[serde(default, deserialize_with = "expect")]
+    #[schema(required = true, nullable = false)]
     pub model: Option<String>,
     /// Sampling temperature, 0 to 2; 0 is greedy. Default 1.
     #[serde(default, deserialize_with = "expect")]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 2)]
     pub temperature: Option<Number>,
     /// Nucleus sampling: greater than 0, at most 1. Default 1 (off).
     #[serde(default, deserialize_with = "expect")]
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 1)]
     pub top_p: Option<Number>,
     /// vLLM: keep the k likeliest tokens; -1 or 0 is off, else at least 1.
     #[serde(default, deserialize_with = "expect")]
+    #[schema(value_type = Option<i64>, minimum = -1)]
     pub top_k: Option<i128>,
     /// vLLM: drop tokens below this fraction of the likeliest, 0 to 1. Default 0.
     #[serde(default, deserialize_with = "expect")]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1)]
     pub min_p: Option<Number>,
     /// Penalty per token already present, -2 to 2. Default 0.
     #[serde(default, deserialize_with = "expect")]
+    #[schema(value_type = Option<f64>, minimum = -2, maximum = 2)]
     pub presence_penalty: Option<Number>,
     /// Penalty per occurrence of a token, -2 to 2. Default 0.
     #[serde(default, deserialize_with = "expect")]
+    #[schema(value_type = Option<f64>, minimum = -2, maximum = 2)]
     pub frequency_penalty: Option<Number>,
     /// vLLM: multiplicative repetition penalty, greater than 0, at most 2. Default 1.
     #[serde(default, deserialize_with = "expect")]
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 2)]
     pub repetition_penalty: Option<Number>,
     /// Seed of the sampler: any integer that fits in 64 bits (negative ones
     /// are read as their two's-complement bits). Absent: seed 0.
     #[serde(default, deserialize_with = "expect")]
+    #[schema(value_type = Option<i64>)]
     pub seed: Option<i128>,
     /// Number of choices, 1 to 128. Default 1.
     #[serde(default, deserialize_with = "expect")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 128)]
     pub n: Option<i128>,
     /// Most tokens to generate, at least 1. Above the context's room it is
     /// clamped, not refused. Chat's newer name is `max_completion_tokens`.
     #[serde(default, deserialize_with = "expect")]
+    #[schema(value_type = Option<i64>, minimum = 1)]
     pub max_tokens: Option<i128>,
     /// Strings that end a choice (not included in its text): one string or
     /// up to 16; empty strings are ignored.
@@ -80,7 +96,7 @@ pub struct GenerationParams {
 }
 
 /// `stream_options`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 pub struct StreamOptions {
     /// Send a final chunk with the usage (and `usage: null` on the others).
     #[serde(default, deserialize_with = "expect")]
@@ -91,24 +107,27 @@ pub struct StreamOptions {
 }
 
 /// `response_format`: `{type: "text" | "json_object" | "json_schema", json_schema?}`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 pub struct ResponseFormat {
     /// `text` (free), `json_object` (any JSON object) or `json_schema`. Required.
+    #[schema(required = true, schema_with = shape::response_format_type)]
     #[serde(default, rename = "type", deserialize_with = "expect")]
     pub kind: Option<String>,
     /// The schema; required when `type` is `json_schema` (and only read then).
     #[serde(default)]
+    #[schema(value_type = Option<JsonSchemaFormat>)]
     pub json_schema: Option<Dependent<JsonSchemaFormat>>,
 }
 
 /// `response_format.json_schema`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 pub struct JsonSchemaFormat {
     /// The schema's name (not used beyond its type check).
     #[serde(default, deserialize_with = "expect")]
     pub name: Option<String>,
     /// The JSON schema the output must match. Absent: any JSON object.
     #[serde(default, deserialize_with = "expect")]
+    #[schema(value_type = Option<Object>)]
     pub schema: Option<SchemaObject>,
     /// OpenAI's strict mode: no properties beyond the schema's. Default false.
     #[serde(default, deserialize_with = "expect")]
@@ -138,6 +157,15 @@ pub enum Stop {
     Many(Vec<String>),
 }
 
+impl PartialSchema for Stop {
+    fn schema() -> RefOr<Schema> {
+        let many = shape::array_of(shape::string()).max_items(Some(MAX_STOP));
+        shape::one_of([shape::string().into(), many.into()])
+    }
+}
+
+impl ToSchema for Stop {}
+
 impl<'de> Expect<'de> for Stop {
     const EXPECTED: &'static str = "a string or an array of strings";
 
@@ -151,7 +179,7 @@ impl<'de> Expect<'de> for Stop {
 }
 
 /// A token id: a non-negative integer that fits in 32 bits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ToSchema)]
 pub struct TokenId(pub u32);
 
 impl<'de> Expect<'de> for TokenId {
@@ -168,7 +196,7 @@ impl<'de> Expect<'de> for TokenId {
 }
 
 /// An array of token ids.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, ToSchema)]
 pub struct TokenIds(pub Vec<u32>);
 
 impl<'de> Expect<'de> for TokenIds {

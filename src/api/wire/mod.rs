@@ -29,6 +29,7 @@ use std::marker::PhantomData;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::api::error::ApiError;
 
@@ -95,7 +96,7 @@ impl<'de, T: expect::Expect<'de>> Deserialize<'de> for Expected<T> {
 }
 
 /// A body's `model` alone (the routes that only check it).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 pub struct ModelField {
     /// The served model's name, exact and case-sensitive.
     #[serde(default, deserialize_with = "expect::expect")]
@@ -103,9 +104,10 @@ pub struct ModelField {
 }
 
 /// A `/detokenize` body's `tokens`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 pub struct TokensField {
     /// The token ids to decode. Required.
+    #[schema(required = true, nullable = false)]
     #[serde(default, deserialize_with = "expect::expect")]
     pub tokens: Option<generation::TokenIds>,
 }
