@@ -15,16 +15,16 @@ use serde_json::{json, Value};
 use weir::runner::sim::SimSpeed;
 use weir::runtime::RunnerKind;
 
-/// Echo replies, 20 ms a step: a long request is still running when the
-/// panic comes, and a step is almost always in flight.
-async fn slow_echo_server() -> common::TestServer {
+/// Echo replies at `step_ms` a step: a long request is still running when
+/// the panic comes, and a step is almost always in flight.
+async fn slow_echo_server(step_ms: f64) -> common::TestServer {
     let mut cfg = common::config(None);
     cfg.runner = RunnerKind::Sim {
         mode: "echo".into(),
         script: None,
         speed: SimSpeed {
             prefill_us_per_token: 0.0,
-            decode_step_us: 20_000.0,
+            decode_step_us: step_ms * 1000.0,
             decode_us_per_seq: 0.0,
         },
     };
@@ -78,7 +78,7 @@ async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduler_panic_fails_requests_in_flight_and_the_engine_heals() {
-    let server = slow_echo_server().await;
+    let server = slow_echo_server(20.0).await;
     let prompt = "Tell me about the weather in Lisbon.";
 
     // What the engine answers before anything goes wrong.
@@ -227,7 +227,7 @@ async fn a_scheduler_panic_fails_requests_in_flight_and_the_engine_heals() {
 async fn an_idle_engine_restarts_and_serves_the_next_request() {
     // No request in flight: the restart fails nothing and changes nothing
     // a client can see, except the counter.
-    let server = slow_echo_server().await;
+    let server = slow_echo_server(20.0).await;
     server.engine.inject_scheduler_panic();
     let m = metrics_until(&server, |m| metric(m, "weir:engine_restarts_total") == 1.0).await;
     assert_eq!(metric(&m, "weir:engine_restarts_total"), 1.0, "{m}");
@@ -243,4 +243,73 @@ async fn an_idle_engine_restarts_and_serves_the_next_request() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["choices"][0]["message"]["content"], "still there?");
     assert_eq!(body["choices"][0]["finish_reason"], "stop", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_step_in_flight_at_the_panic_is_ignored() {
+    // 200 ms a step: the step running when the panic comes is still running
+    // when the next request's first step is queued behind it. Its result
+    // must be dropped, not taken as the end of the new scheduler's step
+    // (which would start a second step while one is in flight).
+    let server = slow_echo_server(200.0).await;
+    let prompt = "Count my steps.";
+    // Every step adds its batch size to this sum, at the step's start.
+    let steps = |m: &str| metric(m, "vllm:iteration_sequences_sum");
+
+    let s0 = steps(&server.metrics().await);
+    let (status, before) = server
+        .post(
+            "/v1/chat/completions",
+            &chat(&server.model, prompt, false, false),
+        )
+        .await;
+    assert_eq!(status, 200, "{before}");
+    let alone = steps(&server.metrics().await) - s0;
+    assert!(alone >= 2.0, "{alone}");
+
+    // A long stream runs; just after one of its chunks its next step has
+    // started, and the panic comes while that step computes.
+    let mut streamed = server
+        .http
+        .post(format!("{}/v1/chat/completions", server.base))
+        .json(&chat(&server.model, "keep going", true, true))
+        .send()
+        .await
+        .expect("stream request sent");
+    for _ in 0..2 {
+        within("a chunk", streamed.chunk())
+            .await
+            .expect("chunk read")
+            .expect("some bytes");
+    }
+    // A moment for that step to be counted; it still has most of its
+    // 200 ms to run.
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    let s1 = steps(&server.metrics().await);
+    server.engine.inject_scheduler_panic();
+    let (status, after) = within(
+        "the request after the restart",
+        server.post(
+            "/v1/chat/completions",
+            &chat(&server.model, prompt, false, false),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(
+        after["choices"][0]["message"], before["choices"][0]["message"],
+        "{after}"
+    );
+    // After the restart only the new request's own steps ran, as many as
+    // when it ran alone.
+    assert_eq!(steps(&server.metrics().await) - s1, alone);
+
+    let mut rest = String::new();
+    within("the streamed request", async {
+        while let Some(bytes) = streamed.chunk().await.expect("chunk read") {
+            rest.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    })
+    .await;
+    assert!(rest.contains("restarted"), "{rest}");
 }
