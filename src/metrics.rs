@@ -191,6 +191,7 @@ pub struct Metrics {
     waiting: AtomicU64,
     kv_cache_usage: AtomicF64,
     preemptions: AtomicU64,
+    engine_restarts: AtomicU64,
     prefix_cache_queries: AtomicU64,
     prefix_cache_hits: AtomicU64,
     prompt_tokens: AtomicU64,
@@ -224,6 +225,7 @@ impl Metrics {
             waiting: AtomicU64::new(0),
             kv_cache_usage: AtomicF64::default(),
             preemptions: AtomicU64::new(0),
+            engine_restarts: AtomicU64::new(0),
             prefix_cache_queries: AtomicU64::new(0),
             prefix_cache_hits: AtomicU64::new(0),
             prompt_tokens: AtomicU64::new(0),
@@ -263,6 +265,12 @@ impl Metrics {
     /// Sequences preempted.
     pub fn inc_preemptions(&self, n: u64) {
         self.preemptions.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The scheduler panicked and restarted with a clean state (its
+    /// in-flight requests failed): `weir:engine_restarts_total`.
+    pub fn inc_engine_restarts(&self) {
+        self.engine_restarts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Prefix-cache lookups: prompt tokens queried and tokens found cached.
@@ -363,6 +371,12 @@ impl Metrics {
             "counter",
             "Cumulative number of preemption from the engine.",
             load(&self.preemptions),
+        );
+        scalar(
+            "weir:engine_restarts_total",
+            "counter",
+            "Times the scheduler panicked and restarted with a clean KV cache, failing the requests in flight.",
+            load(&self.engine_restarts),
         );
         scalar(
             "vllm:prefix_cache_queries_total",
@@ -489,6 +503,7 @@ mod tests {
         m.set_waiting(2);
         m.set_kv_cache_usage(0.25);
         m.inc_preemptions(1);
+        m.inc_engine_restarts();
         m.add_prompt_tokens(100);
         m.add_prompt_tokens(20);
         m.add_generation_tokens(7);
@@ -504,6 +519,8 @@ mod tests {
         assert!(t.contains(&format!("vllm:num_requests_waiting{l} 2\n")));
         assert!(t.contains(&format!("vllm:kv_cache_usage_perc{l} 0.25\n")));
         assert!(t.contains(&format!("vllm:num_preemptions_total{l} 1\n")));
+        assert!(t.contains(&format!("weir:engine_restarts_total{l} 1\n")));
+        assert!(t.contains("# TYPE weir:engine_restarts_total counter\n"));
         assert!(t.contains(&format!("vllm:prompt_tokens_total{l} 120\n")));
         assert!(t.contains(&format!("vllm:generation_tokens_total{l} 7\n")));
         assert!(t.contains(
@@ -601,14 +618,18 @@ mod tests {
         assert!(t.contains("model_name=\"a\\\"b\\\\c\\nd\""));
         assert!(t.contains("finished_reason=\"other\"} 1"));
         for l in t.lines() {
-            let ours = |s: &str| s.starts_with("vllm:") || s.starts_with("weir:");
-            if let Some(rest) = l.strip_prefix("# HELP ").or(l.strip_prefix("# TYPE ")) {
-                assert!(ours(rest), "{l}");
+            // vLLM's names, and weir's own (`weir:`) for what vLLM lacks.
+            let named = |s: &str| s.starts_with("vllm:") || s.starts_with("weir:");
+            if let Some(rest) = l
+                .strip_prefix("# HELP ")
+                .or_else(|| l.strip_prefix("# TYPE "))
+            {
+                assert!(named(rest), "{l}");
                 continue;
             }
             assert!(!l.starts_with('#'), "{l}");
             let (series, value) = l.rsplit_once(' ').unwrap();
-            assert!(ours(series) && series.ends_with('}'), "{l}");
+            assert!(named(series) && series.ends_with('}'), "{l}");
             assert!(value == "+Inf" || value.parse::<f64>().is_ok(), "{l}");
         }
         // Token buckets stop at max_model_len: the last bound is 2000, so

@@ -15,6 +15,16 @@
 //! A sequence whose mask fails is reported in [`StepDone::failed`]; the
 //! rest of the step goes on. The `sim` runner's one-hot "logits" carry no
 //! distribution to mask: constraints are not applied to them.
+//!
+//! Faults stay as small as they can: a panic in the forward pass fails
+//! that step's sequences; a panic while one sequence draws its token
+//! (sampling, masking, advancing its grammar) or replays its grammar fails
+//! that sequence alone; the thread itself never ends on a panic. (llguidance
+//! also turns a panic inside its matcher into an error of its own, which
+//! reaches the same per-sequence path.) After the scheduler restarts
+//! ([`Executor::reset`]) the thread forgets every sequence, and the
+//! [`StepDone::epoch`] of a step submitted before the reset tells the
+//! scheduler to ignore its result.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,6 +51,18 @@ pub struct StepDone {
     pub failed: Vec<(SeqId, String)>,
     /// Wall time of the forward pass and sampling.
     pub elapsed: Duration,
+    /// The executor's epoch when the step was submitted: a step submitted
+    /// before the last [`Executor::reset`] belongs to a scheduler that is
+    /// gone, and its result must be ignored.
+    pub epoch: u64,
+}
+
+/// What the executor thread is told, in order.
+enum Command {
+    /// Compute a step, submitted in `epoch`.
+    Step { step: SchedulerOutput, epoch: u64 },
+    /// Forget every sequence (the scheduler restarted with a clean state).
+    Reset,
 }
 
 struct ExecSeq {
@@ -58,8 +80,9 @@ type StepResult = (Vec<(SeqId, SampledToken)>, Vec<(SeqId, String)>);
 
 /// The scheduler's side of the executor thread.
 pub struct Executor {
-    tx: flume::Sender<SchedulerOutput>,
+    tx: flume::Sender<Command>,
     thread: Option<std::thread::JoinHandle<()>>,
+    epoch: u64,
 }
 
 impl Executor {
@@ -69,7 +92,7 @@ impl Executor {
         mut runner: Box<dyn ModelRunner>,
         on_done: impl Fn(StepDone) + Send + 'static,
     ) -> std::io::Result<Self> {
-        let (tx, rx) = flume::unbounded::<SchedulerOutput>();
+        let (tx, rx) = flume::unbounded::<Command>();
         // A computing runner's step runs inside a pool of its own, on one of
         // the pool's threads: every kernel's fork-join then happens between
         // pool workers, instead of each op waking the pool from outside and
@@ -90,26 +113,22 @@ impl Executor {
             .name("weir-executor".into())
             .spawn(move || {
                 let mut seqs: HashMap<SeqId, ExecSeq> = HashMap::new();
-                while let Ok(step) = rx.recv() {
+                while let Ok(cmd) = rx.recv() {
+                    let (step, epoch) = match cmd {
+                        Command::Step { step, epoch } => (step, epoch),
+                        Command::Reset => {
+                            forget_all(runner.as_mut(), &mut seqs);
+                            continue;
+                        }
+                    };
                     let start = Instant::now();
                     // A panic in a kernel must not take the executor down
                     // (every later request would hang): it fails this step's
                     // sequences, which the scheduler then aborts.
-                    let result =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &pool {
-                            Some(pool) => {
-                                pool.install(|| run_step(runner.as_mut(), &mut seqs, &step))
-                            }
-                            None => run_step(runner.as_mut(), &mut seqs, &step),
-                        }))
-                        .unwrap_or_else(|panic| {
-                            let msg = panic
-                                .downcast_ref::<&str>()
-                                .map(|s| s.to_string())
-                                .or_else(|| panic.downcast_ref::<String>().cloned())
-                                .unwrap_or_else(|| "unknown panic".into());
-                            Err(format!("the executor panicked: {msg}"))
-                        });
+                    let result = catch_panic("the executor", || match &pool {
+                        Some(pool) => pool.install(|| run_step(runner.as_mut(), &mut seqs, &step)),
+                        None => run_step(runner.as_mut(), &mut seqs, &step),
+                    });
                     let (result, failed) = match result {
                         Ok((sampled, failed)) => (Ok(sampled), failed),
                         Err(e) => (Err(e), Vec::new()),
@@ -119,19 +138,77 @@ impl Executor {
                         result,
                         failed,
                         elapsed: start.elapsed(),
+                        epoch,
                     });
                 }
             })?;
         Ok(Self {
             tx,
             thread: Some(thread),
+            epoch: 0,
         })
     }
 
-    /// Queue a step. Fails only when the thread is gone.
+    /// Queue a step, stamped with the current epoch. Fails only when the
+    /// thread is gone.
     pub fn submit(&self, step: SchedulerOutput) -> Result<(), SchedulerOutput> {
-        self.tx.send(step).map_err(|e| e.into_inner())
+        let cmd = Command::Step {
+            step,
+            epoch: self.epoch,
+        };
+        self.tx.send(cmd).map_err(|e| match e.into_inner() {
+            Command::Step { step, .. } => step,
+            Command::Reset => SchedulerOutput::default(),
+        })
     }
+
+    /// Start a new epoch: once the step in flight (if any) is done, the
+    /// thread forgets every sequence and releases it from the runner, so
+    /// the next step may come from a fresh scheduler. The step in flight
+    /// still reports, with the old epoch. Returns false when the thread is
+    /// gone.
+    pub fn reset(&mut self) -> bool {
+        self.epoch += 1;
+        self.tx.send(Command::Reset).is_ok()
+    }
+
+    /// The epoch steps submitted now carry (see [`StepDone::epoch`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+}
+
+/// Drop every sequence's state, and the runner's.
+fn forget_all(runner: &mut dyn ModelRunner, seqs: &mut HashMap<SeqId, ExecSeq>) {
+    let ids: Vec<SeqId> = seqs.drain().map(|(id, _)| id).collect();
+    let released = catch_panic("releasing sequences", || {
+        for id in ids {
+            runner.release(id);
+        }
+        Ok(())
+    });
+    if let Err(e) = released {
+        tracing::error!(error = %e, "the runner failed to release its sequences");
+    }
+}
+
+/// Run `f`, turning a panic into an error that says `what` panicked and why.
+pub(crate) fn catch_panic<T>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, String>,
+) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| Err(format!("{what} panicked: {}", panic_message(&*panic))))
+}
+
+/// The text of a panic's payload (`panic!` with a message gives a `&str`
+/// or a `String`).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 impl Drop for Executor {
@@ -145,10 +222,30 @@ impl Drop for Executor {
     }
 }
 
+/// How one sequence's next token is drawn from its logits: [`draw_token`];
+/// a test puts a faulty one in its place.
+type Draw = dyn Fn(
+        &Logits,
+        &SamplingParams,
+        &[u32],
+        &[u32],
+        Option<&mut SeqConstraint>,
+    ) -> Result<SampledToken, String>
+    + Sync;
+
 fn run_step(
     runner: &mut dyn ModelRunner,
     seqs: &mut HashMap<SeqId, ExecSeq>,
     step: &SchedulerOutput,
+) -> Result<StepResult, String> {
+    run_step_with(runner, seqs, step, &draw_token)
+}
+
+fn run_step_with(
+    runner: &mut dyn ModelRunner,
+    seqs: &mut HashMap<SeqId, ExecSeq>,
+    step: &SchedulerOutput,
+    draw_one: &Draw,
 ) -> Result<StepResult, String> {
     for id in &step.released {
         seqs.remove(id);
@@ -157,10 +254,12 @@ fn run_step(
     for init in &step.new_seqs {
         // A fresh grammar state, replayed over any output the sequence has
         // (it may be relearned after a preemption): never advanced twice.
-        let constraint = init
-            .constraint
-            .as_ref()
-            .map(|c| c.start(init.tokens.get(init.prompt_len..).unwrap_or(&[])));
+        // A panic while replaying fails this sequence alone, at its draw.
+        let constraint = init.constraint.as_ref().map(|c| {
+            catch_panic("constrained decoding: replaying the output", || {
+                c.start(init.tokens.get(init.prompt_len..).unwrap_or(&[]))
+            })
+        });
         seqs.insert(
             init.seq_id,
             ExecSeq {
@@ -216,10 +315,16 @@ fn run_step(
         // Every sampling id was looked up above.
         let seq = &seqs_ref[id];
         let (prompt, output) = seq.tokens.split_at(seq.prompt_len);
+        // A panic here (sampling, masking, advancing the grammar) fails
+        // this sequence alone; its grammar state is dropped with it.
         let token = match constraint {
-            None => Ok(sample(l, &seq.params, prompt, output)),
+            None => catch_panic("sampling", || {
+                draw_one(l, &seq.params, prompt, output, None)
+            }),
             Some(Err(e)) => Err(e.clone()),
-            Some(Ok(c)) => sample_constrained(c, l, &seq.params, prompt, output),
+            Some(Ok(c)) => catch_panic("constrained sampling", || {
+                draw_one(l, &seq.params, prompt, output, Some(c))
+            }),
         };
         (*id, token)
     };
@@ -250,13 +355,29 @@ fn run_step(
                 sampled.push((id, t));
             }
             Err(e) => {
-                // The scheduler aborts it and releases it; forget it now.
+                // The scheduler aborts it and releases it; forget it now
+                // (the runner too, in case a reset comes first).
                 seqs.remove(&id);
+                runner.release(id);
                 failed.push((id, e));
             }
         }
     }
     Ok((sampled, failed))
+}
+
+/// Draw one sequence's next token: plainly, or through its grammar.
+fn draw_token(
+    logits: &Logits,
+    params: &SamplingParams,
+    prompt: &[u32],
+    output: &[u32],
+    constraint: Option<&mut SeqConstraint>,
+) -> Result<SampledToken, String> {
+    match constraint {
+        None => Ok(sample(logits, params, prompt, output)),
+        Some(c) => sample_constrained(c, logits, params, prompt, output),
+    }
 }
 
 /// Draw a constrained sequence's next token: mask what the grammar forbids,
@@ -346,6 +467,96 @@ mod tests {
         let second = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
         assert_eq!(second[0].0, sid(2));
         assert_eq!(second[0].1.token, 1);
+    }
+
+    /// Answers every sampling sequence with token 1 and records which
+    /// sequences it was told to release.
+    struct RecordsReleases(Arc<std::sync::Mutex<Vec<SeqId>>>);
+
+    impl ModelRunner for RecordsReleases {
+        fn vocab_size(&self) -> usize {
+            4
+        }
+        fn forward(&mut self, seqs: &[ForwardSeq<'_>]) -> Result<Vec<Logits>, BackendError> {
+            Ok(seqs
+                .iter()
+                .filter(|s| s.sample)
+                .map(|_| Logits::OneHot(1))
+                .collect())
+        }
+        fn release(&mut self, seq_id: SeqId) {
+            if let Ok(mut r) = self.0.lock() {
+                r.push(seq_id);
+            }
+        }
+    }
+
+    #[test]
+    fn a_reset_forgets_every_sequence_and_later_steps_carry_the_new_epoch() {
+        let released = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = flume::unbounded();
+        let mut exec = Executor::spawn(Box::new(RecordsReleases(released.clone())), move |d| {
+            let _ = tx.send((d.epoch, d.result));
+        })
+        .unwrap();
+        exec.submit(step(1)).unwrap();
+        assert!(exec.reset());
+        assert_eq!(exec.epoch(), 1);
+        // Submitted before the reset: computed, and reported with epoch 0.
+        let (epoch, first) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(epoch, 0);
+        assert_eq!(first.unwrap()[0].0, sid(1));
+        // Sequence 1 is forgotten: a step naming it without its tokens fails.
+        let mut again = step(1);
+        again.new_seqs.clear();
+        exec.submit(again).unwrap();
+        let (epoch, second) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(epoch, 1);
+        assert!(second.unwrap_err().contains("unknown sequence"));
+        assert_eq!(*released.lock().unwrap(), vec![sid(1)]);
+    }
+
+    #[test]
+    fn a_panic_while_drawing_fails_that_sequence_alone() {
+        // The pool path (`Flat` computes): draws run in parallel, and a
+        // panic must not cross into the other sequences' results.
+        let mut step = step(1);
+        let init = step.new_seqs[0].clone();
+        for (id, first) in [(2, 9), (3, 0)] {
+            let mut s = init.clone();
+            s.seq_id = sid(id);
+            s.tokens[0] = first;
+            step.new_seqs.push(s);
+            step.scheduled.push(ScheduledSeq {
+                seq_id: sid(id),
+                ..step.scheduled[0].clone()
+            });
+        }
+        // Sequence 2 (its prompt starts with 9) panics in its draw.
+        let draw = |l: &Logits,
+                    p: &SamplingParams,
+                    prompt: &[u32],
+                    output: &[u32],
+                    c: Option<&mut SeqConstraint>| {
+            if prompt[0] == 9 {
+                panic!("sampler bug");
+            }
+            draw_token(l, p, prompt, output, c)
+        };
+        let mut runner = Flat(4);
+        let mut seqs = HashMap::new();
+        let (sampled, failed) = run_step_with(&mut runner, &mut seqs, &step, &draw).unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].0, sid(2));
+        assert!(
+            failed[0].1.contains("sampling panicked: sampler bug"),
+            "{}",
+            failed[0].1
+        );
+        let ids: Vec<SeqId> = sampled.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, vec![sid(1), sid(3)]);
+        assert!(!seqs.contains_key(&sid(2)));
+        assert_eq!(seqs[&sid(1)].tokens.len(), 3, "sequence 1 took its token");
     }
 
     /// Returns dense logits: every token equally likely.

@@ -165,6 +165,17 @@ impl EngineHandle {
         self.inner.scheduler.stop(Some("shutdown".into()));
     }
 
+    /// Test-only: make the scheduler panic for real on its next scheduling
+    /// pass, so tests can check that it restarts (failing the requests in
+    /// flight) and the engine keeps serving. No route calls it.
+    #[doc(hidden)]
+    pub fn inject_scheduler_panic(&self) {
+        let _ = self
+            .inner
+            .scheduler
+            .send_message(crate::runtime::scheduler_actor::SchedulerMsg::InjectPanic);
+    }
+
     /// The served model name (`model` must match it exactly).
     pub fn model_name(&self) -> &str {
         &self.inner.model_name

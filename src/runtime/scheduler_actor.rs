@@ -3,6 +3,23 @@
 //! keeps exactly one step in flight, and fans each step's tokens out to the
 //! sequences' stream actors. While the executor computes step N, the stream
 //! actors detokenize step N-1's tokens and the HTTP layer writes them.
+//!
+//! It heals itself: a panic while it handles a message (queueing, scheduling,
+//! recording a step, aborting) is caught, every sequence it knew fails with
+//! an error saying the engine restarted, and it goes on with a fresh
+//! [`Scheduler`] and block manager of the same size; the executor forgets
+//! every sequence, and the result of a step in flight at the time is ignored
+//! (its epoch is stale). `weir:engine_restarts_total` counts these restarts.
+//!
+//! Why `catch_unwind` in the actor and not a ractor supervisor that respawns
+//! it: the executor thread (the model's weights and KV memory) and the
+//! actor's address must survive the panic. A respawned actor would need the
+//! runner back from its dead predecessor's state, and every holder of the
+//! old `ActorRef` (the engine handle, live stream actors) a new one; here the
+//! state that may be broken (the scheduler and its block manager, which the
+//! panic may have left half-updated) is simply replaced, in place, before the
+//! next message is read. The panic never crosses `handle`, so ractor never
+//! sees the actor fail and `/health` stays 200.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +33,7 @@ use crate::engine::sched::{NewSequence, Scheduler, SchedulerConfig};
 use crate::metrics::{Metrics, RejectReason};
 use crate::runner::ModelRunner;
 use crate::runtime::admission::QueueTicket;
-use crate::runtime::executor::{Executor, StepDone};
+use crate::runtime::executor::{panic_message, Executor, StepDone};
 use crate::runtime::stream_actor::StreamMsg;
 
 /// One sequence handed over by a request actor.
@@ -49,7 +66,16 @@ pub enum SchedulerMsg {
     /// Every [`TICK`]: drop queued sequences whose client left or that
     /// waited past the queue timeout.
     Tick,
+    /// Test-only: make the next scheduling pass panic, a real panic inside
+    /// the supervised region, to exercise the restart
+    /// (`EngineHandle::inject_scheduler_panic`). Nothing else sends it.
+    #[doc(hidden)]
+    InjectPanic,
 }
+
+/// What every sequence in flight is told when the scheduler restarts.
+pub const RESTART_MESSAGE: &str =
+    "the engine hit an internal error and restarted; this request was stopped and can be retried";
 
 /// How to build the scheduler actor.
 pub struct SchedulerArgs {
@@ -125,6 +151,27 @@ impl SchedulerActor {
     }
 }
 
+/// How to build a clean scheduler: at start, and after every restart.
+struct SchedulerRecipe {
+    config: SchedulerConfig,
+    num_blocks: usize,
+    block_size: usize,
+    prefix_caching: bool,
+}
+
+impl SchedulerRecipe {
+    fn build(&self) -> Scheduler {
+        Scheduler::new(
+            self.config.clone(),
+            BlockManager::with_prefix_caching(
+                self.num_blocks,
+                self.block_size,
+                self.prefix_caching,
+            ),
+        )
+    }
+}
+
 struct Live {
     stream: ActorRef<StreamMsg>,
     client: flume::Sender<StreamEvent>,
@@ -135,6 +182,9 @@ struct Live {
 /// The scheduler actor's private state.
 pub struct SchedulerState {
     sched: Scheduler,
+    recipe: SchedulerRecipe,
+    /// Set by [`SchedulerMsg::InjectPanic`]: the next scheduling pass panics.
+    panic_armed: bool,
     executor: Executor,
     live: HashMap<SeqId, Live>,
     in_flight: bool,
@@ -160,15 +210,16 @@ impl Actor for SchedulerActor {
         })?;
         // Stops by itself when the actor does.
         myself.send_interval(TICK, || SchedulerMsg::Tick);
+        let recipe = SchedulerRecipe {
+            config: args.config,
+            num_blocks: args.num_blocks,
+            block_size: args.block_size,
+            prefix_caching: args.prefix_caching,
+        };
         Ok(SchedulerState {
-            sched: Scheduler::new(
-                args.config,
-                BlockManager::with_prefix_caching(
-                    args.num_blocks,
-                    args.block_size,
-                    args.prefix_caching,
-                ),
-            ),
+            sched: recipe.build(),
+            recipe,
+            panic_armed: false,
             executor,
             live: HashMap::new(),
             in_flight: false,
@@ -184,8 +235,64 @@ impl Actor for SchedulerActor {
         msg: SchedulerMsg,
         st: &mut SchedulerState,
     ) -> Result<(), ActorProcessingErr> {
+        Self::supervise(st, msg);
+        Ok(())
+    }
+}
+
+impl SchedulerActor {
+    /// Handle one message; a panic inside restarts the scheduler
+    /// ([`Self::restart`]) instead of killing the actor. A step submitted
+    /// before the last restart reports with a stale epoch and is ignored:
+    /// its sequences have already failed.
+    fn supervise(st: &mut SchedulerState, msg: SchedulerMsg) {
+        if let SchedulerMsg::StepDone(done) = &msg {
+            if done.epoch != st.executor.epoch() {
+                tracing::debug!("ignoring a step from before the scheduler restarted");
+                return;
+            }
+        }
+        let handled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Self::on_message(st, msg)));
+        if let Err(panic) = handled {
+            Self::restart(st, &panic_message(&*panic));
+        }
+    }
+
+    /// The scheduler panicked: fail every sequence it knew, replace it with
+    /// a clean one (an empty block manager of the same size), tell the
+    /// executor to forget every sequence, and count the restart.
+    fn restart(st: &mut SchedulerState, why: &str) {
+        tracing::error!(
+            panic = %why,
+            failed = st.live.len(),
+            "the scheduler panicked; failing its sequences and restarting with a clean KV cache"
+        );
+        st.metrics.inc_engine_restarts();
+        for (_, live) in st.live.drain() {
+            let _ = live
+                .stream
+                .send_message(StreamMsg::Failed(RESTART_MESSAGE.into()));
+        }
+        st.sched = st.recipe.build();
+        if !st.executor.reset() {
+            tracing::error!("the executor thread is gone; steps will fail");
+        }
+        st.in_flight = false;
+        st.panic_armed = false;
+        // The new scheduler counts from zero.
+        st.preemptions_seen = 0;
+        st.prefix_seen = (0, 0);
+        Self::publish_gauges(st);
+    }
+
+    /// What `handle` does with a message, under [`Self::supervise`].
+    fn on_message(st: &mut SchedulerState, msg: SchedulerMsg) {
         match msg {
             SchedulerMsg::Submit(seqs) => {
+                // Every sequence is live before any is queued, so a panic
+                // while queueing still fails them all.
+                let mut queued = Vec::with_capacity(seqs.len());
                 for s in seqs {
                     st.live.insert(
                         s.seq.seq_id,
@@ -195,18 +302,15 @@ impl Actor for SchedulerActor {
                             ticket: s.ticket,
                         },
                     );
-                    st.sched.add(s.seq);
+                    queued.push(s.seq);
+                }
+                for seq in queued {
+                    st.sched.add(seq);
                 }
             }
             SchedulerMsg::Abort(id) => {
                 st.sched.abort(id);
                 st.live.remove(&id);
-            }
-            SchedulerMsg::Tick => {
-                // Queued sequences leave now even if no step ends soon.
-                if Self::drop_departed(st) + Self::expire_waiting(st) > 0 {
-                    Self::publish_gauges(st);
-                }
             }
             SchedulerMsg::StepDone(done) => {
                 st.in_flight = false;
@@ -253,13 +357,17 @@ impl Actor for SchedulerActor {
                     }
                 }
             }
+            SchedulerMsg::InjectPanic => st.panic_armed = true,
+            SchedulerMsg::Tick => {
+                // Queued sequences leave now even if no step ends soon.
+                if Self::drop_departed(st) + Self::expire_waiting(st) > 0 {
+                    Self::publish_gauges(st);
+                }
+            }
         }
         Self::maybe_step(st);
-        Ok(())
     }
-}
 
-impl SchedulerActor {
     /// Set the running / waiting / KV-usage gauges from the scheduler's
     /// state; returns that state's counters.
     fn publish_gauges(st: &SchedulerState) -> crate::engine::sched::SchedulerStats {
@@ -348,6 +456,9 @@ impl SchedulerActor {
 
     /// Start the next step if none is running and there is work.
     fn maybe_step(st: &mut SchedulerState) {
+        if std::mem::take(&mut st.panic_armed) {
+            panic!("injected scheduler panic (test hook)");
+        }
         if st.in_flight {
             return;
         }
