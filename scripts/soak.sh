@@ -39,6 +39,10 @@ disconnect_every="${SOAK_DISCONNECT_EVERY:-2}"
 stall_every="${SOAK_STALL_EVERY:-15}"
 sample_every="${SOAK_SAMPLE_EVERY:-5}"
 seed="${SOAK_SEED:-0}"
+# `cpu` (the demo model's real arithmetic: the soak) or `sim` (no arithmetic,
+# random tokens at a modelled speed: many more requests through the same
+# serving pipeline, for a pass that is labelled as such).
+backend="${SOAK_BACKEND:-cpu}"
 results="${SOAK_RESULTS:-target/soak/$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$results"
 
@@ -58,9 +62,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== soak: $minutes min against $base, results in $results"
+echo "== soak: $minutes min against $base ($backend backend), results in $results"
 server_cmd=("$weir" serve --port "$port" --num-kv-blocks "$kv_blocks"
   --stream-stall-timeout "$stall_timeout")
+case "$backend" in
+  cpu) ;;
+  sim) server_cmd+=(--backend sim --sim-mode random) ;;
+  *) echo "SOAK_BACKEND: cpu or sim, not $backend" >&2; exit 2 ;;
+esac
 echo "${server_cmd[*]}" >"$results/server.cmd"
 "${server_cmd[@]}" >"$results/server.log" 2>&1 &
 server=$!
