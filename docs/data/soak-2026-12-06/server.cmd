@@ -1,1 +1,1 @@
-target/release/weir serve --port 46643 --num-kv-blocks 4096 --stream-stall-timeout 5
+/work/wt-soak/target/release/weir serve --port 50649 --num-kv-blocks 4096 --stream-stall-timeout 5
