@@ -62,3 +62,6 @@ WEIR_BIN="$PWD/target/release/weir" .venv/bin/python -m pytest -q tests/python
 
 echo "== Vercel AI SDK against weir"
 (cd tests/js && WEIR_BIN="$PWD/../../target/release/weir" node --test ai_sdk.test.mjs)
+
+echo "== soak, short version (scripts/soak.sh; docs/reliability.md has the 30-minute run)"
+WEIR_BIN="$PWD/target/release/weir" scripts/soak.sh 3

@@ -1,0 +1,1 @@
+/work/wt-soak/target/release/weir load --base-url http://127.0.0.1:50649/v1 --profile opencode --sessions 3 --turns-per-session 6 --max-tokens 48 --think-scale 0.5 --duration 1800s --warmup 0s --seed 0 --quiet --output /work/wt-soak/target/soak/clean30/load.json --html /work/wt-soak/target/soak/clean30/load.html
