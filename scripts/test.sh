@@ -58,6 +58,9 @@ echo "== cargo test (unit + end-to-end)"
 cargo test --release --workspace
 
 echo "== fuzz targets, 30 s each (libFuzzer on the stable toolchain; docs/fuzzing.md)"
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+CARGO_TARGET_DIR="$PWD/target" cargo clippy --release --manifest-path fuzz/Cargo.toml \
+  --all-targets -- -D warnings
 scripts/fuzz.sh 30
 
 echo "== OpenAI SDK and OpenCode against weir"
