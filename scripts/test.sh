@@ -5,6 +5,7 @@
 #     load report's HTML in headless Chromium).
 #   - Python: the official OpenAI SDK and OpenCode against a running `weir serve`.
 #   - JavaScript: the Vercel AI SDK (@ai-sdk/openai-compatible) against weir.
+#   - Fuzzing: each fuzz target of fuzz/ for 30 seconds (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,6 +56,12 @@ fi
 
 echo "== cargo test (unit + end-to-end)"
 cargo test --release --workspace
+
+echo "== fuzz targets, 30 s each (libFuzzer on the stable toolchain; docs/fuzzing.md)"
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+CARGO_TARGET_DIR="$PWD/target" cargo clippy --release --manifest-path fuzz/Cargo.toml \
+  --all-targets -- -D warnings
+scripts/fuzz.sh 30
 
 echo "== OpenAI SDK and OpenCode against weir"
 cargo build --release --bin weir

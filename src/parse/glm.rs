@@ -40,7 +40,7 @@ use super::hermes::{END, START};
 use super::is_call_name;
 use super::json_stream::push_escaped;
 use super::qwen3_coder::{convert_value, schema_is_string, Schemas};
-use super::scanner::{held_prefix_len, Block, CallScanner, CallSyntax, Step};
+use super::scanner::{floor_boundary, held_prefix_len, Block, CallScanner, CallSyntax, Step};
 use serde_json::Value;
 
 /// Opens a parameter name.
@@ -138,7 +138,7 @@ impl ArgCalls {
             let unsure =
                 window.len() - held_prefix_len(window, ARG_KEY).max(held_prefix_len(window, END));
             return if block.is_last()
-                || window.len() == MAX_NAME
+                || rest.len() >= MAX_NAME
                 || window[..unsure].contains(['<', '>'])
             {
                 Step::Malformed
@@ -216,15 +216,6 @@ impl ArgCalls {
         self.reading = Reading::Pairs;
         Step::Arguments(out)
     }
-}
-
-/// The largest char boundary of `s` at or below `n`.
-fn floor_boundary(s: &str, n: usize) -> usize {
-    let mut n = n.min(s.len());
-    while !s.is_char_boundary(n) {
-        n -= 1;
-    }
-    n
 }
 
 impl CallSyntax for ArgCalls {
@@ -319,6 +310,27 @@ mod tests {
         }
         s.push_str("</tool_call>");
         s
+    }
+
+    #[test]
+    fn a_long_name_cut_inside_a_char_is_content_at_once() {
+        // A name window (MAX_NAME bytes) that ends inside a multi-byte char
+        // still caps the name: the block is content once that much text is
+        // there, not held back until the reply ends.
+        for pad in 253..=256 {
+            let text = format!("<tool_call>{}€€ x", "a".repeat(pad));
+            let mut p = GlmParser::new(6, None);
+            let shown: String = p
+                .push(&text)
+                .into_iter()
+                .map(|d| match d {
+                    ParsedDelta::Content(s) => s,
+                    other => panic!("not content: {other:?}"),
+                })
+                .collect();
+            assert_eq!(shown, text, "pad {pad}");
+            assert_eq!(glm(&text).content, text);
+        }
     }
 
     #[test]

@@ -40,8 +40,8 @@
 //!   that may be the start of a marker. A call whose body starts with `{`
 //!   streams: it starts there and its arguments go out as the model writes
 //!   them ([`JsonRewriter`]); a started call is never content (arguments
-//!   that break off end the call there and the rest is text; a reply cut
-//!   off inside them keeps what came). Any other body is buffered until it
+//!   that break off end the call there and the rest is text, and no call
+//!   starts after it; a reply cut off inside them keeps what came). Any other body is buffered until it
 //!   ends and read whole.
 
 use super::json_stream::{Fed, JsonRewriter};
@@ -134,6 +134,10 @@ pub struct HarmonyParser {
     call: CallReading,
     /// Numbers calls and handles whitespace after them.
     emitter: CallEmitter,
+    /// A started call's arguments broke off: no call starts after it (every
+    /// call is complete before the next index starts); later call messages
+    /// are content.
+    stopped: bool,
 }
 
 impl HarmonyParser {
@@ -148,7 +152,13 @@ impl HarmonyParser {
             calls_enabled,
             call: CallReading::Head,
             emitter: CallEmitter::new(id_seed),
+            stopped: false,
         }
+    }
+
+    /// Whether a call message may become a call now.
+    fn calls_allowed(&self) -> bool {
+        self.calls_enabled && !self.stopped
     }
 
     /// The message's markup read so far is content after all.
@@ -170,7 +180,7 @@ impl HarmonyParser {
         let arguments = call_arguments(&self.buf[..body_len]);
         let text: String = self.buf.drain(..consumed).collect();
         match arguments {
-            Some(arguments) if self.calls_enabled => {
+            Some(arguments) if self.calls_allowed() => {
                 self.raw.clear();
                 self.emitter.call(name, arguments, out);
                 self.state = State::Text;
@@ -307,7 +317,7 @@ impl BufferedParser for HarmonyParser {
                         let lead = self.buf.len() - self.buf.trim_start().len();
                         match self.buf[lead..].chars().next() {
                             None if !last => return,
-                            Some('{') if self.calls_enabled => {
+                            Some('{') if self.calls_allowed() => {
                                 self.buf.drain(..lead);
                                 self.raw.clear();
                                 self.emitter.start(name, out);
@@ -340,6 +350,7 @@ impl BufferedParser for HarmonyParser {
                                 self.buf.drain(..at.min(n));
                                 self.emitter.arguments(&args, out);
                                 self.emitter.end_call();
+                                self.stopped = true;
                                 self.state = State::Text;
                             }
                         }
@@ -561,6 +572,15 @@ mod tests {
         let c = harmony(" to=functions.f<|channel|>commentary json<|message|>{oops}<|call|>");
         assert_eq!((c.calls.len(), c.calls[0].3.as_str()), (1, "{"));
         assert_eq!(c.content, "oops}<|call|>");
+        // No call starts after one that broke off (found by the `parsers`
+        // fuzz target: the next message's call took index 1 while call 0's
+        // arguments were still unfinished); its message is content.
+        let next = format!("<|start|>assistant{}", call("g", "{\"a\": 1}"));
+        let c = harmony(&format!(
+            " to=functions.f<|channel|>commentary json<|message|>{{\"a\": \"\u{10}\"}}{next}"
+        ));
+        assert_eq!((c.calls.len(), c.calls[0].3.as_str()), (1, "{\"a\":\""));
+        assert_eq!(c.content, format!("\u{10}\"}}{next}"));
         // Text after the object instead of the body's end.
         let c = harmony(" to=functions.f<|channel|>commentary json<|message|>{} x<|call|>");
         assert_eq!(names_args(&c), vec![("f", "{}")]);

@@ -8,6 +8,7 @@
 //! the family reads the call once it is complete, as before.
 
 use super::layout::Head;
+use super::scanner::floor_boundary;
 
 /// How far into a call's text its head is looked for: a longer head is
 /// read whole (the same answer however the text was cut, and no
@@ -17,10 +18,7 @@ pub(crate) const MAX_HEAD: usize = 4096;
 /// The first [`MAX_HEAD`] bytes of `text` (cut on a char boundary), and
 /// whether `text` reaches that far.
 pub(crate) fn head_window(text: &str) -> (&str, bool) {
-    let mut cut = text.len().min(MAX_HEAD);
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
+    let cut = floor_boundary(text, MAX_HEAD);
     (&text[..cut], text.len() >= MAX_HEAD)
 }
 

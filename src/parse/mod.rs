@@ -457,8 +457,8 @@ impl OutputParser for Chain {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod test_support;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod test_support;
 
 #[cfg(test)]
 mod tests {

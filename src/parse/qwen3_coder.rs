@@ -46,7 +46,7 @@
 use super::hermes::{END, START};
 use super::is_call_name;
 use super::json_stream::push_escaped;
-use super::scanner::{held_prefix_len, Block, CallScanner, CallSyntax, Step};
+use super::scanner::{floor_boundary, held_prefix_len, Block, CallScanner, CallSyntax, Step};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -176,7 +176,7 @@ fn read_tag(block: &mut Block, marker: &str) -> Tag {
             Tag::Bad
         };
     };
-    let window = &after[..after.len().min(MAX_NAME)];
+    let window = &after[..floor_boundary(after, MAX_NAME)];
     match window.find('>') {
         Some(gt) => {
             let name = after[..gt].trim();
@@ -187,7 +187,7 @@ fn read_tag(block: &mut Block, marker: &str) -> Tag {
             block.take(marker.len() + gt + 1);
             Tag::Name(name)
         }
-        None if block.is_last() || window.len() == MAX_NAME || window.contains('<') => Tag::Bad,
+        None if block.is_last() || after.len() >= MAX_NAME || window.contains('<') => Tag::Bad,
         None => Tag::Wait,
     }
 }
@@ -498,6 +498,21 @@ mod tests {
         }
         s.push_str("</function>\n</tool_call>");
         s
+    }
+
+    #[test]
+    fn a_long_tag_cut_inside_a_char_is_content() {
+        // Found by the `parsers` fuzz target: the name window (MAX_NAME
+        // bytes) ended inside a multi-byte char and slicing there panicked.
+        for pad in 253..=256 {
+            let text = format!(
+                "<tool_call>\n<function={}€€ x\n</tool_call>",
+                "a".repeat(pad)
+            );
+            let c = qwen(&text);
+            assert_eq!(c.content, text);
+            assert!(c.calls.is_empty());
+        }
     }
 
     #[test]

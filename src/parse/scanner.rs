@@ -38,6 +38,17 @@ pub(crate) fn held_prefix_len(buf: &str, marker: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// The largest char boundary of `s` at or below `n`: where a window of at
+/// most `n` bytes of model text may end (slicing at `n` itself panics when
+/// `n` falls inside a multi-byte char).
+pub(crate) fn floor_boundary(s: &str, n: usize) -> usize {
+    let mut n = n.min(s.len());
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    n
+}
+
 /// True when `text` is empty or a proper prefix of `marker`: the marker may
 /// still be coming.
 pub(crate) fn may_become(text: &str, marker: &str) -> bool {

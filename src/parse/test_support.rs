@@ -1,14 +1,18 @@
-//! Helpers for the split-invariance tests of the parsers.
+//! Helpers for the split-invariance tests of the parsers, shared by the
+//! unit tests and the `parsers` fuzz target (feature `fuzzing`).
 
 use super::{OutputParser, ParsedDelta};
 
 /// What a whole stream produced, pieces joined.
 #[derive(Debug, Default, PartialEq)]
-pub(crate) struct Collected {
+pub struct Collected {
+    /// The `Content` deltas, joined.
     pub content: String,
+    /// The `Reasoning` deltas, joined.
     pub reasoning: String,
     /// (index, id, name, arguments)
     pub calls: Vec<(usize, String, String, String)>,
+    /// What the parser's `saw_tool_calls` said at the end.
     pub saw_tool_calls: bool,
     /// The last call's arguments do not parse: the reply ended inside it.
     pub cut_call: bool,
@@ -58,7 +62,7 @@ fn assert_complete(arguments: &str) {
 }
 
 /// The calls of a stream as (name, arguments); all must be complete.
-pub(crate) fn names_args(c: &Collected) -> Vec<(&str, &str)> {
+pub fn names_args(c: &Collected) -> Vec<(&str, &str)> {
     assert!(
         !c.cut_call,
         "the last call was cut off: {:?}",
@@ -71,7 +75,7 @@ pub(crate) fn names_args(c: &Collected) -> Vec<(&str, &str)> {
 }
 
 /// Feeds `pieces` in order, then finishes.
-pub(crate) fn run(make: &dyn Fn() -> Box<dyn OutputParser>, pieces: &[&str]) -> Collected {
+pub fn run(make: &dyn Fn() -> Box<dyn OutputParser>, pieces: &[&str]) -> Collected {
     let mut p = make();
     let mut c = Collected::default();
     for piece in pieces {
@@ -89,7 +93,7 @@ pub(crate) fn run(make: &dyn Fn() -> Box<dyn OutputParser>, pieces: &[&str]) -> 
 /// `count` random texts of 1 to `max_len` pieces drawn from `frags`
 /// (markers, their fragments, JSON bits, multi-byte chars), the same
 /// for the same `seed`.
-pub(crate) fn random_texts(frags: &[&str], seed: u64, count: usize, max_len: usize) -> Vec<String> {
+pub fn random_texts(frags: &[&str], seed: u64, count: usize, max_len: usize) -> Vec<String> {
     let mut rng = Lcg(seed);
     (0..count)
         .map(|_| {
@@ -102,7 +106,7 @@ pub(crate) fn random_texts(frags: &[&str], seed: u64, count: usize, max_len: usi
 /// Parse each text with `parse`: a text that yields no call must come back
 /// as content, unchanged; `check` adds the family's own rules. Both kinds
 /// of text must occur, or the test proves nothing.
-pub(crate) fn check_random_texts(
+pub fn check_random_texts(
     texts: &[String],
     parse: impl Fn(&str) -> Collected,
     check: impl Fn(&str, &Collected),
@@ -142,7 +146,7 @@ impl Lcg {
 /// a time, in three pieces at every pair of boundaries (short texts) and
 /// in random multi-char pieces; asserts every run gives the same result
 /// and returns it.
-pub(crate) fn check_splits(make: &dyn Fn() -> Box<dyn OutputParser>, text: &str) -> Collected {
+pub fn check_splits(make: &dyn Fn() -> Box<dyn OutputParser>, text: &str) -> Collected {
     let whole = run(make, &[text]);
     let bounds: Vec<usize> = (0..=text.len())
         .filter(|&i| text.is_char_boundary(i))

@@ -61,13 +61,16 @@ fn number_in(name: &str, v: Option<&Number>, range: Range) -> Result<Option<f32>
     };
     // Always `Some` for serde_json's numbers (no arbitrary precision).
     let x = n.as_f64().unwrap_or(f64::INFINITY);
-    if !range.contains(x) {
+    // The engine gets an f32: the value it gets must be in range too
+    // (`top_p: 1e-50` is above 0, but 0 as an f32).
+    let engine = x as f32;
+    if !range.contains(x) || !range.contains(f64::from(engine)) {
         return Err(ApiError::invalid(
             name,
             format!("{name} must be {}, got {n}", range.describe()),
         ));
     }
-    Ok(Some(x as f32))
+    Ok(Some(engine))
 }
 
 /// An integer in `[lo, hi]` (`hi == i128::MAX`: no upper bound).
@@ -317,7 +320,7 @@ pub(super) fn check_schema_size(schema: &Value, path: &str) -> Result<(), ApiErr
 mod tests {
     use serde_json::{json, Map, Value};
 
-    use super::response_format;
+    use super::{number_in, response_format, Range};
     use crate::api::wire::{self, generation::GenerationParams};
     use crate::engine::request::Constraint;
 
@@ -345,6 +348,30 @@ mod tests {
                 schema: json!({"type": "object"}),
                 strict: false
             }))
+        );
+    }
+
+    #[test]
+    fn a_range_holds_for_the_f32_the_engine_gets() {
+        // Found by the `validate` fuzz target's invariant: 1e-50 is in
+        // (0, 1] as an f64, but the engine's f32 is 0.
+        let tiny: serde_json::Number = serde_json::from_str("1e-50").unwrap();
+        let err = number_in("top_p", Some(&tiny), Range::left_open(0.0, 1.0)).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("top_p"));
+        assert!(
+            err.message
+                .starts_with("top_p must be greater than 0 and at most 1, got "),
+            "{}",
+            err.message
+        );
+        // Out of range as an f64 stays refused, though its f32 is 1.
+        let close: serde_json::Number = serde_json::from_str("1.00000000001").unwrap();
+        assert!(number_in("top_p", Some(&close), Range::left_open(0.0, 1.0)).is_err());
+        // Small but still above 0 as an f32: accepted.
+        let small: serde_json::Number = serde_json::from_str("1e-30").unwrap();
+        assert_eq!(
+            number_in("top_p", Some(&small), Range::left_open(0.0, 1.0)).unwrap(),
+            Some(1e-30)
         );
     }
 }
