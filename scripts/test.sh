@@ -9,6 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The burst and stalled-reader tests open a few thousand sockets at once:
+# lift the soft open-file limit to the hard one (1,024 is a common default).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+echo "open-file limit: $(ulimit -n)"
+
 echo "== python test clients"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
