@@ -225,9 +225,13 @@ async fn assert_serves(server: &ServerProcess) {
 async fn a_thousand_stalled_readers_cost_bounded_memory_and_are_freed() {
     const STREAMS: usize = 1000;
     const MAX_TOKENS: usize = 30000;
-    // 1 ms a step: every stream makes tokens far faster than it could be
-    // read, as a fast GPU does.
-    let server = ServerProcess::start(&["--sim-decode-step-us", "1000"]).await;
+    // 3 ms a step: every stream makes tokens far faster than it could be
+    // read, as a fast GPU does, yet slowly enough that the first streams
+    // have not filled their sockets and stalled out before the last of the
+    // thousand is sent, on a slow or busy machine too (a socket takes
+    // about 4,400 tokens, 13 s, to fill; opening a thousand took up to 6 s
+    // on two busy cores).
+    let server = ServerProcess::start(&["--sim-decode-step-us", "3000"]).await;
     let per_token = wire_bytes_per_token(&server, 200).await;
     assert_serves(&server).await;
     let unbounded = STREAMS as f64 * MAX_TOKENS as f64 * per_token;

@@ -382,7 +382,9 @@ pub async fn openapi_json(State(engine): State<EngineHandle>) -> Json<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::validate::{self, MAX_N, MAX_STOP, MAX_TOP_LOGPROBS};
+    use crate::api::validate::{
+        self, MAX_MESSAGES, MAX_N, MAX_STOP, MAX_STOP_CHARS, MAX_TOOLS, MAX_TOP_LOGPROBS,
+    };
     use serde_json::{json, Map};
 
     const MODEL: &str = "test-model";
@@ -601,5 +603,14 @@ mod tests {
         let completion = &doc["components"]["schemas"]["CompletionParams"]["properties"];
         assert_eq!(completion["logprobs"]["maximum"], json!(MAX_TOP_LOGPROBS));
         assert_eq!(completion["best_of"]["maximum"], json!(MAX_N));
+        let conv = &doc["components"]["schemas"]["ChatConversation"]["properties"];
+        assert_eq!(conv["messages"]["maxItems"], json!(MAX_MESSAGES), "{conv}");
+        assert_eq!(conv["tools"]["maxItems"], json!(MAX_TOOLS), "{conv}");
+        let stop = doc["components"]["schemas"]["Stop"].to_string();
+        assert!(
+            stop.contains(&format!("\"maxLength\":{MAX_STOP_CHARS}")),
+            "{stop}"
+        );
+        assert!(stop.contains(&format!("\"maxItems\":{MAX_STOP}")), "{stop}");
     }
 }

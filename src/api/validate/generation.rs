@@ -4,7 +4,7 @@
 use serde_json::{Number, Value};
 
 use super::{
-    ResponseOptions, ValidRequest, MAX_N, MAX_SCHEMA_BYTES, MAX_STOP, MAX_STOP_BYTES,
+    ResponseOptions, ValidRequest, MAX_N, MAX_SCHEMA_BYTES, MAX_STOP, MAX_STOP_CHARS,
     MAX_STOP_TOKEN_IDS, MAX_TOTAL_TOKENS,
 };
 use crate::api::error::ApiError;
@@ -240,7 +240,8 @@ fn stop_strings(stop: Option<Stop>) -> Result<Vec<String>, ApiError> {
         }
     };
     for (i, s) in list.iter().enumerate() {
-        if s.len() > MAX_STOP_BYTES {
+        let chars = s.chars().count();
+        if chars > MAX_STOP_CHARS {
             return Err(ApiError::invalid(
                 if one {
                     "stop".to_string()
@@ -248,8 +249,7 @@ fn stop_strings(stop: Option<Stop>) -> Result<Vec<String>, ApiError> {
                     format!("stop[{i}]")
                 },
                 format!(
-                    "a stop string may be at most {MAX_STOP_BYTES} bytes long, got {}",
-                    s.len()
+                    "a stop string may be at most {MAX_STOP_CHARS} characters long, got {chars}"
                 ),
             ));
         }

@@ -31,9 +31,10 @@ pub const MAX_N: u64 = 128;
 pub const MAX_STOP: usize = 16;
 /// Most alternatives per token in logprobs.
 pub const MAX_TOP_LOGPROBS: u64 = 20;
-/// Longest stop string, in bytes: every generated token is checked against
-/// every stop string, so their length bounds that work.
-pub const MAX_STOP_BYTES: usize = 512;
+/// Longest stop string, in characters (as JSON Schema's `maxLength`
+/// counts): every generated token is checked against every stop string,
+/// so their length bounds that work.
+pub const MAX_STOP_CHARS: usize = 512;
 /// Most `stop_token_ids` (checked in O(1) per token, but kept in memory
 /// per choice).
 pub const MAX_STOP_TOKEN_IDS: usize = 1024;
@@ -484,16 +485,16 @@ mod tests {
                 format!("at most {MAX_STOP} strings"),
             ),
             (
-                json!({"stop": ["a", "b".repeat(MAX_STOP_BYTES)]}),
-                json!({"stop": ["a", "b".repeat(MAX_STOP_BYTES + 1)]}),
+                json!({"stop": ["a", "b".repeat(MAX_STOP_CHARS)]}),
+                json!({"stop": ["a", "b".repeat(MAX_STOP_CHARS + 1)]}),
                 "stop[1]",
-                format!("at most {MAX_STOP_BYTES} bytes"),
+                format!("at most {MAX_STOP_CHARS} characters"),
             ),
             (
-                json!({"stop": "b".repeat(MAX_STOP_BYTES)}),
-                json!({"stop": "b".repeat(MAX_STOP_BYTES + 1)}),
+                json!({"stop": "b".repeat(MAX_STOP_CHARS)}),
+                json!({"stop": "b".repeat(MAX_STOP_CHARS + 1)}),
                 "stop",
-                format!("at most {MAX_STOP_BYTES} bytes"),
+                format!("at most {MAX_STOP_CHARS} characters"),
             ),
             (
                 json!({"stop_token_ids": vec![5; MAX_STOP_TOKEN_IDS]}),

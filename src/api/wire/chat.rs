@@ -49,10 +49,11 @@ impl ChatCompletionRequest {
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 pub struct ChatConversation {
     /// The conversation so far; required, at least one message.
-    #[schema(required = true, nullable = false, min_items = 1)]
+    #[schema(required = true, nullable = false, min_items = 1, max_items = 10000)]
     #[serde(default, deserialize_with = "expect")]
     pub messages: Option<Vec<Message>>,
     /// Functions the model may call. An empty array is no tools.
+    #[schema(max_items = 256)]
     #[serde(default, deserialize_with = "expect")]
     pub tools: Option<Vec<Tool>>,
     /// vLLM: end the prompt with the assistant's header. Default true.

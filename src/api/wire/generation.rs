@@ -9,7 +9,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::api::openapi::shape;
-use crate::api::validate::MAX_STOP;
+use crate::api::validate::{MAX_STOP, MAX_STOP_CHARS};
 
 use super::expect::{elements, expect, expect_object, integer, number_kind, Expect};
 use super::Dependent;
@@ -159,8 +159,9 @@ pub enum Stop {
 
 impl PartialSchema for Stop {
     fn schema() -> RefOr<Schema> {
-        let many = shape::array_of(shape::string()).max_items(Some(MAX_STOP));
-        shape::one_of([shape::string().into(), many.into()])
+        let stop = || shape::string().max_length(Some(MAX_STOP_CHARS));
+        let many = shape::array_of(stop()).max_items(Some(MAX_STOP));
+        shape::one_of([stop().into(), many.into()])
     }
 }
 
