@@ -1,0 +1,1 @@
+weir load --base-url http://127.0.0.1:59577/v1 --profile opencode --sessions 3 --turns-per-session 6 --max-tokens 48 --think-scale 0.5 --duration 1800s --warmup 0s --seed 0 --quiet --output RESULTS/load.json --html RESULTS/load.html

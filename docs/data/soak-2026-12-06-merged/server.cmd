@@ -1,0 +1,1 @@
+weir serve --port 59577 --num-kv-blocks 4096 --stream-stall-timeout 5
