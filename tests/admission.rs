@@ -392,3 +392,52 @@ async fn a_queued_client_that_hangs_up_leaves_within_a_second_during_a_long_step
     assert_eq!(status, 200, "{body}");
     wait_until_idle(&server).await;
 }
+
+/// The choices of one chat request (completions default `max_tokens` to
+/// 16, as OpenAI's) may ask for at most `MAX_TOTAL_TOKENS`
+/// together, counted after `max_tokens` is clamped to the context: many
+/// choices with no `max_tokens` on a long context are a 400 naming `n`,
+/// and the same choices with a small `max_tokens` run. (One choice is
+/// bounded by the context alone: clamped, never refused, as
+/// tests/python/test_openai_sdk.py checks.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_choices_times_max_tokens_is_capped_after_clamping() {
+    let mut cfg = common::config(None);
+    cfg.runner = common::sim("echo");
+    // Room for the demo's whole 32k context.
+    cfg.num_kv_blocks = Some(4096);
+    let server = common::start(cfg).await;
+    let limit = weir::runtime::limits::MAX_TOTAL_TOKENS;
+    let room = server.engine.max_model_len();
+    let n = limit / room + 2;
+    assert!(
+        n <= 128,
+        "the demo's context makes {n} choices pass the cap"
+    );
+    let body = |extra: serde_json::Value| {
+        let mut b = serde_json::json!({"model": server.model, "n": n,
+            "messages": [{"role": "user", "content": "hi"}]});
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        b
+    };
+    let (status, err) = server
+        .post("/v1/chat/completions", &body(serde_json::json!({})))
+        .await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["param"], "n", "{err}");
+    let message = err["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("at most {limit} tokens")),
+        "{message}"
+    );
+    let (status, ok) = server
+        .post(
+            "/v1/chat/completions",
+            &body(serde_json::json!({"max_tokens": 4})),
+        )
+        .await;
+    assert_eq!(status, 200, "{ok}");
+    assert_eq!(ok["choices"].as_array().map(Vec::len), Some(n), "{ok}");
+}

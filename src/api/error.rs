@@ -192,6 +192,9 @@ impl ApiError {
         if let EngineError::Constraint { param, message } = err {
             return Self::invalid(param.as_str(), message.as_str());
         }
+        if let EngineError::TooManyTokens { .. } = err {
+            return Self::invalid("n", err.to_string());
+        }
         if let EngineError::Conversation(e) = err {
             return Self::invalid(e.path(), e.to_string());
         }

@@ -59,6 +59,17 @@ pub enum EngineError {
         /// What is wrong with it.
         message: String,
     },
+    /// The choices together ask for more tokens than one request may
+    /// ([`crate::runtime::limits::MAX_TOTAL_TOKENS`]; 400 naming `n`).
+    #[error("n x max_tokens may be at most {limit} tokens, got {n} x {max_tokens} (max_tokens after clamping to the context)")]
+    TooManyTokens {
+        /// Choices asked for.
+        n: usize,
+        /// Tokens per choice, after clamping to the context's room.
+        max_tokens: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The engine is shutting down or its actors died (503).
     #[error("the engine is unavailable: {0}")]
     Unavailable(String),

@@ -5,6 +5,12 @@
 
 use std::time::Duration;
 
+/// Most tokens the choices of one request may ask for together (`n` x
+/// `max_tokens`, after `max_tokens` is clamped to the context's room);
+/// beyond it a request with `n` > 1 is a 400 naming `n`. (One choice is
+/// bounded by the context alone.)
+pub const MAX_TOTAL_TOKENS: usize = 1 << 20;
+
 /// Admission and backpressure limits of one engine (one model).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServingLimits {

@@ -504,6 +504,14 @@ impl RequestActor {
             Some(m) => (m, false),
             None => (room, false),
         };
+        let limit = crate::runtime::limits::MAX_TOTAL_TOKENS;
+        if req.n > 1 && req.n.saturating_mul(max_tokens) > limit {
+            return Err(EngineError::TooManyTokens {
+                n: req.n,
+                max_tokens,
+                limit,
+            });
+        }
         let shared = &engine.inner;
         let request_id = shared.next_request_id.fetch_add(1, Ordering::Relaxed);
         let base_seed = req.seed.unwrap_or_else(random_seed);

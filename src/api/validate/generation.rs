@@ -5,7 +5,7 @@ use serde_json::{Number, Value};
 
 use super::{
     ResponseOptions, ValidRequest, MAX_N, MAX_SCHEMA_BYTES, MAX_STOP, MAX_STOP_CHARS,
-    MAX_STOP_TOKEN_IDS, MAX_TOTAL_TOKENS,
+    MAX_STOP_TOKEN_IDS,
 };
 use crate::api::error::ApiError;
 use crate::api::wire::generation::{GenerationParams, ResponseFormat, Stop};
@@ -61,14 +61,18 @@ fn number_in(name: &str, v: Option<&Number>, range: Range) -> Result<Option<f32>
     };
     // Always `Some` for serde_json's numbers (no arbitrary precision).
     let x = n.as_f64().unwrap_or(f64::INFINITY);
-    // The engine gets an f32: the value it gets must be in range too
-    // (`top_p: 1e-50` is above 0, but 0 as an f32).
-    let engine = x as f32;
-    if !range.contains(x) || !range.contains(f64::from(engine)) {
+    if !range.contains(x) {
         return Err(ApiError::invalid(
             name,
             format!("{name} must be {}, got {n}", range.describe()),
         ));
+    }
+    // The engine gets an f32, which must be in range too: a value above an
+    // open bound that rounds onto it (`top_p: 1e-50` is 0 as an f32) gets
+    // the nearest f32 inside the range, as the client's value is valid.
+    let mut engine = x as f32;
+    if !range.contains(f64::from(engine)) {
+        engine = (range.lo as f32).next_up();
     }
     Ok(Some(engine))
 }
@@ -158,12 +162,6 @@ pub(super) fn common(
         }
     };
     let n = int_in("n", p.n, 1, MAX_N as i128)?.unwrap_or(1) as usize;
-    if let Some(m) = max_tokens.filter(|&m| n.saturating_mul(m) > MAX_TOTAL_TOKENS) {
-        return Err(ApiError::invalid(
-            "n",
-            format!("n x max_tokens may be at most {MAX_TOTAL_TOKENS} tokens, got {n} x {m}"),
-        ));
-    }
     let stop = stop_strings(p.stop)?;
     let stop_token_ids = p.stop_token_ids.map(|ids| ids.0).unwrap_or_default();
     if stop_token_ids.len() > MAX_STOP_TOKEN_IDS {
@@ -354,16 +352,14 @@ mod tests {
     #[test]
     fn a_range_holds_for_the_f32_the_engine_gets() {
         // Found by the `validate` fuzz target's invariant: 1e-50 is in
-        // (0, 1] as an f64, but the engine's f32 is 0.
+        // (0, 1] as an f64, but the engine's f32 would be 0. The value is
+        // valid (as the OpenAPI document says), so it is accepted and the
+        // engine gets the smallest positive f32 instead.
         let tiny: serde_json::Number = serde_json::from_str("1e-50").unwrap();
-        let err = number_in("top_p", Some(&tiny), Range::left_open(0.0, 1.0)).unwrap_err();
-        assert_eq!(err.param.as_deref(), Some("top_p"));
-        assert!(
-            err.message
-                .starts_with("top_p must be greater than 0 and at most 1, got "),
-            "{}",
-            err.message
-        );
+        let got = number_in("top_p", Some(&tiny), Range::left_open(0.0, 1.0))
+            .unwrap()
+            .unwrap();
+        assert!(got > 0.0 && got == 0.0f32.next_up(), "{got}");
         // Out of range as an f64 stays refused, though its f32 is 1.
         let close: serde_json::Number = serde_json::from_str("1.00000000001").unwrap();
         assert!(number_in("top_p", Some(&close), Range::left_open(0.0, 1.0)).is_err());

@@ -47,8 +47,6 @@ pub const MAX_TOOLS: usize = 256;
 /// `response_format` schema), in bytes of compact JSON: a schema is
 /// rendered into the prompt and compiled into a grammar.
 pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
-/// Most tokens all choices together may ask for (`n` x `max_tokens`).
-pub const MAX_TOTAL_TOKENS: usize = 1 << 20;
 
 /// What the HTTP layer needs to shape the reply, beside what the engine gets.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -529,12 +527,6 @@ mod tests {
                     "name": "x", "schema": big_schema(MAX_SCHEMA_BYTES)}}}),
                 "response_format.json_schema.schema",
                 format!("at most {MAX_SCHEMA_BYTES} bytes"),
-            ),
-            (
-                json!({"n": 128, "max_tokens": MAX_TOTAL_TOKENS / 128}),
-                json!({"n": 128, "max_tokens": MAX_TOTAL_TOKENS / 128 + 1}),
-                "n",
-                format!("at most {MAX_TOTAL_TOKENS} tokens"),
             ),
         ];
         for (at_cap, over, param, msg) in cases {
