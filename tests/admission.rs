@@ -42,26 +42,6 @@ fn rejected(text: &str, reason: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// Poll /metrics until nothing runs, waits or holds a KV block.
-async fn wait_until_idle(server: &common::TestServer) -> String {
-    let mut m = String::new();
-    for _ in 0..200 {
-        m = server.metrics().await;
-        if metric(&m, "vllm:num_requests_running") == 0.0
-            && metric(&m, "vllm:num_requests_waiting") == 0.0
-            && metric(&m, "vllm:kv_cache_usage_perc") == 0.0
-            && server.engine.waiting_requests() == 0
-        {
-            return m;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "the engine did not become idle (admission holds {}):\n{m}",
-        server.engine.waiting_requests()
-    );
-}
-
 /// This process may open `needed` files (sockets): the burst holds two per
 /// request, the client's and the server's.
 fn require_open_files(needed: u64) {
@@ -209,7 +189,7 @@ async fn a_burst_of_2000_gets_only_200_or_503_and_leaves_nothing_behind() {
     assert!(refused > 0, "2000 at once must overflow 64 places");
     assert_eq!(ok + refused, BURST);
 
-    let m = wait_until_idle(&server).await;
+    let m = server.wait_until_idle(Duration::from_secs(10)).await;
     assert_eq!(rejected(&m, "queue_full"), refused as f64, "{m}");
     assert_eq!(rejected(&m, "queue_timeout"), 0.0, "{m}");
     // Still serving.
@@ -302,7 +282,7 @@ async fn a_request_that_waits_past_the_queue_timeout_is_refused_as_overloaded() 
     assert_eq!(metric(&m, "vllm:num_requests_running"), 1.0, "{m}");
     assert_eq!(server.engine.waiting_requests(), 0);
     drop(running);
-    wait_until_idle(&server).await;
+    server.wait_until_idle(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -390,7 +370,7 @@ async fn a_queued_client_that_hangs_up_leaves_within_a_second_during_a_long_step
 
     let (status, body) = long.await.expect("task");
     assert_eq!(status, 200, "{body}");
-    wait_until_idle(&server).await;
+    server.wait_until_idle(Duration::from_secs(10)).await;
 }
 
 /// The choices of one chat request (completions default `max_tokens` to

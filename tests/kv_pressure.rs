@@ -13,21 +13,6 @@ fn gauge(metrics: &str, name: &str) -> f64 {
     common::TestServer::metric(metrics, name)
 }
 
-/// Polls /metrics until nothing runs, nothing waits and no block is held.
-async fn wait_idle(server: &common::TestServer, within: Duration) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let m = server.metrics().await;
-        let idle = gauge(&m, "vllm:num_requests_running") == 0.0
-            && gauge(&m, "vllm:num_requests_waiting") == 0.0
-            && gauge(&m, "vllm:kv_cache_usage_perc") == 0.0;
-        if idle || Instant::now() > deadline {
-            return m;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The reproduction filed with the reliability issue: `--num-kv-blocks 64`
 /// (16-token blocks, a 1,024-token context), the demo model on the CPU,
 /// six concurrent token-id completions sharing a 600-token prefix (300 or
@@ -69,7 +54,7 @@ async fn six_requests_sharing_a_prefix_in_a_small_cache_all_finish() {
         assert_eq!(body["usage"]["completion_tokens"], max_tokens, "{body}");
         assert_eq!(body["choices"][0]["finish_reason"], "length", "{body}");
     }
-    let m = wait_idle(&server, Duration::from_secs(5)).await;
+    let m = server.wait_until_idle(Duration::from_secs(5)).await;
     assert!(
         gauge(&m, "vllm:num_preemptions_total") >= 1.0,
         "the cache was meant to be too small for all six at once: {m}"
@@ -151,6 +136,6 @@ async fn a_client_that_leaves_while_queued_is_dropped_within_a_second() {
         "the runner goes on: {m}"
     );
     drop(runner);
-    let m = wait_idle(&server, Duration::from_secs(5)).await;
+    let m = server.wait_until_idle(Duration::from_secs(5)).await;
     assert_eq!(gauge(&m, "vllm:kv_cache_usage_perc"), 0.0, "{m}");
 }

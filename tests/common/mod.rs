@@ -113,6 +113,29 @@ impl TestServer {
             .expect("metrics body")
     }
 
+    /// Polls /metrics until nothing runs, nothing waits, no KV block is
+    /// held and the waiting room is empty; panics after `within`. Returns
+    /// the last /metrics text.
+    pub async fn wait_until_idle(&self, within: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let m = self.metrics().await;
+            if Self::metric(&m, "vllm:num_requests_running") == 0.0
+                && Self::metric(&m, "vllm:num_requests_waiting") == 0.0
+                && Self::metric(&m, "vllm:kv_cache_usage_perc") == 0.0
+                && self.engine.waiting_requests() == 0
+            {
+                return m;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the engine did not become idle within {within:?} (admission holds {}):\n{m}",
+                self.engine.waiting_requests()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// A metric's value from /metrics text (NaN when absent).
     pub fn metric(text: &str, name: &str) -> f64 {
         text.lines()
