@@ -25,4 +25,5 @@ pub mod model;
 pub mod parse;
 pub mod runner;
 pub mod runtime;
+pub mod tenancy;
 pub mod tokenize;

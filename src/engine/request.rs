@@ -53,10 +53,35 @@ impl std::fmt::Display for SeqId {
     }
 }
 
-/// Who a request belongs to. Tenancy lands in a later issue; every request
-/// already carries the id so fairness and cache salting have their seam.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+/// Who a request belongs to: the project id (empty on a server without
+/// tenancy). The scheduler's fairness is keyed by it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct TenantId(pub String);
+
+/// A request's owner as the engine sees it: whose share of the batch it
+/// draws on, how large that share is, and which prefix-cache entries it
+/// may hit.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Tenant {
+    /// The fairness key (the project).
+    pub id: TenantId,
+    /// Fair-share weight (>= 1): a tenant of weight 2 gets twice the
+    /// service of one of weight 1 while both are backlogged.
+    pub weight: u32,
+    /// The prefix-cache salt: the project's own id unless the operator
+    /// put it in a group that shares.
+    pub cache_group: String,
+}
+
+impl Default for Tenant {
+    fn default() -> Self {
+        Tenant {
+            id: TenantId::default(),
+            weight: 1,
+            cache_group: String::new(),
+        }
+    }
+}
 
 /// How the next token is chosen. Defaults are OpenAI's (temperature 1, no
 /// truncation, no penalties).
@@ -139,8 +164,8 @@ pub enum Prompt {
 /// A validated generation request, the only thing the engine accepts.
 #[derive(Clone, Debug)]
 pub struct GenerateRequest {
-    /// Owner of the request (fairness, cache salt; tenancy lands later).
-    pub tenant: TenantId,
+    /// Owner of the request (fairness, cache salt).
+    pub tenant: Tenant,
     /// What to continue.
     pub prompt: Prompt,
     /// Sampling for every choice. `max_tokens: None` means "as many as fit".

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::engine::guided::CompiledConstraint;
 use crate::engine::kv::{block_hash, chain_root, BlockHash, BlockManager, BlockTable};
-use crate::engine::request::{FinishReason, SamplingParams, SeqId, TenantId};
+use crate::engine::request::{FinishReason, SamplingParams, SeqId, Tenant};
 use crate::engine::sampling::SampledToken;
 use crate::runner::PromptHint;
 
@@ -47,8 +47,8 @@ pub struct NewSequence {
     pub seq_id: SeqId,
     /// The request it belongs to (choices of one request share a group).
     pub group: u64,
-    /// Owner (fairness lands with tenancy; kept here as the seam).
-    pub tenant: TenantId,
+    /// Owner: fairness key and weight.
+    pub tenant: Tenant,
     /// Prompt token ids.
     pub prompt: Arc<Vec<u32>>,
     /// Sampling and stopping for this choice.
@@ -674,7 +674,7 @@ mod tests {
         NewSequence {
             seq_id: sid(id),
             group: id,
-            tenant: TenantId::default(),
+            tenant: Tenant::default(),
             prompt: Arc::new((0..prompt_len as u32).map(|t| t + 10).collect()),
             params: Arc::new(SamplingParams {
                 max_tokens,

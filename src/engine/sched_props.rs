@@ -10,7 +10,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use crate::engine::kv::BlockManager;
-use crate::engine::request::{SamplingParams, SeqId, TenantId};
+use crate::engine::request::{SamplingParams, SeqId, Tenant};
 use crate::engine::sampling::SampledToken;
 use crate::engine::sched::{NewSequence, Scheduler, SchedulerConfig};
 use crate::runner::PromptHint;
@@ -158,7 +158,7 @@ fn run(w: &Workload) -> Result<(), String> {
                     s.add(NewSequence {
                         seq_id: id,
                         group: ri as u64,
-                        tenant: TenantId::default(),
+                        tenant: Tenant::default(),
                         prompt: prompt.clone(),
                         params: params.clone(),
                         eos_ids: Arc::new(vec![EOS]),

@@ -576,7 +576,7 @@ impl RequestActor {
                     share_prompt_with: leader,
                     cache_salt: format!(
                         "{}\u{0}{}",
-                        req.tenant.0,
+                        req.tenant.cache_group,
                         req.cache_salt.as_deref().unwrap_or("")
                     ),
                     constraint: constraint.clone(),

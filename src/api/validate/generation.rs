@@ -9,7 +9,7 @@ use super::{
 };
 use crate::api::error::ApiError;
 use crate::api::wire::generation::{GenerationParams, ResponseFormat, Stop};
-use crate::engine::request::{Constraint, GenerateRequest, Prompt, SamplingParams, TenantId};
+use crate::engine::request::{Constraint, GenerateRequest, Prompt, SamplingParams, Tenant};
 
 /// A numeric range for error messages that name the limits.
 #[derive(Clone, Copy)]
@@ -194,7 +194,7 @@ pub(super) fn common(
     Ok(ValidRequest {
         model,
         generate: GenerateRequest {
-            tenant: TenantId::default(),
+            tenant: Tenant::default(),
             prompt,
             params,
             max_tokens,

@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use weir::engine::request::{GenerateRequest, Prompt, SamplingParams, StreamEvent, TenantId};
+use weir::engine::request::{GenerateRequest, Prompt, SamplingParams, StreamEvent, Tenant};
 use weir::runtime::EngineHandle;
 
 use clap::Args;
@@ -180,7 +180,7 @@ fn bench_agent(
 /// `max_tokens` (what every figure here assumes).
 fn greedy_request(prompt: Prompt, max_tokens: usize) -> GenerateRequest {
     GenerateRequest {
-        tenant: TenantId::default(),
+        tenant: Tenant::default(),
         prompt,
         params: SamplingParams {
             temperature: 0.0,
