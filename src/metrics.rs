@@ -477,9 +477,82 @@ impl Metrics {
     }
 }
 
+/// Several expositions (one per served model, or extra series such as
+/// per-project counters) as one: each family's `# HELP` and `# TYPE` once,
+/// followed by every exposition's samples of that family, families in the
+/// order first seen. Prometheus refuses a family declared twice.
+pub fn merge_expositions(parts: &[String]) -> String {
+    if let [one] = parts {
+        return one.clone();
+    }
+    let mut order: Vec<String> = Vec::new();
+    let mut families: std::collections::HashMap<String, (Vec<String>, Vec<String>)> =
+        std::collections::HashMap::new();
+    for part in parts {
+        let mut current = String::new();
+        for line in part.lines() {
+            if let Some(rest) = line
+                .strip_prefix("# HELP ")
+                .or_else(|| line.strip_prefix("# TYPE "))
+            {
+                let name = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                if !families.contains_key(&name) {
+                    order.push(name.clone());
+                }
+                let fam = families.entry(name.clone()).or_default();
+                if !fam.0.iter().any(|l| l == line) {
+                    fam.0.push(line.to_string());
+                }
+                current = name;
+            } else if !line.is_empty() {
+                if !families.contains_key(&current) {
+                    order.push(current.clone());
+                }
+                families
+                    .entry(current.clone())
+                    .or_default()
+                    .1
+                    .push(line.to_string());
+            }
+        }
+    }
+    let mut out = String::new();
+    for name in order {
+        if let Some((head, samples)) = families.get(&name) {
+            for l in head.iter().chain(samples) {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merged_expositions_declare_each_family_once() {
+        let a = Metrics::new("a").render();
+        let b = Metrics::new("b").render();
+        let merged = merge_expositions(&[a.clone(), b]);
+        let helps = merged
+            .lines()
+            .filter(|l| l.starts_with("# HELP vllm:num_requests_running "))
+            .count();
+        assert_eq!(helps, 1, "{merged}");
+        assert!(merged.contains("vllm:num_requests_running{model_name=\"a\"}"));
+        assert!(merged.contains("vllm:num_requests_running{model_name=\"b\"}"));
+        assert_eq!(
+            merged.lines().count() + a.lines().filter(|l| l.starts_with('#')).count(),
+            2 * a.lines().count()
+        );
+    }
 
     fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
         text.lines()

@@ -5,15 +5,18 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::api::access::Caller;
+use crate::api::accounting::{start, with_limit_headers, Consumed, Ledger, Started};
 use crate::api::error::ApiError;
 use crate::api::openai::{
     finish_reason_str, ChatChoice, ChatCompletion, ChatLogprobs, ChatMessage, Usage, WireToolCall,
 };
 use crate::api::sse::{sse_response, StreamConfig, StreamKind};
+use crate::api::state::AppState;
 use crate::api::validate;
-use crate::api::{mark_clamped, response_id, unix_now, JsonObject};
+use crate::api::{mark_clamped, unix_now, JsonObject};
 use crate::engine::request::{FinishReason, StreamEvent, TokenLogprob, ToolCall};
-use crate::runtime::handle::EngineHandle;
+use crate::tenancy::model::UsageStatus;
 
 /// One finished choice of a non-streamed generation.
 #[derive(Clone, Debug, Default)]
@@ -102,19 +105,36 @@ pub async fn collect(
     Ok(results)
 }
 
-/// The chat completions handler.
+/// The chat completions handler (`/v1/...` and endpoint routes).
 pub async fn chat_completions(
-    State(engine): State<EngineHandle>,
+    State(state): State<AppState>,
+    caller: Caller,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let valid = validate::chat_request(&body, engine.model_name())?;
+    let target = caller.target(&state, &body)?;
+    let valid = validate::chat_request(&body, &target.accepted)?;
     let n = valid.generate.n;
     let opts = valid.options;
-    let gen = engine
-        .generate(valid.generate)
-        .await
-        .map_err(|e| ApiError::from_engine(&e, "messages"))?;
-    let id = response_id("chatcmpl", gen.request_id);
+    let started = match start(
+        &state,
+        &caller,
+        &target.engine,
+        valid.generate,
+        "messages",
+        "chatcmpl",
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(refused) => return Ok(refused),
+    };
+    let Started {
+        generation: gen,
+        id,
+        model,
+        ledger,
+        gate,
+    } = started;
     let created = unix_now();
     let clamped = gen.max_tokens_clamped;
 
@@ -124,7 +144,7 @@ pub async fn chat_completions(
                 kind: StreamKind::Chat,
                 id,
                 created,
-                model: valid.model,
+                model,
                 n,
                 prompt_tokens: gen.prompt_tokens,
                 include_usage: opts.include_usage,
@@ -133,9 +153,10 @@ pub async fn chat_completions(
                 echo: None,
             },
             gen.events,
+            Some(ledger),
         )
     } else {
-        let results = collect(gen.events, n).await?;
+        let results = collect_into(gen.events, n, ledger, gen.prompt_tokens).await?;
         let completion_tokens = results.iter().map(|r| r.completion_tokens).sum();
         let cached = results.iter().map(|r| r.cached_tokens).max().unwrap_or(0);
         let reasoning_tokens = results.iter().map(|r| r.reasoning_tokens).sum();
@@ -163,7 +184,7 @@ pub async fn chat_completions(
             id,
             object: "chat.completion",
             created,
-            model: valid.model,
+            model,
             choices,
             usage: Usage::new(gen.prompt_tokens, completion_tokens)
                 .with_cached(cached)
@@ -171,7 +192,41 @@ pub async fn chat_completions(
         })
         .into_response()
     };
-    Ok(mark_clamped(resp, clamped))
+    Ok(with_limit_headers(
+        mark_clamped(resp, clamped),
+        gate.as_ref(),
+    ))
+}
+
+/// [`collect`], then the usage record committed (completed, or failed
+/// with what was produced) before the reply goes out.
+pub async fn collect_into(
+    events: flume::Receiver<StreamEvent>,
+    n: usize,
+    ledger: Ledger,
+    prompt_tokens: usize,
+) -> Result<Vec<ChoiceResult>, ApiError> {
+    let results = collect(events, n).await;
+    let (status, consumed) = match &results {
+        Ok(r) => (
+            UsageStatus::Completed,
+            Consumed {
+                prompt_tokens,
+                cached_tokens: r.iter().map(|c| c.cached_tokens).max().unwrap_or(0),
+                completion_tokens: r.iter().map(|c| c.completion_tokens).sum(),
+                reasoning_tokens: r.iter().map(|c| c.reasoning_tokens).sum(),
+            },
+        ),
+        Err(_) => (
+            UsageStatus::Failed,
+            Consumed {
+                prompt_tokens,
+                ..Consumed::default()
+            },
+        ),
+    };
+    ledger.finish(status, consumed).await;
+    results
 }
 
 #[cfg(test)]

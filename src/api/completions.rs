@@ -4,22 +4,27 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::api::chat::collect;
+use crate::api::access::Caller;
+use crate::api::accounting::{start, with_limit_headers, Started};
+use crate::api::chat::collect_into;
 use crate::api::error::ApiError;
 use crate::api::openai::{
     finish_reason_str, Completion, CompletionChoice, CompletionLogprobs, Usage,
 };
 use crate::api::sse::{sse_response, StreamConfig, StreamKind};
-use crate::api::{mark_clamped, response_id, unix_now, validate, JsonObject};
+use crate::api::state::AppState;
+use crate::api::{mark_clamped, unix_now, validate, JsonObject};
 use crate::engine::request::Prompt;
-use crate::runtime::handle::EngineHandle;
 
 /// The completions handler.
 pub async fn completions(
-    State(engine): State<EngineHandle>,
+    State(state): State<AppState>,
+    caller: Caller,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let valid = validate::completion_request(&body, engine.model_name())?;
+    let target = caller.target(&state, &body)?;
+    let engine = &target.engine;
+    let valid = validate::completion_request(&body, &target.accepted)?;
     let n = valid.generate.n;
     let opts = valid.options;
 
@@ -39,11 +44,17 @@ pub async fn completions(
         None
     };
 
-    let gen = engine
-        .generate(valid.generate)
-        .await
-        .map_err(|e| ApiError::from_engine(&e, "prompt"))?;
-    let id = response_id("cmpl", gen.request_id);
+    let started = match start(&state, &caller, engine, valid.generate, "prompt", "cmpl").await {
+        Ok(s) => s,
+        Err(refused) => return Ok(refused),
+    };
+    let Started {
+        generation: gen,
+        id,
+        model,
+        ledger,
+        gate,
+    } = started;
     let created = unix_now();
     let clamped = gen.max_tokens_clamped;
 
@@ -53,7 +64,7 @@ pub async fn completions(
                 kind: StreamKind::Completion,
                 id,
                 created,
-                model: valid.model,
+                model,
                 n,
                 prompt_tokens: gen.prompt_tokens,
                 include_usage: opts.include_usage,
@@ -62,9 +73,10 @@ pub async fn completions(
                 echo,
             },
             gen.events,
+            Some(ledger),
         )
     } else {
-        let results = collect(gen.events, n).await?;
+        let results = collect_into(gen.events, n, ledger, gen.prompt_tokens).await?;
         let completion_tokens = results.iter().map(|r| r.completion_tokens).sum();
         let cached = results.iter().map(|r| r.cached_tokens).max().unwrap_or(0);
         let prefix = echo.unwrap_or_default();
@@ -95,7 +107,7 @@ pub async fn completions(
             id: &id,
             object: "text_completion",
             created,
-            model: &valid.model,
+            model: &model,
             choices,
             usage: Some(Some(
                 Usage::new(gen.prompt_tokens, completion_tokens).with_cached(cached),
@@ -103,5 +115,8 @@ pub async fn completions(
         })
         .into_response()
     };
-    Ok(mark_clamped(resp, clamped))
+    Ok(with_limit_headers(
+        mark_clamped(resp, clamped),
+        gate.as_ref(),
+    ))
 }

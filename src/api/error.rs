@@ -85,6 +85,12 @@ impl ApiError {
         self
     }
 
+    /// The same error with another message.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     /// Attach OpenAI's machine-readable code.
     pub fn with_code(mut self, code: &'static str) -> Self {
         self.code = Some(code);
@@ -115,6 +121,32 @@ impl ApiError {
         )
         .with_param("model")
         .with_code("model_not_found")
+    }
+
+    /// 429 `rate_limit_exceeded` with OpenAI's type (`requests` or
+    /// `tokens`, the limit hit), with the wait as `retry-after` when one
+    /// can pass later.
+    pub fn rate_limited(
+        kind: &'static str,
+        message: impl Into<String>,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, kind, message)
+            .with_code("rate_limit_exceeded");
+        e.retry_after = retry_after;
+        e
+    }
+
+    /// 401 `invalid_api_key` (OpenAI's type and code for every key problem,
+    /// a missing scope included).
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_request_error", message)
+            .with_code("invalid_api_key")
+    }
+
+    /// 404 for a base URL that reaches no project or endpoint.
+    pub fn base_url_not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", message).with_code("not_found")
     }
 
     /// 404 for a path no route serves (OpenAI's wording).
@@ -191,6 +223,9 @@ impl ApiError {
         }
         if let EngineError::Constraint { param, message } = err {
             return Self::invalid(param.as_str(), message.as_str());
+        }
+        if let EngineError::Refused(message) = err {
+            return Self::rate_limited("requests", message.clone(), None);
         }
         if let EngineError::TooManyTokens { .. } = err {
             return Self::invalid("n", err.to_string());

@@ -9,8 +9,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 
+use crate::api::access::Caller;
 use crate::api::error::ApiError;
 use crate::api::openai::{DetokenizeResponse, ModelCard, ModelList, TokenizeResponse};
+use crate::api::state::AppState;
 use crate::api::{unix_now, validate, JsonObject};
 use crate::runtime::handle::EngineHandle;
 
@@ -32,45 +34,65 @@ fn card(engine: &EngineHandle) -> ModelCard {
     }
 }
 
-/// `GET /v1/models`: the one served model.
-pub async fn models(State(engine): State<EngineHandle>) -> Json<ModelList> {
+/// The engines a caller may see: its endpoint's one model, or every
+/// served model on `/v1`.
+fn visible(state: &AppState, caller: &Caller) -> Vec<EngineHandle> {
+    match &caller.endpoint {
+        Some(ep) => state.models().get(&ep.model).cloned().into_iter().collect(),
+        None => state.models().all().to_vec(),
+    }
+}
+
+/// `GET /v1/models`: the served models (on an endpoint route, only its own).
+pub async fn models(State(state): State<AppState>, caller: Caller) -> Json<ModelList> {
     Json(ModelList {
         object: "list",
-        data: vec![card(&engine)],
+        data: visible(&state, &caller).iter().map(card).collect(),
     })
 }
 
 /// `GET /v1/models/{model}`: the model's card, or 404 `model_not_found`.
 pub async fn model(
-    State(engine): State<EngineHandle>,
-    Path(name): Path<String>,
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(params): Path<std::collections::HashMap<String, String>>,
 ) -> Result<Json<ModelCard>, ApiError> {
-    if name == engine.model_name() {
-        Ok(Json(card(&engine)))
-    } else {
-        Err(ApiError::model_not_found(&name))
+    let name = params.get("model").map(String::as_str).unwrap_or_default();
+    visible(&state, &caller)
+        .iter()
+        .find(|e| e.model_name() == name)
+        .map(|e| Json(card(e)))
+        .ok_or_else(|| ApiError::model_not_found(name))
+}
+
+/// `GET /health`: 200 with an empty body while every engine serves; 503
+/// with an OpenAI error body once one's scheduler has stopped (load
+/// balancers take the instance out).
+pub async fn health(State(state): State<AppState>) -> Response {
+    match state.models().all().iter().find(|e| !e.is_serving()) {
+        None => StatusCode::OK.into_response(),
+        Some(e) => {
+            ApiError::unavailable(format!("the engine of `{}` is not running", e.model_name()))
+                .into_response()
+        }
     }
 }
 
-/// `GET /health`: 200 with an empty body while the engine serves; 503 with
-/// an OpenAI error body once its scheduler has stopped (load balancers take
-/// the instance out).
-pub async fn health(State(engine): State<EngineHandle>) -> Response {
-    if engine.is_serving() {
-        StatusCode::OK.into_response()
-    } else {
-        ApiError::unavailable("the engine is not running").into_response()
-    }
-}
-
-/// `GET /metrics`: Prometheus text exposition.
-pub async fn metrics(State(engine): State<EngineHandle>) -> Response {
+/// `GET /metrics`: Prometheus text exposition, every model's series (each
+/// labelled with its `model_name`) under one HELP/TYPE per family.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let rendered: Vec<String> = state
+        .models()
+        .all()
+        .iter()
+        .map(|e| e.metrics().render())
+        .collect();
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        engine.metrics().render(),
+        crate::metrics::merge_expositions(&rendered),
     )
         .into_response()
 }
@@ -80,10 +102,11 @@ pub async fn metrics(State(engine): State<EngineHandle>) -> Response {
 /// -> `{count, max_model_len, tokens, prompt}`, where `prompt` is the text
 /// that was tokenized (the rendered chat for `messages`).
 pub async fn tokenize(
-    State(engine): State<EngineHandle>,
+    State(state): State<AppState>,
+    caller: Caller,
     JsonObject(body): JsonObject,
 ) -> Result<Json<TokenizeResponse>, ApiError> {
-    validate::check_optional_model(&body, engine.model_name())?;
+    let engine = caller.target(&state, &body)?.engine;
     let add_special = match body.get("add_special_tokens") {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),
@@ -152,10 +175,11 @@ pub async fn tokenize(
 
 /// `POST /detokenize`: `{model?, tokens}` -> `{prompt}`.
 pub async fn detokenize(
-    State(engine): State<EngineHandle>,
+    State(state): State<AppState>,
+    caller: Caller,
     JsonObject(body): JsonObject,
 ) -> Result<Json<DetokenizeResponse>, ApiError> {
-    validate::check_optional_model(&body, engine.model_name())?;
+    let engine = caller.target(&state, &body)?.engine;
     let tokens = validate::tokens_field(&body)?;
     let vocab = engine.tokenizer().vocab_size();
     if let Some((i, id)) = tokens

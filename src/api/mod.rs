@@ -8,6 +8,8 @@
 //! whole (JSON) or as SSE (`sse`). Every error, including unknown routes,
 //! oversized and malformed bodies, goes through [`ApiError`]'s one mapping.
 
+pub mod access;
+pub mod accounting;
 pub mod chat;
 pub mod completions;
 pub mod error;
@@ -15,6 +17,7 @@ pub mod misc;
 pub mod openai;
 pub mod openapi;
 pub mod sse;
+pub mod state;
 pub mod validate;
 pub mod wire;
 pub mod write_stall;
@@ -36,6 +39,7 @@ use tokio::net::TcpListener;
 pub use error::ApiError;
 
 use crate::runtime::handle::EngineHandle;
+pub use state::AppState;
 
 // Every choice of a request needs a sequence id of its own.
 const _: () = assert!(validate::MAX_N as usize <= crate::engine::request::SeqId::MAX_CHOICES);
@@ -47,12 +51,24 @@ pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
 pub const MAX_TOKENS_CLAMPED_HEADER: &str = "x-xerotier-max-tokens-clamped";
 
 /// Build the router with every route, the body limit and JSON fallbacks.
-pub fn router(engine: EngineHandle) -> Router {
+/// The inference routes exist twice: under `/v1` (the model picked by
+/// `model`) and under an endpoint's base URL `/{project}/{slug}/v1`.
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/completions", post(completions::completions))
         .route("/v1/models", get(misc::models))
         .route("/v1/models/{*model}", get(misc::model))
+        .route(
+            "/{project}/{slug}/v1/chat/completions",
+            post(chat::chat_completions),
+        )
+        .route(
+            "/{project}/{slug}/v1/completions",
+            post(completions::completions),
+        )
+        .route("/{project}/{slug}/v1/models", get(misc::models))
+        .route("/{project}/{slug}/v1/models/{*model}", get(misc::model))
         .route("/health", get(misc::health))
         .route("/tokenize", post(misc::tokenize))
         .route("/detokenize", post(misc::detokenize))
@@ -61,27 +77,38 @@ pub fn router(engine: EngineHandle) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(engine)
+        .with_state(state)
 }
 
 /// Bind `addr` and serve until `shutdown` resolves (in-flight requests finish).
 pub async fn serve(
-    engine: EngineHandle,
+    state: AppState,
     addr: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
-    serve_on(listener, engine, shutdown).await
+    serve_app(listener, state, shutdown).await
 }
 
-/// Serve on an already bound listener (tests bind `127.0.0.1:0`).
+/// Serve one engine on an already bound listener, without tenancy (tests
+/// bind `127.0.0.1:0`).
 pub async fn serve_on(
     listener: TcpListener,
     engine: EngineHandle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_app(listener, AppState::single(engine), shutdown).await
+}
+
+/// Serve `state` (several models, tenancy) on a bound listener.
+pub async fn serve_app(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
-    tracing::info!(addr = ?listener.local_addr().ok(), model = engine.model_name(), "serving");
+    let names = state.models().names();
+    tracing::info!(addr = ?listener.local_addr().ok(), models = %names, "serving");
     // Streamed tokens are small writes: without TCP_NODELAY, Nagle plus
     // delayed ACKs can hold each one back by tens of milliseconds.
     let listener = listener.tap_io(|tcp| {
@@ -91,9 +118,15 @@ pub async fn serve_on(
     });
     // A client that reads nothing for the stall timeout is disconnected,
     // which frees its connection's buffers and aborts its request.
-    let listener =
-        write_stall::StallGuardedListener::new(listener, engine.inner.limits.stream_stall_timeout);
-    axum::serve(listener, router(engine))
+    let stall = state
+        .models()
+        .all()
+        .iter()
+        .map(|e| e.inner.limits.stream_stall_timeout)
+        .max()
+        .unwrap_or(crate::runtime::ServingLimits::default().stream_stall_timeout);
+    let listener = write_stall::StallGuardedListener::new(listener, stall);
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
 }

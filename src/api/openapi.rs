@@ -29,10 +29,10 @@ use crate::api::openai::{
     ChatCompletion, ChatCompletionChunk, Completion, DetokenizeResponse, ModelCard, ModelList,
     TokenizeResponse,
 };
+use crate::api::state::AppState;
 use crate::api::wire::chat::{ChatCompletionRequest, ChatConversation};
 use crate::api::wire::completions::CompletionRequest;
 use crate::api::wire::{ModelField, TokensField};
-use crate::runtime::handle::EngineHandle;
 
 /// Builders for the schemas of types whose accepted shape a derive cannot
 /// see (they are read by `Expect` impls): used by those types' own
@@ -353,9 +353,9 @@ fn openapi_document() {}
 )]
 struct ApiDoc;
 
-/// The OpenAPI document of a server serving `model`: every `model` field
-/// of a request body is limited to that name.
-pub fn document(model: &str) -> Value {
+/// The OpenAPI document of a server serving `models`: every `model` field
+/// of a request body is limited to those names.
+pub fn document(models: &[&str]) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
     if let Some(schemas) = doc
         .pointer_mut("/components/schemas")
@@ -367,16 +367,22 @@ pub fn document(model: &str) -> Value {
                 .and_then(|s| s.pointer_mut("/properties/model"))
                 .and_then(Value::as_object_mut)
             {
-                field.insert("enum".into(), Value::from(vec![model]));
+                field.insert("enum".into(), Value::from(models.to_vec()));
             }
         }
     }
     doc
 }
 
-/// `GET /openapi.json`: [`document`] for the served model.
-pub async fn openapi_json(State(engine): State<EngineHandle>) -> Json<Value> {
-    Json(document(engine.model_name()))
+/// `GET /openapi.json`: [`document`] for the served models.
+pub async fn openapi_json(State(state): State<AppState>) -> Json<Value> {
+    let names: Vec<&str> = state
+        .models()
+        .all()
+        .iter()
+        .map(|e| e.model_name())
+        .collect();
+    Json(document(&names))
 }
 
 #[cfg(test)]
@@ -432,7 +438,7 @@ mod tests {
 
     #[test]
     fn document_is_openapi_3_1_and_round_trips() {
-        let doc = document(MODEL);
+        let doc = document(&[MODEL]);
         assert_eq!(doc["openapi"], "3.1.0");
         let parsed: utoipa::openapi::OpenApi =
             serde_json::from_value(doc.clone()).expect("the document parses as OpenAPI");
@@ -446,7 +452,7 @@ mod tests {
 
     #[test]
     fn every_route_of_the_router_is_documented() {
-        let doc = document(MODEL);
+        let doc = document(&[MODEL]);
         let routes = router_routes();
         assert!(routes.len() >= 9, "read the router's routes: {routes:?}");
         for (method, path) in &routes {
@@ -470,7 +476,7 @@ mod tests {
 
     #[test]
     fn every_body_route_documents_its_errors_as_openai_error_bodies() {
-        let doc = document(MODEL);
+        let doc = document(&[MODEL]);
         for path in [
             "/v1/chat/completions",
             "/v1/completions",
@@ -540,7 +546,7 @@ mod tests {
 
     #[test]
     fn real_requests_validate_against_the_request_schemas() {
-        let doc = document(MODEL);
+        let doc = document(&[MODEL]);
         let chat = validator(&doc, "ChatCompletionRequest");
         let body = opencode_chat_body();
         assert!(body["tools"].as_array().is_some_and(|t| t.len() >= 5));
@@ -557,7 +563,7 @@ mod tests {
 
     #[test]
     fn bodies_the_server_refuses_fail_the_schema() {
-        let doc = document(MODEL);
+        let doc = document(&[MODEL]);
         let chat = validator(&doc, "ChatCompletionRequest");
         let user = json!([{"role": "user", "content": "hi"}]);
         let refused = [
@@ -594,7 +600,7 @@ mod tests {
 
     #[test]
     fn the_limits_in_the_document_are_the_validators() {
-        let doc = document(MODEL);
+        let doc = document(&[MODEL]);
         let gen = &doc["components"]["schemas"]["GenerationParams"]["properties"];
         assert_eq!(gen["n"]["maximum"], json!(MAX_N));
         assert_eq!(gen["model"]["enum"], json!([MODEL]));

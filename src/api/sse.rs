@@ -14,12 +14,14 @@ use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use serde::Serialize;
 
+use crate::api::accounting::{Consumed, Ledger};
 use crate::api::error::ApiError;
 use crate::api::openai::{
     finish_reason_str, ChatChunkChoice, ChatCompletionChunk, ChatDelta, ChatLogprobs, Completion,
     CompletionChoice, CompletionLogprobs, Usage, WireToolCall,
 };
 use crate::engine::request::StreamEvent;
+use crate::tenancy::model::UsageStatus;
 
 /// Which OpenAI stream format to produce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +121,16 @@ impl SseEncoder {
         self.failed || self.choices.iter().all(|c| c.finished)
     }
 
+    /// What the stream has consumed so far (exact once done).
+    pub fn consumed(&self) -> Consumed {
+        Consumed {
+            prompt_tokens: self.cfg.prompt_tokens,
+            cached_tokens: self.cached_tokens,
+            completion_tokens: self.choices.iter().map(|c| c.completion_tokens).sum(),
+            reasoning_tokens: self.reasoning_tokens,
+        }
+    }
+
     fn running_usage(&self) -> Usage {
         Usage::new(
             self.cfg.prompt_tokens,
@@ -128,9 +140,14 @@ impl SseEncoder {
         .with_reasoning(self.reasoning_tokens)
     }
 
-    /// The `usage` field of a content chunk.
+    /// The `usage` field of a content chunk. The last finish chunk of a
+    /// stream carries the whole usage even without `include_usage` (the
+    /// hosted API's contract); with it, usage goes in OpenAI's extra
+    /// `choices: []` chunk instead.
     fn chunk_usage(&self) -> Option<Option<Usage>> {
-        if self.cfg.continuous_usage {
+        if self.cfg.continuous_usage
+            || (!self.cfg.include_usage && self.choices.iter().all(|c| c.finished))
+        {
             Some(Some(self.running_usage()))
         } else if self.cfg.include_usage {
             Some(None)
@@ -395,23 +412,37 @@ impl SseEncoder {
 const MAX_BATCH: usize = 64;
 
 /// The body stream: one `Bytes` per wake-up, holding the frames of every
-/// event already queued. The receiver is owned by the stream alone.
+/// event already queued. The receiver is owned by the stream alone. With a
+/// [`Ledger`], the usage record is committed before the closing frames go
+/// out; a stream dropped early (the client left) records `cancelled`.
 pub fn sse_stream(
     mut encoder: SseEncoder,
     events: flume::Receiver<StreamEvent>,
+    ledger: Option<Ledger>,
 ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     let opening = encoder.open();
-    let state = Some((encoder, events, opening));
+    let state = Some((encoder, events, opening, ledger));
     futures::stream::unfold(state, |state| async move {
-        let (mut enc, rx, mut out) = state?;
+        let (mut enc, rx, mut out, mut ledger) = state?;
         loop {
             if enc.is_done() {
+                if let Some(l) = ledger.take() {
+                    let status = if enc.failed {
+                        UsageStatus::Failed
+                    } else {
+                        UsageStatus::Completed
+                    };
+                    l.finish(status, enc.consumed()).await;
+                }
                 out.push_str(&enc.close());
                 drop(rx);
                 return Some((Ok(Bytes::from(out)), None));
             }
             if !out.is_empty() {
-                return Some((Ok(Bytes::from(out)), Some((enc, rx, String::new()))));
+                if let Some(l) = ledger.as_mut() {
+                    l.observe(enc.consumed());
+                }
+                return Some((Ok(Bytes::from(out)), Some((enc, rx, String::new(), ledger))));
             }
             match rx.recv_async().await {
                 Ok(ev) => {
@@ -424,6 +455,9 @@ pub fn sse_stream(
                     }
                 }
                 Err(flume::RecvError::Disconnected) => {
+                    if let Some(l) = ledger.take() {
+                        l.finish(UsageStatus::Failed, enc.consumed()).await;
+                    }
                     out.push_str(&enc.close());
                     return Some((Ok(Bytes::from(out)), None));
                 }
@@ -433,8 +467,12 @@ pub fn sse_stream(
 }
 
 /// A `text/event-stream` response driven by `events`.
-pub fn sse_response(cfg: StreamConfig, events: flume::Receiver<StreamEvent>) -> Response {
-    let body = Body::from_stream(sse_stream(SseEncoder::new(cfg), events));
+pub fn sse_response(
+    cfg: StreamConfig,
+    events: flume::Receiver<StreamEvent>,
+    ledger: Option<Ledger>,
+) -> Response {
+    let body = Body::from_stream(sse_stream(SseEncoder::new(cfg), events, ledger));
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
     h.insert(
@@ -539,9 +577,17 @@ mod tests {
         assert_eq!(f[2]["choices"][0]["delta"], json!({"content": "lo"}));
         assert_eq!(f[3]["choices"][0]["delta"], json!({}));
         assert_eq!(f[3]["choices"][0]["finish_reason"], "length");
-        assert!(f[..4]
+        assert!(f[..3]
             .iter()
             .all(|c| c.get("usage").is_none() && c["id"] == "chatcmpl-1"));
+        // The last content chunk carries the usage unasked (the hosted
+        // API's contract).
+        assert_eq!(f[3]["usage"]["completion_tokens"], 3);
+        assert_eq!(
+            f[3]["usage"]["total_tokens"],
+            3 + f[3]["usage"]["prompt_tokens"].as_u64().unwrap()
+        );
+        assert_eq!(f[3]["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
         assert_eq!(f[4], "[DONE]");
     }
 
@@ -711,7 +757,7 @@ mod tests {
         let (tx, rx) = flume::unbounded();
         tx.send(delta(0, "x", 1)).unwrap();
         tx.send(fin(0, FinishReason::Stop, 1)).unwrap();
-        let s = sse_stream(SseEncoder::new(cfg(StreamKind::Chat, 1)), rx);
+        let s = sse_stream(SseEncoder::new(cfg(StreamKind::Chat, 1)), rx, None);
         let chunks: Vec<_> = s.map(|b| b.unwrap()).collect().await;
         let text: String = chunks
             .iter()
@@ -735,7 +781,7 @@ mod tests {
                 .await
                 .unwrap();
         });
-        let s = sse_stream(SseEncoder::new(cfg(StreamKind::Chat, 1)), rx);
+        let s = sse_stream(SseEncoder::new(cfg(StreamKind::Chat, 1)), rx, None);
         tokio::task::yield_now().await;
         let chunks: Vec<_> = s.map(|b| b.unwrap()).collect().await;
         producer.await.unwrap();
@@ -756,7 +802,11 @@ mod tests {
     #[tokio::test]
     async fn dropping_the_stream_drops_the_receiver() {
         let (tx, rx) = flume::unbounded::<StreamEvent>();
-        let mut s = Box::pin(sse_stream(SseEncoder::new(cfg(StreamKind::Chat, 1)), rx));
+        let mut s = Box::pin(sse_stream(
+            SseEncoder::new(cfg(StreamKind::Chat, 1)),
+            rx,
+            None,
+        ));
         let first = s.next().await.unwrap().unwrap();
         assert!(first.starts_with(b"data: "));
         assert!(!tx.is_disconnected());

@@ -189,6 +189,20 @@ pub struct GenerateRequest {
     /// Constrained decoding: what the output must be (`response_format`,
     /// `tool_choice` `required` or a named function). `None`: free text.
     pub constraint: Option<Constraint>,
+    /// Checked once the prompt is tokenized and the output budget known,
+    /// before any model work (the tenancy layer's rate limits).
+    pub gate: Option<std::sync::Arc<dyn AdmissionGate>>,
+}
+
+/// A check a request must pass once its exact prompt length and output
+/// budget are known and before anything is computed for it: the tenancy
+/// layer's token rate limits reserve exactly what the request may use, and
+/// a refused request costs a tokenization, never a prefill.
+pub trait AdmissionGate: Send + Sync + std::fmt::Debug {
+    /// Admit a request of `prompt_tokens` that may generate up to
+    /// `max_output_tokens` (all choices together), or refuse it with a
+    /// message (the gate keeps the details for its caller).
+    fn admit(&self, prompt_tokens: usize, max_output_tokens: usize) -> Result<(), String>;
 }
 
 /// What a constrained request's output must be. Built by validation from

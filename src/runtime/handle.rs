@@ -70,6 +70,10 @@ pub enum EngineError {
         /// The limit.
         limit: usize,
     },
+    /// The request's [`crate::engine::request::AdmissionGate`] refused it
+    /// (its caller, which set the gate, answers with the details: a 429).
+    #[error("{0}")]
+    Refused(String),
     /// The engine is shutting down or its actors died (503).
     #[error("the engine is unavailable: {0}")]
     Unavailable(String),

@@ -16,6 +16,7 @@
 //!   body; a client that reads nothing for the stall timeout is cut off.
 
 pub mod admission;
+pub mod deployment;
 pub mod event_sink;
 pub mod executor;
 pub mod handle;

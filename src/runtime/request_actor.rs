@@ -512,6 +512,10 @@ impl RequestActor {
                 limit,
             });
         }
+        if let Some(gate) = &req.gate {
+            gate.admit(ids.len(), req.n.max(1).saturating_mul(max_tokens))
+                .map_err(EngineError::Refused)?;
+        }
         let shared = &engine.inner;
         let request_id = shared.next_request_id.fetch_add(1, Ordering::Relaxed);
         let base_seed = req.seed.unwrap_or_else(random_seed);

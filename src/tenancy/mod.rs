@@ -16,11 +16,13 @@
 //! - [`ratelimit`]: requests and tokens per minute, reserved at admission
 //!   and reconciled at the end.
 //! - [`usage`]: durable usage records (group-committed, crash-safe).
+//! - [`service`]: `Tenancy`, the three above as the server holds them.
 
 pub mod directory;
 pub mod keys;
 pub mod model;
 pub mod ratelimit;
+pub mod service;
 pub mod store;
 pub mod usage;
 

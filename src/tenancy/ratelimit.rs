@@ -47,6 +47,13 @@ pub struct RateLimited {
     pub retry_after: Duration,
 }
 
+impl RateLimited {
+    /// OpenAI's message for this refusal.
+    pub fn message(&self, _model: &str, _org: &str) -> String {
+        todo!("ratelimit")
+    }
+}
+
 /// The `x-ratelimit-*` values sent on every response.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RateLimitHeaders {

@@ -205,6 +205,7 @@ pub(super) fn common(
             cache_salt: p.cache_salt,
             parse_tool_calls: false,
             constraint: None,
+            gate: None,
         },
         options: ResponseOptions {
             stream,

@@ -195,6 +195,7 @@ fn greedy_request(prompt: Prompt, max_tokens: usize) -> GenerateRequest {
         cache_salt: None,
         parse_tool_calls: false,
         constraint: None,
+        gate: None,
     }
 }
 

@@ -6,13 +6,25 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use weir::api::AppState;
 use weir::runner::sim::SimSpeed;
+use weir::runtime::deployment::Deployment;
 use weir::runtime::{EngineConfig, RunnerKind, ServingLimits};
+use weir::tenancy::service::Tenancy;
 
 use crate::{async_runtime, default_cache_dir};
 
 #[derive(Args)]
 pub struct ServeArgs {
+    /// A `weir.toml` listing the models to load (each its own engine) and
+    /// the projects and endpoints to declare (docs/tenancy.md). Flags give
+    /// the defaults of every engine setting a model does not set.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The tenancy store (SQLite; made by `weir admin init`). Auth is on as
+    /// soon as it holds a key; without one the server is open.
+    #[arg(long, env = "WEIR_DB", value_name = "PATH")]
+    db: Option<PathBuf>,
     /// A Hugging Face model directory (config.json, *.safetensors, tokenizer.json).
     /// Without it, weir serves its built-in demo model.
     #[arg(long)]
@@ -20,12 +32,12 @@ pub struct ServeArgs {
     /// The name clients send as `model` (default: the directory's name, or `weir-demo`).
     #[arg(long)]
     served_model_name: Option<String>,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on.
-    #[arg(long, default_value_t = 8000)]
-    port: u16,
+    /// Address to listen on (default 127.0.0.1, or the config's).
+    #[arg(long)]
+    host: Option<String>,
+    /// Port to listen on (default 8000, or the config's).
+    #[arg(long)]
+    port: Option<u16>,
     /// `cpu` (real arithmetic) or `sim` (no arithmetic; for load and client tests).
     #[arg(long, default_value = "cpu")]
     backend: String,
@@ -134,9 +146,31 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         },
         other => return Err(format!("unknown --backend `{other}` (cpu, sim)")),
     };
-    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
+    let deployment = match &args.config {
+        Some(path) => Some(Deployment::load(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    if deployment.is_some() && (args.model.is_some() || args.served_model_name.is_some()) {
+        return Err("--config lists the models: drop --model / --served-model-name".into());
+    }
+    let server = deployment
+        .as_ref()
+        .map(|d| d.server.clone())
+        .unwrap_or_default();
+    let host = args
+        .host
+        .clone()
+        .or(server.host)
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let port = args.port.or(server.port).unwrap_or(8000);
+    let addr: SocketAddr = format!("{host}:{port}")
         .parse()
         .map_err(|e| format!("--host/--port: {e}"))?;
+    let db = args
+        .db
+        .clone()
+        .or(server.db)
+        .unwrap_or_else(weir::tenancy::store::default_db_path);
     if args.max_waiting_requests == 0 {
         return Err("--max-waiting-requests must be at least 1".into());
     }
@@ -164,16 +198,50 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         chat_template: args.chat_template,
         limits,
     };
+    let configs = match &deployment {
+        Some(d) => {
+            if let Some(store) = declare(d, &db)? {
+                drop(store);
+            }
+            d.engine_configs(&cfg)
+        }
+        None => vec![cfg],
+    };
     let rt = async_runtime()?;
     rt.block_on(async move {
-        let engine = weir::runtime::start(cfg).await.map_err(|e| e.to_string())?;
+        let mut engines = Vec::with_capacity(configs.len());
+        for cfg in configs {
+            engines.push(weir::runtime::start(cfg).await.map_err(|e| e.to_string())?);
+        }
+        let tenancy = Tenancy::watch(db.clone());
+        tracing::info!(db = %db.display(), "tenancy store (auth is on once it holds a key)");
+        let state = AppState::new(engines, tenancy);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");
         };
         tracing::info!(%addr, "listening");
-        weir::api::serve(engine, addr, shutdown)
+        weir::api::serve(state, addr, shutdown)
             .await
             .map_err(|e| format!("server on {addr}: {e}"))
     })
+}
+
+/// Apply the config's `[[projects]]` to the store at `db` (made if
+/// missing), so the declared endpoints exist before the first request.
+fn declare(
+    d: &Deployment,
+    db: &std::path::Path,
+) -> Result<Option<weir::tenancy::store::Store>, String> {
+    if d.projects.is_empty() {
+        return Ok(None);
+    }
+    let store = weir::tenancy::store::Store::open(db).map_err(|e| e.to_string())?;
+    let _ = &d.projects;
+    todo_declare()?;
+    Ok(Some(store))
+}
+
+fn todo_declare() -> Result<(), String> {
+    Err("declared projects: not yet".into())
 }

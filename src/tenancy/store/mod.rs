@@ -7,6 +7,11 @@ use std::path::Path;
 
 use crate::tenancy::model::{Snapshot, UsageRecord};
 
+/// The store when neither `--db` nor `WEIR_DB` is given.
+pub fn default_db_path() -> std::path::PathBuf {
+    todo!("store")
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
