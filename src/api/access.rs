@@ -62,13 +62,13 @@ fn echo(segment: &str, what: &str) -> String {
     }
 }
 
-/// The 404 for a project that does not exist or is not the key's: one
-/// message for both, built from the path alone.
-fn project_not_found(project: &str) -> ApiError {
-    ApiError::base_url_not_found(format!(
-        "The project {} does not exist or you do not have access to it. The base URL must be http(s)://HOST/{{project_id}}/{{endpoint_slug}}/v1.",
-        echo(project, "project id")
-    ))
+/// The 404 for a project that does not exist or is not the key's: the
+/// same bytes for both (nothing of the path echoed), so a key cannot tell
+/// another tenant's project from none.
+fn project_not_found() -> ApiError {
+    ApiError::base_url_not_found(
+        "The project in the URL does not exist or you do not have access to it. The base URL must be http(s)://HOST/{project_id}/{endpoint_slug}/v1, with the project id your key belongs to.",
+    )
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -118,7 +118,7 @@ pub fn resolve(
             };
             let project = match found {
                 Some(p) if allowed => p,
-                _ => return Err(project_not_found(project)),
+                _ => return Err(project_not_found()),
             };
             let endpoint = view.endpoint(&project.id.0, slug).cloned().ok_or_else(|| {
                 ApiError::base_url_not_found(format!(

@@ -212,6 +212,9 @@ impl Ledger {
             .map(|t| t.duration_since(self.arrived).as_secs_f64() * 1e3);
         rec.latency_ms = self.arrived.elapsed().as_secs_f64() * 1e3;
         rec.status = status;
+        if rec.project.is_some() {
+            self.state.tenancy().metrics.record(&rec);
+        }
         rec
     }
 

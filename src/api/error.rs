@@ -151,10 +151,16 @@ impl ApiError {
 
     /// 404 for a path no route serves (OpenAI's wording).
     pub fn route_not_found(method: &str, path: &str) -> Self {
+        // A base URL that misses its `/v1` is the usual mistake: say so.
+        let hint = if path.starts_with("/v1/") {
+            ""
+        } else {
+            ". The base URL must end with /v1: http(s)://HOST/v1, or an endpoint's http(s)://HOST/{project_id}/{endpoint_slug}/v1"
+        };
         Self::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
-            format!("Invalid URL ({method} {path})"),
+            format!("Invalid URL ({method} {path}){hint}"),
         )
     }
 

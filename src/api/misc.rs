@@ -79,8 +79,16 @@ pub async fn health(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text exposition, every model's series (each
-/// labelled with its `model_name`) under one HELP/TYPE per family.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// labelled with its `model_name`) under one HELP/TYPE per family, and the
+/// per-project counters. Once auth is on it needs an `admin` key (the
+/// counters show every project's usage).
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let directory = &state.tenancy().directory;
+    let view = directory.view();
+    let auth = headers.get(header::AUTHORIZATION).map(|h| h.as_bytes());
+    if let Err(e) = directory.authenticate(&view, auth, crate::tenancy::Scope::Admin, unix_now()) {
+        return ApiError::unauthorized(e.to_string()).into_response();
+    }
     let rendered: Vec<String> = state
         .models()
         .all()

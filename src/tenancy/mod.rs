@@ -16,10 +16,12 @@
 //! - [`ratelimit`]: requests and tokens per minute, reserved at admission
 //!   and reconciled at the end.
 //! - [`usage`]: durable usage records (group-committed, crash-safe).
+//! - [`metrics`]: per-project request and token counters for `/metrics`.
 //! - [`service`]: `Tenancy`, the three above as the server holds them.
 
 pub mod directory;
 pub mod keys;
+pub mod metrics;
 pub mod model;
 pub mod ratelimit;
 pub mod service;

@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::tenancy::directory::Directory;
 use crate::tenancy::keys::KeyHasher;
+use crate::tenancy::metrics::TenantMetrics;
 use crate::tenancy::model::Snapshot;
 use crate::tenancy::ratelimit::RateLimiter;
 use crate::tenancy::store::Store;
@@ -18,6 +19,8 @@ pub struct Tenancy {
     pub directory: Arc<Directory>,
     /// Requests and tokens per minute.
     pub limiter: RateLimiter,
+    /// Per-project request and token counters.
+    pub metrics: TenantMetrics,
     /// Usage records (set once the store exists).
     usage: Arc<OnceLock<UsageLog>>,
 }
@@ -33,6 +36,7 @@ impl Tenancy {
         Tenancy {
             directory: Directory::fixed(snapshot, hasher),
             limiter: RateLimiter::new(),
+            metrics: TenantMetrics::default(),
             usage: Arc::new(OnceLock::new()),
         }
     }
@@ -59,6 +63,7 @@ impl Tenancy {
         Tenancy {
             directory,
             limiter: RateLimiter::new(),
+            metrics: TenantMetrics::default(),
             usage,
         }
     }

@@ -20,16 +20,19 @@ def free_port() -> int:
 class Weir:
     """A running `weir serve` (WEIR_BIN, else target/release/weir)."""
 
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, env: dict | None = None):
         binary = os.environ.get("WEIR_BIN", os.path.join(ROOT, "target", "release", "weir"))
         self.workdir = tempfile.mkdtemp(prefix="weir-test-")
+        # A store of its own (none unless a test makes one): never a
+        # developer's default store, which would turn auth on.
+        env = dict(os.environ, WEIR_DB=os.path.join(self.workdir, "weir.db"), **(env or {}))
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(self.workdir, "server.log")
         log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [binary, "serve", "--port", str(self.port), "--cache-dir", self.workdir, *args],
-            stdout=log, stderr=subprocess.STDOUT)
+            stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:
