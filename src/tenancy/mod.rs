@@ -16,12 +16,18 @@
 //! - [`ratelimit`]: requests and tokens per minute, reserved at admission
 //!   and reconciled at the end.
 //! - [`usage`]: durable usage records (group-committed, crash-safe).
+//! - [`admin`]: the operator's operations (`weir admin` and the admin HTTP
+//!   API both call these, so each stays a thin layer of parsing and output).
 
+pub mod admin;
 pub mod directory;
 pub mod keys;
 pub mod model;
 pub mod ratelimit;
 pub mod store;
 pub mod usage;
+
+#[cfg(test)]
+pub(crate) mod test_dir;
 
 pub use model::*;
