@@ -16,9 +16,12 @@
 //! - [`ratelimit`]: requests and tokens per minute, reserved at admission
 //!   and reconciled at the end.
 //! - [`usage`]: durable usage records (group-committed, crash-safe).
+//! - [`admin`]: the operator's operations (`weir admin` and the admin HTTP
+//!   API both call these, so each stays a thin layer of parsing and output).
 //! - [`metrics`]: per-project request and token counters for `/metrics`.
 //! - [`service`]: `Tenancy`, the three above as the server holds them.
 
+pub mod admin;
 pub mod directory;
 pub mod keys;
 pub mod metrics;
@@ -27,5 +30,8 @@ pub mod ratelimit;
 pub mod service;
 pub mod store;
 pub mod usage;
+
+#[cfg(test)]
+pub(crate) mod test_dir;
 
 pub use model::*;

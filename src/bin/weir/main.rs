@@ -2,13 +2,15 @@
 //! ([`serve`]) runs the server; `weir gen-model` ([`gen_model`]) writes a
 //! random model of a given shape (benchmarks); `weir bench` ([`bench`])
 //! measures the engine in-process; `weir load` ([`load`]) load-tests any
-//! endpoint through the `weir-load` crate.
+//! endpoint through the `weir-load` crate; `weir admin` ([`admin`])
+//! manages projects, endpoints, keys and usage in the tenancy store.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod admin;
 mod bench;
 mod gen_model;
 mod load;
@@ -37,6 +39,8 @@ enum Command {
     /// Load-test an OpenAI-compatible endpoint with simulated coding-agent
     /// sessions (`weir load compare A B` diffs two reports).
     Load(Box<load::LoadArgs>),
+    /// Manage the tenancy store: projects, endpoints, API keys, usage.
+    Admin(admin::AdminArgs),
 }
 
 /// The multi-threaded tokio runtime every subcommand that serves or
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::GenModel(args) => gen_model::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Admin(args) => admin::run(args),
         Command::Load(args) => match load::run(*args) {
             Ok(status) => return ExitCode::from(status),
             Err(e) => Err(e),

@@ -200,9 +200,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     };
     let configs = match &deployment {
         Some(d) => {
-            if let Some(store) = declare(d, &db)? {
-                drop(store);
-            }
+            declare(d, &db)?;
             d.engine_configs(&cfg)
         }
         None => vec![cfg],
@@ -228,20 +226,68 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
 }
 
 /// Apply the config's `[[projects]]` to the store at `db` (made if
-/// missing), so the declared endpoints exist before the first request.
-fn declare(
-    d: &Deployment,
-    db: &std::path::Path,
-) -> Result<Option<weir::tenancy::store::Store>, String> {
+/// missing), so the declared projects and endpoints exist before the first
+/// request. What exists already is kept as it is (`weir admin` changes it).
+fn declare(d: &Deployment, db: &std::path::Path) -> Result<Option<()>, String> {
+    use std::sync::Arc;
+    use weir::tenancy::admin::{self, Admin, EndpointSpec};
+    use weir::tenancy::{Project, ProjectId, RateLimits};
     if d.projects.is_empty() {
         return Ok(None);
     }
-    let store = weir::tenancy::store::Store::open(db).map_err(|e| e.to_string())?;
-    let _ = &d.projects;
-    todo_declare()?;
-    Ok(Some(store))
-}
-
-fn todo_declare() -> Result<(), String> {
-    Err("declared projects: not yet".into())
+    let err = |e: &dyn std::fmt::Display| format!("declaring the config's projects in {}: {e}", db.display());
+    let store = Arc::new(weir::tenancy::store::Store::open(db).map_err(|e| err(&e))?);
+    let admin = Admin::new(store.clone(), weir::tenancy::keys::secret_path(db));
+    for p in &d.projects {
+        let existing = match &p.id {
+            Some(id) => store.project(&ProjectId(id.clone())).map_err(|e| err(&e))?,
+            None => store.project_by_name(&p.name).map_err(|e| err(&e))?,
+        };
+        let project = match existing {
+            Some(project) => project,
+            None => {
+                admin::validate_name("project name", &p.name).map_err(|e| err(&e))?;
+                let id = match &p.id {
+                    Some(id) => {
+                        let ok = id.strip_prefix("proj_").is_some_and(|r| {
+                            !r.is_empty() && r.len() <= 32 && r.bytes().all(|b| b.is_ascii_alphanumeric())
+                        });
+                        if !ok {
+                            return Err(err(&format!("project id `{id}`: expected proj_ and 1 to 32 letters or digits")));
+                        }
+                        ProjectId(id.clone())
+                    }
+                    None => weir::tenancy::keys::new_project_id().map_err(|e| err(&e))?,
+                };
+                let project = Project {
+                    id,
+                    name: p.name.clone(),
+                    limits: RateLimits { rpm: p.rpm, tpm: p.tpm },
+                    cache_group: p.cache_group.clone(),
+                    created_at: chrono::Utc::now().timestamp(),
+                };
+                store.insert_project(&project).map_err(|e| err(&e))?;
+                tracing::info!(project = %project.id, name = %project.name, "declared project created");
+                project
+            }
+        };
+        let have = store.endpoints(Some(&project.id)).map_err(|e| err(&e))?;
+        for e in &p.endpoints {
+            if have.iter().any(|h| h.slug == e.slug) {
+                continue;
+            }
+            admin
+                .create_endpoint(&EndpointSpec {
+                    project: project.id.0.clone(),
+                    slug: e.slug.clone(),
+                    model: e.model.clone(),
+                    aliases: e.aliases.clone(),
+                    limits: RateLimits { rpm: e.rpm, tpm: e.tpm },
+                    weight: e.weight.unwrap_or(1),
+                    strict_model_name: e.strict_model_name,
+                })
+                .map_err(|e| err(&e))?;
+        }
+    }
+    Ok(Some(()))
 }
