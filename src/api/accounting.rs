@@ -80,18 +80,7 @@ impl LimitGate {
         let wait = (!limited.retry_after.is_zero()).then_some(limited.retry_after);
         let mut resp =
             ApiError::rate_limited(kind, limited.message(model, org), wait).into_response();
-        let reset = limited.retry_after;
-        let left = limited.limit.saturating_sub(limited.used);
-        let headers = match limited.kind {
-            LimitKind::Requests => RateLimitHeaders {
-                requests: Some((limited.limit, left, reset)),
-                tokens: None,
-            },
-            LimitKind::Tokens => RateLimitHeaders {
-                requests: None,
-                tokens: Some((limited.limit, left, reset)),
-            },
-        };
+        let headers = self.state.tenancy().limiter.headers(&self.subjects);
         headers.apply(resp.headers_mut());
         Some(resp)
     }
