@@ -681,9 +681,8 @@ impl Scheduler {
             return;
         }
         let mut best = (0usize, 0usize); // (index in window, cached blocks)
-        for i in 0..window {
-            let id = waiting[i];
-            let seq = self.seqs.get_mut(&id).expect("waiting ids are in the map");
+        for (i, id) in waiting.iter().take(window).enumerate() {
+            let seq = self.seqs.get_mut(id).expect("waiting ids are in the map");
             if seq.num_computed > 0 || !seq.blocks.is_empty() {
                 continue;
             }
