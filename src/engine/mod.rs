@@ -8,10 +8,12 @@
 //!   sampling parameters in, token ids and logprobs out).
 //! - [`kv`]: the paged KV cache's blocks, reference counts and prefix keys.
 //! - [`sched`]: continuous batching under a token budget.
+//! - [`fair`]: the tenants' queues and virtual token counters (fair share).
 //! - [`sampling`]: next-token choice from logits.
 //! - [`guided`]: constrained decoding (grammars from `response_format` and
 //!   forced tool calls, token masks).
 
+pub mod fair;
 pub mod guided;
 pub mod kv;
 pub mod request;

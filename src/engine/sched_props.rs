@@ -1,8 +1,11 @@
 //! Property tests of the scheduler over random workloads: small caches,
 //! shared prefixes (prefix caching), `n > 1` choices sharing a prompt,
-//! preemptions, aborts and early stops. Whatever the workload, every
-//! request ends (finished or aborted), the block accounting holds after
-//! every step, no waiting sequence pins a block, and every block comes back.
+//! preemptions, aborts and early stops, from up to three tenants of
+//! different weights. Whatever the workload, every request ends (finished
+//! or aborted), the block accounting holds after every step, no waiting
+//! sequence pins a block, every block comes back, and two tenants both
+//! backlogged over an interval receive weighted service within the
+//! fairness bound (`2 * U`, docs/fairness.md) of each other.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,7 +13,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use crate::engine::kv::BlockManager;
-use crate::engine::request::{SamplingParams, SeqId, Tenant};
+use crate::engine::request::{SamplingParams, SeqId, Tenant, TenantId};
 use crate::engine::sampling::SampledToken;
 use crate::engine::sched::{NewSequence, Scheduler, SchedulerConfig};
 use crate::runner::PromptHint;
@@ -35,7 +38,12 @@ struct Req {
     /// Step at which its client leaves, if it does.
     abort_at: Option<usize>,
     ignore_eos: bool,
+    /// Which of the workload's tenants sends it.
+    tenant: usize,
 }
+
+/// Tenants a workload draws from.
+const TENANTS: usize = 3;
 
 #[derive(Clone, Debug)]
 struct Workload {
@@ -47,6 +55,8 @@ struct Workload {
     reqs: Vec<Req>,
     /// Seed of the "model": which token each sampling sequence gets.
     seed: u64,
+    /// Each tenant's weight.
+    weights: [u32; TENANTS],
 }
 
 fn workload() -> impl Strategy<Value = Workload> {
@@ -57,42 +67,57 @@ fn workload() -> impl Strategy<Value = Workload> {
         prop_oneof![Just(4usize), Just(16), Just(64)],
         any::<bool>(),
         any::<u64>(),
+        prop::array::uniform3(1u32..=3),
     )
-        .prop_flat_map(|(bs, num_blocks, max_seqs, budget, caching, seed)| {
-            // The context fits the cache, as start-up guarantees.
-            let ctx = num_blocks * bs;
-            let req = (
-                0usize..30,
-                0usize..3,
-                0usize..=ctx / 2,
-                1usize..=ctx / 2,
-                1usize..=ctx / 2,
-                prop_oneof![4 => Just(1usize), 1 => 2usize..4],
-                prop::option::weighted(0.2, 0usize..60),
-                any::<bool>(),
-            )
-                .prop_map(
-                    move |(arrive, prefix, prefix_len, suffix_len, max_tokens, n, abort_at, ie)| {
-                        let prompt = prefix_len + suffix_len;
-                        Req {
+        .prop_flat_map(
+            |(bs, num_blocks, max_seqs, budget, caching, seed, weights)| {
+                // The context fits the cache, as start-up guarantees.
+                let ctx = num_blocks * bs;
+                let req = (
+                    0usize..30,
+                    0usize..3,
+                    0usize..=ctx / 2,
+                    1usize..=ctx / 2,
+                    1usize..=ctx / 2,
+                    prop_oneof![4 => Just(1usize), 1 => 2usize..4],
+                    prop::option::weighted(0.2, 0usize..60),
+                    any::<bool>(),
+                    0..TENANTS,
+                )
+                    .prop_map(
+                        move |(
                             arrive,
                             prefix,
                             prefix_len,
                             suffix_len,
-                            max_tokens: max_tokens.min(ctx - prompt).max(1),
+                            max_tokens,
                             n,
                             abort_at,
-                            ignore_eos: ie,
-                        }
-                    },
-                );
-            (
-                prop::collection::vec(req, 1..12),
-                Just((bs, num_blocks, max_seqs, budget, caching, seed)),
-            )
-        })
+                            ie,
+                            tenant,
+                        )| {
+                            let prompt = prefix_len + suffix_len;
+                            Req {
+                                arrive,
+                                prefix,
+                                prefix_len,
+                                suffix_len,
+                                max_tokens: max_tokens.min(ctx - prompt).max(1),
+                                n,
+                                abort_at,
+                                ignore_eos: ie,
+                                tenant,
+                            }
+                        },
+                    );
+                (
+                    prop::collection::vec(req, 1..12),
+                    Just((bs, num_blocks, max_seqs, budget, caching, seed, weights)),
+                )
+            },
+        )
         .prop_map(
-            |(reqs, (bs, num_blocks, max_seqs, budget, caching, seed))| Workload {
+            |(reqs, (bs, num_blocks, max_seqs, budget, caching, seed, weights))| Workload {
                 num_blocks,
                 block_size: bs,
                 max_num_seqs: max_seqs,
@@ -100,8 +125,54 @@ fn workload() -> impl Strategy<Value = Workload> {
                 prefix_caching: caching,
                 reqs,
                 seed,
+                weights,
             },
         )
+}
+
+fn tenant(w: &Workload, t: usize) -> Tenant {
+    Tenant {
+        id: TenantId(format!("t{t}")),
+        weight: w.weights[t],
+        cache_group: String::new(),
+    }
+}
+
+/// Checks the fairness bound at a step boundary: for every pair of tenants
+/// backlogged (something waiting) now and at every boundary since
+/// `since[pair]` was taken, the weighted service each received since then
+/// differs by at most `2 * U`.
+struct BoundCheck {
+    /// Per pair (f < g): weighted service of f and g when the joint
+    /// backlog began.
+    since: HashMap<(usize, usize), (f64, f64)>,
+}
+
+impl BoundCheck {
+    fn check(&mut self, s: &Scheduler) -> Result<(), String> {
+        let bound = 2.0 * s.fairness_bound();
+        let svc = s.tenant_service();
+        for f in 0..svc.len() {
+            for g in f + 1..svc.len() {
+                if svc[f].waiting == 0 || svc[g].waiting == 0 {
+                    self.since.remove(&(f, g));
+                    continue;
+                }
+                let (wf, wg) = *self
+                    .since
+                    .entry((f, g))
+                    .or_insert((svc[f].weighted, svc[g].weighted));
+                let gap = ((svc[f].weighted - wf) - (svc[g].weighted - wg)).abs();
+                if gap > bound {
+                    return Err(format!(
+                        "{} and {} both backlogged: service apart by {gap} > 2U = {bound}",
+                        svc[f].tenant.0, svc[g].tenant.0
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn prompt(r: &Req) -> Vec<u32> {
@@ -144,6 +215,9 @@ fn run(w: &Workload) -> Result<(), String> {
         .map(|r| r.n * (r.prefix_len + r.suffix_len + r.max_tokens))
         .sum();
     let max_steps = last_arrival + 50 * work + 1000;
+    let mut bound = BoundCheck {
+        since: HashMap::new(),
+    };
     for step in 0..max_steps {
         for (ri, r) in w.reqs.iter().enumerate() {
             if r.arrive == step {
@@ -158,7 +232,7 @@ fn run(w: &Workload) -> Result<(), String> {
                     s.add(NewSequence {
                         seq_id: id,
                         group: ri as u64,
-                        tenant: Tenant::default(),
+                        tenant: tenant(w, r.tenant),
                         prompt: prompt.clone(),
                         params: params.clone(),
                         eos_ids: Arc::new(vec![EOS]),
@@ -179,6 +253,7 @@ fn run(w: &Workload) -> Result<(), String> {
                 }
             }
         }
+        bound.check(&s).map_err(|e| format!("step {step}: {e}"))?;
         let out = s.schedule();
         if out.num_batched_tokens > w.budget {
             return Err(format!(
@@ -273,9 +348,11 @@ fn six_requests_on_a_shared_prefix_in_a_small_cache_all_finish() {
                 n: 1,
                 abort_at: None,
                 ignore_eos: true,
+                tenant: 0,
             })
             .collect(),
         seed: 1,
+        weights: [1, 2, 1],
     };
     // Distinct suffixes: `prompt` keys them by arrival, so give each its own.
     for (i, r) in w.reqs.iter_mut().enumerate() {

@@ -191,6 +191,19 @@ impl EngineHandle {
             .send_message(crate::runtime::scheduler_actor::SchedulerMsg::InjectPanic);
     }
 
+    /// The service each tenant received from the scheduler so far (tokens
+    /// charged, weighted and raw; what each has waiting and running): what
+    /// fair scheduling shares out, docs/fairness.md.
+    pub async fn tenant_service(
+        &self,
+    ) -> Result<Vec<crate::engine::fair::TenantService>, EngineError> {
+        ractor::call!(
+            self.inner.scheduler,
+            crate::runtime::scheduler_actor::SchedulerMsg::TenantService
+        )
+        .map_err(|e| EngineError::Unavailable(e.to_string()))
+    }
+
     /// The served model name (`model` must match it exactly).
     pub fn model_name(&self) -> &str {
         &self.inner.model_name

@@ -66,6 +66,9 @@ pub enum SchedulerMsg {
     /// Every [`TICK`]: drop queued sequences whose client left or that
     /// waited past the queue timeout.
     Tick,
+    /// The service each tenant received so far (fairness; tests and
+    /// metrics read it through `EngineHandle::tenant_service`).
+    TenantService(ractor::RpcReplyPort<Vec<crate::engine::fair::TenantService>>),
     /// Test-only: make the next scheduling pass panic, a real panic inside
     /// the supervised region, to exercise the restart
     /// (`EngineHandle::inject_scheduler_panic`). Nothing else sends it.
@@ -358,6 +361,10 @@ impl SchedulerActor {
                 }
             }
             SchedulerMsg::InjectPanic => st.panic_armed = true,
+            SchedulerMsg::TenantService(reply) => {
+                // The caller may have given up waiting: nothing to do then.
+                let _ = reply.send(st.sched.tenant_service());
+            }
             SchedulerMsg::Tick => {
                 // Queued sequences leave now even if no step ends soon.
                 if Self::drop_departed(st) + Self::expire_waiting(st) > 0 {
