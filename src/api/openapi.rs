@@ -260,7 +260,7 @@ mod answers {
             out.push((
                 format!("x-ratelimit-reset-{kind}"),
                 string_header(&format!(
-                    "When that limit is back in full, as a duration (`1s`, `6m0s`, `12ms`)"
+                    "When that limit on {per} is back in full, as a duration (`1s`, `6m0s`, `12ms`)"
                 )),
             ));
         }
