@@ -21,8 +21,9 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::Value;
 use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::RefOr;
-use utoipa::{OpenApi, PartialSchema, ToSchema};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use crate::api::error::ErrorBody;
 use crate::api::openai::{
@@ -194,25 +195,194 @@ struct DetokenizeRequest {
     tokens: TokensField,
 }
 
+/// Builders of the responses several routes share (401, 429, 503) and of
+/// the headers on them; each response set is a set a route
+/// lists beside its own statuses (`utoipa::IntoResponses`).
+mod answers {
+    use utoipa::openapi::header::{Header, HeaderBuilder};
+    use utoipa::openapi::response::{Response, ResponseBuilder};
+    use utoipa::openapi::{Content, RefOr};
+    use utoipa::{IntoResponses, PartialSchema};
+
+    use super::shape;
+    use crate::api::error::ErrorBody;
+
+    /// A header whose value is an integer.
+    fn integer_header(description: &str) -> Header {
+        HeaderBuilder::new()
+            .schema(u64::schema())
+            .description(Some(description))
+            .build()
+    }
+
+    /// A header whose value is a string.
+    fn string_header(description: &str) -> Header {
+        HeaderBuilder::new()
+            .schema(String::schema())
+            .description(Some(description))
+            .build()
+    }
+
+    /// `retry-after` and `retry-after-ms`: every refusal that can pass
+    /// later says when (the OpenAI SDKs read `retry-after-ms` first).
+    pub fn retry_headers() -> Vec<(String, Header)> {
+        vec![
+            (
+                "retry-after".into(),
+                integer_header("Seconds to wait before retrying (rounded up)"),
+            ),
+            (
+                "retry-after-ms".into(),
+                integer_header("The same wait in milliseconds (rounded up)"),
+            ),
+        ]
+    }
+
+    /// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`, OpenAI's
+    /// headers: sent for each kind of limit (requests, tokens per minute)
+    /// that applies to the caller's key, endpoint or project.
+    pub fn rate_limit_headers() -> Vec<(String, Header)> {
+        let mut out = Vec::new();
+        for (kind, per) in [("requests", "requests"), ("tokens", "tokens")] {
+            out.push((
+                format!("x-ratelimit-limit-{kind}"),
+                integer_header(&format!(
+                    "The tightest limit on {per} per minute that applies (key, endpoint or project); \
+                     sent when such a limit is set"
+                )),
+            ));
+            out.push((
+                format!("x-ratelimit-remaining-{kind}"),
+                integer_header(&format!(
+                    "The {per} left under that limit now (this request's reservation taken)"
+                )),
+            ));
+            out.push((
+                format!("x-ratelimit-reset-{kind}"),
+                string_header(&format!(
+                    "When that limit on {per} is back in full, as a duration (`1s`, `6m0s`, `12ms`)"
+                )),
+            ));
+        }
+        out
+    }
+
+    /// A response whose body is an OpenAI `ErrorBody`, with `headers`.
+    fn error(description: &str, headers: Vec<(String, Header)>) -> RefOr<Response> {
+        let content = Content::new(Some(shape::reference::<ErrorBody>()));
+        headers
+            .into_iter()
+            .fold(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content("application/json", content),
+                |b, (name, h)| b.header(name, h),
+            )
+            .build()
+            .into()
+    }
+
+    /// 401 `invalid_api_key` on every route a key guards.
+    pub struct Unauthorized;
+
+    impl IntoResponses for Unauthorized {
+        fn responses() -> std::collections::BTreeMap<String, RefOr<Response>> {
+            [(
+                "401".to_string(),
+                error(
+                    "The `Authorization: Bearer weir_...` key is missing, malformed, unknown, \
+                     expired, revoked or lacks the `inference` scope (code `invalid_api_key`; \
+                     the message shows at most the key's display prefix). Only once the \
+                     server's tenancy store holds a key: until then every caller is let in.",
+                    Vec::new(),
+                ),
+            )]
+            .into()
+        }
+    }
+
+    /// 429 `rate_limit_exceeded`, with when to retry and the limit hit.
+    pub struct RateLimited;
+
+    impl IntoResponses for RateLimited {
+        fn responses() -> std::collections::BTreeMap<String, RefOr<Response>> {
+            let mut headers = retry_headers();
+            headers.extend(rate_limit_headers());
+            [(
+                "429".to_string(),
+                error(
+                    "A requests- or tokens-per-minute limit of the key, the endpoint or the \
+                     project would be exceeded (code `rate_limit_exceeded`; `type` is \
+                     `requests` or `tokens`, the limit hit; the message names the limit, what \
+                     is used and what was requested). A request reserves one request and its \
+                     prompt plus `max_tokens` from every limit that applies, all or nothing. \
+                     `retry-after`/`retry-after-ms` say when the request can pass; the \
+                     `x-ratelimit-*` headers describe the limit that refused it.",
+                    headers,
+                ),
+            )]
+            .into()
+        }
+    }
+
+    /// 503 with `retry-after`: the engine cannot take the request now.
+    pub struct Unavailable;
+
+    impl IntoResponses for Unavailable {
+        fn responses() -> std::collections::BTreeMap<String, RefOr<Response>> {
+            [(
+                "503".to_string(),
+                error(
+                    "The engine cannot take the request now: the waiting room is full or the \
+                     request waited past the queue timeout (code `server_overloaded`), or the \
+                     model is not running or not loaded on this server (code \
+                     `service_unavailable`)",
+                    retry_headers(),
+                ),
+            )]
+            .into()
+        }
+    }
+}
+
+use answers::{RateLimited, Unauthorized, Unavailable};
+
+/// The path parameters of an endpoint's base URL
+/// `/{project}/{slug}/v1`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+struct EndpointPath {
+    /// The project's id (`proj_` and random base62, as `weir admin project
+    /// create` prints it). An unknown project, or one the key does not
+    /// belong to, is a 404 with code `not_found` (the same answer for both).
+    project: String,
+    /// The endpoint's slug inside the project (`[a-z0-9][a-z0-9-]{0,62}`).
+    /// An unknown slug is a 404 with code `not_found`.
+    slug: String,
+}
+
 #[utoipa::path(
     post,
     path = "/v1/chat/completions",
     tag = "generation",
     request_body = ChatCompletionRequest,
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The completion: one JSON object, or with `stream: true` \
             server-sent events, each `data:` line a `ChatCompletionChunk` and the last \
             `data: [DONE]` (an error after the first event comes as a `data:` line holding an \
-            `ErrorBody`).",
+            `ErrorBody`). The last content chunk carries `usage` even without \
+            `stream_options.include_usage`.",
             headers(("x-xerotier-max-tokens-clamped" = String, description = "`true` when `max_tokens` was lowered to fit the context")),
             content((ChatCompletion = "application/json"), (ChatCompletionChunkEvent = "text/event-stream"))),
         (status = 400, description = "A field of the wrong kind or out of range; `param` names it", body = ErrorBody),
-        (status = 404, description = "`model` is not the served model", body = ErrorBody),
+        Unauthorized,
+        (status = 404, description = "`model` is not a served model (code `model_not_found`)", body = ErrorBody),
         (status = 413, description = "The body is over 16 MiB", body = ErrorBody),
+        RateLimited,
         (status = 500, description = "The server failed", body = ErrorBody),
-        (status = 503, description = "The engine cannot take the request now",
-            headers(("retry-after" = u64, description = "Seconds to wait before retrying")),
-            body = ErrorBody),
+        Unavailable,
     )
 )]
 #[allow(dead_code)]
@@ -220,43 +390,121 @@ fn chat_completions() {}
 
 #[utoipa::path(
     post,
+    path = "/{project}/{slug}/v1/chat/completions",
+    tag = "generation",
+    params(EndpointPath),
+    request_body = ChatCompletionRequest,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "As `POST /v1/chat/completions`, served by the endpoint's \
+            model whatever `model` says (unless the endpoint is strict), which every response \
+            names. The last content chunk of a stream carries `usage` even without \
+            `stream_options.include_usage`.",
+            headers(("x-xerotier-max-tokens-clamped" = String, description = "`true` when `max_tokens` was lowered to fit the context")),
+            content((ChatCompletion = "application/json"), (ChatCompletionChunkEvent = "text/event-stream"))),
+        (status = 400, description = "A field of the wrong kind or out of range; `param` names it", body = ErrorBody),
+        Unauthorized,
+        (status = 404, description = "No such project or endpoint, or a project the key does not \
+            belong to (code `not_found`); or, on an endpoint with a strict model name, a `model` \
+            that is neither its model nor an alias (code `model_not_found`)", body = ErrorBody),
+        (status = 413, description = "The body is over 16 MiB", body = ErrorBody),
+        RateLimited,
+        (status = 500, description = "The server failed", body = ErrorBody),
+        Unavailable,
+    )
+)]
+#[allow(dead_code)]
+fn endpoint_chat_completions() {}
+
+#[utoipa::path(
+    post,
     path = "/v1/completions",
     tag = "generation",
     request_body = CompletionRequest,
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The completion: one JSON object, or with `stream: true` \
-            server-sent events, each `data:` line a `Completion` chunk and the last `data: [DONE]`.",
+            server-sent events, each `data:` line a `Completion` chunk and the last `data: [DONE]`. \
+            The last content chunk carries `usage` even without `stream_options.include_usage`.",
             headers(("x-xerotier-max-tokens-clamped" = String, description = "`true` when `max_tokens` was lowered to fit the context")),
             content((Completion = "application/json"), (CompletionEvent = "text/event-stream"))),
         (status = 400, description = "A field of the wrong kind or out of range; `param` names it", body = ErrorBody),
-        (status = 404, description = "`model` is not the served model", body = ErrorBody),
+        Unauthorized,
+        (status = 404, description = "`model` is not a served model (code `model_not_found`)", body = ErrorBody),
         (status = 413, description = "The body is over 16 MiB", body = ErrorBody),
+        RateLimited,
         (status = 500, description = "The server failed", body = ErrorBody),
-        (status = 503, description = "The engine cannot take the request now",
-            headers(("retry-after" = u64, description = "Seconds to wait before retrying")),
-            body = ErrorBody),
+        Unavailable,
     )
 )]
 #[allow(dead_code)]
 fn completions() {}
 
 #[utoipa::path(
+    post,
+    path = "/{project}/{slug}/v1/completions",
+    tag = "generation",
+    params(EndpointPath),
+    request_body = CompletionRequest,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "As `POST /v1/completions`, served by the endpoint's model \
+            whatever `model` says (unless the endpoint is strict), which every response names.",
+            headers(("x-xerotier-max-tokens-clamped" = String, description = "`true` when `max_tokens` was lowered to fit the context")),
+            content((Completion = "application/json"), (CompletionEvent = "text/event-stream"))),
+        (status = 400, description = "A field of the wrong kind or out of range; `param` names it", body = ErrorBody),
+        Unauthorized,
+        (status = 404, description = "No such project or endpoint, or a project the key does not \
+            belong to (code `not_found`); or, on an endpoint with a strict model name, a `model` \
+            that is neither its model nor an alias (code `model_not_found`)", body = ErrorBody),
+        (status = 413, description = "The body is over 16 MiB", body = ErrorBody),
+        RateLimited,
+        (status = 500, description = "The server failed", body = ErrorBody),
+        Unavailable,
+    )
+)]
+#[allow(dead_code)]
+fn endpoint_completions() {}
+
+#[utoipa::path(
     get,
     path = "/v1/models",
     tag = "models",
-    responses((status = 200, description = "The served model", body = ModelList))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The served models", body = ModelList),
+        Unauthorized,
+    )
 )]
 #[allow(dead_code)]
 fn models() {}
 
 #[utoipa::path(
     get,
+    path = "/{project}/{slug}/v1/models",
+    tag = "models",
+    params(EndpointPath),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The endpoint's model (one card)", body = ModelList),
+        Unauthorized,
+        (status = 404, description = "No such project or endpoint, or a project the key does not \
+            belong to (code `not_found`)", body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn endpoint_models() {}
+
+#[utoipa::path(
+    get,
     path = "/v1/models/{model}",
     tag = "models",
-    params(("model" = String, Path, description = "The served model's name")),
+    params(("model" = String, Path, description = "A served model's name")),
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The model's card", body = ModelCard),
-        (status = 404, description = "No such model", body = ErrorBody),
+        Unauthorized,
+        (status = 404, description = "No such model (code `model_not_found`)", body = ErrorBody),
     )
 )]
 #[allow(dead_code)]
@@ -264,12 +512,32 @@ fn model() {}
 
 #[utoipa::path(
     get,
+    path = "/{project}/{slug}/v1/models/{model}",
+    tag = "models",
+    params(EndpointPath, ("model" = String, Path, description = "The endpoint's model's name")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The model's card", body = ModelCard),
+        Unauthorized,
+        (status = 404, description = "No such project or endpoint, or a project the key does not \
+            belong to (code `not_found`); or a model the endpoint does not serve (code \
+            `model_not_found`)", body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn endpoint_model() {}
+
+#[utoipa::path(
+    get,
     path = "/health",
     tag = "operations",
     responses(
-        (status = 200, description = "The engine serves (empty body)"),
-        (status = 503, description = "The engine is not running",
-            headers(("retry-after" = u64, description = "Seconds to wait before retrying")),
+        (status = 200, description = "Every engine serves (empty body)"),
+        (status = 503, description = "An engine is not running (code `service_unavailable`)",
+            headers(
+                ("retry-after" = u64, description = "Seconds to wait before retrying"),
+                ("retry-after-ms" = u64, description = "The same wait in milliseconds"),
+            ),
             body = ErrorBody),
     )
 )]
@@ -281,10 +549,12 @@ fn health() {}
     path = "/tokenize",
     tag = "tokenizer",
     request_body = TokenizeRequest,
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The tokens", body = TokenizeResponse),
         (status = 400, description = "A field of the wrong kind, or a conversation the template refuses", body = ErrorBody),
-        (status = 404, description = "`model` is not the served model", body = ErrorBody),
+        Unauthorized,
+        (status = 404, description = "`model` is not a served model (code `model_not_found`)", body = ErrorBody),
         (status = 413, description = "The body is over 16 MiB", body = ErrorBody),
         (status = 500, description = "The server failed", body = ErrorBody),
     )
@@ -297,10 +567,12 @@ fn tokenize() {}
     path = "/detokenize",
     tag = "tokenizer",
     request_body = DetokenizeRequest,
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The text", body = DetokenizeResponse),
         (status = 400, description = "`tokens` missing, of the wrong kind or out of the vocabulary", body = ErrorBody),
-        (status = 404, description = "`model` is not the served model", body = ErrorBody),
+        Unauthorized,
+        (status = 404, description = "`model` is not a served model (code `model_not_found`)", body = ErrorBody),
         (status = 413, description = "The body is over 16 MiB", body = ErrorBody),
         (status = 500, description = "The server failed", body = ErrorBody),
     )
@@ -327,6 +599,41 @@ fn metrics() {}
 #[allow(dead_code)]
 fn openapi_document() {}
 
+/// Adds the `bearer` security scheme, and the rate-limit headers to the
+/// 200 of every operation that can answer 429 (a granted request is told
+/// what is left of the limits that apply, as OpenAI does).
+struct Tenancy;
+
+impl Modify for Tenancy {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let bearer = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("weir_...")
+            .description(Some(
+                "An API key made by `weir admin key create`, sent as \
+                 `Authorization: Bearer weir_...`. Enforced only once the server's tenancy \
+                 store holds a key; a server without keys lets every caller in (hence the \
+                 empty alternative in each route's `security`). A key of a project reaches \
+                 that project's endpoints and the `/v1` routes; it needs the `inference` scope.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(bearer));
+        for item in openapi.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                if !op.responses.responses.contains_key("429") {
+                    continue;
+                }
+                if let Some(RefOr::T(ok)) = op.responses.responses.get_mut("200") {
+                    ok.headers.extend(answers::rate_limit_headers());
+                }
+            }
+        }
+    }
+}
+
 /// The document's skeleton: every route, and the chunk types that only
 /// appear inside event streams.
 #[derive(OpenApi)]
@@ -335,21 +642,29 @@ fn openapi_document() {}
         title = "weir",
         description = "An OpenAI-compatible LLM inference server: OpenAI's chat and \
             completions APIs with vLLM's extensions, the model list, health, vLLM's \
-            tokenizer endpoints and Prometheus metrics. Unknown request fields are \
-            ignored; `null` for an optional field means absent."
+            tokenizer endpoints and Prometheus metrics. The inference routes are served \
+            twice: under `/v1` (the model picked by the body's `model`) and under an \
+            endpoint's base URL `/{project}/{slug}/v1` (its model). Once the tenancy store \
+            holds a key, they need `Authorization: Bearer weir_...`. Unknown request fields \
+            are ignored; `null` for an optional field means absent."
     ),
     paths(
         chat_completions,
+        endpoint_chat_completions,
         completions,
+        endpoint_completions,
         models,
+        endpoint_models,
         model,
+        endpoint_model,
         health,
         tokenize,
         detokenize,
         metrics,
         openapi_document
     ),
-    components(schemas(ChatCompletionChunk))
+    components(schemas(ChatCompletionChunk, ErrorBody)),
+    modifiers(&Tenancy)
 )]
 struct ApiDoc;
 
@@ -424,7 +739,11 @@ mod tests {
     fn router_routes() -> Vec<(String, String)> {
         let source = include_str!("mod.rs");
         let mut routes = Vec::new();
-        for chunk in source.split(".route(\"").skip(1) {
+        // rustfmt puts a long route's arguments on lines of their own.
+        for chunk in source.split(".route(").skip(1) {
+            let Some(chunk) = chunk.trim_start().strip_prefix('"') else {
+                continue;
+            };
             let Some((path, rest)) = chunk.split_once('"') else {
                 continue;
             };
@@ -454,7 +773,7 @@ mod tests {
     fn every_route_of_the_router_is_documented() {
         let doc = document(&[MODEL]);
         let routes = router_routes();
-        assert!(routes.len() >= 9, "read the router's routes: {routes:?}");
+        assert!(routes.len() >= 13, "read the router's routes: {routes:?}");
         for (method, path) in &routes {
             assert!(
                 doc["paths"][path][method].is_object(),
@@ -480,6 +799,8 @@ mod tests {
         for path in [
             "/v1/chat/completions",
             "/v1/completions",
+            "/{project}/{slug}/v1/chat/completions",
+            "/{project}/{slug}/v1/completions",
             "/tokenize",
             "/detokenize",
         ] {
@@ -498,6 +819,142 @@ mod tests {
             "stream: true answers SSE"
         );
         assert!(ok["application/json"].is_object());
+    }
+
+    const ENDPOINT_ROUTES: [(&str, &str); 4] = [
+        ("post", "/{project}/{slug}/v1/chat/completions"),
+        ("post", "/{project}/{slug}/v1/completions"),
+        ("get", "/{project}/{slug}/v1/models"),
+        ("get", "/{project}/{slug}/v1/models/{model}"),
+    ];
+
+    const RATE_LIMIT_HEADERS: [&str; 6] = [
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-reset-requests",
+        "x-ratelimit-limit-tokens",
+        "x-ratelimit-remaining-tokens",
+        "x-ratelimit-reset-tokens",
+    ];
+
+    #[test]
+    fn endpoint_routes_take_project_and_slug_and_answer_401_and_404() {
+        let doc = document(&[MODEL]);
+        for (method, path) in ENDPOINT_ROUTES {
+            let op = &doc["paths"][path][method];
+            let params = op["parameters"].as_array().expect("parameters");
+            for name in ["project", "slug"] {
+                let p = params
+                    .iter()
+                    .find(|p| p["name"] == name)
+                    .unwrap_or_else(|| panic!("{path} lacks {name}"));
+                assert_eq!(p["in"], "path", "{path} {name}");
+                assert_eq!(p["required"], true, "{path} {name}");
+                assert!(
+                    p["description"].as_str().is_some_and(|d| d.contains("404")),
+                    "{path} {name}: {p}"
+                );
+            }
+            for status in ["401", "404"] {
+                assert_eq!(
+                    op["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{path} {status}"
+                );
+            }
+            let not_found = op["responses"]["404"]["description"].as_str().unwrap();
+            assert!(not_found.contains("`not_found`"), "{path}: {not_found}");
+        }
+        // The endpoint's routes reuse the `/v1` routes' bodies.
+        for (endpoint, plain) in [
+            (ENDPOINT_ROUTES[0].1, "/v1/chat/completions"),
+            (ENDPOINT_ROUTES[1].1, "/v1/completions"),
+        ] {
+            assert_eq!(
+                doc["paths"][endpoint]["post"]["requestBody"],
+                doc["paths"][plain]["post"]["requestBody"]
+            );
+            assert_eq!(
+                doc["paths"][endpoint]["post"]["responses"]["200"]["content"],
+                doc["paths"][plain]["post"]["responses"]["200"]["content"]
+            );
+        }
+    }
+
+    #[test]
+    fn the_key_guarded_routes_name_the_bearer_scheme_as_optional() {
+        let doc = document(&[MODEL]);
+        let scheme = &doc["components"]["securitySchemes"]["bearer"];
+        assert_eq!(scheme["type"], "http");
+        assert_eq!(scheme["scheme"], "bearer");
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let guarded = path.contains("/v1/") || path.ends_with("tokenize");
+                if guarded {
+                    // Auth is off until the store holds a key: `{}` says so.
+                    assert_eq!(
+                        op["security"],
+                        json!([{}, {"bearer": []}]),
+                        "{method} {path}"
+                    );
+                    assert!(op["responses"]["401"].is_object(), "{method} {path}");
+                } else {
+                    assert!(op.get("security").is_none(), "{method} {path}");
+                    assert!(op["responses"].get("401").is_none(), "{method} {path}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn generation_routes_document_429_and_the_rate_limit_headers() {
+        let doc = document(&[MODEL]);
+        for path in [
+            "/v1/chat/completions",
+            "/v1/completions",
+            ENDPOINT_ROUTES[0].1,
+            ENDPOINT_ROUTES[1].1,
+        ] {
+            let responses = &doc["paths"][path]["post"]["responses"];
+            let limited = &responses["429"];
+            assert_eq!(
+                limited["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorBody"
+            );
+            assert!(limited["description"]
+                .as_str()
+                .unwrap()
+                .contains("rate_limit_exceeded"));
+            for header in RATE_LIMIT_HEADERS {
+                assert!(
+                    limited["headers"][header].is_object(),
+                    "{path} 429 {header}"
+                );
+                assert!(
+                    responses["200"]["headers"][header].is_object(),
+                    "{path} 200 {header}"
+                );
+            }
+            for status in ["429", "503"] {
+                for header in ["retry-after", "retry-after-ms"] {
+                    assert_eq!(
+                        responses[status]["headers"][header]["schema"]["type"], "integer",
+                        "{path} {status} {header}"
+                    );
+                }
+            }
+            assert_eq!(
+                responses["200"]["headers"]["x-ratelimit-reset-tokens"]["schema"]["type"],
+                "string"
+            );
+            assert!(responses["200"]["headers"]["x-xerotier-max-tokens-clamped"].is_object());
+        }
+        // Routes no limit applies to promise no rate-limit header.
+        for (path, method) in [("/v1/models", "get"), ("/tokenize", "post")] {
+            let responses = &doc["paths"][path][method]["responses"];
+            assert!(responses.get("429").is_none(), "{path}");
+            assert!(responses["200"].get("headers").is_none(), "{path}");
+        }
     }
 
     /// What OpenCode sends (its system prompt and tools, as weir load
