@@ -14,6 +14,12 @@ cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "open-file limit: $(ulimit -n)"
 
+# Servers the tests start read the tenancy store at WEIR_DB (auth turns on
+# once it holds a key): a fresh path of their own, never a developer's
+# default store.
+WEIR_DB="$(mktemp -d)/weir.db"
+export WEIR_DB
+
 echo "== python test clients"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv

@@ -46,6 +46,7 @@ fn request(t: &Tenant, i: usize, len: usize, max_tokens: usize) -> GenerateReque
         cache_salt: None,
         parse_tool_calls: false,
         constraint: None,
+        gate: None,
     }
 }
 

@@ -23,6 +23,8 @@ pub struct LimitGate {
     state: AppState,
     subjects: Vec<(Subject, RateLimits)>,
     reservation: Mutex<Option<Reservation>>,
+    /// The limits' state when the request was admitted (its headers).
+    admitted: Mutex<Option<RateLimitHeaders>>,
     refused: Mutex<Option<RateLimited>>,
 }
 
@@ -39,6 +41,7 @@ impl AdmissionGate for LimitGate {
         let tokens = (prompt_tokens + max_output_tokens) as u64;
         match self.state.tenancy().limiter.acquire(&self.subjects, tokens) {
             Ok(r) => {
+                *lock(&self.admitted) = Some(r.headers());
                 *lock(&self.reservation) = Some(r);
                 Ok(())
             }
@@ -64,6 +67,7 @@ impl LimitGate {
                 state: state.clone(),
                 subjects,
                 reservation: Mutex::new(None),
+                admitted: Mutex::new(None),
                 refused: Mutex::new(None),
             })
         })
@@ -87,7 +91,7 @@ impl LimitGate {
 
     /// The `x-ratelimit-*` headers of a granted request.
     fn headers(&self) -> Option<RateLimitHeaders> {
-        lock(&self.reservation).as_ref().map(Reservation::headers)
+        lock(&self.admitted).clone()
     }
 
     /// Settle the reservation at what the request used.

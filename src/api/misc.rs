@@ -89,12 +89,13 @@ pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderM
     if let Err(e) = directory.authenticate(&view, auth, crate::tenancy::Scope::Admin, unix_now()) {
         return ApiError::unauthorized(e.to_string()).into_response();
     }
-    let rendered: Vec<String> = state
+    let mut rendered: Vec<String> = state
         .models()
         .all()
         .iter()
         .map(|e| e.metrics().render())
         .collect();
+    rendered.push(state.tenancy().metrics.render());
     (
         [(
             header::CONTENT_TYPE,

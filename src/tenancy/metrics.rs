@@ -27,6 +27,9 @@ struct Counters {
     generation_tokens: u64,
 }
 
+/// A counter family: name, help, and how to read it from the counters.
+type Family = (&'static str, &'static str, fn(&Counters) -> u64);
+
 /// The statuses a finished request is counted under.
 const STATUSES: [&str; 4] = ["completed", "cancelled", "failed", "interrupted"];
 
@@ -76,7 +79,7 @@ impl TenantMetrics {
         if series.is_empty() {
             return out;
         }
-        let families: [(&str, &str, fn(&Counters) -> u64); 3] = [
+        let families: [Family; 3] = [
             (
                 "weir:project_prompt_tokens_total",
                 "Prompt tokens by project, endpoint and model.",

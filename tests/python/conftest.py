@@ -25,7 +25,7 @@ class Weir:
         self.workdir = tempfile.mkdtemp(prefix="weir-test-")
         # A store of its own (none unless a test makes one): never a
         # developer's default store, which would turn auth on.
-        env = dict(os.environ, WEIR_DB=os.path.join(self.workdir, "weir.db"), **(env or {}))
+        env = {**os.environ, "WEIR_DB": os.path.join(self.workdir, "weir.db"), **(env or {})}
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(self.workdir, "server.log")

@@ -235,7 +235,9 @@ fn declare(d: &Deployment, db: &std::path::Path) -> Result<Option<()>, String> {
     if d.projects.is_empty() {
         return Ok(None);
     }
-    let err = |e: &dyn std::fmt::Display| format!("declaring the config's projects in {}: {e}", db.display());
+    let err = |e: &dyn std::fmt::Display| {
+        format!("declaring the config's projects in {}: {e}", db.display())
+    };
     let store = Arc::new(weir::tenancy::store::Store::open(db).map_err(|e| err(&e))?);
     let admin = Admin::new(store.clone(), weir::tenancy::keys::secret_path(db));
     for p in &d.projects {
@@ -250,10 +252,14 @@ fn declare(d: &Deployment, db: &std::path::Path) -> Result<Option<()>, String> {
                 let id = match &p.id {
                     Some(id) => {
                         let ok = id.strip_prefix("proj_").is_some_and(|r| {
-                            !r.is_empty() && r.len() <= 32 && r.bytes().all(|b| b.is_ascii_alphanumeric())
+                            !r.is_empty()
+                                && r.len() <= 32
+                                && r.bytes().all(|b| b.is_ascii_alphanumeric())
                         });
                         if !ok {
-                            return Err(err(&format!("project id `{id}`: expected proj_ and 1 to 32 letters or digits")));
+                            return Err(err(&format!(
+                                "project id `{id}`: expected proj_ and 1 to 32 letters or digits"
+                            )));
                         }
                         ProjectId(id.clone())
                     }
@@ -262,7 +268,10 @@ fn declare(d: &Deployment, db: &std::path::Path) -> Result<Option<()>, String> {
                 let project = Project {
                     id,
                     name: p.name.clone(),
-                    limits: RateLimits { rpm: p.rpm, tpm: p.tpm },
+                    limits: RateLimits {
+                        rpm: p.rpm,
+                        tpm: p.tpm,
+                    },
                     cache_group: p.cache_group.clone(),
                     created_at: chrono::Utc::now().timestamp(),
                 };
@@ -282,7 +291,10 @@ fn declare(d: &Deployment, db: &std::path::Path) -> Result<Option<()>, String> {
                     slug: e.slug.clone(),
                     model: e.model.clone(),
                     aliases: e.aliases.clone(),
-                    limits: RateLimits { rpm: e.rpm, tpm: e.tpm },
+                    limits: RateLimits {
+                        rpm: e.rpm,
+                        tpm: e.tpm,
+                    },
                     weight: e.weight.unwrap_or(1),
                     strict_model_name: e.strict_model_name,
                 })
