@@ -38,7 +38,7 @@ run() { # run NAME DB BASE [KEY]
     sleep 0.2
   done
   local t0; t0=$(awk '{print $14 + $15}' "/proc/$srv/stat")
-  WEIR_LOAD_API_KEY=$key "$BIN" load --base-url "$base" --model my-model --profile chat \
+  WEIR_LOAD_API_KEY=$key "$BIN" load --base-url "$base" --model weir-demo --profile chat \
     --sessions "$SESSIONS" --turns-per-session 3 --max-tokens 200 --ignore-eos \
     --think-scale 0 --output "$OUT/$name-$r.json" >/dev/null
   local t1; t1=$(awk '{print $14 + $15}' "/proc/$srv/stat")
