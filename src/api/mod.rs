@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod accounting;
+pub mod admin;
 pub mod chat;
 pub mod completions;
 pub mod error;
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route("/detokenize", post(misc::detokenize))
         .route("/metrics", get(misc::metrics))
         .route("/openapi.json", get(openapi::openapi_json))
+        .merge(admin::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

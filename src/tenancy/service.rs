@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
+use crate::tenancy::admin::{Admin, AdminError};
 use crate::tenancy::directory::Directory;
 use crate::tenancy::keys::KeyHasher;
 use crate::tenancy::metrics::TenantMetrics;
@@ -23,6 +24,10 @@ pub struct Tenancy {
     pub metrics: TenantMetrics,
     /// Usage records (set once the store exists).
     usage: Arc<OnceLock<UsageLog>>,
+    /// The store's path, when there is one to serve from.
+    db: Option<PathBuf>,
+    /// The admin operations over the store (opened on first need).
+    admin: OnceLock<Arc<Admin>>,
 }
 
 impl Tenancy {
@@ -38,6 +43,8 @@ impl Tenancy {
             limiter: RateLimiter::new(),
             metrics: TenantMetrics::default(),
             usage: Arc::new(OnceLock::new()),
+            db: None,
+            admin: OnceLock::new(),
         }
     }
 
@@ -47,6 +54,7 @@ impl Tenancy {
     pub fn watch(db: PathBuf) -> Tenancy {
         let usage: Arc<OnceLock<UsageLog>> = Arc::new(OnceLock::new());
         let slot = usage.clone();
+        let db_path = db.clone();
         let directory = Directory::watch(
             db,
             Box::new(move |path| match Store::open_existing(path) {
@@ -65,11 +73,30 @@ impl Tenancy {
             limiter: RateLimiter::new(),
             metrics: TenantMetrics::default(),
             usage,
+            db: Some(db_path),
+            admin: OnceLock::new(),
         }
     }
 
     /// The usage writer, once a store exists.
     pub fn usage(&self) -> Option<&UsageLog> {
         self.usage.get()
+    }
+
+    /// The admin operations over the store, for the admin HTTP API:
+    /// `Ok(None)` when there is no store (auth off, or not created yet).
+    /// Opened on first need (blocking: call from a blocking thread).
+    pub fn admin(&self) -> Result<Option<Arc<Admin>>, AdminError> {
+        if let Some(a) = self.admin.get() {
+            return Ok(Some(a.clone()));
+        }
+        let Some(db) = &self.db else {
+            return Ok(None);
+        };
+        match Admin::open(db) {
+            Ok(a) => Ok(Some(self.admin.get_or_init(|| Arc::new(a)).clone())),
+            Err(AdminError::NotInitialized(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
