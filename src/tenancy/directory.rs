@@ -264,14 +264,6 @@ impl Watcher {
             if !self.db.exists() {
                 return;
             }
-            if dir.hasher.get().is_none() {
-                match KeyHasher::for_store(&self.db) {
-                    Ok(h) => {
-                        let _ = dir.hasher.set(h);
-                    }
-                    Err(e) => return self.warn(&e),
-                }
-            }
             match Store::open_existing(&self.db) {
                 Ok(store) => self.store = store,
                 Err(e) => return self.warn(&e.to_string()),
@@ -283,6 +275,14 @@ impl Watcher {
             }
         }
         let Some(store) = &self.store else { return };
+        // The secret is read once it exists (`weir admin init` makes it; a
+        // store made by `weir serve --config` has none until then): without
+        // it no key can be checked, but projects and endpoints still load.
+        if dir.hasher.get().is_none() {
+            if let Ok(h) = KeyHasher::for_store(&self.db) {
+                let _ = dir.hasher.set(h);
+            }
+        }
         let reloaded = store.version().and_then(|version| {
             if self.version == Some(version) {
                 return Ok(None);
@@ -291,6 +291,12 @@ impl Watcher {
         });
         match reloaded {
             Ok(Some((version, snapshot))) => {
+                if !snapshot.keys.is_empty() && dir.hasher.get().is_none() {
+                    self.warn(&format!(
+                        "the store holds keys but its secret file {} cannot be read: every key is refused",
+                        crate::tenancy::keys::secret_path(&self.db).display()
+                    ));
+                }
                 tracing::info!(
                     projects = snapshot.projects.len(),
                     endpoints = snapshot.endpoints.len(),
