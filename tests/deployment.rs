@@ -91,6 +91,9 @@ weight = 2
             .arg(&config)
             .args(["--cache-dir"])
             .arg(&dir)
+            // The config names the store; a WEIR_DB in the environment
+            // (scripts/test.sh sets one) would win over it.
+            .env_remove("WEIR_DB")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
