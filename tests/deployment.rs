@@ -1,9 +1,8 @@
 //! `weir serve --config weir.toml` as a user runs it: two models in one
 //! process (the demo on the CPU, a sim), a declared project whose endpoint
 //! serves at once, open while the store holds no key, and auth turning on
-//! within a second of `weir admin init` run beside the live server.
-//! (Known gap, docs/tenancy.md: a key made after that, in a server that
-//! opened the store before `init`, is not seen until a restart.)
+//! within a second of `weir admin init` run beside the live server; keys
+//! made and revoked after that take effect within a second.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -152,6 +151,52 @@ weight = 2
         assert!(
             started.elapsed() < Duration::from_millis(1500),
             "auth did not turn on"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A key made after that, for the declared project, works within a
+    // second, and a revoked one stops within a second.
+    let created = admin(
+        &db,
+        &[
+            "key",
+            "create",
+            "--project",
+            "proj_acme01",
+            "--scope",
+            "inference",
+        ],
+    );
+    let key = created
+        .split_whitespace()
+        .find(|w| w.starts_with("weir_"))
+        .unwrap_or_else(|| panic!("no key in {created:?}"))
+        .to_owned();
+    let started = Instant::now();
+    loop {
+        let (status, v) = chat(&endpoint, "my-model", Some(&key)).await;
+        if status == 200 {
+            assert_eq!(v["model"].as_str(), Some("fast"), "{v}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "a key made beside the running server was not picked up: {status} {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let prefix = weir::tenancy::keys::display_prefix(&key);
+    admin(&db, &["key", "revoke", &prefix]);
+    let started = Instant::now();
+    loop {
+        let (status, v) = chat(&endpoint, "my-model", Some(&key)).await;
+        if status == 401 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "a revoked key still works: {status} {v}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

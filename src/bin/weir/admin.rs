@@ -211,8 +211,10 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
     let open = || Admin::open(&db).map_err(|e| e.to_string());
     match args.command {
         AdminCommand::Init => {
+            let existed = db.exists();
             let key = admin::init(&db).map_err(|e| e.to_string())?;
-            eprintln!("created the tenancy store at {}", db.display());
+            let what = if existed { "initialised" } else { "created" };
+            eprintln!("{what} the tenancy store at {}", db.display());
             print_key(&key, "operator key");
             Ok(())
         }

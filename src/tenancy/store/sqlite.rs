@@ -2,7 +2,6 @@
 //! (writes are few, except usage, which the usage writer batches), WAL
 //! mode, migrations embedded from `migrations/sqlite/`.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -25,9 +24,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
 /// How long a write waits for another process's transaction (the CLI and
 /// a running server share the file).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The first 16 bytes of every SQLite database file.
-const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 const PROJECT_COLS: &str = "id, name, rpm, tpm, cache_group, created_at";
 const ENDPOINT_COLS: &str =
@@ -502,9 +498,17 @@ impl SqliteStore {
     }
 }
 
-/// Refuse, before SQLite touches it, a path that is a directory, a file
+/// Refuse, before SQLite touches it, a path that is a directory or a file
 /// marked read-only (SQLite would silently open it read-only, or, run as
-/// root, write it anyway) or a file that is not a SQLite database.
+/// root, write it anyway). A file that is not a SQLite database is refused
+/// by SQLite itself (`NotADatabase`, before it writes anything).
+///
+/// Only metadata is read: opening and closing the file here would drop the
+/// POSIX locks every other connection of this process holds on it (locks
+/// belong to the process, and any close releases them), and a `weir admin`
+/// beside the server would then take itself for the last connection and
+/// reset the WAL under the server's feet, which then never saw another
+/// change.
 fn check_file(path: &Path) -> Result<(), String> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
@@ -516,13 +520,6 @@ fn check_file(path: &Path) -> Result<(), String> {
     }
     if meta.permissions().readonly() {
         return Err("the file is read-only; weir needs to write it".into());
-    }
-    let mut head = Vec::with_capacity(16);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(16).read_to_end(&mut head))
-        .map_err(|e| format!("cannot read it: {}", one_line(&e.to_string())))?;
-    if !head.is_empty() && head.as_slice() != SQLITE_HEADER {
-        return Err("the file is not a SQLite database (corrupt, or another kind of file)".into());
     }
     Ok(())
 }
