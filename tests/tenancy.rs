@@ -265,6 +265,43 @@ async fn every_key_problem_is_a_401_on_every_route() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_authorization_headers_are_refused_and_nothing_breaks() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let w = world("bigauth").await;
+    let path = format!("/{}/coder/v1/models", w.a);
+    // Over weir's own bound (512 bytes), under hyper's header buffer: an
+    // OpenAI 401 naming the problem, echoing none of it.
+    let long = format!("weir_{}", "x".repeat(64 * 1024));
+    let (status, _, v) = w.call("GET", &path, Some(&long), Value::Null).await;
+    assert_eq!(status, 401, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_api_key", "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().len() < 300, "{v}");
+    // 10 MB: hyper refuses the head itself (431 Request Header Fields Too
+    // Large, no body; docs/tenancy.md) or closes the connection while it is
+    // still being sent. Either way the server goes on serving.
+    let addr = w.base.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer weir_");
+    let _ = tcp.write_all(head.as_bytes()).await;
+    let chunk = vec![b'y'; 64 * 1024];
+    for _ in 0..160 {
+        if tcp.write_all(&chunk).await.is_err() {
+            break;
+        }
+    }
+    let _ = tcp.write_all(b"\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    let (status, _, v) = w.call("GET", &path, Some(&w.key_a), Value::Null).await;
+    assert_eq!(status, 200, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_projects_path_answers_like_no_project() {
     let w = world("cross").await;
     for (method, path, body) in routes(&format!("/{}/coder/v1", w.b), "my-model") {
