@@ -74,6 +74,8 @@ struct World {
     key_a: String,
     key_b: String,
     admin_key: String,
+    /// The engine behind the server (its per-tenant service is read back).
+    engine: weir::runtime::EngineHandle,
     _dir: TempDir,
 }
 
@@ -111,7 +113,7 @@ async fn world(tag: &str) -> World {
         (&a, "coder", &[][..]),
         (&a, "strict", &["--strict-model-name"][..]),
         (&a, "limited", &["--rpm", "3"][..]),
-        (&b, "coder", &[][..]),
+        (&b, "coder", &["--weight", "3"][..]),
     ] {
         let mut args = vec![
             "endpoint",
@@ -142,7 +144,7 @@ async fn world(tag: &str) -> World {
     cfg.runner = common::sim("echo");
     cfg.served_model_name = Some(MODEL.into());
     let engine = weir::runtime::start(cfg).await.expect("engine starts");
-    let state = AppState::new(vec![engine], Tenancy::watch(admin.db.clone()));
+    let state = AppState::new(vec![engine.clone()], Tenancy::watch(admin.db.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(weir::api::serve_app(
@@ -159,6 +161,7 @@ async fn world(tag: &str) -> World {
         key_a,
         key_b,
         admin_key,
+        engine,
         _dir: dir,
     };
     // The store was made before the server started: auth is on at once.
@@ -579,4 +582,99 @@ async fn streams_end_with_usage_and_no_key_is_stored_or_shown() {
         assert!(!contains(&bytes, key), "a key is stored in clear");
         assert!(!metrics.contains(key.as_str()));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_schedules_each_project_as_its_own_tenant_with_its_endpoints_weight() {
+    let w = world("tenant").await;
+    for (project, key) in [(&w.a, &w.key_a), (&w.b, &w.key_b)] {
+        let path = format!("/{project}/coder/v1/chat/completions");
+        let (status, _, v) = w.call("POST", &path, Some(key), chat_body("x")).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let service = w.engine.tenant_service().await.expect("scheduler answers");
+    let of = |project: &str| {
+        service
+            .iter()
+            .find(|t| t.tenant.0 == project)
+            .unwrap_or_else(|| panic!("{project} is not a tenant: {service:?}"))
+            .clone()
+    };
+    let (a, b) = (of(&w.a), of(&w.b));
+    assert_eq!((a.weight, b.weight), (1, 3), "{service:?}");
+    assert!(a.prefill_tokens > 0 && b.prefill_tokens > 0, "{service:?}");
+    assert!(
+        service
+            .iter()
+            .all(|t| t.tenant.0 == w.a || t.tenant.0 == w.b || t.prefill_tokens == 0),
+        "only the two projects were served: {service:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projects_share_cached_prefixes_only_within_a_cache_group() {
+    let w = world("cachegroup").await;
+    let mut grouped = Vec::new();
+    for name in ["gamma", "delta"] {
+        let id = Admin::project_id(&w.admin.run(&[
+            "project",
+            "create",
+            name,
+            "--cache-group",
+            "shared",
+        ]));
+        w.admin.run(&[
+            "endpoint",
+            "create",
+            "--project",
+            &id,
+            "--slug",
+            "coder",
+            "--model",
+            MODEL,
+        ]);
+        let key =
+            Admin::key(
+                &w.admin
+                    .run(&["key", "create", "--project", &id, "--scope", "inference"]),
+            );
+        grouped.push((id, key));
+    }
+    // The same long prompt (many whole KV blocks), from each project.
+    let text = "the quick brown fox jumps over the lazy dog ".repeat(40);
+    let body = json!({"model": "x", "max_tokens": 2,
+        "messages": [{"role": "user", "content": text}]});
+    let cached = |v: &Value| v["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64();
+    let send = |project: String, key: String| {
+        let body = body.clone();
+        let w = &w;
+        async move {
+            let path = format!("/{project}/coder/v1/chat/completions");
+            // The server picks up new projects within a second.
+            let started = Instant::now();
+            loop {
+                let (status, _, v) = w.call("POST", &path, Some(&key), body.clone()).await;
+                if status == 200 {
+                    return v;
+                }
+                assert!(started.elapsed() < Duration::from_secs(5), "{status} {v}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let first = send(grouped[0].0.clone(), grouped[0].1.clone()).await;
+    let prompt = first["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert!(prompt > 64, "{first}");
+    assert_eq!(cached(&first), Some(0), "{first}");
+    let second = send(grouped[1].0.clone(), grouped[1].1.clone()).await;
+    assert!(
+        cached(&second).unwrap() >= prompt - 16,
+        "a project of the same group reuses the cached prefix: {second}"
+    );
+    let other = send(w.a.clone(), w.key_a.clone()).await;
+    assert_eq!(
+        cached(&other),
+        Some(0),
+        "a project outside the group never hits it: {other}"
+    );
 }
