@@ -253,7 +253,8 @@ pub struct Started {
 
 /// Run `req` for `caller` on `engine`: the caller's tenant and limits go
 /// with it, and its usage record opens. A refusal is the finished
-/// response (429 with the limit's headers, or the engine's error).
+/// response (429 with the limit's headers, or the engine's error, put in
+/// the route's words by `words`).
 pub async fn start(
     state: &AppState,
     caller: &Caller,
@@ -261,6 +262,7 @@ pub async fn start(
     mut req: crate::engine::request::GenerateRequest,
     prompt_field: &str,
     id_prefix: &str,
+    words: fn(ApiError) -> ApiError,
 ) -> Result<Started, Response> {
     let arrived = Instant::now();
     let model = engine.model_name().to_string();
@@ -272,9 +274,9 @@ pub async fn start(
         Err(e) => {
             let org = caller.project.as_ref().map_or("weir", |p| p.id.0.as_str());
             let refusal = gate.as_ref().and_then(|g| g.refusal(&model, org));
-            return Err(
-                refusal.unwrap_or_else(|| ApiError::from_engine(&e, prompt_field).into_response())
-            );
+            return Err(refusal.unwrap_or_else(|| {
+                words(ApiError::from_engine(&e, prompt_field)).into_response()
+            }));
         }
     };
     let id = crate::api::response_id(id_prefix, generation.request_id);

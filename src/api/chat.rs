@@ -122,6 +122,7 @@ pub async fn chat_completions(
         valid.generate,
         "messages",
         "chatcmpl",
+        std::convert::identity,
     )
     .await
     {

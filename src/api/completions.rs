@@ -44,7 +44,17 @@ pub async fn completions(
         None
     };
 
-    let started = match start(&state, &caller, engine, valid.generate, "prompt", "cmpl").await {
+    let started = match start(
+        &state,
+        &caller,
+        engine,
+        valid.generate,
+        "prompt",
+        "cmpl",
+        std::convert::identity,
+    )
+    .await
+    {
         Ok(s) => s,
         Err(refused) => return Ok(refused),
     };

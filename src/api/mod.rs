@@ -17,6 +17,7 @@ pub mod error;
 pub mod misc;
 pub mod openai;
 pub mod openapi;
+pub mod responses;
 pub mod sse;
 pub mod state;
 pub mod validate;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/completions", post(completions::completions))
+        .route("/v1/responses", post(responses::create_response))
         .route("/v1/models", get(misc::models))
         .route("/v1/models/{*model}", get(misc::model))
         .route(
@@ -67,6 +69,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/{project}/{slug}/v1/completions",
             post(completions::completions),
+        )
+        .route(
+            "/{project}/{slug}/v1/responses",
+            post(responses::create_response),
         )
         .route("/{project}/{slug}/v1/models", get(misc::models))
         .route("/{project}/{slug}/v1/models/{*model}", get(misc::model))

@@ -83,6 +83,45 @@ pub struct SseEncoder {
 /// The frame that ends every stream.
 pub const DONE_FRAME: &str = "data: [DONE]\n\n";
 
+/// What [`sse_stream`] drives: a state machine from the engine's events to
+/// SSE text, one per wire format (chat and completions chunks here, the
+/// Responses API's events in `api::responses::stream`).
+pub trait FrameEncoder: Send + 'static {
+    /// The frames sent before any event.
+    fn open(&mut self) -> String;
+    /// The frames one event makes (empty once done).
+    fn event(&mut self, ev: &StreamEvent) -> String;
+    /// The closing frames; an early end of the events is reported here.
+    fn close(&mut self) -> String;
+    /// True once nothing more is read: every choice finished, or a failure.
+    fn is_done(&self) -> bool;
+    /// True when the stream reported a failure.
+    fn failed(&self) -> bool;
+    /// What the stream has consumed so far (exact once done).
+    fn consumed(&self) -> Consumed;
+}
+
+impl FrameEncoder for SseEncoder {
+    fn open(&mut self) -> String {
+        SseEncoder::open(self)
+    }
+    fn event(&mut self, ev: &StreamEvent) -> String {
+        SseEncoder::event(self, ev)
+    }
+    fn close(&mut self) -> String {
+        SseEncoder::close(self)
+    }
+    fn is_done(&self) -> bool {
+        SseEncoder::is_done(self)
+    }
+    fn failed(&self) -> bool {
+        self.failed
+    }
+    fn consumed(&self) -> Consumed {
+        SseEncoder::consumed(self)
+    }
+}
+
 fn frame(out: &mut String, value: &impl Serialize) {
     match serde_json::to_string(value) {
         Ok(json) => {
@@ -415,8 +454,8 @@ const MAX_BATCH: usize = 64;
 /// event already queued. The receiver is owned by the stream alone. With a
 /// [`Ledger`], the usage record is committed before the closing frames go
 /// out; a stream dropped early (the client left) records `cancelled`.
-pub fn sse_stream(
-    mut encoder: SseEncoder,
+pub fn sse_stream<E: FrameEncoder>(
+    mut encoder: E,
     events: flume::Receiver<StreamEvent>,
     ledger: Option<Ledger>,
 ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
@@ -427,7 +466,7 @@ pub fn sse_stream(
         loop {
             if enc.is_done() {
                 if let Some(l) = ledger.take() {
-                    let status = if enc.failed {
+                    let status = if enc.failed() {
                         UsageStatus::Failed
                     } else {
                         UsageStatus::Completed
@@ -466,13 +505,23 @@ pub fn sse_stream(
     })
 }
 
-/// A `text/event-stream` response driven by `events`.
+/// A `text/event-stream` response of chat or completions chunks driven by
+/// `events`.
 pub fn sse_response(
     cfg: StreamConfig,
     events: flume::Receiver<StreamEvent>,
     ledger: Option<Ledger>,
 ) -> Response {
-    let body = Body::from_stream(sse_stream(SseEncoder::new(cfg), events, ledger));
+    encoded_sse_response(SseEncoder::new(cfg), events, ledger)
+}
+
+/// A `text/event-stream` response whose frames `encoder` makes.
+pub fn encoded_sse_response(
+    encoder: impl FrameEncoder,
+    events: flume::Receiver<StreamEvent>,
+    ledger: Option<Ledger>,
+) -> Response {
+    let body = Body::from_stream(sse_stream(encoder, events, ledger));
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
     h.insert(

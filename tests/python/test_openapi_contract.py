@@ -31,7 +31,8 @@ CHECKS = ",".join([
 ])
 SEED = 19
 MAX_EXAMPLES = int(os.environ.get("WEIR_OPENAPI_EXAMPLES", "100"))
-V1_PATHS = ["/v1/chat/completions", "/v1/completions", "/v1/models", "/v1/models/{model}"]
+V1_PATHS = ["/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/models",
+            "/v1/models/{model}"]
 ENDPOINT_PATHS = ["/{project}/{slug}" + p for p in V1_PATHS]
 RATE_LIMIT_HEADERS = [f"x-ratelimit-{what}-{kind}" for what in ("limit", "remaining", "reset")
                       for kind in ("requests", "tokens")]
