@@ -90,7 +90,8 @@ cargo build --release --bin weir
 WEIR_BIN="$PWD/target/release/weir" .venv/bin/python -m pytest -q tests/python
 
 echo "== Vercel AI SDK against weir"
-(cd tests/js && WEIR_BIN="$PWD/../../target/release/weir" node --test ai_sdk.test.mjs ai_sdk_tenancy.test.mjs)
+(cd tests/js && WEIR_BIN="$PWD/../../target/release/weir" node --test ai_sdk.test.mjs ai_sdk_tenancy.test.mjs \
+  ai_sdk_responses.test.mjs)
 
 echo "== soak, short version (scripts/soak.sh; docs/reliability.md has the 30-minute run)"
 WEIR_BIN="$PWD/target/release/weir" scripts/soak.sh 3
