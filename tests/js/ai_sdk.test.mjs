@@ -9,52 +9,17 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import net from "node:net";
+import { join } from "node:path";
 
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { streamText, tool, stepCountIs, jsonSchema } from "ai";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, "..", "..");
+import { root, startWeir } from "./weir_server.mjs";
+
 let server;
 let baseURL;
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts `weir serve` on the sim backend with a script of rules; resolves
- * to the child process and its base URL once /health answers. */
-async function startWeir(scriptPath, extraArgs = [], decodeStepUs = 200) {
-  const port = await freePort();
-  const cache = mkdtempSync(join(tmpdir(), "weir-ai-sdk-"));
-  const bin = process.env.WEIR_BIN ?? join(root, "target", "release", "weir");
-  const child = spawn(bin, ["serve", "--port", String(port), "--cache-dir", cache,
-    "--backend", "sim", "--sim-mode", "script", "--sim-script", scriptPath,
-    "--sim-decode-step-us", String(decodeStepUs), "--sim-decode-us-per-seq", "0",
-    "--num-kv-blocks", "2048", ...extraArgs],
-    { stdio: "ignore" });
-  for (let i = 0; i < 600; i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/health`);
-      if (r.ok) return { child, baseURL: `http://127.0.0.1:${port}/v1` };
-    } catch {}
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  child.kill();
-  throw new Error("weir did not start");
-}
 
 before(async () => {
   ({ child: server, baseURL } = await startWeir(

@@ -9,51 +9,20 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import net from "node:net";
+import { join } from "node:path";
 
 import { createOpenAI } from "@ai-sdk/openai";
 import { generateText, streamText, tool, stepCountIs, jsonSchema } from "ai";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, "..", "..");
+import { root, startWeir } from "./weir_server.mjs";
+
 let server;
 let baseURL;
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 before(async () => {
-  const port = await freePort();
-  const cache = mkdtempSync(join(tmpdir(), "weir-ai-sdk-responses-"));
-  const bin = process.env.WEIR_BIN ?? join(root, "target", "release", "weir");
-  server = spawn(bin, ["serve", "--port", String(port), "--cache-dir", cache,
-    "--backend", "sim", "--sim-mode", "script",
-    "--sim-script", join(root, "tests", "python", "data", "tools_script.json"),
-    "--sim-decode-step-us", "200", "--num-kv-blocks", "2048",
-    "--reasoning-parser", "think"], { stdio: "ignore" });
-  for (let i = 0; i < 600; i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/health`);
-      if (r.ok) {
-        baseURL = `http://127.0.0.1:${port}/v1`;
-        return;
-      }
-    } catch {}
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error("weir did not start");
+  ({ child: server, baseURL } = await startWeir(
+    join(root, "tests", "python", "data", "tools_script.json"),
+    ["--reasoning-parser", "think"]));
 });
 
 after(() => server?.kill());

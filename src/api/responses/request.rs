@@ -107,12 +107,10 @@ pub fn read(body: &Map<String, Value>) -> Result<ResponsesRequest, ApiError> {
             input_items(items, &mut messages)?;
         }
         Some(other) => {
-            return Err(ApiError::invalid(
+            return Err(wrong_kind(
                 "input",
-                format!(
-                    "`input` must be a string or an array of input items, not {}",
-                    kind(other)
-                ),
+                "a string or an array of input items",
+                other,
             ))
         }
     }
@@ -150,12 +148,7 @@ pub fn read(body: &Map<String, Value>) -> Result<ResponsesRequest, ApiError> {
             }
             Some(Value::Array(tools.clone()))
         }
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "tools",
-                format!("`tools` must be an array, not {}", kind(other)),
-            ))
-        }
+        Some(other) => return Err(wrong_kind("tools", "an array", other)),
     };
     let tool_choice = match body.get("tool_choice") {
         None | Some(Value::Null) => None,
@@ -174,12 +167,7 @@ pub fn read(body: &Map<String, Value>) -> Result<ResponsesRequest, ApiError> {
             }
             Some(Value::Object(text.clone()))
         }
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "text",
-                format!("`text` must be an object, not {}", kind(other)),
-            ))
-        }
+        Some(other) => return Err(wrong_kind("text", "an object", other)),
     };
     let reasoning = match body.get("reasoning") {
         None | Some(Value::Null) => None,
@@ -204,21 +192,11 @@ pub fn read(body: &Map<String, Value>) -> Result<ResponsesRequest, ApiError> {
                         json!({"enable_thinking": think, "reasoning_effort": effort}),
                     );
                 }
-                Some(other) => {
-                    return Err(ApiError::invalid(
-                        "reasoning.effort",
-                        format!("reasoning.effort must be a string, not {}", kind(other)),
-                    ))
-                }
+                Some(other) => return Err(wrong_kind("reasoning.effort", "a string", other)),
             }
             Some(Value::Object(r.clone()))
         }
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "reasoning",
-                format!("`reasoning` must be an object, not {}", kind(other)),
-            ))
-        }
+        Some(other) => return Err(wrong_kind("reasoning", "an object", other)),
     };
     let metadata = match body.get("metadata") {
         None | Some(Value::Null) => Value::Object(Map::new()),
@@ -237,33 +215,18 @@ pub fn read(body: &Map<String, Value>) -> Result<ResponsesRequest, ApiError> {
             }
             Value::Object(m.clone())
         }
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "metadata",
-                format!("`metadata` must be an object, not {}", kind(other)),
-            ))
-        }
+        Some(other) => return Err(wrong_kind("metadata", "an object", other)),
     };
     let stream = match body.get("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "stream",
-                format!("`stream` must be a boolean, not {}", kind(other)),
-            ))
-        }
+        Some(other) => return Err(wrong_kind("stream", "a boolean", other)),
     };
     chat.insert("stream".into(), Value::Bool(stream));
     let store = match body.get("store") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "store",
-                format!("`store` must be a boolean, not {}", kind(other)),
-            ))
-        }
+        Some(other) => return Err(wrong_kind("store", "a boolean", other)),
     };
     let previous_response_id = optional_string(body, "previous_response_id")?;
     let truncation = match optional_string(body, "truncation")?.as_deref() {
@@ -328,10 +291,7 @@ fn input_items(items: &[Value], messages: &mut Vec<Value>) -> Result<(), ApiErro
     for (i, item) in items.iter().enumerate() {
         let at = |field: &str| format!("input[{i}]{field}");
         let Value::Object(item) = item else {
-            return Err(ApiError::invalid(
-                at(""),
-                format!("input[{i}] must be an object, not {}", kind(item)),
-            ));
+            return Err(wrong_kind(at(""), "an object", item));
         };
         let ty = match item.get("type") {
             None | Some(Value::Null) if item.contains_key("role") => "message",
@@ -342,12 +302,7 @@ fn input_items(items: &[Value], messages: &mut Vec<Value>) -> Result<(), ApiErro
                     format!("input[{i}] has no `type` (and no `role`)"),
                 ))
             }
-            Some(other) => {
-                return Err(ApiError::invalid(
-                    at(".type"),
-                    format!("input[{i}].type must be a string, not {}", kind(other)),
-                ))
-            }
+            Some(other) => return Err(wrong_kind(at(".type"), "a string", other)),
         };
         match ty {
             "message" => {
@@ -382,13 +337,7 @@ fn input_items(items: &[Value], messages: &mut Vec<Value>) -> Result<(), ApiErro
                     Some(Value::String(a)) => a.clone(),
                     None | Some(Value::Null) => "{}".into(),
                     Some(other) => {
-                        return Err(ApiError::invalid(
-                            at(".arguments"),
-                            format!(
-                                "input[{i}].arguments must be a string of JSON, not {}",
-                                kind(other)
-                            ),
-                        ))
+                        return Err(wrong_kind(at(".arguments"), "a string of JSON", other))
                     }
                 };
                 calls.push(call_id.clone());
@@ -510,12 +459,10 @@ fn message_text(i: usize, content: Option<&Value>) -> Result<String, ApiError> {
             format!("input[{i}].content"),
             format!("input[{i}] has no `content`"),
         )),
-        Some(other) => Err(ApiError::invalid(
+        Some(other) => Err(wrong_kind(
             format!("input[{i}].content"),
-            format!(
-                "input[{i}].content must be a string or an array of parts, not {}",
-                kind(other)
-            ),
+            "a string or an array of parts",
+            other,
         )),
     }
 }
@@ -524,10 +471,7 @@ fn message_text(i: usize, content: Option<&Value>) -> Result<String, ApiError> {
 fn function_tool(i: usize, tool: &Value) -> Result<Value, ApiError> {
     let at = |f: &str| format!("tools[{i}]{f}");
     let Value::Object(t) = tool else {
-        return Err(ApiError::invalid(
-            at(""),
-            format!("tools[{i}] must be an object, not {}", kind(tool)),
-        ));
+        return Err(wrong_kind(at(""), "an object", tool));
     };
     match t.get("type").and_then(Value::as_str) {
         Some("function") => {}
@@ -575,10 +519,7 @@ fn chat_tool_choice(choice: &Value) -> Result<Value, ApiError> {
 /// `text.format` as chat's `response_format` (`None` for plain text).
 fn response_format(format: &Value) -> Result<Option<Value>, ApiError> {
     let Value::Object(f) = format else {
-        return Err(ApiError::invalid(
-            "text.format",
-            format!("text.format must be an object, not {}", kind(format)),
-        ));
+        return Err(wrong_kind("text.format", "an object", format));
     };
     match f.get("type").and_then(Value::as_str) {
         Some("text") => Ok(None),
@@ -613,10 +554,7 @@ fn optional_string(body: &Map<String, Value>, field: &str) -> Result<Option<Stri
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(ApiError::invalid(
-            field,
-            format!("`{field}` must be a string, not {}", kind(other)),
-        )),
+        Some(other) => Err(wrong_kind(field, "a string", other)),
     }
 }
 
@@ -625,11 +563,15 @@ fn required_string(obj: &Map<String, Value>, field: &str, at: &str) -> Result<St
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         Some(Value::String(_)) => Err(ApiError::invalid(at, format!("{at} is empty"))),
         None | Some(Value::Null) => Err(ApiError::invalid(at, format!("{at} is required"))),
-        Some(other) => Err(ApiError::invalid(
-            at,
-            format!("{at} must be a string, not {}", kind(other)),
-        )),
+        Some(other) => Err(wrong_kind(at, "a string", other)),
     }
+}
+
+/// A 400 for `field` holding `value` where `expected` belongs.
+fn wrong_kind(field: impl Into<String>, expected: &str, value: &Value) -> ApiError {
+    let field = field.into();
+    let message = format!("{field} must be {expected}, not {}", kind(value));
+    ApiError::invalid(field, message)
 }
 
 /// A JSON value's kind, for messages.
