@@ -230,6 +230,11 @@ fn routes(base: &str, model: &str) -> Vec<(&'static str, String, Value)> {
             format!("{base}/completions"),
             completion_body(model),
         ),
+        (
+            "POST",
+            format!("{base}/responses"),
+            json!({"model": model, "input": "hi", "max_output_tokens": 3}),
+        ),
         ("GET", format!("{base}/models"), Value::Null),
     ]
 }
@@ -322,7 +327,7 @@ async fn another_projects_path_answers_like_no_project() {
             "{v}"
         );
     }
-    // The owner reaches it.
+    // The owner reaches it, and the endpoint's model answers.
     let (status, _, v) = w
         .call(
             "POST",
@@ -332,6 +337,16 @@ async fn another_projects_path_answers_like_no_project() {
         )
         .await;
     assert_eq!(status, 200, "{v}");
+    let (status, _, v) = w
+        .call(
+            "POST",
+            &format!("/{}/coder/v1/responses", w.b),
+            Some(&w.key_b),
+            json!({"model": "x", "input": "hi", "max_output_tokens": 3}),
+        )
+        .await;
+    assert_eq!((status, v["model"].as_str()), (200, Some(MODEL)), "{v}");
+    assert_eq!(v["object"], "response", "{v}");
     // An unknown endpoint of one's own project is named.
     let (status, _, v) = w
         .call(

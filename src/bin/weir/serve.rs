@@ -228,12 +228,12 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
 /// Apply the config's `[[projects]]` to the store at `db` (made if
 /// missing), so the declared projects and endpoints exist before the first
 /// request. What exists already is kept as it is (`weir admin` changes it).
-fn declare(d: &Deployment, db: &std::path::Path) -> Result<Option<()>, String> {
+fn declare(d: &Deployment, db: &std::path::Path) -> Result<(), String> {
     use std::sync::Arc;
     use weir::tenancy::admin::{self, Admin, EndpointSpec};
     use weir::tenancy::{Project, ProjectId, RateLimits};
     if d.projects.is_empty() {
-        return Ok(None);
+        return Ok(());
     }
     let err = |e: &dyn std::fmt::Display| {
         format!("declaring the config's projects in {}: {e}", db.display())
@@ -301,5 +301,5 @@ fn declare(d: &Deployment, db: &std::path::Path) -> Result<Option<()>, String> {
                 .map_err(|e| err(&e))?;
         }
     }
-    Ok(Some(()))
+    Ok(())
 }
