@@ -186,6 +186,7 @@ impl World {
         let url = format!("{}{}", self.base, path);
         let mut req = match method {
             "GET" => self.http.get(url),
+            "DELETE" => self.http.delete(url),
             _ => self.http.post(url).json(&body),
         };
         if let Some(k) = key {
@@ -203,6 +204,7 @@ impl World {
         let url = format!("{}{}", self.base, path);
         let mut req = match method {
             "GET" => self.http.get(url),
+            "DELETE" => self.http.delete(url),
             _ => self.http.post(url).json(&body),
         };
         if let Some(k) = key {
@@ -347,6 +349,56 @@ async fn another_projects_path_answers_like_no_project() {
         .await;
     assert_eq!((status, v["model"].as_str()), (200, Some(MODEL)), "{v}");
     assert_eq!(v["object"], "response", "{v}");
+    // The stored response is the project's alone: another project's key
+    // gets what a nonexistent id gets, by either route, to read, delete or
+    // continue it.
+    let id = v["id"].as_str().unwrap().to_string();
+    let fake = format!("resp_{}", "0".repeat(id.len() - 5));
+    for (method, path) in [
+        ("GET", "/v1/responses/ID".to_string()),
+        ("DELETE", "/v1/responses/ID".to_string()),
+        ("GET", format!("/{}/coder/v1/responses/ID", w.a)),
+    ] {
+        let (status, theirs) = w
+            .raw(
+                method,
+                &path.replace("ID", &id),
+                Some(&w.key_a),
+                Value::Null,
+            )
+            .await;
+        let (status2, none) = w
+            .raw(
+                method,
+                &path.replace("ID", &fake),
+                Some(&w.key_a),
+                Value::Null,
+            )
+            .await;
+        assert_eq!((status, status2), (404, 404), "{method} {path}: {theirs}");
+        assert_eq!(theirs.replace(&id, &fake), none, "{method} {path}");
+    }
+    let continued = json!({"model": MODEL, "input": "again", "previous_response_id": id});
+    let (status, theirs) = w
+        .raw("POST", "/v1/responses", Some(&w.key_a), continued.clone())
+        .await;
+    let mut missing = continued;
+    missing["previous_response_id"] = json!(fake);
+    let (status2, none) = w
+        .raw("POST", "/v1/responses", Some(&w.key_a), missing)
+        .await;
+    assert_eq!((status, status2), (400, 400), "{theirs}");
+    assert_eq!(theirs.replace(&id, &fake), none);
+    // The owner reads it back.
+    let (status, _, kept) = w
+        .call(
+            "GET",
+            &format!("/{}/coder/v1/responses/{id}", w.b),
+            Some(&w.key_b),
+            Value::Null,
+        )
+        .await;
+    assert_eq!((status, &kept["id"]), (200, &json!(id)), "{kept}");
     // An unknown endpoint of one's own project is named.
     let (status, _, v) = w
         .call(

@@ -149,6 +149,12 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "invalid_request_error", message).with_code("not_found")
     }
 
+    /// 404 for a thing the route names that does not exist (or that the
+    /// caller may not see: the same answer).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", message)
+    }
+
     /// 404 for a path no route serves (OpenAI's wording).
     pub fn route_not_found(method: &str, path: &str) -> Self {
         // A base URL that misses its `/v1` is the usual mistake: say so.

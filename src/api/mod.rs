@@ -60,6 +60,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/completions", post(completions::completions))
         .route("/v1/responses", post(responses::create_response))
+        .route(
+            "/v1/responses/{response_id}",
+            get(responses::retrieve_response).delete(responses::delete_response),
+        )
         .route("/v1/models", get(misc::models))
         .route("/v1/models/{*model}", get(misc::model))
         .route(
@@ -73,6 +77,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/{project}/{slug}/v1/responses",
             post(responses::create_response),
+        )
+        .route(
+            "/{project}/{slug}/v1/responses/{response_id}",
+            get(responses::retrieve_response).delete(responses::delete_response),
         )
         .route("/{project}/{slug}/v1/models", get(misc::models))
         .route("/{project}/{slug}/v1/models/{*model}", get(misc::model))

@@ -459,9 +459,12 @@ struct CreateResponseRequest {
     metadata: Option<Value>,
     /// Stream typed events. Default false.
     stream: Option<bool>,
-    /// Accepted; nothing is stored yet (responses say `store: false`).
+    /// Keep the response (default true): retrievable by id, continued by
+    /// `previous_response_id`.
     store: Option<bool>,
-    /// Not supported yet: any id is a 400 `previous_response_not_found`.
+    /// Continue a stored response of the same project; an unknown id is a
+    /// 400 `previous_response_not_found` (documented as `null` only, so
+    /// that generated bodies do not name responses that do not exist).
     #[schema(schema_with = null_only)]
     previous_response_id: Option<String>,
 }
@@ -677,6 +680,87 @@ fn create_response() {}
 )]
 #[allow(dead_code)]
 fn endpoint_create_response() {}
+
+/// The id of a stored response.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+struct ResponseIdPath {
+    /// `resp_...`, as `POST /v1/responses` returned it.
+    response_id: String,
+}
+
+/// The id of a stored response on an endpoint route.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+struct EndpointResponseIdPath {
+    /// The project's id.
+    project: String,
+    /// The endpoint's slug.
+    slug: String,
+    /// `resp_...`, as `POST .../v1/responses` returned it.
+    response_id: String,
+}
+
+/// What deleting a stored response answers.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct DeletedResponse {
+    /// The id.
+    id: String,
+    /// `response`.
+    object: String,
+    /// `true`.
+    deleted: bool,
+}
+
+#[utoipa::path(get, path = "/v1/responses/{response_id}", tag = "generation",
+    params(ResponseIdPath), security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The stored response, as it was returned", body = ResponseObjectDoc),
+        Unauthorized,
+        (status = 404, description = "No stored response with that id in the caller's project \
+            (another project's answers the same)", body = ErrorBody),
+        (status = 500, description = "The server failed", body = ErrorBody),
+    ))]
+#[allow(dead_code)]
+fn retrieve_response() {}
+
+#[utoipa::path(delete, path = "/v1/responses/{response_id}", tag = "generation",
+    params(ResponseIdPath), security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Deleted", body = DeletedResponse),
+        Unauthorized,
+        (status = 404, description = "No stored response with that id in the caller's project", body = ErrorBody),
+        (status = 500, description = "The server failed", body = ErrorBody),
+    ))]
+#[allow(dead_code)]
+fn delete_response() {}
+
+#[utoipa::path(get, path = "/{project}/{slug}/v1/responses/{response_id}", tag = "generation",
+    params(EndpointResponseIdPath), security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The stored response, as it was returned", body = ResponseObjectDoc),
+        Unauthorized,
+        (status = 404, description = "No such project or endpoint (code `not_found`), or no stored \
+            response with that id in the project", body = ErrorBody),
+        (status = 500, description = "The server failed", body = ErrorBody),
+    ))]
+#[allow(dead_code)]
+fn endpoint_retrieve_response() {}
+
+#[utoipa::path(delete, path = "/{project}/{slug}/v1/responses/{response_id}", tag = "generation",
+    params(EndpointResponseIdPath), security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Deleted", body = DeletedResponse),
+        Unauthorized,
+        (status = 404, description = "No such project or endpoint (code `not_found`), or no stored \
+            response with that id in the project", body = ErrorBody),
+        (status = 500, description = "The server failed", body = ErrorBody),
+    ))]
+#[allow(dead_code)]
+fn endpoint_delete_response() {}
 
 #[utoipa::path(
     post,
@@ -903,7 +987,7 @@ impl Modify for Tenancy {
     info(
         title = "weir",
         description = "An OpenAI-compatible LLM inference server: OpenAI's chat, \
-            completions and (stateless) Responses APIs with vLLM's extensions, the model list, health, vLLM's \
+            completions and Responses APIs with vLLM's extensions, the model list, health, vLLM's \
             tokenizer endpoints and Prometheus metrics. The inference routes are served \
             twice: under `/v1` (the model picked by the body's `model`) and under an \
             endpoint's base URL `/{project}/{slug}/v1` (its model). Once the tenancy store \
@@ -915,6 +999,10 @@ impl Modify for Tenancy {
         endpoint_chat_completions,
         create_response,
         endpoint_create_response,
+        retrieve_response,
+        delete_response,
+        endpoint_retrieve_response,
+        endpoint_delete_response,
         completions,
         endpoint_completions,
         models,
@@ -1019,7 +1107,14 @@ mod tests {
             let rest = rest.trim_start_matches([',', ' ', '\n']);
             let method: String = rest.chars().take_while(|c| c.is_alphabetic()).collect();
             // axum's `{*rest}` wildcard is an OpenAPI `{rest}` parameter.
-            routes.push((method, path.replace("{*", "{")));
+            let path = path.replace("{*", "{");
+            // Methods chained on the same route: `get(a).delete(b)`.
+            for chained in ["get", "post", "put", "patch", "delete"] {
+                if rest.contains(&format!(").{chained}(")) {
+                    routes.push((chained.to_string(), path.clone()));
+                }
+            }
+            routes.push((method, path));
         }
         routes
     }

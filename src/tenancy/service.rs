@@ -11,7 +11,7 @@ use crate::tenancy::keys::KeyHasher;
 use crate::tenancy::metrics::TenantMetrics;
 use crate::tenancy::model::Snapshot;
 use crate::tenancy::ratelimit::RateLimiter;
-use crate::tenancy::store::Store;
+use crate::tenancy::store::{Store, StoreError};
 use crate::tenancy::usage::UsageLog;
 
 /// Tenancy as the server runs it.
@@ -28,6 +28,8 @@ pub struct Tenancy {
     db: Option<PathBuf>,
     /// The admin operations over the store (opened on first need).
     admin: OnceLock<Arc<Admin>>,
+    /// The store the Responses API keeps responses in (opened on first need).
+    responses: OnceLock<Arc<Store>>,
 }
 
 impl Tenancy {
@@ -45,6 +47,7 @@ impl Tenancy {
             usage: Arc::new(OnceLock::new()),
             db: None,
             admin: OnceLock::new(),
+            responses: OnceLock::new(),
         }
     }
 
@@ -75,12 +78,32 @@ impl Tenancy {
             usage,
             db: Some(db_path),
             admin: OnceLock::new(),
+            responses: OnceLock::new(),
         }
     }
 
     /// The usage writer, once a store exists.
     pub fn usage(&self) -> Option<&UsageLog> {
         self.usage.get()
+    }
+
+    /// The store that keeps the Responses API's responses: `None` without
+    /// a store path (tests, embedded use). With `create`, a store that does
+    /// not exist yet is made (the single-tenant server keeps its responses
+    /// there too; auth stays off until it holds a key). Blocking.
+    pub fn response_store(&self, create: bool) -> Result<Option<Arc<Store>>, StoreError> {
+        if let Some(s) = self.responses.get() {
+            return Ok(Some(s.clone()));
+        }
+        let Some(db) = &self.db else {
+            return Ok(None);
+        };
+        let opened = if create {
+            Some(Store::open(db)?)
+        } else {
+            Store::open_existing(db)?
+        };
+        Ok(opened.map(|s| self.responses.get_or_init(|| Arc::new(s)).clone()))
     }
 
     /// The admin operations over the store, for the admin HTTP API:

@@ -31,8 +31,11 @@ CHECKS = ",".join([
 ])
 SEED = 19
 MAX_EXAMPLES = int(os.environ.get("WEIR_OPENAPI_EXAMPLES", "100"))
-V1_PATHS = ["/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/models",
-            "/v1/models/{model}"]
+V1_PATHS = ["/v1/chat/completions", "/v1/completions", "/v1/responses",
+            "/v1/responses/{response_id}", "/v1/models", "/v1/models/{model}"]
+# Routes whose path names a thing no generated value can name (a project, an
+# endpoint, a stored response): every generated case is a documented 404.
+UNREACHABLE_PATHS = ["/v1/responses/{response_id}"]
 ENDPOINT_PATHS = ["/{project}/{slug}" + p for p in V1_PATHS]
 RATE_LIMIT_HEADERS = [f"x-ratelimit-{what}-{kind}" for what in ("limit", "remaining", "reset")
                       for kind in ("requests", "tokens")]
@@ -68,14 +71,14 @@ def test_the_document_is_served_and_names_the_served_model(weir):
 def test_the_endpoint_routes_document_their_statuses(weir):
     doc = httpx.get(weir.base + "/openapi.json", timeout=10).json()
     for path in ENDPOINT_PATHS:
-        (method, op), = doc["paths"][path].items()
-        params = {p["name"]: p for p in op["parameters"]}
-        for name in ("project", "slug"):
-            assert params[name]["in"] == "path" and params[name]["required"], (path, name)
-            assert params[name]["description"], (path, name)
-        # Auth is optional (off until the store holds a key), bearer when on.
-        assert {"bearer": []} in op["security"] and {} in op["security"], path
-        assert {"200", "401", "404"} <= set(op["responses"]), path
+        for op in doc["paths"][path].values():
+            params = {p["name"]: p for p in op["parameters"]}
+            for name in ("project", "slug"):
+                assert params[name]["in"] == "path" and params[name]["required"], (path, name)
+                assert params[name]["description"], (path, name)
+            # Auth is optional (off until the store holds a key), bearer when on.
+            assert {"bearer": []} in op["security"] and {} in op["security"], path
+            assert {"200", "401", "404"} <= set(op["responses"]), path
     for path in ["/{project}/{slug}/v1/chat/completions", "/{project}/{slug}/v1/completions",
                  "/v1/chat/completions", "/v1/completions"]:
         responses = doc["paths"][path]["post"]["responses"]
@@ -92,25 +95,25 @@ def test_unknown_projects_and_endpoints_get_the_documented_404(weir):
     doc = httpx.get(weir.base + "/openapi.json", timeout=10).json()
     with httpx.Client(base_url=weir.base, timeout=30) as c:
         for path in ENDPOINT_PATHS:
-            (method, op), = doc["paths"][path].items()
-            # (project, slug, the code expected): a well-formed unknown id, an
-            # encoded traversal and a NUL inside a segment reach the route and
-            # get `not_found`; a `..` segment is resolved away by the client and
-            # reaches no route (404 with OpenAI's "Invalid URL", code null).
-            for project, slug, code in [(f"proj_{uuid.uuid4().hex[:10]}", "my-endpoint", "not_found"),
-                                        ("proj_x", "a%2F..%2Fb", "not_found"),
-                                        ("%00", "-", "not_found"),
-                                        ("..", "v1", None)]:
-                url = (path.replace("{project}", project).replace("{slug}", slug)
-                       .replace("{model}", MODEL))
-                body = {"model": MODEL, "prompt": "hi",
-                        "messages": [{"role": "user", "content": "hi"}]}
-                r = c.request(method.upper(), url, json=body if method == "post" else None)
-                assert r.status_code == 404 and "404" in op["responses"], (url, r.status_code, r.text)
-                assert r.headers["content-type"].startswith("application/json")
-                error = r.json()["error"]
-                assert set(error) == {"message", "type", "param", "code"}, r.text
-                assert error["code"] == code, (url, r.text)
+            for method, op in doc["paths"][path].items():
+                # (project, slug, the code expected): a well-formed unknown id, an
+                # encoded traversal and a NUL inside a segment reach the route and
+                # get `not_found`; a `..` segment is resolved away by the client and
+                # reaches no route (404 with OpenAI's "Invalid URL", code null).
+                for project, slug, code in [(f"proj_{uuid.uuid4().hex[:10]}", "my-endpoint", "not_found"),
+                                            ("proj_x", "a%2F..%2Fb", "not_found"),
+                                            ("%00", "-", "not_found"),
+                                            ("..", "v1", None)]:
+                    url = (path.replace("{project}", project).replace("{slug}", slug)
+                           .replace("{model}", MODEL).replace("{response_id}", "resp_x"))
+                    body = {"model": MODEL, "prompt": "hi",
+                            "messages": [{"role": "user", "content": "hi"}]}
+                    r = c.request(method.upper(), url, json=body if method == "post" else None)
+                    assert r.status_code == 404 and "404" in op["responses"], (url, r.status_code, r.text)
+                    assert r.headers["content-type"].startswith("application/json")
+                    error = r.json()["error"]
+                    assert set(error) == {"message", "type", "param", "code"}, r.text
+                    assert error["code"] == code, (url, r.text)
 
 
 def test_every_documented_operation_is_routed(weir):
@@ -142,14 +145,14 @@ def test_schemathesis_finds_no_server_error_and_no_violation(weir, tmp_path):
     # Shown with -s, and on failure: what ran and what it found.
     print(out[-3000:])
     assert run.returncode == 0, out[-20000:] + "\n--- server log ---\n" + weir.log()[-5000:]
-    # Every generated case passed. The one warning allowed is the endpoint
-    # routes' "missing test data": no project exists, so every generated
-    # project and slug gets the documented 404, by design.
+    # Every generated case passed. The one warning allowed is "missing test
+    # data" on the endpoint routes and stored-response routes: no project
+    # or response exists, so every generated one gets the documented 404.
     counts = re.search(r"(\d+) generated, (\d+) passed", out)
     assert counts and counts.group(1) == counts.group(2), out[-5000:]
     assert "No issues found" in out or "Missing test data" in out, out[-5000:]
-    for line in re.findall(r"^\s+- (?:GET|POST) (\S+)$", out, re.M):
-        assert line in ENDPOINT_PATHS, out[-5000:]
+    for line in re.findall(r"^\s+- (?:GET|POST|DELETE) (\S+)$", out, re.M):
+        assert line in ENDPOINT_PATHS + UNREACHABLE_PATHS, out[-5000:]
     assert int(counts.group(1)) >= 8 * MAX_EXAMPLES, out[-3000:]
     # The server is still healthy afterwards.
     assert httpx.get(weir.base + "/health", timeout=10).status_code == 200

@@ -1,5 +1,6 @@
-"""The Responses API through the official OpenAI SDK (stateless: weir keeps
-no responses yet, so conversations send their whole input each turn).
+"""The Responses API through the official OpenAI SDK: whole and streamed
+responses, tools, reasoning, and conversations the server keeps
+(`previous_response_id`, retrieve, delete).
 
 The `sim` backend in script mode replies with the model family's markup
 (`<tool_call>`, `<think>`), tokenized and streamed token by token through the
@@ -50,7 +51,7 @@ def test_create_returns_a_whole_response(client):
     assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0
     assert r.usage.total_tokens == r.usage.input_tokens + r.usage.output_tokens
     assert r.usage.input_tokens_details.cached_tokens >= 0
-    assert r.store is False
+    assert r.store is True
 
 
 def test_the_output_limit_is_an_incomplete_response(client):
@@ -163,3 +164,53 @@ def test_bad_input_names_the_field_and_nothing_breaks(weir, client):
         if param == "previous_response_id":
             assert err["code"] == "previous_response_not_found"
     assert client.responses.create(model=MODEL, input="Hello").status == "completed"
+
+
+def test_a_conversation_continues_over_previous_response_id(client):
+    first = client.responses.create(model=MODEL, input="Hello there", instructions="Be brief.")
+    assert first.store is True
+    second = client.responses.create(model=MODEL, previous_response_id=first.id, tools=TOOLS,
+                                      input="What is the weather in Paris?")
+    assert second.previous_response_id == first.id
+    assert second.instructions is None, "instructions are not inherited"
+    [call] = [o for o in second.output if o.type == "function_call"]
+    # Only the newest input each turn: the call's output answers a call the
+    # server remembers.
+    third = client.responses.create(model=MODEL, previous_response_id=second.id, tools=TOOLS,
+                                     input=[{"type": "function_call_output",
+                                             "call_id": call.call_id, "output": "sunny"}])
+    assert third.output_text == "It is sunny in Paris, 21 degrees."
+    # The prompt grew turn by turn, and the prefix cache served the turns
+    # before (the first turn's instructions are gone from later prompts).
+    assert first.usage.input_tokens < second.usage.input_tokens < third.usage.input_tokens
+    assert third.usage.input_tokens_details.cached_tokens >= 16
+    assert (third.usage.input_tokens - third.usage.input_tokens_details.cached_tokens
+            < third.usage.input_tokens // 2)
+
+
+def test_retrieve_returns_what_was_answered_and_delete_forgets_it(client):
+    whole = client.responses.create(model=MODEL, input="Hello there")
+    assert client.responses.retrieve(whole.id).model_dump() == whole.model_dump()
+    with client.responses.stream(model=MODEL, input="Think: what is 2 + 2?") as stream:
+        for _ in stream:
+            pass
+        streamed = stream.get_final_response()
+    kept = client.responses.retrieve(streamed.id)
+    assert kept.status == "completed" and kept.store is True
+    assert kept.output_text == streamed.output_text == "The answer is 4."
+    assert kept.usage == streamed.usage
+    assert [o.id for o in kept.output] == [o.id for o in streamed.output]
+
+    client.responses.delete(whole.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(whole.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.delete(whole.id)
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model=MODEL, previous_response_id=whole.id, input="again")
+    assert e.value.code == "previous_response_not_found"
+
+    unkept = client.responses.create(model=MODEL, input="Hello there", store=False)
+    assert unkept.store is False
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(unkept.id)

@@ -1,20 +1,25 @@
-//! `POST /v1/responses`: the Responses API over the same engine, streamed
-//! as its typed events or whole.
+//! The Responses API over the same engine: `POST /v1/responses` (streamed
+//! as its typed events or whole), `GET` and `DELETE /v1/responses/{id}`.
 //!
 //! The body is read into the equivalent chat-completions body
 //! ([`request`]), validated and run like chat, and the result shaped as a
 //! response object ([`object`]) or streamed as Responses events
-//! ([`stream`]). Nothing is stored yet: responses say `store: false`, and
-//! `previous_response_id` / `item_reference` are refused clearly
-//! (docs/responses.md).
+//! ([`stream`]). With `store` (the default) the finished response is kept
+//! in the tenancy store under the caller's project, and
+//! `previous_response_id` continues it ([`state`]; docs/responses.md).
 
 pub mod object;
 pub mod request;
+pub mod state;
 pub mod stream;
 
-use axum::extract::State;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde_json::{json, Value};
 
 use crate::api::access::Caller;
 use crate::api::accounting::{start, with_limit_headers, Started};
@@ -25,6 +30,7 @@ use crate::api::state::AppState;
 use crate::api::validate;
 use crate::api::{mark_clamped, unix_now, JsonObject};
 use crate::engine::request::FinishReason;
+use crate::tenancy::store::Store;
 use object::{output_items, ItemIds, ResponseObject, ResponseUsage};
 use stream::ResponsesEncoder;
 
@@ -35,10 +41,46 @@ pub async fn create_response(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let target = caller.target(&state, &body)?;
-    let req = request::read(&body)?;
-    if let Some(previous) = req.echo.previous_response_id.as_str() {
-        return Err(previous_response_not_found(previous));
-    }
+    let project = project_of(&caller);
+    // A string `previous_response_id` continues a stored response (any
+    // other kind is refused by `request::read` below).
+    let previous = body
+        .get("previous_response_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let wants_store = body.get("store") != Some(&Value::Bool(false));
+    let store = if wants_store || previous.is_some() {
+        response_store(&state, wants_store).await?
+    } else {
+        None
+    };
+    let turn = state::turn_items(body.get("input"));
+    // A continuation: the chain's items, then this turn's, read as one
+    // input (a call's output may answer a call of an earlier turn).
+    let req = match &previous {
+        None => request::read(&body)?,
+        Some(id) => {
+            let Some(store) = &store else {
+                return Err(state::previous_response_not_found(id));
+            };
+            let history = {
+                let (store, project, id) = (store.clone(), project.clone(), id.clone());
+                tokio::task::spawn_blocking(move || state::history(&store, &project, &id))
+                    .await
+                    .map_err(|e| ApiError::internal(format!("reading stored responses: {e}")))??
+            };
+            let earlier = history.len();
+            let mut whole = body.clone();
+            let mut items = history;
+            items.extend(turn.iter().cloned());
+            whole.insert("input".into(), Value::Array(items));
+            whole.remove("previous_response_id");
+            let mut req = request::read(&whole).map_err(|e| shift_input_index(e, earlier))?;
+            req.echo.previous_response_id = Value::String(id.clone());
+            req
+        }
+    };
+    let keeps = req.echo.store && store.is_some();
     let valid = validate::chat_request(&req.chat, &target.accepted).map_err(in_responses_words)?;
     let started = match start(
         &state,
@@ -65,11 +107,17 @@ pub async fn create_response(
     let id = id.replacen('-', "_", 1);
     let created = unix_now();
     let clamped = gen.max_tokens_clamped;
-    let response = ResponseObject::in_progress(id, created, model, &req.echo);
+    let response = ResponseObject::in_progress(id, created, model, &req.echo, keeps);
+    let keep = store.filter(|_| keeps).map(|store| Keeper {
+        store,
+        project,
+        turn,
+    });
 
     let resp = if req.stream {
+        let keep = keep.map(|k| -> stream::Keep { Box::new(move |r| k.keep(r)) });
         encoded_sse_response(
-            ResponsesEncoder::new(response, gen.prompt_tokens),
+            ResponsesEncoder::new(response, gen.prompt_tokens, keep),
             gen.events,
             Some(ledger),
         )
@@ -92,6 +140,9 @@ pub async fn create_response(
             r.reasoning_tokens,
         );
         response.finish(reason, usage, unix_now());
+        if let Some(k) = keep {
+            response.store = k.keep(&response);
+        }
         Json(response).into_response()
     };
     Ok(with_limit_headers(
@@ -100,17 +151,126 @@ pub async fn create_response(
     ))
 }
 
-/// OpenAI's answer to a `previous_response_id` it does not hold (the same
-/// whether it never existed or belongs to another project).
-fn previous_response_not_found(id: &str) -> ApiError {
-    let shown: String = id.chars().take(64).collect();
-    ApiError::invalid(
-        "previous_response_id",
-        format!(
-            "Previous response with id '{shown}' not found. (This server does not store responses yet: send the whole conversation as input.)"
-        ),
-    )
-    .with_code("previous_response_not_found")
+/// `GET /v1/responses/{response_id}` (and on endpoint routes): a stored
+/// response of the caller's project.
+pub async fn retrieve_response(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(params): Path<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let id = params.get("response_id").cloned().unwrap_or_default();
+    let Some(stored) = stored(&state, &caller, &id).await? else {
+        return Err(state::response_not_found(&id));
+    };
+    let response: Value = serde_json::from_str(&stored.response)
+        .map_err(|e| ApiError::internal(format!("stored response {id} is unreadable: {e}")))?;
+    Ok(Json(response).into_response())
+}
+
+/// `DELETE /v1/responses/{response_id}` (and on endpoint routes).
+pub async fn delete_response(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(params): Path<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let id = params.get("response_id").cloned().unwrap_or_default();
+    let project = project_of(&caller);
+    let deleted = match response_store(&state, false).await? {
+        Some(store) => {
+            let id = id.clone();
+            tokio::task::spawn_blocking(move || store.delete_response(&project, &id))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?
+                .map_err(|e| ApiError::internal(format!("deleting a stored response: {e}")))?
+        }
+        None => false,
+    };
+    if !deleted {
+        return Err(state::response_not_found(&id));
+    }
+    Ok(Json(json!({"id": id, "object": "response", "deleted": true})).into_response())
+}
+
+/// Keeps a finished response in the store (from the handler or, streamed,
+/// from the encoder before its terminal event).
+struct Keeper {
+    store: Arc<Store>,
+    project: String,
+    turn: Vec<Value>,
+}
+
+impl Keeper {
+    /// Keep `response`; false (logged) when the store refuses.
+    fn keep(self, response: &ResponseObject) -> bool {
+        let mut kept = response.clone();
+        kept.store = true;
+        match state::keep(&self.store, &self.project, &self.turn, &kept) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, response_id = %response.id, "cannot store a response");
+                false
+            }
+        }
+    }
+}
+
+/// The stored response `id` of the caller's project.
+async fn stored(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Option<crate::tenancy::store::StoredResponse>, ApiError> {
+    let Some(store) = response_store(state, false).await? else {
+        return Ok(None);
+    };
+    let (project, id) = (project_of(caller), id.to_string());
+    tokio::task::spawn_blocking(move || store.response(&project, &id))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("reading stored responses: {e}")))
+}
+
+/// The store responses are kept in (made on first need with `create`).
+async fn response_store(state: &AppState, create: bool) -> Result<Option<Arc<Store>>, ApiError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || state.tenancy().response_store(create))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("the response store cannot be opened: {e}")))
+}
+
+/// Whose responses the caller sees: its project's (`""` without one).
+fn project_of(caller: &Caller) -> String {
+    caller
+        .project
+        .as_ref()
+        .map_or_else(String::new, |p| p.id.0.clone())
+}
+
+/// An error about the combined input of a continuation, indexed as the
+/// client's own `input` (the chain's `earlier` items come first).
+fn shift_input_index(mut e: ApiError, earlier: usize) -> ApiError {
+    let Some(param) = e.param.clone() else {
+        return e;
+    };
+    let Some(rest) = param.strip_prefix("input[") else {
+        return e;
+    };
+    let Some((index, tail)) = rest.split_once(']') else {
+        return e;
+    };
+    if let Some(i) = index
+        .parse::<usize>()
+        .ok()
+        .and_then(|i| i.checked_sub(earlier))
+    {
+        let renamed = format!("input[{i}]{tail}");
+        e.message = e
+            .message
+            .replace(&format!("input[{index}]"), &format!("input[{i}]"));
+        e.param = Some(renamed);
+    }
+    e
 }
 
 /// A chat validation error in the Responses API's words.

@@ -31,7 +31,7 @@ pub struct ResponseObject {
     pub output: Vec<OutputItem>,
     /// Token counts (null until it ended).
     pub usage: Option<ResponseUsage>,
-    /// Whether it was stored (this server keeps none yet).
+    /// Whether it is kept (retrievable, and continued by `previous_response_id`).
     pub store: bool,
     /// Always false (background mode is not supported).
     pub background: bool,
@@ -66,8 +66,15 @@ pub struct ResponseObject {
 }
 
 impl ResponseObject {
-    /// A response in progress with nothing produced yet.
-    pub fn in_progress(id: String, created_at: i64, model: String, echo: &Echo) -> Self {
+    /// A response in progress with nothing produced yet; `store`: whether
+    /// it will be kept.
+    pub fn in_progress(
+        id: String,
+        created_at: i64,
+        model: String,
+        echo: &Echo,
+        store: bool,
+    ) -> Self {
         ResponseObject {
             id,
             object: "response",
@@ -79,8 +86,7 @@ impl ResponseObject {
             model,
             output: Vec::new(),
             usage: None,
-            // Nothing is kept yet, whatever was asked: say so.
-            store: false,
+            store,
             background: false,
             service_tier: "default",
             instructions: echo.instructions.clone(),

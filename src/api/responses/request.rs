@@ -393,7 +393,7 @@ fn input_items(items: &[Value], messages: &mut Vec<Value>) -> Result<(), ApiErro
                 return Err(ApiError::unsupported(
                     at(".type"),
                     format!(
-                        "input[{i}] is an item_reference: this server does not store responses yet; send the item itself (or use store: false)"
+                        "input[{i}] is an item_reference, which this server does not resolve yet; send the item itself, or continue with previous_response_id"
                     ),
                 ))
             }

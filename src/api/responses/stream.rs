@@ -28,8 +28,11 @@ enum Open {
     Call(usize),
 }
 
+/// Called with the finished response before its terminal event goes out:
+/// keeps it, and says whether it did.
+pub type Keep = Box<dyn FnOnce(&ResponseObject) -> bool + Send>;
+
 /// The state machine from engine events to Responses frames.
-#[derive(Debug)]
 pub struct ResponsesEncoder {
     response: ResponseObject,
     ids: ItemIds,
@@ -45,11 +48,13 @@ pub struct ResponsesEncoder {
     finish: Option<FinishReason>,
     failure: Option<ApiError>,
     closed: bool,
+    keep: Option<Keep>,
 }
 
 impl ResponsesEncoder {
-    /// An encoder for `response` (in progress, nothing produced yet).
-    pub fn new(response: ResponseObject, prompt_tokens: usize) -> Self {
+    /// An encoder for `response` (in progress, nothing produced yet);
+    /// `keep` stores it once finished.
+    pub fn new(response: ResponseObject, prompt_tokens: usize, keep: Option<Keep>) -> Self {
         let ids = ItemIds::new(&response.id);
         ResponsesEncoder {
             response,
@@ -64,6 +69,7 @@ impl ResponsesEncoder {
             finish: None,
             failure: None,
             closed: false,
+            keep,
         }
     }
 
@@ -390,6 +396,9 @@ impl FrameEncoder for ResponsesEncoder {
         }
         let usage = self.usage();
         self.response.finish(reason, usage, unix_now());
+        if let Some(keep) = self.keep.take() {
+            self.response.store = keep(&self.response);
+        }
         let kind = if self.response.status == "incomplete" {
             "response.incomplete"
         } else {
@@ -425,8 +434,9 @@ mod tests {
     use crate::engine::request::ToolCallDelta;
 
     fn encoder() -> ResponsesEncoder {
-        let r = ResponseObject::in_progress("resp_abc".into(), 1, "m".into(), &Echo::default());
-        ResponsesEncoder::new(r, 7)
+        let r =
+            ResponseObject::in_progress("resp_abc".into(), 1, "m".into(), &Echo::default(), false);
+        ResponsesEncoder::new(r, 7, None)
     }
 
     fn delta(reasoning: &str, text: &str, calls: Vec<ToolCallDelta>) -> StreamEvent {

@@ -19,6 +19,25 @@
 
 mod sqlite;
 
+/// A stored response of the Responses API, as the store keeps it: the
+/// turn's own input items and the whole response object as JSON text (the
+/// API layer owns their shape).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredResponse {
+    /// `resp_...`.
+    pub id: String,
+    /// The owning project's id, `""` for the single-tenant server.
+    pub project: String,
+    /// The response this one continued.
+    pub previous_response_id: Option<String>,
+    /// The turn's input items (a JSON array), without the earlier turns'.
+    pub input_items: String,
+    /// The response object (JSON).
+    pub response: String,
+    /// When it was stored (Unix milliseconds).
+    pub created_at_ms: i64,
+}
+
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -211,6 +230,22 @@ impl Store {
         slug: &str,
     ) -> Result<Option<Endpoint>, StoreError> {
         dispatch!(self.delete_endpoint(project, slug))
+    }
+
+    /// Keep a finished response of the Responses API.
+    pub fn insert_response(&self, response: &StoredResponse) -> Result<(), StoreError> {
+        dispatch!(self.insert_response(response))
+    }
+
+    /// The stored response `id` of `project` (`""`: no project); `None`
+    /// when there is none, or it is another project's.
+    pub fn response(&self, project: &str, id: &str) -> Result<Option<StoredResponse>, StoreError> {
+        dispatch!(self.response(project, id))
+    }
+
+    /// Delete the stored response `id` of `project`; false when there was none.
+    pub fn delete_response(&self, project: &str, id: &str) -> Result<bool, StoreError> {
+        dispatch!(self.delete_response(project, id))
     }
 
     /// Add a key record (its hash must be new).

@@ -8,18 +8,25 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
 
-use super::{one_line, StoreError, UsageGroupBy, UsageTotals};
+use super::{one_line, StoreError, StoredResponse, UsageGroupBy, UsageTotals};
 use crate::tenancy::model::{
     Endpoint, KeyRecord, Project, ProjectId, RateLimits, Scope, Snapshot, UsageRecord, UsageStatus,
 };
 
 /// The migrations, in the order they apply; the number is what
 /// `schema_migrations` records.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "0001_tenancy",
-    include_str!("../../../migrations/sqlite/0001_tenancy.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "0001_tenancy",
+        include_str!("../../../migrations/sqlite/0001_tenancy.sql"),
+    ),
+    (
+        2,
+        "0002_responses",
+        include_str!("../../../migrations/sqlite/0002_responses.sql"),
+    ),
+];
 
 /// How long a write waits for another process's transaction (the CLI and
 /// a running server share the file).
@@ -350,6 +357,62 @@ impl SqliteStore {
         }
         tx.commit().map_err(|e| self.db_err(e))?;
         Ok(found)
+    }
+
+    pub(super) fn insert_response(&self, r: &StoredResponse) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO responses (id, project_id, previous_response_id, input_items, \
+                 response, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    r.id,
+                    r.project,
+                    r.previous_response_id,
+                    r.input_items,
+                    r.response,
+                    r.created_at_ms
+                ])
+            })
+            .map(|_| ())
+            .map_err(|e| self.db_err(e))
+    }
+
+    pub(super) fn response(
+        &self,
+        project: &str,
+        id: &str,
+    ) -> Result<Option<StoredResponse>, StoreError> {
+        self.conn()
+            .prepare_cached(
+                "SELECT id, project_id, previous_response_id, input_items, response, \
+                 created_at_ms FROM responses WHERE project_id = ?1 AND id = ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![project, id], |row| {
+                    Ok(StoredResponse {
+                        id: row.get(0)?,
+                        project: row.get(1)?,
+                        previous_response_id: row.get(2)?,
+                        input_items: row.get(3)?,
+                        response: row.get(4)?,
+                        created_at_ms: row.get(5)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(|e| self.db_err(e))
+    }
+
+    pub(super) fn delete_response(&self, project: &str, id: &str) -> Result<bool, StoreError> {
+        self.conn()
+            .execute(
+                "DELETE FROM responses WHERE project_id = ?1 AND id = ?2",
+                params![project, id],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.db_err(e))
     }
 
     pub(super) fn insert_key(&self, k: &KeyRecord) -> Result<(), StoreError> {

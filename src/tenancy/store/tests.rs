@@ -103,7 +103,13 @@ fn open_creates_directories_wal_and_records_migrations_once() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(applied, vec![(1, "0001_tenancy".to_string())]);
+    assert_eq!(
+        applied,
+        vec![
+            (1, "0001_tenancy".to_string()),
+            (2, "0002_responses".to_string())
+        ]
+    );
 }
 
 #[test]
@@ -393,4 +399,29 @@ fn a_read_only_file_or_a_directory_is_a_one_line_error() {
 fn default_path_follows_xdg_then_home() {
     let p = default_db_path();
     assert!(p.ends_with("weir/weir.db"), "{}", p.display());
+}
+
+#[test]
+fn responses_are_kept_per_project_and_deleted() {
+    let dir = TestDir::new("store-responses");
+    let store = Store::open(&dir.path().join("weir.db")).unwrap();
+    let r = StoredResponse {
+        id: "resp_1".into(),
+        project: "proj_a".into(),
+        previous_response_id: None,
+        input_items: "[]".into(),
+        response: "{}".into(),
+        created_at_ms: 5,
+    };
+    store.insert_response(&r).unwrap();
+    assert_eq!(store.response("proj_a", "resp_1").unwrap(), Some(r.clone()));
+    assert_eq!(
+        store.response("proj_b", "resp_1").unwrap(),
+        None,
+        "another project's"
+    );
+    assert!(store.insert_response(&r).is_err(), "ids are unique");
+    assert!(!store.delete_response("proj_b", "resp_1").unwrap());
+    assert!(store.delete_response("proj_a", "resp_1").unwrap());
+    assert_eq!(store.response("proj_a", "resp_1").unwrap(), None);
 }
