@@ -74,10 +74,12 @@ impl BlockBody for CallBody {
 /// then the `{` of the arguments.
 fn stream_head(text: &str) -> Head {
     let Some(pos) = text.find(ARGUMENT_BEGIN) else {
-        // Still the id (no line break or marker in it), maybe with the
-        // start of the separator.
+        // Still the id, maybe with the start of the separator. The id is
+        // trimmed once whole, so only what lies inside it (whitespace, a
+        // `<` or `>`) already rules it out, whatever comes next.
         let before = &text[..text.len() - held_prefix_len(text, ARGUMENT_BEGIN)];
-        return if before.contains(['\n', '<']) {
+        let inside = before.trim();
+        return if inside.contains(|c: char| c.is_whitespace() || c == '<' || c == '>') {
             Head::Whole
         } else {
             Head::Wait
@@ -265,6 +267,32 @@ mod tests {
         assert_eq!(c.content, format!("oops{CALL_END}{SECTION_END}"));
         assert_eq!(c.calls.len(), 2);
         assert_eq!(c.calls[1].3, "{");
+    }
+
+    #[test]
+    fn id_with_trailing_line_break_streams_however_cut() {
+        // Found by the parsers fuzz target: the id ends in a line break
+        // (trimmed, so the call is good and streams), and a piece ended
+        // inside the argument marker. The head must not give up on the id
+        // early, or a call whose end marker is garbled is a call in one
+        // cut and content in another.
+        let text = format!(
+            "{SECTION_BEGIN}{CALL_BEGIN}functions.f:0\n{ARGUMENT_BEGIN}{{}}<|tool_, x|>{SECTION_END} after"
+        );
+        let c = kimi(&text);
+        assert_eq!(names_args(&c), vec![("f", "{}")]);
+        assert_eq!(c.content, format!("<|tool_, x|>{SECTION_END} after"));
+        // A line break inside the id can never be trimmed away.
+        let bad = section(&[call("f\nx", 0, "{}")]);
+        assert_eq!(kimi(&bad).content, bad);
+        // A started call whose end marker never comes: the text after its
+        // arguments is content, not lost.
+        let text = format!(
+            "{SECTION_BEGIN}{CALL_BEGIN}functions.f:0{ARGUMENT_BEGIN}{{}}<|tool_, x|>{SECTION_END} after"
+        );
+        let c = kimi(&text);
+        assert_eq!(names_args(&c), vec![("f", "{}")]);
+        assert_eq!(c.content, format!("<|tool_, x|>{SECTION_END} after"));
     }
 
     #[test]

@@ -17,7 +17,7 @@
 
 use super::json_head::head_window;
 use super::json_stream::{Fed, JsonRewriter};
-use super::scanner::{Block, CallSyntax, Step};
+use super::scanner::{held_prefix_len, Block, CallSyntax, Step};
 
 /// Where a streamable body's arguments begin, see [`BlockBody::head`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,6 +142,15 @@ fn read_body<B: BlockBody>(
             }
             Reading::Tail => {
                 let Some(tail) = block.until(end) else {
+                    // The reply ended after the arguments without the end
+                    // marker: text there (not the marker's start) is the
+                    // model's, and content like a broken call's rest.
+                    let rest = block.rest();
+                    let before_end = &rest[..rest.len() - held_prefix_len(rest, end)];
+                    if block.is_last() && !body.tail_ok(before_end) {
+                        *reading = Reading::Head;
+                        return Step::Malformed;
+                    }
                     return Step::Wait;
                 };
                 *reading = Reading::Head;
