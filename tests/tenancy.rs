@@ -357,7 +357,10 @@ async fn another_projects_path_answers_like_no_project() {
     for (method, path) in [
         ("GET", "/v1/responses/ID".to_string()),
         ("DELETE", "/v1/responses/ID".to_string()),
+        ("GET", "/v1/responses/ID/input_items".to_string()),
+        ("POST", "/v1/responses/ID/cancel".to_string()),
         ("GET", format!("/{}/coder/v1/responses/ID", w.a)),
+        ("GET", format!("/{}/coder/v1/responses/ID/input_items", w.a)),
     ] {
         let (status, theirs) = w
             .raw(
@@ -399,6 +402,19 @@ async fn another_projects_path_answers_like_no_project() {
         )
         .await;
     assert_eq!((status, &kept["id"]), (200, &json!(id)), "{kept}");
+    let (status, _, items) = w
+        .call(
+            "GET",
+            &format!("/{}/coder/v1/responses/{id}/input_items", w.b),
+            Some(&w.key_b),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(
+        (status, &items["data"][0]["content"][0]["text"]),
+        (200, &json!("hi")),
+        "{items}"
+    );
     // An unknown endpoint of one's own project is named.
     let (status, _, v) = w
         .call(

@@ -210,7 +210,13 @@ pub async fn collect_into(
     let results = collect(events, n).await;
     let (status, consumed) = match &results {
         Ok(r) => (
-            UsageStatus::Completed,
+            if r.iter()
+                .any(|c| c.finish_reason == Some(FinishReason::Abort))
+            {
+                UsageStatus::Cancelled
+            } else {
+                UsageStatus::Completed
+            },
             Consumed {
                 prompt_tokens,
                 cached_tokens: r.iter().map(|c| c.cached_tokens).max().unwrap_or(0),

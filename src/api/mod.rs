@@ -64,6 +64,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/responses/{response_id}",
             get(responses::retrieve_response).delete(responses::delete_response),
         )
+        .route(
+            "/v1/responses/{response_id}/input_items",
+            get(responses::list_input_items),
+        )
+        .route(
+            "/v1/responses/{response_id}/cancel",
+            post(responses::cancel_response),
+        )
         .route("/v1/models", get(misc::models))
         .route("/v1/models/{*model}", get(misc::model))
         .route(
@@ -81,6 +89,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/{project}/{slug}/v1/responses/{response_id}",
             get(responses::retrieve_response).delete(responses::delete_response),
+        )
+        .route(
+            "/{project}/{slug}/v1/responses/{response_id}/input_items",
+            get(responses::list_input_items),
+        )
+        .route(
+            "/{project}/{slug}/v1/responses/{response_id}/cancel",
+            post(responses::cancel_response),
         )
         .route("/{project}/{slug}/v1/models", get(misc::models))
         .route("/{project}/{slug}/v1/models/{*model}", get(misc::model))

@@ -97,6 +97,10 @@ pub trait FrameEncoder: Send + 'static {
     fn is_done(&self) -> bool;
     /// True when the stream reported a failure.
     fn failed(&self) -> bool;
+    /// True when the request was cancelled (a Responses API cancel).
+    fn cancelled(&self) -> bool {
+        false
+    }
     /// What the stream has consumed so far (exact once done).
     fn consumed(&self) -> Consumed;
 }
@@ -468,6 +472,8 @@ pub fn sse_stream<E: FrameEncoder>(
                 if let Some(l) = ledger.take() {
                     let status = if enc.failed() {
                         UsageStatus::Failed
+                    } else if enc.cancelled() {
+                        UsageStatus::Cancelled
                     } else {
                         UsageStatus::Completed
                     };

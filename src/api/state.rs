@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::api::responses::running::Running;
 use crate::runtime::handle::EngineHandle;
 use crate::tenancy::service::Tenancy;
 
@@ -47,6 +48,7 @@ pub struct AppState {
 struct Shared {
     models: ModelSet,
     tenancy: Tenancy,
+    running: Arc<Running>,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
             inner: Arc::new(Shared {
                 models: ModelSet::new(models),
                 tenancy,
+                running: Arc::default(),
             }),
         }
     }
@@ -63,6 +66,11 @@ impl AppState {
     /// One model, no tenancy: today's single-user server.
     pub fn single(engine: EngineHandle) -> AppState {
         AppState::new(vec![engine], Tenancy::off())
+    }
+
+    /// The Responses API's responses in progress.
+    pub fn running_responses(&self) -> &Arc<Running> {
+        &self.inner.running
     }
 
     /// The served models.

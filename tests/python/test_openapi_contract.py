@@ -32,10 +32,12 @@ CHECKS = ",".join([
 SEED = 19
 MAX_EXAMPLES = int(os.environ.get("WEIR_OPENAPI_EXAMPLES", "100"))
 V1_PATHS = ["/v1/chat/completions", "/v1/completions", "/v1/responses",
-            "/v1/responses/{response_id}", "/v1/models", "/v1/models/{model}"]
+            "/v1/responses/{response_id}", "/v1/responses/{response_id}/input_items",
+            "/v1/responses/{response_id}/cancel", "/v1/models", "/v1/models/{model}"]
 # Routes whose path names a thing no generated value can name (a project, an
 # endpoint, a stored response): every generated case is a documented 404.
-UNREACHABLE_PATHS = ["/v1/responses/{response_id}"]
+UNREACHABLE_PATHS = ["/v1/responses/{response_id}", "/v1/responses/{response_id}/input_items",
+                     "/v1/responses/{response_id}/cancel"]
 ENDPOINT_PATHS = ["/{project}/{slug}" + p for p in V1_PATHS]
 RATE_LIMIT_HEADERS = [f"x-ratelimit-{what}-{kind}" for what in ("limit", "remaining", "reset")
                       for kind in ("requests", "tokens")]

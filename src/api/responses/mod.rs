@@ -1,5 +1,6 @@
 //! The Responses API over the same engine: `POST /v1/responses` (streamed
-//! as its typed events or whole), `GET` and `DELETE /v1/responses/{id}`.
+//! as its typed events or whole), `GET` and `DELETE /v1/responses/{id}`,
+//! `GET /v1/responses/{id}/input_items`, `POST /v1/responses/{id}/cancel`.
 //!
 //! The body is read into the equivalent chat-completions body
 //! ([`request`]), validated and run like chat, and the result shaped as a
@@ -10,13 +11,14 @@
 
 pub mod object;
 pub mod request;
+pub mod running;
 pub mod state;
 pub mod stream;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -60,6 +62,9 @@ pub async fn create_response(
     let req = match &previous {
         None => request::read(&body)?,
         Some(id) => {
+            if state.running_responses().snapshot(&project, id).is_some() {
+                return Err(state::previous_response_in_progress(id));
+            }
             let Some(store) = &store else {
                 return Err(state::previous_response_not_found(id));
             };
@@ -108,6 +113,9 @@ pub async fn create_response(
     let created = unix_now();
     let clamped = gen.max_tokens_clamped;
     let response = ResponseObject::in_progress(id, created, model, &req.echo, keeps);
+    // Running from here until stored (or over): cancel reaches it.
+    let (guard, cancel) = state.running_responses().register(&project, &response);
+    let events = running::cancellable(gen.events, cancel);
     let keep = store.filter(|_| keeps).map(|store| Keeper {
         store,
         project,
@@ -115,21 +123,23 @@ pub async fn create_response(
     });
 
     let resp = if req.stream {
-        let keep = keep.map(|k| -> stream::Keep { Box::new(move |r| k.keep(r)) });
+        let finish: stream::Keep = Box::new(move |r| {
+            let kept = keep.is_some_and(|k| k.keep(r));
+            let mut finished = r.clone();
+            finished.store = kept;
+            guard.finished(&finished);
+            kept
+        });
         encoded_sse_response(
-            ResponsesEncoder::new(response, gen.prompt_tokens, keep),
-            gen.events,
+            ResponsesEncoder::new(response, gen.prompt_tokens, Some(finish)),
+            events,
             Some(ledger),
         )
     } else {
-        let results = collect_into(gen.events, 1, ledger, gen.prompt_tokens).await?;
+        let results = collect_into(events, 1, ledger, gen.prompt_tokens).await?;
         let r = results.into_iter().next().unwrap_or_default();
         let reason = r.finish_reason.unwrap_or(FinishReason::Stop);
-        let status = if reason == FinishReason::Length {
-            "incomplete"
-        } else {
-            "completed"
-        };
+        let status = stream::item_status(reason);
         let mut response = response;
         let mut ids = ItemIds::new(&response.id);
         response.output = output_items(&r, &mut ids, status);
@@ -143,6 +153,7 @@ pub async fn create_response(
         if let Some(k) = keep {
             response.store = k.keep(&response);
         }
+        guard.finished(&response);
         Json(response).into_response()
     };
     Ok(with_limit_headers(
@@ -159,12 +170,63 @@ pub async fn retrieve_response(
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let id = params.get("response_id").cloned().unwrap_or_default();
+    // Running first: a response is stored before it stops running, so
+    // one missed here is found stored below.
+    if let Some(running) = state
+        .running_responses()
+        .snapshot(&project_of(&caller), &id)
+    {
+        return Ok(Json(running).into_response());
+    }
     let Some(stored) = stored(&state, &caller, &id).await? else {
         return Err(state::response_not_found(&id));
     };
     let response: Value = serde_json::from_str(&stored.response)
         .map_err(|e| ApiError::internal(format!("stored response {id} is unreadable: {e}")))?;
     Ok(Json(response).into_response())
+}
+
+/// `POST /v1/responses/{response_id}/cancel` (and on endpoint routes):
+/// stops a response of the caller's project that is still being
+/// generated and answers with it, status `cancelled`. A finished one is a
+/// 400 saying so; an unknown one (or another project's) a 404.
+pub async fn cancel_response(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(params): Path<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let id = params.get("response_id").cloned().unwrap_or_default();
+    let project = project_of(&caller);
+    match state.running_responses().cancel(&project, &id).await {
+        running::Cancelled::Finished(r) | running::Cancelled::StillRunning(r) => {
+            Ok(Json(r).into_response())
+        }
+        running::Cancelled::NotRunning => match stored(&state, &caller, &id).await? {
+            Some(_) => Err(ApiError::invalid(
+                "response_id",
+                format!("Response with id '{id}' has already finished and cannot be cancelled."),
+            )),
+            None => Err(state::response_not_found(&id)),
+        },
+    }
+}
+
+/// `GET /v1/responses/{response_id}/input_items` (and on endpoint routes):
+/// the input items a stored response was given, paged as OpenAI's list.
+pub async fn list_input_items(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(params): Path<HashMap<String, String>>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let id = params.get("response_id").cloned().unwrap_or_default();
+    let page = state::ItemPage::from_query(query)?;
+    let Some(stored) = stored(&state, &caller, &id).await? else {
+        return Err(state::response_not_found(&id));
+    };
+    let items: Vec<Value> = serde_json::from_str(&stored.input_items)
+        .map_err(|e| ApiError::internal(format!("stored response {id} is unreadable: {e}")))?;
+    Ok(Json(state::item_page(items, &page)?).into_response())
 }
 
 /// `DELETE /v1/responses/{response_id}` (and on endpoint routes).

@@ -113,6 +113,9 @@ impl ResponseObject {
         if reason == FinishReason::Length {
             self.status = "incomplete";
             self.incomplete_details = Some(serde_json::json!({"reason": "max_output_tokens"}));
+        } else if reason == FinishReason::Abort {
+            // Only a cancel ends a response that is still answered.
+            self.status = "cancelled";
         } else {
             self.status = "completed";
         }

@@ -383,11 +383,7 @@ impl FrameEncoder for ResponsesEncoder {
             );
             return out;
         };
-        let status = if reason == FinishReason::Length {
-            "incomplete"
-        } else {
-            "completed"
-        };
+        let status = item_status(reason);
         self.close_item(&mut out, status);
         // Nothing at all was said: the response still has its message.
         if self.response.output.is_empty() {
@@ -399,7 +395,9 @@ impl FrameEncoder for ResponsesEncoder {
         if let Some(keep) = self.keep.take() {
             self.response.store = keep(&self.response);
         }
-        let kind = if self.response.status == "incomplete" {
+        // A cancelled response ends as an incomplete one does (the SDKs
+        // know no other terminal event), with status `cancelled`.
+        let kind = if matches!(self.response.status, "incomplete" | "cancelled") {
             "response.incomplete"
         } else {
             "response.completed"
@@ -417,6 +415,10 @@ impl FrameEncoder for ResponsesEncoder {
         self.failure.is_some()
     }
 
+    fn cancelled(&self) -> bool {
+        self.finish == Some(FinishReason::Abort)
+    }
+
     fn consumed(&self) -> Consumed {
         Consumed {
             prompt_tokens: self.prompt_tokens,
@@ -424,6 +426,14 @@ impl FrameEncoder for ResponsesEncoder {
             completion_tokens: self.completion_tokens,
             reasoning_tokens: self.reasoning_tokens,
         }
+    }
+}
+
+/// The status of the items a response ends with.
+pub fn item_status(reason: FinishReason) -> &'static str {
+    match reason {
+        FinishReason::Length | FinishReason::Abort => "incomplete",
+        _ => "completed",
     }
 }
 

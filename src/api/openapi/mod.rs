@@ -17,6 +17,8 @@
 //! `model` field: any other name is a 404, so a client (or a fuzzer)
 //! reading the document knows the one value that gets past it.
 
+mod responses;
+
 use axum::extract::State;
 use axum::Json;
 use serde_json::Value;
@@ -416,352 +418,6 @@ fn chat_completions() {}
 #[allow(dead_code)]
 fn endpoint_chat_completions() {}
 
-/// A `POST /v1/responses` body (docs/responses.md has every field).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct CreateResponseRequest {
-    /// The served model's name (on an endpoint route: any name, unless strict).
-    model: Option<String>,
-    /// A string (one user message), or input items: `message` (`role` and a
-    /// string or `input_text` / `output_text` parts), `function_call`,
-    /// `function_call_output` (answering an earlier call's `call_id`),
-    /// `reasoning` (not shown to the model again). At most 10,000 items.
-    #[schema(required = true, schema_with = responses_input)]
-    input: Value,
-    /// A system message put first (not inherited by a continuation).
-    instructions: Option<String>,
-    /// Flat function tools: `{type: "function", name, description, parameters, strict}`.
-    #[schema(max_items = 256, value_type = Option<Vec<FunctionToolDoc>>)]
-    tools: Option<Vec<Value>>,
-    /// `auto`, `none`, `required`, or `{type: "function", name}`.
-    #[schema(schema_with = responses_tool_choice)]
-    tool_choice: Option<Value>,
-    /// Allow more than one call in a turn. Default true.
-    parallel_tool_calls: Option<bool>,
-    /// Most tokens to generate (clamped to the context like `max_tokens`).
-    #[schema(minimum = 1)]
-    max_output_tokens: Option<i64>,
-    /// As in chat.
-    #[schema(minimum = 0.0, maximum = 2.0)]
-    temperature: Option<f64>,
-    /// As in chat.
-    #[schema(exclusive_minimum = 0.0, maximum = 1.0)]
-    top_p: Option<f64>,
-    /// `{effort}`: `none` and `minimal` turn the chat template's thinking off.
-    #[schema(schema_with = responses_reasoning)]
-    reasoning: Option<Value>,
-    /// `{format}`: `text`, `json_object`, or `json_schema` (`name`, `schema`,
-    /// `strict`), enforced by constrained decoding.
-    #[schema(schema_with = responses_text)]
-    text: Option<Value>,
-    /// Up to 16 string pairs, echoed back.
-    #[schema(schema_with = responses_metadata)]
-    metadata: Option<Value>,
-    /// Stream typed events. Default false.
-    stream: Option<bool>,
-    /// Keep the response (default true): retrievable by id, continued by
-    /// `previous_response_id`.
-    store: Option<bool>,
-    /// Continue a stored response of the same project; an unknown id is a
-    /// 400 `previous_response_not_found` (documented as `null` only, so
-    /// that generated bodies do not name responses that do not exist).
-    #[schema(schema_with = null_only)]
-    previous_response_id: Option<String>,
-}
-
-/// A response object (`object: "response"`).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct ResponseObjectDoc {
-    /// `resp_...`.
-    id: String,
-    /// `response`.
-    object: String,
-    /// Unix seconds.
-    created_at: i64,
-    /// `completed`, `incomplete` (see `incomplete_details`) or `failed`.
-    status: String,
-    /// `message`, `function_call` and `reasoning` items, in order.
-    #[schema(value_type = Vec<Object>)]
-    output: Vec<Value>,
-    /// `input_tokens`, `input_tokens_details.cached_tokens`, `output_tokens`,
-    /// `output_tokens_details.reasoning_tokens`, `total_tokens`.
-    #[schema(value_type = Option<Object>)]
-    usage: Option<Value>,
-}
-
-/// The data of one Responses stream event.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct ResponseStreamEventData {
-    /// The event's type, the same as its `event:` line.
-    #[serde(rename = "type")]
-    kind: String,
-    /// 0, 1, 2, ... in the order sent.
-    sequence_number: i64,
-}
-
-/// An event of a `stream: true` response.
-struct ResponseStreamEvent;
-
-impl PartialSchema for ResponseStreamEvent {
-    fn schema() -> RefOr<Schema> {
-        stream_event::<ResponseStreamEventData>()
-    }
-}
-
-impl ToSchema for ResponseStreamEvent {
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        shape::register::<ResponseStreamEventData>(schemas);
-    }
-}
-
-/// Only `null` (or leaving the field out) is accepted.
-fn null_only() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(Type::Null)
-}
-
-/// `input`: a string or an array of items.
-fn responses_input() -> RefOr<Schema> {
-    shape::one_of([
-        shape::string().into(),
-        shape::array_of(shape::reference::<InputMessageDoc>())
-            .min_items(Some(1))
-            .max_items(Some(10_000))
-            .into(),
-    ])
-}
-
-/// `tool_choice`: a mode (a function, `{type: "function", name}`, is
-/// accepted too when `tools` offers it; left out here so that generated
-/// bodies do not name functions they do not offer).
-fn responses_tool_choice() -> RefOr<Schema> {
-    shape::one_of([
-        shape::string_enum(&["auto", "none", "required"]).into(),
-        ObjectBuilder::new().schema_type(Type::Null).into(),
-    ])
-}
-
-/// `reasoning`: `{effort}`.
-fn responses_reasoning() -> RefOr<Schema> {
-    let effort = ["none", "minimal", "low", "medium", "high", "xhigh"];
-    shape::one_of([
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .property("effort", shape::string_enum(&effort))
-            .into(),
-        ObjectBuilder::new().schema_type(Type::Null).into(),
-    ])
-}
-
-/// `text`: `{format: {type}}` (a `json_schema` format also takes `name`,
-/// `schema` and `strict`).
-fn responses_text() -> RefOr<Schema> {
-    let format = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property("type", shape::string_enum(&["text", "json_object"]))
-        .required("type");
-    shape::one_of([
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .property("format", format)
-            .into(),
-        ObjectBuilder::new().schema_type(Type::Null).into(),
-    ])
-}
-
-/// `metadata`: up to 16 string values.
-fn responses_metadata() -> RefOr<Schema> {
-    shape::one_of([
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .additional_properties(Some(shape::string()))
-            .max_properties(Some(16))
-            .into(),
-        ObjectBuilder::new().schema_type(Type::Null).into(),
-    ])
-}
-
-/// A message item of `input` (function calls, their outputs and reasoning
-/// items are accepted too: docs/responses.md).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct InputMessageDoc {
-    /// `message` (may be left out when `role` is given).
-    #[serde(rename = "type")]
-    #[schema(schema_with = message_item_type)]
-    kind: Option<String>,
-    /// `user`, `system`, `developer` or `assistant`.
-    #[schema(schema_with = input_role)]
-    role: String,
-    /// The text (or `input_text` / `output_text` parts).
-    content: String,
-}
-
-fn message_item_type() -> ObjectBuilder {
-    shape::string_enum(&["message"])
-}
-
-fn input_role() -> ObjectBuilder {
-    shape::string_enum(&["user", "system", "developer", "assistant"])
-}
-
-/// A function tool, flat as the Responses API has it.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct FunctionToolDoc {
-    /// `function`.
-    #[serde(rename = "type")]
-    #[schema(schema_with = function_tool_type)]
-    kind: String,
-    /// The function's name.
-    #[schema(min_length = 1, max_length = 64, pattern = "^[a-zA-Z0-9_-]+$")]
-    name: String,
-    /// What it does.
-    description: Option<String>,
-    /// A JSON schema of its arguments.
-    #[schema(value_type = Option<Object>)]
-    parameters: Option<Value>,
-    /// Constrain the arguments to `parameters`.
-    strict: Option<bool>,
-}
-
-fn function_tool_type() -> ObjectBuilder {
-    shape::string_enum(&["function"])
-}
-
-#[utoipa::path(
-    post,
-    path = "/v1/responses",
-    tag = "generation",
-    request_body = CreateResponseRequest,
-    security((), ("bearer" = [])),
-    responses(
-        (status = 200, description = "The response: one JSON object, or with `stream: true` \
-            server-sent events (`event: <type>` and `data: {...}` with `type` and \
-            `sequence_number`), ending in exactly one `response.completed`, \
-            `response.incomplete` or `response.failed` holding the whole response.",
-            headers(("x-xerotier-max-tokens-clamped" = String, description = "`true` when `max_output_tokens` was lowered to fit the context")),
-            content((ResponseObjectDoc = "application/json"), (ResponseStreamEvent = "text/event-stream"))),
-        (status = 400, description = "A field of the wrong kind or out of range; `param` names it \
-            (`input[3].type`, ...)", body = ErrorBody),
-        Unauthorized,
-        (status = 404, description = "`model` is not a served model (code `model_not_found`)", body = ErrorBody),
-        (status = 413, description = "The body is over 16 MiB", body = ErrorBody),
-        RateLimited,
-        (status = 500, description = "The server failed", body = ErrorBody),
-        Unavailable,
-    )
-)]
-#[allow(dead_code)]
-fn create_response() {}
-
-#[utoipa::path(
-    post,
-    path = "/{project}/{slug}/v1/responses",
-    tag = "generation",
-    params(EndpointPath),
-    request_body = CreateResponseRequest,
-    security((), ("bearer" = [])),
-    responses(
-        (status = 200, description = "As `POST /v1/responses`, served by the endpoint's model.",
-            headers(("x-xerotier-max-tokens-clamped" = String, description = "`true` when `max_output_tokens` was lowered to fit the context")),
-            content((ResponseObjectDoc = "application/json"), (ResponseStreamEvent = "text/event-stream"))),
-        (status = 400, description = "A field of the wrong kind or out of range; `param` names it", body = ErrorBody),
-        Unauthorized,
-        (status = 404, description = "No such project or endpoint, or a project the key does not \
-            belong to (code `not_found`); or, on a strict endpoint, a `model` that is not its \
-            own (code `model_not_found`)", body = ErrorBody),
-        (status = 413, description = "The body is over 16 MiB", body = ErrorBody),
-        RateLimited,
-        (status = 500, description = "The server failed", body = ErrorBody),
-        Unavailable,
-    )
-)]
-#[allow(dead_code)]
-fn endpoint_create_response() {}
-
-/// The id of a stored response.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-struct ResponseIdPath {
-    /// `resp_...`, as `POST /v1/responses` returned it.
-    response_id: String,
-}
-
-/// The id of a stored response on an endpoint route.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-struct EndpointResponseIdPath {
-    /// The project's id.
-    project: String,
-    /// The endpoint's slug.
-    slug: String,
-    /// `resp_...`, as `POST .../v1/responses` returned it.
-    response_id: String,
-}
-
-/// What deleting a stored response answers.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct DeletedResponse {
-    /// The id.
-    id: String,
-    /// `response`.
-    object: String,
-    /// `true`.
-    deleted: bool,
-}
-
-#[utoipa::path(get, path = "/v1/responses/{response_id}", tag = "generation",
-    params(ResponseIdPath), security((), ("bearer" = [])),
-    responses(
-        (status = 200, description = "The stored response, as it was returned", body = ResponseObjectDoc),
-        Unauthorized,
-        (status = 404, description = "No stored response with that id in the caller's project \
-            (another project's answers the same)", body = ErrorBody),
-        (status = 500, description = "The server failed", body = ErrorBody),
-    ))]
-#[allow(dead_code)]
-fn retrieve_response() {}
-
-#[utoipa::path(delete, path = "/v1/responses/{response_id}", tag = "generation",
-    params(ResponseIdPath), security((), ("bearer" = [])),
-    responses(
-        (status = 200, description = "Deleted", body = DeletedResponse),
-        Unauthorized,
-        (status = 404, description = "No stored response with that id in the caller's project", body = ErrorBody),
-        (status = 500, description = "The server failed", body = ErrorBody),
-    ))]
-#[allow(dead_code)]
-fn delete_response() {}
-
-#[utoipa::path(get, path = "/{project}/{slug}/v1/responses/{response_id}", tag = "generation",
-    params(EndpointResponseIdPath), security((), ("bearer" = [])),
-    responses(
-        (status = 200, description = "The stored response, as it was returned", body = ResponseObjectDoc),
-        Unauthorized,
-        (status = 404, description = "No such project or endpoint (code `not_found`), or no stored \
-            response with that id in the project", body = ErrorBody),
-        (status = 500, description = "The server failed", body = ErrorBody),
-    ))]
-#[allow(dead_code)]
-fn endpoint_retrieve_response() {}
-
-#[utoipa::path(delete, path = "/{project}/{slug}/v1/responses/{response_id}", tag = "generation",
-    params(EndpointResponseIdPath), security((), ("bearer" = [])),
-    responses(
-        (status = 200, description = "Deleted", body = DeletedResponse),
-        Unauthorized,
-        (status = 404, description = "No such project or endpoint (code `not_found`), or no stored \
-            response with that id in the project", body = ErrorBody),
-        (status = 500, description = "The server failed", body = ErrorBody),
-    ))]
-#[allow(dead_code)]
-fn endpoint_delete_response() {}
-
 #[utoipa::path(
     post,
     path = "/v1/completions",
@@ -997,12 +653,16 @@ impl Modify for Tenancy {
     paths(
         chat_completions,
         endpoint_chat_completions,
-        create_response,
-        endpoint_create_response,
-        retrieve_response,
-        delete_response,
-        endpoint_retrieve_response,
-        endpoint_delete_response,
+        responses::create_response,
+        responses::endpoint_create_response,
+        responses::retrieve_response,
+        responses::delete_response,
+        responses::endpoint_retrieve_response,
+        responses::endpoint_delete_response,
+        responses::list_input_items,
+        responses::endpoint_list_input_items,
+        responses::cancel_response,
+        responses::endpoint_cancel_response,
         completions,
         endpoint_completions,
         models,
@@ -1015,7 +675,7 @@ impl Modify for Tenancy {
         metrics,
         openapi_document
     ),
-    components(schemas(ChatCompletionChunk, ErrorBody, InputMessageDoc)),
+    components(schemas(ChatCompletionChunk, ErrorBody, responses::InputMessageDoc)),
     modifiers(&Tenancy)
 )]
 struct ApiDoc;
@@ -1094,7 +754,7 @@ mod tests {
     /// Every `.route("PATH", METHOD(...))` of the router, read from its
     /// source, as (`method`, OpenAPI path).
     fn router_routes() -> Vec<(String, String)> {
-        let source = include_str!("mod.rs");
+        let source = include_str!("../mod.rs");
         let mut routes = Vec::new();
         // rustfmt puts a long route's arguments on lines of their own.
         for chunk in source.split(".route(").skip(1) {

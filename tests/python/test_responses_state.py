@@ -1,0 +1,141 @@
+"""What the server keeps of a Responses API conversation, through the
+official OpenAI SDK: the input items of a stored response (paged), a
+response cancelled while it streams, one still in progress (retrieved,
+refused as a continuation), and a conversation that continues after the
+server restarts.
+"""
+
+import os
+import threading
+
+import openai
+import pytest
+from conftest import Weir
+
+MODEL = "weir-demo"
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.join(HERE, "data", "tools_script.json")
+
+TOOLS = [{
+    "type": "function", "name": "get_weather", "description": "Current weather for a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"], "additionalProperties": False},
+}]
+
+
+def sdk(server: Weir) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base + "/v1", api_key="unused", max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def scripted():
+    server = Weir("--backend", "sim", "--sim-mode", "script", "--sim-script", SCRIPT,
+                  "--sim-decode-step-us", "200", "--num-kv-blocks", "2048")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def slow():
+    # Random tokens at 50 per second: a response that runs until stopped.
+    server = Weir("--backend", "sim", "--sim-mode", "random",
+                  "--sim-decode-step-us", "20000", "--num-kv-blocks", "2048")
+    yield server
+    server.stop()
+
+
+def test_input_items_list_what_each_turn_was_given(scripted):
+    client = sdk(scripted)
+    first = client.responses.create(model=MODEL, input="What is the weather in Paris?",
+                                    tools=TOOLS)
+    [call] = [o for o in first.output if o.type == "function_call"]
+    second = client.responses.create(
+        model=MODEL, previous_response_id=first.id, tools=TOOLS,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"},
+               {"role": "user", "content": [{"type": "input_text", "text": "Thanks."}]}])
+    items = client.responses.input_items.list(first.id)
+    [message] = items.data
+    assert message.type == "message" and message.role == "user"
+    assert message.content[0].type == "input_text"
+    assert message.content[0].text == "What is the weather in Paris?"
+    assert message.id.startswith("msg_")
+    # A continuation lists its own turn's items, newest first by default.
+    page = client.responses.input_items.list(second.id)
+    assert [i.type for i in page.data] == ["message", "function_call_output"]
+    assert page.data[1].call_id == call.call_id and page.data[1].output == "sunny"
+    assert page.first_id == page.data[0].id and page.has_more is False
+    # Paged one at a time, oldest first: the SDK's iterator follows `after`.
+    ids = [i.id for i in client.responses.input_items.list(second.id, order="asc", limit=1)]
+    assert ids == [page.data[1].id, page.data[0].id]
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.input_items.list(second.id, limit=1000)
+    assert e.value.body["param"] == "limit"
+    with pytest.raises(openai.NotFoundError):
+        client.responses.input_items.list("resp_nope")
+
+
+def test_a_streaming_response_is_cancelled_from_another_connection(slow):
+    client = sdk(slow)
+    stream = client.responses.create(model=MODEL, input="Tell me everything.",
+                                     max_output_tokens=3000, stream=True)
+    events = iter(stream)
+    created = next(events)
+    assert created.type == "response.created"
+    rid = created.response.id
+    deltas = 0
+    for event in events:
+        if event.type == "response.output_text.delta":
+            deltas += 1
+            if deltas == 5:
+                break
+    # While it runs: retrieved as in progress, and no continuation yet.
+    assert client.responses.retrieve(rid).status == "in_progress"
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model=MODEL, previous_response_id=rid, input="and?")
+    assert e.value.body["param"] == "previous_response_id"
+    assert "in progress" in e.value.body["message"]
+
+    result = {}
+    reader = threading.Thread(target=lambda: result.update(last=list(events)[-1]))
+    reader.start()
+    cancelled = client.responses.cancel(rid)
+    reader.join(timeout=30)
+    assert cancelled.id == rid and cancelled.status == "cancelled"
+    assert 5 <= cancelled.usage.output_tokens < 3000
+    last = result["last"]
+    assert last.type == "response.incomplete" and last.response.status == "cancelled"
+    assert last.response.usage.output_tokens == cancelled.usage.output_tokens
+    # Kept as it ended; a second cancel is refused, an unknown id is a 404.
+    kept = client.responses.retrieve(rid)
+    assert kept.status == "cancelled" and kept.output_text == cancelled.output_text
+    with pytest.raises(openai.BadRequestError):
+        client.responses.cancel(rid)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.cancel("resp_nope")
+    # The server is free again: nothing is left running.
+    done = client.responses.create(model=MODEL, input="Hi", max_output_tokens=4)
+    assert done.status == "incomplete" and done.usage.output_tokens == 4
+
+
+def test_a_conversation_continues_after_a_restart(tmp_path):
+    env = {"WEIR_DB": str(tmp_path / "weir.db")}
+    args = ("--backend", "sim", "--sim-mode", "script", "--sim-script", SCRIPT,
+            "--sim-decode-step-us", "200")
+    server = Weir(*args, env=env)
+    try:
+        first = sdk(server).responses.create(model=MODEL, input="What is the weather in Paris?",
+                                             tools=TOOLS)
+    finally:
+        server.stop()
+    [call] = [o for o in first.output if o.type == "function_call"]
+    server = Weir(*args, env=env)
+    try:
+        client = sdk(server)
+        assert client.responses.retrieve(first.id).model_dump() == first.model_dump()
+        second = client.responses.create(
+            model=MODEL, previous_response_id=first.id, tools=TOOLS,
+            input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}])
+        assert second.output_text == "It is sunny in Paris, 21 degrees."
+        assert second.usage.input_tokens > first.usage.input_tokens
+    finally:
+        server.stop()
