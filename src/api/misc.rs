@@ -96,6 +96,7 @@ pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderM
         .map(|e| e.metrics().render())
         .collect();
     rendered.push(state.tenancy().metrics.render());
+    rendered.push(state.stored_responses().render());
     (
         [(
             header::CONTENT_TYPE,

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::api::responses::retention::StoredResponseMetrics;
 use crate::api::responses::running::Running;
 use crate::runtime::handle::EngineHandle;
 use crate::tenancy::service::Tenancy;
@@ -49,6 +50,7 @@ struct Shared {
     models: ModelSet,
     tenancy: Tenancy,
     running: Arc<Running>,
+    stored: StoredResponseMetrics,
 }
 
 impl AppState {
@@ -59,6 +61,7 @@ impl AppState {
                 models: ModelSet::new(models),
                 tenancy,
                 running: Arc::default(),
+                stored: StoredResponseMetrics::default(),
             }),
         }
     }
@@ -71,6 +74,11 @@ impl AppState {
     /// The Responses API's responses in progress.
     pub fn running_responses(&self) -> &Arc<Running> {
         &self.inner.running
+    }
+
+    /// The stored responses' totals, as the retention sweeper last saw.
+    pub fn stored_responses(&self) -> &StoredResponseMetrics {
+        &self.inner.stored
     }
 
     /// The served models.

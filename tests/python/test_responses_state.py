@@ -1,13 +1,15 @@
 """What the server keeps of a Responses API conversation, through the
 official OpenAI SDK: the input items of a stored response (paged), a
 response cancelled while it streams, one still in progress (retrieved,
-refused as a continuation), and a conversation that continues after the
-server restarts.
+refused as a continuation), a conversation that continues after the server
+restarts, and retention by age and per-project count.
 """
 
 import os
 import threading
+import time
 
+import httpx
 import openai
 import pytest
 from conftest import Weir
@@ -137,5 +139,53 @@ def test_a_conversation_continues_after_a_restart(tmp_path):
             input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}])
         assert second.output_text == "It is sunny in Paris, 21 degrees."
         assert second.usage.input_tokens > first.usage.input_tokens
+    finally:
+        server.stop()
+
+
+def metric(server: Weir, name: str) -> float:
+    text = httpx.get(server.base + "/metrics", timeout=10).text
+    values = [float(line.split()[-1]) for line in text.splitlines()
+              if line.startswith(name + " ") or line.startswith(name + "{")]
+    assert values, f"{name} not in /metrics"
+    return sum(values)
+
+
+def wait_for(check, timeout=15.0):
+    deadline = time.time() + timeout
+    while not check():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_retention_deletes_by_age_and_per_project_count():
+    server = Weir("--backend", "sim", "--sim-mode", "script", "--sim-script", SCRIPT,
+                  "--sim-decode-step-us", "200", "--responses-max-age", "4s",
+                  "--responses-max-per-project", "2", "--responses-sweep-every", "1s")
+    try:
+        client = sdk(server)
+        made = [client.responses.create(model=MODEL, input=f"Hello {i}") for i in range(3)]
+
+        def gone(r):
+            try:
+                client.responses.retrieve(r.id)
+                return False
+            except openai.NotFoundError:
+                return True
+        # Past the count: the oldest goes at the next sweep, the newest two stay.
+        wait_for(lambda: gone(made[0]))
+        assert not gone(made[1]) and not gone(made[2])
+        assert metric(server, "weir:stored_responses") == 2
+        assert metric(server, "weir:stored_responses_bytes") > 0
+        with pytest.raises(openai.BadRequestError) as e:
+            client.responses.create(model=MODEL, previous_response_id=made[0].id, input="again")
+        assert e.value.code == "previous_response_not_found"
+        # Past the age: all of them.
+        wait_for(lambda: gone(made[1]) and gone(made[2]))
+        wait_for(lambda: metric(server, "weir:stored_responses") == 0)
+        assert metric(server, "weir:stored_responses_expired_total") == 3
+        # Nothing of theirs is held in the KV cache, and the server serves on.
+        assert metric(server, "vllm:kv_cache_usage_perc") == 0
+        assert client.responses.create(model=MODEL, input="Hello").status == "completed"
     finally:
         server.stop()

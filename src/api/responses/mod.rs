@@ -11,6 +11,7 @@
 
 pub mod object;
 pub mod request;
+pub mod retention;
 pub mod running;
 pub mod state;
 pub mod stream;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use weir::api::responses::retention::{self, Retention};
 use weir::api::AppState;
 use weir::runner::sim::SimSpeed;
 use weir::runtime::deployment::Deployment;
@@ -118,6 +119,16 @@ pub struct ServeArgs {
     /// disconnected and its sequence freed.
     #[arg(long, default_value_t = 60.0)]
     stream_stall_timeout: f64,
+    /// How long the Responses API keeps a stored response (90d, 24h, 30m,
+    /// 45s).
+    #[arg(long, default_value = "30d")]
+    responses_max_age: String,
+    /// Most stored responses a project keeps (its newest).
+    #[arg(long, default_value_t = Retention::default().max_per_project)]
+    responses_max_per_project: usize,
+    /// How often stored responses past retention are deleted (a duration).
+    #[arg(long, default_value = "60s")]
+    responses_sweep_every: String,
 }
 
 /// Seconds from a flag as a duration; `name` for the error.
@@ -175,6 +186,17 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         return Err("--max-waiting-requests must be at least 1".into());
     }
     let queue_timeout = seconds("--queue-timeout", args.queue_timeout)?;
+    let duration = |flag: &str, text: &str| {
+        weir::tenancy::admin::parse_duration(text)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("{flag}: {text:?} is not a duration like 30d, 24h, 30m or 45s"))
+    };
+    let retention = Retention {
+        max_age: duration("--responses-max-age", &args.responses_max_age)?,
+        max_per_project: args.responses_max_per_project,
+        sweep_every: duration("--responses-sweep-every", &args.responses_sweep_every)?,
+    };
     let limits = ServingLimits {
         max_waiting_requests: args.max_waiting_requests,
         queue_timeout: (!queue_timeout.is_zero()).then_some(queue_timeout),
@@ -214,6 +236,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         let tenancy = Tenancy::watch(db.clone());
         tracing::info!(db = %db.display(), "tenancy store (auth is on once it holds a key)");
         let state = AppState::new(engines, tenancy);
+        tokio::spawn(retention::sweep_forever(state.clone(), retention));
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");

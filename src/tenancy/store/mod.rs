@@ -248,6 +248,22 @@ impl Store {
         dispatch!(self.delete_response(project, id))
     }
 
+    /// Retention: delete the stored responses made before `cutoff_ms`, and
+    /// each project's oldest past its newest `max_per_project`; how many
+    /// went.
+    pub fn sweep_responses(
+        &self,
+        cutoff_ms: i64,
+        max_per_project: usize,
+    ) -> Result<usize, StoreError> {
+        dispatch!(self.sweep_responses(cutoff_ms, max_per_project))
+    }
+
+    /// How many stored responses there are, and their JSON's bytes.
+    pub fn response_totals(&self) -> Result<(u64, u64), StoreError> {
+        dispatch!(self.response_totals())
+    }
+
     /// Add a key record (its hash must be new).
     pub fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         dispatch!(self.insert_key(key))

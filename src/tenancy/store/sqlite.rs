@@ -415,6 +415,44 @@ impl SqliteStore {
             .map_err(|e| self.db_err(e))
     }
 
+    pub(super) fn sweep_responses(
+        &self,
+        cutoff_ms: i64,
+        max_per_project: usize,
+    ) -> Result<usize, StoreError> {
+        let keep = i64::try_from(max_per_project).unwrap_or(i64::MAX);
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.db_err(e))?;
+        let old = tx
+            .execute(
+                "DELETE FROM responses WHERE created_at_ms < ?1",
+                params![cutoff_ms],
+            )
+            .map_err(|e| self.db_err(e))?;
+        let over = tx
+            .execute(
+                "DELETE FROM responses WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() \
+                 OVER (PARTITION BY project_id ORDER BY created_at_ms DESC, id DESC) AS n \
+                 FROM responses) AS ranked WHERE n > ?1)",
+                params![keep],
+            )
+            .map_err(|e| self.db_err(e))?;
+        tx.commit().map_err(|e| self.db_err(e))?;
+        Ok(old + over)
+    }
+
+    pub(super) fn response_totals(&self) -> Result<(u64, u64), StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(input_items) + LENGTH(response)), 0) \
+                 FROM responses",
+                [],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+            )
+            .map(|(n, bytes)| (n.max(0) as u64, bytes.max(0) as u64))
+            .map_err(|e| self.db_err(e))
+    }
+
     pub(super) fn insert_key(&self, k: &KeyRecord) -> Result<(), StoreError> {
         let conn = self.conn();
         insert_key(&conn, k).map_err(|e| self.key_insert_err(k, e))

@@ -425,3 +425,39 @@ fn responses_are_kept_per_project_and_deleted() {
     assert!(store.delete_response("proj_a", "resp_1").unwrap());
     assert_eq!(store.response("proj_a", "resp_1").unwrap(), None);
 }
+
+#[test]
+fn retention_drops_the_old_and_each_projects_oldest_past_the_count() {
+    let dir = TestDir::new("store-retention");
+    let store = Store::open(&dir.path().join("weir.db")).unwrap();
+    let put = |id: &str, project: &str, at: i64| {
+        store
+            .insert_response(&StoredResponse {
+                id: id.into(),
+                project: project.into(),
+                previous_response_id: None,
+                input_items: "[]".into(),
+                response: "{}".into(),
+                created_at_ms: at,
+            })
+            .unwrap();
+    };
+    for (i, at) in [10, 20, 30, 40].into_iter().enumerate() {
+        put(&format!("resp_a{i}"), "proj_a", at);
+    }
+    put("resp_b0", "proj_b", 15);
+    put("resp_b1", "proj_b", 50);
+    assert_eq!(store.response_totals().unwrap(), (6, 24));
+    // Older than 12: a0; then more than 2 per project: a1.
+    assert_eq!(store.sweep_responses(12, 2).unwrap(), 2);
+    let kept = |id: &str, p: &str| store.response(p, id).unwrap().is_some();
+    assert!(!kept("resp_a0", "proj_a") && !kept("resp_a1", "proj_a"));
+    assert!(kept("resp_a2", "proj_a") && kept("resp_a3", "proj_a"));
+    assert!(
+        kept("resp_b0", "proj_b") && kept("resp_b1", "proj_b"),
+        "a project's own count"
+    );
+    assert_eq!(store.sweep_responses(12, 2).unwrap(), 0);
+    assert_eq!(store.sweep_responses(45, 2).unwrap(), 3);
+    assert_eq!(store.response_totals().unwrap(), (1, 4));
+}
