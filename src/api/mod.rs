@@ -9,6 +9,7 @@
 //! oversized and malformed bodies, goes through [`ApiError`]'s one mapping.
 
 pub mod access;
+pub mod access_log;
 pub mod accounting;
 pub mod admin;
 pub mod chat;
@@ -109,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(access_log::log_request))
         .with_state(state)
 }
 

@@ -8,6 +8,8 @@ executes the calls on a real temporary project and sends the results back.
 
 - `test_opencode_creates_a_file_through_weir`: one `write` call with the
   demo model's own (Qwen-style) template.
+- `test_opencode_over_the_responses_api`: the same through OpenAI's own
+  provider package (`@ai-sdk/openai`), which speaks the Responses API.
 - `test_opencode_session_per_tool_call_family`: for every tool-call family
   weir parses, a three-turn session (write a file, read it back, edit it,
   answer) with that family's real chat template (`--chat-template`) and the
@@ -61,16 +63,17 @@ def start_weir(script_path, *extra):
                 "--num-kv-blocks", "8192", *extra)
 
 
-def run_opencode(project, base, prompt):
-    """`opencode run PROMPT` in `project` against weir at `base`; its
-    stdout + stderr and exit status."""
+def run_opencode(project, base, prompt, npm="@ai-sdk/openai-compatible"):
+    """`opencode run PROMPT` in `project` against weir at `base`, through
+    the AI SDK provider package `npm`; its stdout + stderr and exit
+    status."""
     assert os.path.exists(OPENCODE), "scripts/test.sh installs OpenCode into tests/js"
     config = {
         "$schema": "https://opencode.ai/config.json",
         "autoupdate": False,
         "share": "disabled",
         "provider": {"weir": {
-            "npm": "@ai-sdk/openai-compatible",
+            "npm": npm,
             "name": "weir",
             "options": {"baseURL": base + "/v1", "apiKey": "unused"},
             "models": {"weir-demo": {"name": "weir-demo", "tool_call": True}},
@@ -111,6 +114,44 @@ def test_opencode_creates_a_file_through_weir(project):
         with open(target) as f:
             assert f.read() == content
         assert "Done: hello.txt is written." in out
+    finally:
+        server.stop()
+
+
+def test_opencode_over_the_responses_api(project):
+    # `@ai-sdk/openai` is OpenAI's own provider: OpenCode speaks the
+    # Responses API through it (`store: false`, the whole conversation
+    # each turn), and the tool's output comes back as a
+    # `function_call_output` item.
+    target = os.path.join(project, "hello.txt")
+    content = "Hello over /v1/responses.\n"
+    call = {"name": "write", "arguments": {"filePath": target, "content": content}}
+    script_path = write_script({
+        "rules": [
+            {"match": "(?i)create the greeting file", "role": "user",
+             "reply": "I will create it.\n<tool_call>\n" + json.dumps(call) + "\n</tool_call>"},
+            {"match": WROTE, "role": "tool", "reply": "Done: hello.txt is written."},
+        ],
+        "default": "I only create greeting files.",
+    })
+    server = Weir("--backend", "sim", "--sim-mode", "script", "--sim-script", script_path,
+                  "--sim-decode-step-us", "200", "--sim-prefill-us-per-token", "1",
+                  "--num-kv-blocks", "8192",
+                  env={"RUST_LOG": "info,weir::api::access_log=debug"})
+    try:
+        out, status = run_opencode(project, server.base, "Please create the greeting file.",
+                                   npm="@ai-sdk/openai")
+        assert status == 0, out
+        with open(target) as f:
+            assert f.read() == content
+        assert "Done: hello.txt is written." in out
+        # Both turns went to the Responses API, none to chat completions.
+        requests = [line for line in server.log().splitlines() if "request" in line
+                    and "path=" in line]
+        to_responses = [line for line in requests if "path=/v1/responses " in line
+                        and "status=200" in line]
+        assert len(to_responses) >= 2, "\n".join(requests)
+        assert not any("/chat/completions" in line for line in requests), "\n".join(requests)
     finally:
         server.stop()
 
