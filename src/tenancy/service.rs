@@ -87,6 +87,12 @@ impl Tenancy {
         self.usage.get()
     }
 
+    /// The response store if it is open already (no I/O: callable from
+    /// async code).
+    pub fn open_response_store(&self) -> Option<Arc<Store>> {
+        self.responses.get().cloned()
+    }
+
     /// The store that keeps the Responses API's responses: `None` without
     /// a store path (tests, embedded use). With `create`, a store that does
     /// not exist yet is made (the single-tenant server keeps its responses

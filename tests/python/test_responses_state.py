@@ -1,5 +1,6 @@
 """What the server keeps of a Responses API conversation, through the
 official OpenAI SDK: the input items of a stored response (paged), a
+stored response streamed again (`GET ...?stream=true`), a
 response cancelled while it streams, one still in progress (retrieved,
 refused as a continuation), a conversation that continues after the server
 restarts, and retention by age and per-project count.
@@ -76,6 +77,42 @@ def test_input_items_list_what_each_turn_was_given(scripted):
         client.responses.input_items.list("resp_nope")
 
 
+def collapsed(types):
+    """Event types with each run of one type kept once (a live stream has a
+    delta per token, a replay one per item)."""
+    out = []
+    for t in types:
+        if not out or out[-1] != t:
+            out.append(t)
+    return out
+
+
+def test_a_stored_response_streams_again(scripted):
+    client = sdk(scripted)
+    with client.responses.stream(model=MODEL, input="What is the weather in Paris?",
+                                 tools=TOOLS) as stream:
+        live = [e for e in stream]
+        final = stream.get_final_response()
+    replayed = list(client.responses.retrieve(final.id, stream=True))
+    assert collapsed([e.type for e in replayed]) == collapsed([e.type for e in live])
+    assert [e.sequence_number for e in replayed] == list(range(len(replayed)))
+    assert replayed[0].type == "response.created"
+    assert replayed[0].response.status == "in_progress" and replayed[0].response.output == []
+    assert replayed[-1].type == "response.completed"
+    assert replayed[-1].response.model_dump() == client.responses.retrieve(final.id).model_dump()
+    # The stream helper adds `parsed_arguments` to the live calls; the rest
+    # is the same.
+    ended = live[-1].response.model_dump()
+    for item in ended["output"]:
+        item.pop("parsed_arguments", None)
+    assert replayed[-1].response.model_dump() == ended
+    done = [e.item.id for e in replayed if e.type == "response.output_item.done"]
+    assert done == [o.id for o in final.output]
+    # Picking up after an event: only what followed it.
+    rest = list(client.responses.retrieve(final.id, stream=True, starting_after=2))
+    assert [e.sequence_number for e in rest] == list(range(3, len(replayed)))
+
+
 def test_a_streaming_response_is_cancelled_from_another_connection(slow):
     client = sdk(slow)
     stream = client.responses.create(model=MODEL, input="Tell me everything.",
@@ -90,8 +127,11 @@ def test_a_streaming_response_is_cancelled_from_another_connection(slow):
             deltas += 1
             if deltas == 5:
                 break
-    # While it runs: retrieved as in progress, and no continuation yet.
+    # While it runs: retrieved as in progress, not replayed, and no
+    # continuation yet.
     assert client.responses.retrieve(rid).status == "in_progress"
+    with pytest.raises(openai.BadRequestError):
+        list(client.responses.retrieve(rid, stream=True))
     with pytest.raises(openai.BadRequestError) as e:
         client.responses.create(model=MODEL, previous_response_id=rid, input="and?")
     assert e.value.body["param"] == "previous_response_id"

@@ -305,9 +305,13 @@ pub(super) struct DeletedResponse {
 }
 
 #[utoipa::path(get, path = "/v1/responses/{response_id}", tag = "generation",
-    params(ResponseIdPath), security((), ("bearer" = [])),
+    params(ResponseIdPath, ReplayQueryDoc), security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "The stored response, as it was returned", body = ResponseObjectDoc),
+        (status = 200, description = "The stored response, as it was returned (one still \
+            running: as it began, `in_progress`); with `stream=true`, its events again",
+            content((ResponseObjectDoc = "application/json"), (ResponseStreamEvent = "text/event-stream"))),
+        (status = 400, description = "`stream` or `starting_after` of the wrong kind, or \
+            `stream=true` for a response still running", body = ErrorBody),
         Unauthorized,
         (status = 404, description = "No stored response with that id in the caller's project \
             (another project's answers the same)", body = ErrorBody),
@@ -328,9 +332,12 @@ pub(super) fn retrieve_response() {}
 pub(super) fn delete_response() {}
 
 #[utoipa::path(get, path = "/{project}/{slug}/v1/responses/{response_id}", tag = "generation",
-    params(EndpointResponseIdPath), security((), ("bearer" = [])),
+    params(EndpointResponseIdPath, ReplayQueryDoc), security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "The stored response, as it was returned", body = ResponseObjectDoc),
+        (status = 200, description = "As on `/v1`",
+            content((ResponseObjectDoc = "application/json"), (ResponseStreamEvent = "text/event-stream"))),
+        (status = 400, description = "`stream` or `starting_after` of the wrong kind, or \
+            `stream=true` for a response still running", body = ErrorBody),
         Unauthorized,
         (status = 404, description = "No such project or endpoint (code `not_found`), or no stored \
             response with that id in the project", body = ErrorBody),
@@ -438,3 +445,15 @@ pub(super) fn cancel_response() {}
     ))]
 #[allow(dead_code)]
 pub(super) fn endpoint_cancel_response() {}
+
+/// How a stored response is read back.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(super) struct ReplayQueryDoc {
+    /// `true`: its events again, as a stream (`false` by default).
+    stream: Option<bool>,
+    /// With `stream`: only the events after this sequence number.
+    #[param(minimum = 0)]
+    starting_after: Option<i64>,
+}

@@ -10,6 +10,7 @@
 //! `previous_response_id` continues it ([`state`]; docs/responses.md).
 
 pub mod object;
+pub mod replay;
 pub mod request;
 pub mod retention;
 pub mod running;
@@ -20,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -125,7 +127,9 @@ pub async fn create_response(
 
     let resp = if req.stream {
         let finish: stream::Keep = Box::new(move |r| {
-            let kept = keep.is_some_and(|k| k.keep(r));
+            // A write to SQLite from inside the stream: off the async
+            // workers' hot path where the runtime allows it.
+            let kept = keep.is_some_and(|k| blocking(|| k.keep(r)));
             let mut finished = r.clone();
             finished.store = kept;
             guard.finished(&finished);
@@ -169,14 +173,22 @@ pub async fn retrieve_response(
     State(state): State<AppState>,
     caller: Caller,
     Path(params): Path<HashMap<String, String>>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let id = params.get("response_id").cloned().unwrap_or_default();
+    let query = ReplayQuery::from_query(query)?;
     // Running first: a response is stored before it stops running, so
     // one missed here is found stored below.
     if let Some(running) = state
         .running_responses()
         .snapshot(&project_of(&caller), &id)
     {
+        if query.stream {
+            return Err(ApiError::invalid(
+                "stream",
+                format!("Response with id '{id}' is still in progress; it can be streamed again once it has finished."),
+            ));
+        }
         return Ok(Json(running).into_response());
     }
     let Some(stored) = stored(&state, &caller, &id).await? else {
@@ -184,7 +196,62 @@ pub async fn retrieve_response(
     };
     let response: Value = serde_json::from_str(&stored.response)
         .map_err(|e| ApiError::internal(format!("stored response {id} is unreadable: {e}")))?;
+    if query.stream {
+        let frames = replay::replay(&response, query.starting_after)?;
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/event-stream"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            frames,
+        )
+            .into_response());
+    }
     Ok(Json(response).into_response())
+}
+
+/// The query of `GET /v1/responses/{id}`: `stream=true` replays it as
+/// events, `starting_after=N` from after event N.
+struct ReplayQuery {
+    stream: bool,
+    starting_after: Option<u64>,
+}
+
+impl ReplayQuery {
+    fn from_query(pairs: Vec<(String, String)>) -> Result<ReplayQuery, ApiError> {
+        let mut q = ReplayQuery {
+            stream: false,
+            starting_after: None,
+        };
+        for (key, value) in pairs {
+            match key.as_str() {
+                "stream" => {
+                    q.stream = match value.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => {
+                            return Err(ApiError::invalid(
+                                "stream",
+                                format!("stream must be true or false, got {value:?}"),
+                            ))
+                        }
+                    }
+                }
+                "starting_after" => {
+                    q.starting_after = Some(value.parse().map_err(|_| {
+                        ApiError::invalid(
+                            "starting_after",
+                            format!(
+                                "starting_after must be an event's sequence number, got {value:?}"
+                            ),
+                        )
+                    })?)
+                }
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
 }
 
 /// `POST /v1/responses/{response_id}/cancel` (and on endpoint routes):
@@ -295,11 +362,24 @@ async fn stored(
 
 /// The store responses are kept in (made on first need with `create`).
 async fn response_store(state: &AppState, create: bool) -> Result<Option<Arc<Store>>, ApiError> {
+    if let Some(store) = state.tenancy().open_response_store() {
+        return Ok(Some(store));
+    }
     let state = state.clone();
     tokio::task::spawn_blocking(move || state.tenancy().response_store(create))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(format!("the response store cannot be opened: {e}")))
+}
+
+/// Run blocking `f` from async code: on a multi-threaded runtime the worker
+/// hands its other tasks on first; elsewhere it simply runs.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 /// Whose responses the caller sees: its project's (`""` without one).
