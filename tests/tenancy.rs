@@ -392,6 +392,33 @@ async fn another_projects_path_answers_like_no_project() {
         .await;
     assert_eq!((status, status2), (400, 400), "{theirs}");
     assert_eq!(theirs.replace(&id, &fake), none);
+    // Nor can its items be referenced.
+    let item = format!("msg_{}i00", &id["resp_".len()..]);
+    let fake_item = format!("msg_{}i00", &fake["resp_".len()..]);
+    let reference =
+        |item: &str| json!({"model": MODEL, "input": [{"type": "item_reference", "id": item}]});
+    let (status, theirs) = w
+        .raw("POST", "/v1/responses", Some(&w.key_a), reference(&item))
+        .await;
+    let (status2, none) = w
+        .raw(
+            "POST",
+            "/v1/responses",
+            Some(&w.key_a),
+            reference(&fake_item),
+        )
+        .await;
+    assert_eq!((status, status2), (400, 400), "{theirs}");
+    assert_eq!(theirs.replace(&item, &fake_item), none);
+    let (status, _) = w
+        .raw(
+            "POST",
+            &format!("/{}/coder/v1/responses", w.b),
+            Some(&w.key_b),
+            reference(&item),
+        )
+        .await;
+    assert_eq!(status, 200, "the owner's reference resolves");
     // The owner reads it back.
     let (status, _, kept) = w
         .call(

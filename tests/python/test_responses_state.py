@@ -77,6 +77,29 @@ def test_input_items_list_what_each_turn_was_given(scripted):
         client.responses.input_items.list("resp_nope")
 
 
+def test_item_references_name_stored_items(scripted):
+    client = sdk(scripted)
+    first = client.responses.create(model=MODEL, input="What is the weather in Paris?",
+                                    tools=TOOLS)
+    [asked] = client.responses.input_items.list(first.id).data
+    [call] = [o for o in first.output if o.type == "function_call"]
+    # The question and the call by reference, the call's output in full:
+    # the same conversation as sending them all.
+    second = client.responses.create(model=MODEL, tools=TOOLS, input=[
+        {"type": "item_reference", "id": asked.id},
+        {"type": "item_reference", "id": call.id},
+        {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}])
+    assert second.output_text == "It is sunny in Paris, 21 degrees."
+    listed = client.responses.input_items.list(second.id, order="asc").data
+    assert [i.type for i in listed] == ["message", "function_call", "function_call_output"]
+    for missing in ["msg_nope", call.id[:-2] + "99", "fc_" + "0" * 34]:
+        with pytest.raises(openai.BadRequestError) as e:
+            client.responses.create(model=MODEL, input=[
+                {"type": "message", "role": "user", "content": "hi"},
+                {"type": "item_reference", "id": missing}])
+        assert e.value.body["param"] == "input[1].id", missing
+
+
 def collapsed(types):
     """Event types with each run of one type kept once (a live stream has a
     delta per token, a replay one per item)."""

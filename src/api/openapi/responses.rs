@@ -13,7 +13,8 @@ pub(super) struct CreateResponseRequest {
     /// A string (one user message), or input items: `message` (`role` and a
     /// string or `input_text` / `output_text` parts), `function_call`,
     /// `function_call_output` (answering an earlier call's `call_id`),
-    /// `reasoning` (not shown to the model again). At most 10,000 items.
+    /// `reasoning` (not shown to the model again), `item_reference` (`id`
+    /// of a stored item of the project). At most 10,000 items.
     #[schema(required = true, schema_with = responses_input)]
     input: Value,
     /// A system message put first (not inherited by a continuation).

@@ -59,6 +59,35 @@ pub async fn create_response(
     } else {
         None
     };
+    // `item_reference` items are read from the project's stored responses.
+    let mut body = body;
+    let references = body
+        .get("input")
+        .and_then(Value::as_array)
+        .is_some_and(|items| {
+            items
+                .iter()
+                .any(|i| i.get("type").and_then(Value::as_str) == Some("item_reference"))
+        });
+    if references {
+        let Some(store) = response_store(&state, false).await? else {
+            return Err(ApiError::invalid(
+                "input",
+                "an item_reference names a stored item, and this server has stored none",
+            ));
+        };
+        let mut input = body.get("input").cloned().unwrap_or(Value::Null);
+        let (project, store) = (project.clone(), store.clone());
+        let input = tokio::task::spawn_blocking(move || {
+            if let Some(items) = input.as_array_mut() {
+                state::resolve_references(&store, &project, items)?;
+            }
+            Ok::<Value, ApiError>(input)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("reading stored responses: {e}")))??;
+        body.insert("input".into(), input);
+    }
     let turn = state::turn_items(body.get("input"));
     // A continuation: the chain's items, then this turn's, read as one
     // input (a call's output may answer a call of an earlier turn).

@@ -389,12 +389,12 @@ fn input_items(items: &[Value], messages: &mut Vec<Value>) -> Result<(), ApiErro
             // Earlier reasoning is not shown to the model again (chat
             // templates drop it from past turns too).
             "reasoning" => {}
+            // Resolved by the handler before this read (from the store);
+            // one left here named nothing the server keeps.
             "item_reference" => {
-                return Err(ApiError::unsupported(
-                    at(".type"),
-                    format!(
-                        "input[{i}] is an item_reference, which this server does not resolve yet; send the item itself, or continue with previous_response_id"
-                    ),
+                return Err(ApiError::invalid(
+                    at(".id"),
+                    format!("input[{i}] is an item_reference to no stored item"),
                 ))
             }
             other => {

@@ -80,6 +80,66 @@ fn output_as_input(item: &Value) -> Option<Value> {
     }
 }
 
+/// Replace each `item_reference` in `input` by the stored item it names
+/// (an input or output item of a stored response of `project`), as an
+/// input item; an id that names none is a 400 naming `input[i].id`.
+pub fn resolve_references(
+    store: &Store,
+    project: &str,
+    input: &mut [Value],
+) -> Result<(), ApiError> {
+    for (i, item) in input.iter_mut().enumerate() {
+        if item.get("type").and_then(Value::as_str) != Some("item_reference") {
+            continue;
+        }
+        let id = item.get("id").and_then(Value::as_str).unwrap_or_default();
+        let found = referenced_item(store, project, id)?;
+        *item = found.ok_or_else(|| {
+            let shown: String = id.chars().take(64).collect();
+            ApiError::invalid(
+                format!("input[{i}].id"),
+                format!("Item with id '{shown}' not found."),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// The stored item `item_id` of `project` as an input item. The ids weir
+/// gives name their response: `{prefix}_{stem}{n}` (output) and
+/// `{prefix}_{stem}i{n}` (input), the stem being the 32 hex digits of
+/// `resp_{stem}`; other ids are not found.
+fn referenced_item(store: &Store, project: &str, item_id: &str) -> Result<Option<Value>, ApiError> {
+    let Some((_, rest)) = item_id.split_once('_') else {
+        return Ok(None);
+    };
+    let Some(stem) = rest
+        .get(..32)
+        .filter(|s| s.bytes().all(|b| b.is_ascii_hexdigit()))
+    else {
+        return Ok(None);
+    };
+    let Some(stored) = store
+        .response(project, &format!("resp_{stem}"))
+        .map_err(|e| ApiError::internal(format!("reading stored responses: {e}")))?
+    else {
+        return Ok(None);
+    };
+    let named = |items: &Value| {
+        items.as_array().and_then(|a| {
+            a.iter()
+                .find(|i| i["id"].as_str() == Some(item_id))
+                .cloned()
+        })
+    };
+    let input: Value = serde_json::from_str(&stored.input_items).unwrap_or(Value::Null);
+    if let Some(item) = named(&input) {
+        return Ok(Some(item));
+    }
+    let response: Value = serde_json::from_str(&stored.response).unwrap_or(Value::Null);
+    Ok(named(&response["output"]).and_then(|item| output_as_input(&item)))
+}
+
 /// Keep `response` (finished) with its turn's input items, each given the
 /// id and shape `GET /v1/responses/{id}/input_items` lists.
 pub fn keep(
