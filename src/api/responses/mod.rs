@@ -220,11 +220,7 @@ pub async fn retrieve_response(
         }
         return Ok(Json(running).into_response());
     }
-    let Some(stored) = stored(&state, &caller, &id).await? else {
-        return Err(state::response_not_found(&id));
-    };
-    let response: Value = serde_json::from_str(&stored.response)
-        .map_err(|e| ApiError::internal(format!("stored response {id} is unreadable: {e}")))?;
+    let response: Value = stored_json(&state, &caller, &id, |s| s.response).await?;
     if query.stream {
         let frames = replay::replay(&response, query.starting_after)?;
         return Ok((
@@ -318,11 +314,7 @@ pub async fn list_input_items(
 ) -> Result<Response, ApiError> {
     let id = params.get("response_id").cloned().unwrap_or_default();
     let page = state::ItemPage::from_query(query)?;
-    let Some(stored) = stored(&state, &caller, &id).await? else {
-        return Err(state::response_not_found(&id));
-    };
-    let items: Vec<Value> = serde_json::from_str(&stored.input_items)
-        .map_err(|e| ApiError::internal(format!("stored response {id} is unreadable: {e}")))?;
+    let items: Vec<Value> = stored_json(&state, &caller, &id, |s| s.input_items).await?;
     Ok(Json(state::item_page(items, &page)?).into_response())
 }
 
@@ -387,6 +379,21 @@ async fn stored(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(format!("reading stored responses: {e}")))
+}
+
+/// A JSON column (`column` picks it) of the stored response `id` of the
+/// caller's project, parsed; a 404 when there is none.
+async fn stored_json<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    column: fn(crate::tenancy::store::StoredResponse) -> String,
+) -> Result<T, ApiError> {
+    let Some(found) = stored(state, caller, id).await? else {
+        return Err(state::response_not_found(id));
+    };
+    serde_json::from_str(&column(found))
+        .map_err(|e| ApiError::internal(format!("stored response {id} is unreadable: {e}")))
 }
 
 /// The store responses are kept in (made on first need with `create`).

@@ -30,26 +30,10 @@ pub fn replay(stored: &Value, starting_after: Option<u64>) -> Result<String, Api
     let mut frames = encoder.open();
     let mut calls = 0;
     for item in stored["output"].as_array().into_iter().flatten() {
-        let mut delta = StreamEvent::Delta {
-            choice: 0,
-            text: String::new(),
-            reasoning: String::new(),
-            tool_calls: Vec::new(),
-            token_ids: Vec::new(),
-            logprobs: Vec::new(),
-        };
-        let StreamEvent::Delta {
-            text,
-            reasoning,
-            tool_calls,
-            ..
-        } = &mut delta
-        else {
-            unreachable!("made as a delta above");
-        };
+        let (mut text, mut reasoning, mut tool_calls) = (String::new(), String::new(), Vec::new());
         match item["type"].as_str() {
-            Some("reasoning") => *reasoning = parts_text(&item["content"]),
-            Some("message") => *text = parts_text(&item["content"]),
+            Some("reasoning") => reasoning = parts_text(&item["content"]),
+            Some("message") => text = parts_text(&item["content"]),
             Some("function_call") => {
                 let field = |k: &str| item[k].as_str().unwrap_or_default().to_string();
                 tool_calls.push(ToolCallDelta {
@@ -61,6 +45,14 @@ pub fn replay(stored: &Value, starting_after: Option<u64>) -> Result<String, Api
             }
             _ => continue,
         }
+        let delta = StreamEvent::Delta {
+            choice: 0,
+            text,
+            reasoning,
+            tool_calls,
+            token_ids: Vec::new(),
+            logprobs: Vec::new(),
+        };
         frames.push_str(&encoder.event(&delta));
     }
     let reason = match stored["status"].as_str() {
