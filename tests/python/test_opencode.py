@@ -56,11 +56,11 @@ def write_script(script) -> str:
     return path
 
 
-def start_weir(script_path, *extra):
+def start_weir(script_path, *extra, env=None):
     # Fast modelled steps: a session is a few hundred tokens per turn.
     return Weir("--backend", "sim", "--sim-mode", "script", "--sim-script", script_path,
                 "--sim-decode-step-us", "200", "--sim-prefill-us-per-token", "1",
-                "--num-kv-blocks", "8192", *extra)
+                "--num-kv-blocks", "8192", *extra, env=env)
 
 
 def run_opencode(project, base, prompt, npm="@ai-sdk/openai-compatible"):
@@ -134,10 +134,7 @@ def test_opencode_over_the_responses_api(project):
         ],
         "default": "I only create greeting files.",
     })
-    server = Weir("--backend", "sim", "--sim-mode", "script", "--sim-script", script_path,
-                  "--sim-decode-step-us", "200", "--sim-prefill-us-per-token", "1",
-                  "--num-kv-blocks", "8192",
-                  env={"RUST_LOG": "info,weir::api::access_log=debug"})
+    server = start_weir(script_path, env={"RUST_LOG": "info,weir::api::access_log=debug"})
     try:
         out, status = run_opencode(project, server.base, "Please create the greeting file.",
                                    npm="@ai-sdk/openai")
