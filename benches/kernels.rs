@@ -18,6 +18,9 @@
 //! * `WEIR_BENCH_DECODE_ONLY=1` prints only the probe, the decode step and
 //!   attention.
 //! * `WEIR_BENCH_ATTENTION_ONLY=1` prints only attention.
+//! * `WEIR_BENCH_QUANT_ONLY=1` prints only the probe and the quantized
+//!   matmuls (bf16 beside Q8_0 and Q4_K on the Llama-3.2-1B shape, whose
+//!   widths are multiples of 256 as Q4_K needs).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -155,6 +158,10 @@ fn summary() {
     }
     let bw = read_bandwidth_gbs();
     println!("memory read bandwidth (multi-threaded, 1 GiB): {bw:.1} GB/s");
+    if std::env::var_os("WEIR_BENCH_QUANT_ONLY").is_some() {
+        quant_summary(bw);
+        return;
+    }
     if std::env::var_os("WEIR_BENCH_DECODE_ONLY").is_none() {
         matmul_summary(bw);
     }
@@ -201,6 +208,52 @@ fn attention_shape_summary(name: &str, shape: (usize, usize, usize, usize)) {
             med * 1e3,
             flops / med / 1e9
         );
+    }
+}
+
+/// (name, k, n) of the Llama-3.2-1B linear layers (hidden 2048).
+const SHAPES_1B: [(&str, usize, usize); 4] = [
+    ("qkv", 2048, 3072),
+    ("o_proj", 2048, 2048),
+    ("gate_up", 2048, 16384),
+    ("down", 8192, 2048),
+];
+
+/// Quantized matmuls beside bf16 at the same shapes: GB/s of weights at
+/// m = 1 (against the probe), GFLOP/s (2*m*n*k) at m = 16, 64, 512.
+fn quant_summary(bw: f64) {
+    use weir::backend::cpu::qmatmul::qmatmul;
+    use weir::quant::{QuantFormat, QuantMatrix};
+    for &(name, k, n) in &SHAPES_1B {
+        let v = rand_vec(n * k, 3);
+        let w16: Vec<bf16> = v.iter().map(|&x| bf16::from_f32(x)).collect();
+        let qs = [QuantFormat::Q8_0, QuantFormat::Q4K]
+            .map(|f| QuantMatrix::quantize(f, n, k, &v).expect("whole blocks"));
+        for &m in &MS {
+            let x = rand_vec(m * k, 4);
+            let mut out = vec![0.0f32; m * n];
+            let flops = 2.0 * (m * n * k) as f64;
+            let budget = Duration::from_millis(if flops > 1e10 { 3000 } else { 700 });
+            let mut line = format!("{name:8} k={k:5} n={n:6} m={m:3}:");
+            let (med, _) = time_it(budget, || {
+                matmul(&x, m, k, WeightView::Bf16(&w16), n, &mut out)
+            });
+            let mut report = |label: &str, bytes: f64, med: f64| {
+                line += &format!(
+                    "  {label} {:7.1} us {:5.1} GB/s ({:3.0}%) {:6.1} GFLOP/s",
+                    med * 1e6,
+                    bytes / med / 1e9,
+                    100.0 * bytes / med / 1e9 / bw,
+                    flops / med / 1e9
+                );
+            };
+            report("bf16", (n * k * 2) as f64, med);
+            for q in &qs {
+                let (med, _) = time_it(budget, || qmatmul(&x, m, q, &mut out));
+                report(q.format().name(), q.bytes().len() as f64, med);
+            }
+            println!("{line}");
+        }
     }
 }
 
@@ -360,8 +413,13 @@ fn decode_step_summary(bw: f64) {
 
 fn main() {
     summary();
-    if std::env::var_os("WEIR_BENCH_SUMMARY_ONLY").is_some()
-        || std::env::var_os("WEIR_BENCH_ATTENTION_ONLY").is_some()
+    if [
+        "WEIR_BENCH_SUMMARY_ONLY",
+        "WEIR_BENCH_ATTENTION_ONLY",
+        "WEIR_BENCH_QUANT_ONLY",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some())
     {
         return;
     }

@@ -23,6 +23,7 @@ pub mod engine;
 pub mod metrics;
 pub mod model;
 pub mod parse;
+pub mod quant;
 pub mod runner;
 pub mod runtime;
 pub mod tenancy;

@@ -7,6 +7,8 @@
 
 pub mod cpu;
 
+use crate::quant::{QuantFormat, QuantMatrix};
+
 /// Errors a runner can hit while computing a step (all are server faults).
 /// Every op returns one instead of panicking, so a failed step fails only
 /// its own sequences and the engine keeps serving.
@@ -63,6 +65,8 @@ pub enum HostMatrix {
         /// Columns (input features).
         cols: usize,
     },
+    /// Block-quantized (Q8_0, Q4_K): from a GGUF file or `--quantize`.
+    Quant(QuantMatrix),
 }
 
 impl HostMatrix {
@@ -72,6 +76,40 @@ impl HostMatrix {
             HostMatrix::F32 { rows, cols, .. }
             | HostMatrix::Bf16 { rows, cols, .. }
             | HostMatrix::F16 { rows, cols, .. } => (*rows, *cols),
+            HostMatrix::Quant(q) => q.shape(),
+        }
+    }
+
+    /// Quantizes a float matrix to `format` (or to the fallback
+    /// [`QuantFormat::for_cols`] picks for its width); a matrix no format
+    /// fits, or one already quantized, is returned as it is.
+    pub fn quantized(self, format: QuantFormat) -> HostMatrix {
+        let (rows, cols) = self.shape();
+        let Some(format) = format.for_cols(cols) else {
+            return self;
+        };
+        let q = match &self {
+            HostMatrix::Quant(_) => return self,
+            HostMatrix::F32 { data, .. } => QuantMatrix::quantize(format, rows, cols, data),
+            HostMatrix::Bf16 { data, .. } => {
+                QuantMatrix::quantize_rows(format, rows, cols, |r, out| {
+                    for (o, v) in out.iter_mut().zip(&data[r * cols..]) {
+                        *o = v.to_f32();
+                    }
+                })
+            }
+            HostMatrix::F16 { data, .. } => {
+                QuantMatrix::quantize_rows(format, rows, cols, |r, out| {
+                    for (o, v) in out.iter_mut().zip(&data[r * cols..]) {
+                        *o = v.to_f32();
+                    }
+                })
+            }
+        };
+        match q {
+            Ok(q) => HostMatrix::Quant(q),
+            // Unreachable: `for_cols` picked a format the width divides.
+            Err(_) => self,
         }
     }
 
@@ -96,6 +134,16 @@ impl HostMatrix {
             }};
         }
         match &parts[0] {
+            HostMatrix::Quant(_) => {
+                let qs = parts
+                    .into_iter()
+                    .map(|p| match p {
+                        HostMatrix::Quant(q) => Some(q),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                QuantMatrix::vstack(qs).map(HostMatrix::Quant)
+            }
             HostMatrix::F32 { .. } => stack!(F32),
             HostMatrix::Bf16 { .. } => stack!(Bf16),
             HostMatrix::F16 { .. } => stack!(F16),
@@ -108,6 +156,7 @@ impl HostMatrix {
             HostMatrix::F32 { data, .. } => data.len() * 4,
             HostMatrix::Bf16 { data, .. } => data.len() * 2,
             HostMatrix::F16 { data, .. } => data.len() * 2,
+            HostMatrix::Quant(q) => q.bytes().len(),
         }
     }
 }

@@ -25,6 +25,7 @@ use super::config::ModelConfig;
 use super::weights::WeightStore;
 use super::ModelError;
 use crate::backend::{AttnSeqInfo, AttnShape, Backend, BackendError, HostMatrix};
+use crate::quant::QuantFormat;
 use crate::runner::{ForwardSeq, Logits, ModelRunner};
 
 struct Layer<B: Backend> {
@@ -108,6 +109,15 @@ pub fn kv_bytes_per_block(cfg: &ModelConfig, block_size: usize) -> usize {
     2 * cfg.num_layers * cfg.num_kv_heads * cfg.head_dim * block_size * std::mem::size_of::<f32>()
 }
 
+/// How weights are prepared at load.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadOptions {
+    /// Quantize every weight matrix to this format (`--quantize`); a
+    /// matrix whose width the format's block does not divide falls back
+    /// as [`QuantFormat::for_cols`] says.
+    pub quantize: Option<QuantFormat>,
+}
+
 impl<B: Backend> Decoder<B> {
     /// Load weights from `dir` onto `backend` and allocate a KV cache of
     /// `num_blocks` blocks of `block_size` tokens.
@@ -118,7 +128,30 @@ impl<B: Backend> Decoder<B> {
         num_blocks: usize,
         block_size: usize,
     ) -> Result<Self, ModelError> {
+        Self::load_with(
+            backend,
+            dir,
+            cfg,
+            num_blocks,
+            block_size,
+            &LoadOptions::default(),
+        )
+    }
+
+    /// [`Decoder::load`] with the weights prepared as `opts` says.
+    pub fn load_with(
+        backend: B,
+        dir: &Path,
+        cfg: ModelConfig,
+        num_blocks: usize,
+        block_size: usize,
+        opts: &LoadOptions,
+    ) -> Result<Self, ModelError> {
         let store = WeightStore::open(dir)?;
+        let prep = |m: HostMatrix| match opts.quantize {
+            Some(f) => m.quantized(f),
+            None => m,
+        };
         let h = cfg.hidden_size;
         let q_dim = cfg.num_heads * cfg.head_dim;
         let kv_dim = cfg.num_kv_heads * cfg.head_dim;
@@ -183,34 +216,38 @@ impl<B: Backend> Decoder<B> {
                 post_norm: backend.upload_vector(
                     store.vector(&format!("{p}.post_attention_layernorm.weight"), h)?,
                 )?,
-                qkv: backend.upload_matrix(qkv)?,
+                qkv: backend.upload_matrix(prep(qkv))?,
                 qkv_bias,
-                o: backend.upload_matrix(store.matrix(
+                o: backend.upload_matrix(prep(store.matrix(
                     &format!("{attn}.o_proj.weight"),
                     h,
                     q_dim,
-                )?)?,
+                )?))?,
                 o_bias,
                 q_norm,
                 k_norm,
-                gate_up: backend.upload_matrix(gate_up)?,
-                down: backend.upload_matrix(store.matrix(
+                gate_up: backend.upload_matrix(prep(gate_up))?,
+                down: backend.upload_matrix(prep(store.matrix(
                     &format!("{p}.mlp.down_proj.weight"),
                     h,
                     inter,
-                )?)?,
+                )?))?,
                 kv: backend.alloc_kv(num_blocks * block_size, kv_dim)?,
             });
         }
-        let embed = backend.upload_matrix(store.matrix(
+        let embed = backend.upload_matrix(prep(store.matrix(
             "model.embed_tokens.weight",
             cfg.vocab_size,
             h,
-        )?)?;
+        )?))?;
         let lm_head = if cfg.tie_word_embeddings || !store.contains("lm_head.weight") {
             None
         } else {
-            Some(backend.upload_matrix(store.matrix("lm_head.weight", cfg.vocab_size, h)?)?)
+            Some(backend.upload_matrix(prep(store.matrix(
+                "lm_head.weight",
+                cfg.vocab_size,
+                h,
+            )?))?)
         };
         let final_norm = backend.upload_vector(store.vector("model.norm.weight", h)?)?;
         let (inv_freq, rope_scale) = cfg.rope_inv_freq();

@@ -33,8 +33,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::quant::QuantFormat;
 use crate::runner::sim::SimSpeed;
-use crate::runtime::{EngineConfig, RunnerKind};
+use crate::runtime::{EngineConfig, LoadOptions, RunnerKind};
 
 /// Why `weir.toml` is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,8 @@ pub struct ModelEntry {
     pub path: Option<PathBuf>,
     /// `cpu` (default) or `sim`.
     pub backend: Option<String>,
+    /// Quantize the weights at load (`q8_0`, `q4_k`; as `--quantize`).
+    pub quantize: Option<String>,
     /// Context window.
     pub max_model_len: Option<usize>,
     /// KV cache size in GiB.
@@ -212,6 +215,13 @@ impl Deployment {
                     )));
                 }
             }
+            if let Some(q) = &m.quantize {
+                if QuantFormat::parse(q).is_none() {
+                    return Err(invalid(format!(
+                        "models[{i}].quantize `{q}`: expected `q8_0` or `q4_k`"
+                    )));
+                }
+            }
         }
         for (i, p) in d.projects.iter().enumerate() {
             for (j, e) in p.endpoints.iter().enumerate() {
@@ -258,7 +268,16 @@ impl Deployment {
                             },
                         }
                     }
-                    _ => RunnerKind::Cpu,
+                    _ => {
+                        let mut opts = match &base.runner {
+                            RunnerKind::Cpu(opts) => opts.clone(),
+                            _ => LoadOptions::default(),
+                        };
+                        if let Some(q) = m.quantize.as_deref().and_then(QuantFormat::parse) {
+                            opts.quantize = Some(q);
+                        }
+                        RunnerKind::Cpu(opts)
+                    }
                 };
                 EngineConfig {
                     model: m.path.clone(),
@@ -321,7 +340,7 @@ weight = 2
         EngineConfig {
             model: None,
             served_model_name: None,
-            runner: RunnerKind::Cpu,
+            runner: RunnerKind::Cpu(Default::default()),
             kv_cache_gib: None,
             num_kv_blocks: Some(64),
             block_size: 16,
@@ -344,7 +363,7 @@ weight = 2
         let engines = d.engine_configs(&base());
         assert_eq!(engines.len(), 2);
         assert_eq!(engines[0].served_model_name.as_deref(), Some("demo"));
-        assert!(matches!(engines[0].runner, RunnerKind::Cpu));
+        assert!(matches!(engines[0].runner, RunnerKind::Cpu(_)));
         match &engines[1].runner {
             RunnerKind::Sim { speed, .. } => assert_eq!(speed.decode_step_us, 500.0),
             _ => panic!("the second model runs on the sim"),

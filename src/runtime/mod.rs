@@ -28,4 +28,6 @@ pub mod stream_actor;
 
 pub use handle::{EngineError, EngineHandle};
 pub use limits::ServingLimits;
-pub use start::{start, EngineConfig, RunnerFactory, RunnerKind, RunnerSpec, StartError};
+pub use start::{
+    start, EngineConfig, LoadOptions, RunnerFactory, RunnerKind, RunnerSpec, StartError,
+};

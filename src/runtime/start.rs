@@ -10,6 +10,7 @@ use crate::backend::cpu::CpuBackend;
 use crate::engine::sched::SchedulerConfig;
 use crate::metrics::Metrics;
 use crate::model::decoder::kv_bytes_per_block;
+pub use crate::model::decoder::LoadOptions;
 use crate::model::{Decoder, ModelConfig, ModelError};
 use crate::parse::{OutputFormats, ReasoningFormat, ToolFormat};
 use crate::runner::sim::{SimMode, SimRunner, SimScript, SimSpeed};
@@ -22,7 +23,7 @@ use crate::tokenize::Tokenizer;
 #[derive(Clone, Debug, PartialEq)]
 pub enum RunnerKind {
     /// Real arithmetic on the CPU.
-    Cpu,
+    Cpu(LoadOptions),
     /// No arithmetic: scripted, echoed or random tokens at a modelled speed.
     Sim {
         /// `echo`, `random` or `script`.
@@ -320,12 +321,13 @@ async fn build_runner(
     num_blocks: usize,
 ) -> Result<Box<dyn ModelRunner>, StartError> {
     match &cfg.runner {
-        RunnerKind::Cpu => {
+        RunnerKind::Cpu(opts) => {
             let dir = dir.to_path_buf();
             let mc = model_cfg.clone();
             let block_size = cfg.block_size;
+            let opts = opts.clone();
             let dec = tokio::task::spawn_blocking(move || {
-                Decoder::load(CpuBackend, &dir, mc, num_blocks, block_size)
+                Decoder::load_with(CpuBackend, &dir, mc, num_blocks, block_size, &opts)
             })
             .await
             .map_err(|e| StartError::Runtime(e.to_string()))??;

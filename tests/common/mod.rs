@@ -33,7 +33,7 @@ pub fn config(model: Option<PathBuf>) -> EngineConfig {
     EngineConfig {
         model,
         served_model_name: None,
-        runner: RunnerKind::Cpu,
+        runner: RunnerKind::Cpu(Default::default()),
         kv_cache_gib: None,
         num_kv_blocks: Some(512),
         block_size: 16,

@@ -319,7 +319,7 @@ const PAR_MIN_MACS: usize = 1 << 17;
 /// each, in parallel on the current rayon pool when the problem is big
 /// enough. `x_row_bytes` sizes the m blocks (x rows of one block should stay
 /// in L2). Block edges are multiples of 4, except at `m` and `n`.
-fn for_each_block(
+pub(crate) fn for_each_block(
     m: usize,
     n: usize,
     k: usize,

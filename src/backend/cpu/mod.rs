@@ -7,6 +7,7 @@
 pub mod attention;
 pub mod matmul;
 pub mod ops;
+pub mod qmatmul;
 pub mod sample;
 #[cfg(test)]
 mod test_isas;
@@ -14,6 +15,7 @@ mod test_isas;
 use self::attention::AttnSeq;
 use self::matmul::WeightView;
 use super::{AttnSeqInfo, AttnShape, Backend, BackendError, HostMatrix};
+use crate::quant::QuantMatrix;
 
 /// The CPU implementation of [`Backend`].
 #[derive(Debug, Default, Clone, Copy)]
@@ -25,11 +27,13 @@ pub struct CpuKvLayer {
     v: Vec<f32>,
 }
 
-fn view(m: &HostMatrix) -> (WeightView<'_>, usize, usize) {
+/// A float matrix as the dense kernels see it; `Err` holds a quantized one.
+fn view(m: &HostMatrix) -> Result<(WeightView<'_>, usize, usize), &QuantMatrix> {
     match m {
-        HostMatrix::F32 { data, rows, cols } => (WeightView::F32(data), *rows, *cols),
-        HostMatrix::Bf16 { data, rows, cols } => (WeightView::Bf16(data), *rows, *cols),
-        HostMatrix::F16 { data, rows, cols } => (WeightView::F16(data), *rows, *cols),
+        HostMatrix::F32 { data, rows, cols } => Ok((WeightView::F32(data), *rows, *cols)),
+        HostMatrix::Bf16 { data, rows, cols } => Ok((WeightView::Bf16(data), *rows, *cols)),
+        HostMatrix::F16 { data, rows, cols } => Ok((WeightView::F16(data), *rows, *cols)),
+        HostMatrix::Quant(q) => Err(q),
     }
 }
 
@@ -84,14 +88,21 @@ impl Backend for CpuBackend {
         ids: &[u32],
         out: &mut Vec<f32>,
     ) -> Result<(), BackendError> {
-        let (w, vocab, dim) = view(table);
+        let (vocab, dim) = table.shape();
         if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab) {
             return Err(BackendError::InvalidStep(format!(
                 "embedding: token id {id} outside the table's {vocab} rows"
             )));
         }
         let out = rows_mut("embedding", "out", out, ids.len() * dim)?;
-        ops::embedding_gather(w, dim, ids, out);
+        match view(table) {
+            Ok((w, _, _)) => ops::embedding_gather(w, dim, ids, out),
+            Err(q) => {
+                for (o, &id) in out.chunks_exact_mut(dim.max(1)).zip(ids) {
+                    q.dequantize_row(id as usize, o);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -102,10 +113,13 @@ impl Backend for CpuBackend {
         w: &HostMatrix,
         out: &mut Vec<f32>,
     ) -> Result<(), BackendError> {
-        let (w, n, k) = view(w);
+        let (n, k) = w.shape();
         let x = rows("matmul", "x", x, m * k)?;
         let out = rows_mut("matmul", "out", out, m * n)?;
-        matmul::matmul(x, m, k, w, n, out);
+        match view(w) {
+            Ok((w, _, _)) => matmul::matmul(x, m, k, w, n, out),
+            Err(q) => qmatmul::qmatmul(x, m, q, out),
+        }
         Ok(())
     }
 

@@ -16,7 +16,8 @@ use weir::engine::request::{GenerateRequest, Prompt, SamplingParams, StreamEvent
 use weir::runtime::EngineHandle;
 
 use clap::Args;
-use weir::runtime::{EngineConfig, RunnerKind};
+use weir::quant::QuantFormat;
+use weir::runtime::{EngineConfig, LoadOptions, RunnerKind};
 
 use crate::{async_runtime, default_cache_dir};
 
@@ -48,6 +49,9 @@ pub struct BenchArgs {
     /// KV cache size in GiB.
     #[arg(long, default_value_t = 2.0)]
     kv_cache_gib: f64,
+    /// Quantize the weights at load (`q8_0`, `q4_k`), as `weir serve --quantize`.
+    #[arg(long, value_name = "FORMAT")]
+    quantize: Option<String>,
     /// Where the generated model goes (default: $XDG_CACHE_HOME/weir or ~/.cache/weir).
     #[arg(long, env = "WEIR_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -57,7 +61,10 @@ pub struct BenchArgs {
 pub fn run(args: BenchArgs) -> Result<(), String> {
     let cache = args.cache_dir.unwrap_or_else(default_cache_dir);
     if args.workload == "agent" {
-        return bench_agent(args.model, cache, args.sessions, args.turns);
+        let opts = LoadOptions {
+            quantize: crate::serve::quantize_flag(args.quantize.as_deref())?,
+        };
+        return bench_agent(args.model, cache, args.sessions, args.turns, opts);
     }
     if args.workload != "throughput" {
         return Err(format!(
@@ -80,19 +87,26 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             d
         }
     };
+    let quantize = crate::serve::quantize_flag(args.quantize.as_deref())?;
     // Bytes a decode step streams: every weight once (tied embeddings are
     // read once, as the output projection).
-    let weight_bytes: u64 = std::fs::read_dir(&dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".safetensors"))
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum();
+    let weight_bytes: u64 = match quantize {
+        None => std::fs::read_dir(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".safetensors"))
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum(),
+        Some(format) => {
+            let mc = weir::model::ModelConfig::from_dir(&dir).map_err(|e| e.to_string())?;
+            quantized_bytes(&mc, format)
+        }
+    };
     let cfg = EngineConfig {
         model: Some(dir.clone()),
         served_model_name: None,
-        runner: RunnerKind::Cpu,
+        runner: RunnerKind::Cpu(LoadOptions { quantize }),
         kv_cache_gib: Some(args.kv_cache_gib),
         num_kv_blocks: None,
         block_size: 16,
@@ -131,6 +145,7 @@ fn bench_agent(
     cache: PathBuf,
     sessions: usize,
     turns: usize,
+    opts: LoadOptions,
 ) -> Result<(), String> {
     let rt = async_runtime()?;
     rt.block_on(async move {
@@ -139,7 +154,7 @@ fn bench_agent(
             let cfg = EngineConfig {
                 model: model.clone(),
                 served_model_name: None,
-                runner: RunnerKind::Cpu,
+                runner: RunnerKind::Cpu(opts.clone()),
                 kv_cache_gib: Some(1.0),
                 num_kv_blocks: None,
                 block_size: 16,
@@ -254,6 +269,21 @@ pub fn read_bandwidth_gbs(bytes: usize) -> f64 {
         best = best.max(bytes as f64 / dt / 1e9);
     }
     best
+}
+
+/// Bytes of a decode step's matrices once quantized to `format` (each
+/// matrix in the format [`QuantFormat::for_cols`] gives its width).
+fn quantized_bytes(mc: &weir::model::ModelConfig, format: QuantFormat) -> u64 {
+    let (h, inter) = (mc.hidden_size, mc.intermediate_size);
+    let (q, kv) = (mc.num_heads * mc.head_dim, mc.num_kv_heads * mc.head_dim);
+    let bytes = |rows: usize, cols: usize| -> usize {
+        match format.for_cols(cols) {
+            Some(f) => rows * cols / f.block_len() * f.block_bytes(),
+            None => rows * cols * 2,
+        }
+    };
+    let layer = bytes(q + 2 * kv, h) + bytes(h, q) + bytes(2 * inter, h) + bytes(h, inter);
+    (mc.num_layers * layer + bytes(mc.vocab_size, h)) as u64
 }
 
 /// Run the benchmark and print a report. `weight_bytes` is the bytes one

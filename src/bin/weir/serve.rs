@@ -8,9 +8,10 @@ use std::time::Duration;
 use clap::Args;
 use weir::api::responses::retention::{self, Retention};
 use weir::api::AppState;
+use weir::quant::QuantFormat;
 use weir::runner::sim::SimSpeed;
 use weir::runtime::deployment::Deployment;
-use weir::runtime::{EngineConfig, RunnerKind, ServingLimits};
+use weir::runtime::{EngineConfig, LoadOptions, RunnerKind, ServingLimits};
 use weir::tenancy::service::Tenancy;
 
 use crate::{async_runtime, default_cache_dir};
@@ -42,6 +43,11 @@ pub struct ServeArgs {
     /// `cpu` (real arithmetic) or `sim` (no arithmetic; for load and client tests).
     #[arg(long, default_value = "cpu")]
     backend: String,
+    /// Quantize the weights at load: `q8_0` (8.5 bits a weight) or `q4_k`
+    /// (4.5; matrices whose width is not a multiple of 256 get q8_0, as
+    /// llama.cpp falls back). Decode reads half or a quarter of bf16's bytes.
+    #[arg(long, value_name = "FORMAT")]
+    quantize: Option<String>,
     /// KV cache size in GiB (default: a quarter of free memory, 256 MiB..8 GiB).
     #[arg(long)]
     kv_cache_gib: Option<f64>,
@@ -136,6 +142,15 @@ fn seconds(name: &str, s: f64) -> Result<Duration, String> {
     Duration::try_from_secs_f64(s).map_err(|_| format!("{name}: {s} is not a number of seconds"))
 }
 
+/// The `--quantize` flag's format.
+pub(crate) fn quantize_flag(v: Option<&str>) -> Result<Option<QuantFormat>, String> {
+    v.map(|s| {
+        QuantFormat::parse(s)
+            .ok_or_else(|| format!("--quantize: unknown format `{s}` (q8_0, q4_k)"))
+    })
+    .transpose()
+}
+
 /// Runs `weir serve` to completion.
 pub fn run(args: ServeArgs) -> Result<(), String> {
     if let Some(n) = args.threads {
@@ -145,7 +160,9 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             .map_err(|e| format!("--threads: {e}"))?;
     }
     let runner = match args.backend.as_str() {
-        "cpu" => RunnerKind::Cpu,
+        "cpu" => RunnerKind::Cpu(LoadOptions {
+            quantize: quantize_flag(args.quantize.as_deref())?,
+        }),
         "sim" => RunnerKind::Sim {
             mode: args.sim_mode.clone(),
             script: args.sim_script.clone(),

@@ -1,0 +1,170 @@
+use super::*;
+use crate::backend::cpu::test_isas;
+
+fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// A matrix with rows of different magnitudes (and one all-zero row), so
+/// scales differ from block to block.
+fn weights(format: QuantFormat, n: usize, k: usize, seed: u64) -> QuantMatrix {
+    let mut v = rand_vec(n * k, seed);
+    for (r, row) in v.chunks_exact_mut(k).enumerate() {
+        let g = match r % 5 {
+            0 => 0.02,
+            1 => 1.0,
+            2 => 7.5,
+            3 if r == 3 => 0.0,
+            _ => 0.3,
+        };
+        row.iter_mut().for_each(|x| *x *= g);
+    }
+    QuantMatrix::quantize(format, n, k, &v).unwrap()
+}
+
+const CASES: [(QuantFormat, usize); 5] = [
+    (QuantFormat::Q8_0, 32),
+    (QuantFormat::Q8_0, 96),
+    (QuantFormat::Q8_0, 896),
+    (QuantFormat::Q4K, 256),
+    (QuantFormat::Q4K, 768),
+];
+
+/// Every ISA gives the scalar reference's bits, at ragged m and n.
+#[test]
+fn every_isa_matches_the_scalar_reference_bit_for_bit() {
+    for (format, k) in CASES {
+        for (m, n) in [(1, 1), (1, 7), (2, 5), (3, 13), (5, 4), (9, 33)] {
+            let w = weights(format, n, k, 11);
+            let x = rand_vec(m * k, 5);
+            let mut want = vec![0.0; m * n];
+            qmatmul_with_isa(Isa::Scalar, &x, m, &w, &mut want);
+            for isa in test_isas::all() {
+                let mut got = vec![f32::NAN; m * n];
+                qmatmul_with_isa(isa, &x, m, &w, &mut got);
+                for (e, (g, r)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(
+                        g.to_bits(),
+                        r.to_bits(),
+                        "{format:?} {isa:?} m={m} n={n} k={k} elem {e}: {g} vs {r}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The result is the product with the dequantized weights, up to the
+/// activations' 8-bit quantization: within 1% of `sum |x| |w|`.
+#[test]
+fn close_to_the_dequantized_product() {
+    for (format, k) in CASES {
+        let (m, n) = (3, 10);
+        let w = weights(format, n, k, 3);
+        let wd = w.dequantize();
+        let x = rand_vec(m * k, 8);
+        let mut got = vec![0.0; m * n];
+        qmatmul(&x, m, &w, &mut got);
+        for i in 0..m {
+            for j in 0..n {
+                let (mut exact, mut mag) = (0.0f64, 0.0f64);
+                for t in 0..k {
+                    let (a, b) = (x[i * k + t] as f64, wd[j * k + t] as f64);
+                    exact += a * b;
+                    mag += (a * b).abs();
+                }
+                let err = (got[i * n + j] as f64 - exact).abs();
+                assert!(
+                    err <= 0.01 * mag + 1e-6,
+                    "{format:?} ({i},{j}): {} vs {exact} (mag {mag})",
+                    got[i * n + j]
+                );
+            }
+        }
+    }
+}
+
+/// Batch invariance: a row alone and inside batches of 1..=40 rows, on one
+/// or three threads, gives the same bits.
+#[test]
+fn batch_invariant_bits() {
+    for (format, k) in [(QuantFormat::Q8_0, 896), (QuantFormat::Q4K, 512)] {
+        let n = 70;
+        let w = weights(format, n, k, 21);
+        let x = rand_vec(40 * k, 2);
+        for isa in test_isas::all() {
+            let mut alone = vec![0.0; n];
+            qmatmul_with_isa(isa, &x[..k], 1, &w, &mut alone);
+            for threads in [1, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                for m in [1, 2, 3, 8, 17, 40] {
+                    let mut out = vec![0.0; m * n];
+                    pool.install(|| qmatmul_with_isa(isa, &x[..m * k], m, &w, &mut out));
+                    for j in 0..n {
+                        assert_eq!(
+                            out[j].to_bits(),
+                            alone[j].to_bits(),
+                            "{format:?} {isa:?} m={m} t={threads} j={j}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn zero_activations_give_zero() {
+    for (format, k) in CASES {
+        let w = weights(format, 6, k, 4);
+        let mut out = vec![f32::NAN; 2 * 6];
+        qmatmul(&vec![0.0; 2 * k], 2, &w, &mut out);
+        assert!(out.iter().all(|&v| v == 0.0), "{format:?}: {out:?}");
+    }
+}
+
+#[test]
+fn word_mask_unpacking_equals_scale_min() {
+    let bytes: Vec<u8> = rand_vec(12 * 50, 9)
+        .iter()
+        .map(|v| (v.to_bits() >> 3) as u8)
+        .collect();
+    for p in bytes.chunks_exact(12) {
+        let (sc, m) = unpack_q4_k_scales(p);
+        for j in 0..8 {
+            assert_eq!(
+                (sc[j], m[j]),
+                q4_k::scale_min(j, p),
+                "sub-block {j} of {p:?}"
+            );
+        }
+    }
+}
+
+/// A weight of -128 (never made by our quantizer, legal in a GGUF file) is
+/// still multiplied exactly.
+#[test]
+fn q8_0_minus_128_is_exact() {
+    let mut bytes = vec![0u8; 34];
+    bytes[..2].copy_from_slice(&half::f16::ONE.to_bits().to_le_bytes());
+    bytes[2] = (-128i8) as u8;
+    let w = QuantMatrix::from_bytes(QuantFormat::Q8_0, 1, 32, bytes).unwrap();
+    let mut x = vec![0.0f32; 32];
+    x[0] = -1.0;
+    for isa in test_isas::all() {
+        let mut out = [0.0f32];
+        qmatmul_with_isa(isa, &x, 1, &w, &mut out);
+        assert_eq!(out[0], 128.0, "{isa:?}");
+    }
+}
