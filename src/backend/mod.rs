@@ -150,6 +150,36 @@ impl HostMatrix {
         }
     }
 
+    /// A matrix whose row `i` is this one's row `rows[i]` (undoing a row
+    /// permutation; quantized rows move whole).
+    pub fn gather_rows(&self, rows: &[usize]) -> HostMatrix {
+        fn gather<T: Copy>(data: &[T], cols: usize, rows: &[usize]) -> Vec<T> {
+            rows.iter()
+                .flat_map(|&r| data[r * cols..(r + 1) * cols].iter().copied())
+                .collect()
+        }
+        let cols = self.shape().1;
+        let n = rows.len();
+        match self {
+            HostMatrix::F32 { data, .. } => HostMatrix::F32 {
+                data: gather(data, cols, rows),
+                rows: n,
+                cols,
+            },
+            HostMatrix::Bf16 { data, .. } => HostMatrix::Bf16 {
+                data: gather(data, cols, rows),
+                rows: n,
+                cols,
+            },
+            HostMatrix::F16 { data, .. } => HostMatrix::F16 {
+                data: gather(data, cols, rows),
+                rows: n,
+                cols,
+            },
+            HostMatrix::Quant(q) => HostMatrix::Quant(q.gather_rows(rows)),
+        }
+    }
+
     /// Bytes held.
     pub fn size_bytes(&self) -> usize {
         match self {

@@ -154,6 +154,21 @@ impl ModelConfig {
         Self::from_json(&v).map_err(|msg| ModelError::Config { path, msg })
     }
 
+    /// The configuration of a model path: `config.json` of a directory, or
+    /// a GGUF file's metadata read as one (the error names the key).
+    pub fn from_path(path: &Path) -> Result<Self, ModelError> {
+        if !crate::model::gguf::is_gguf(path) {
+            return Self::from_dir(path);
+        }
+        let g = crate::model::gguf::GgufFile::open(path)?;
+        let bad = |msg: String| ModelError::Config {
+            path: path.to_path_buf(),
+            msg,
+        };
+        let v = crate::model::gguf::hf::config_json(&g).map_err(bad)?;
+        Self::from_json(&v).map_err(bad)
+    }
+
     /// Parse a config.json value; the error names the field.
     pub fn from_json(v: &Value) -> Result<Self, String> {
         let arch_name = v

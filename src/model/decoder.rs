@@ -22,7 +22,9 @@
 use std::path::Path;
 
 use super::config::ModelConfig;
-use super::weights::WeightStore;
+use super::gguf::hf::GgufWeights;
+use super::gguf::GgufFile;
+use super::weights::{WeightSource, WeightStore};
 use super::ModelError;
 use crate::backend::{AttnSeqInfo, AttnShape, Backend, BackendError, HostMatrix};
 use crate::quant::QuantFormat;
@@ -138,7 +140,8 @@ impl<B: Backend> Decoder<B> {
         )
     }
 
-    /// [`Decoder::load`] with the weights prepared as `opts` says.
+    /// [`Decoder::load`] with the weights prepared as `opts` says. `dir` is
+    /// a Hugging Face directory or a `.gguf` file.
     pub fn load_with(
         backend: B,
         dir: &Path,
@@ -147,7 +150,25 @@ impl<B: Backend> Decoder<B> {
         block_size: usize,
         opts: &LoadOptions,
     ) -> Result<Self, ModelError> {
+        if crate::model::gguf::is_gguf(dir) {
+            let file = GgufFile::open(dir)?;
+            let store = GgufWeights::new(&file, cfg.head_dim);
+            return Self::load_from(backend, &store, dir, cfg, num_blocks, block_size, opts);
+        }
         let store = WeightStore::open(dir)?;
+        Self::load_from(backend, &store, dir, cfg, num_blocks, block_size, opts)
+    }
+
+    /// [`Decoder::load_with`] from an open checkpoint (`dir` for errors).
+    fn load_from(
+        backend: B,
+        store: &dyn WeightSource,
+        dir: &Path,
+        cfg: ModelConfig,
+        num_blocks: usize,
+        block_size: usize,
+        opts: &LoadOptions,
+    ) -> Result<Self, ModelError> {
         let prep = |m: HostMatrix| match opts.quantize {
             Some(f) => m.quantized(f),
             None => m,

@@ -65,6 +65,23 @@ impl Qwen2Shape {
         }
     }
 
+    /// Llama-3.2-1B's matrix shapes (hidden 2048, 16 layers, 32 / 8 heads,
+    /// MLP 8192, vocabulary 128256 tied; about 1.24B parameters) in the
+    /// Qwen2 layout: every width a multiple of 256, so `--quantize q4_k`
+    /// quantizes every matrix to Q4_K (benchmarks).
+    pub fn llama_3_2_1b() -> Self {
+        Self {
+            hidden_size: 2048,
+            intermediate_size: 8192,
+            num_layers: 16,
+            num_heads: 32,
+            num_kv_heads: 8,
+            vocab_size: 128256,
+            max_position_embeddings: 32768,
+            tie_word_embeddings: true,
+        }
+    }
+
     /// Qwen2-0.5B's shape (for benchmarks; about 494M parameters).
     pub fn qwen2_0_5b() -> Self {
         Self {

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod decoder;
 pub mod demo;
+pub mod gguf;
 pub mod weights;
 
 use std::path::PathBuf;

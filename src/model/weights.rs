@@ -24,6 +24,32 @@ struct Shard {
     meta: Metadata,
 }
 
+/// Where the decoder reads its tensors, by their Hugging Face names: a
+/// safetensors checkpoint ([`WeightStore`]) or a GGUF file
+/// ([`crate::model::gguf::hf::GgufWeights`]).
+pub trait WeightSource {
+    /// A matrix `[rows, cols]` in its stored type.
+    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<HostMatrix, ModelError>;
+    /// A vector of `len` values as f32.
+    fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>, ModelError>;
+    /// Whether the checkpoint has this tensor.
+    fn contains(&self, name: &str) -> bool;
+}
+
+impl WeightSource for WeightStore {
+    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<HostMatrix, ModelError> {
+        WeightStore::matrix(self, name, rows, cols)
+    }
+
+    fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
+        WeightStore::vector(self, name, len)
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        WeightStore::contains(self, name)
+    }
+}
+
 /// Every tensor of a checkpoint, by name.
 pub struct WeightStore {
     shards: Vec<Shard>,

@@ -243,6 +243,20 @@ impl QuantMatrix {
         out
     }
 
+    /// A matrix whose row `i` is this one's row `rows[i]`.
+    pub fn gather_rows(&self, rows: &[usize]) -> QuantMatrix {
+        let mut data = Vec::with_capacity(rows.len() * self.row_bytes());
+        for &r in rows {
+            data.extend_from_slice(self.row(r));
+        }
+        QuantMatrix {
+            format: self.format,
+            rows: rows.len(),
+            cols: self.cols,
+            data,
+        }
+    }
+
     /// Stacks matrices of one format and width (fused q/k/v, gate/up).
     pub fn vstack(parts: Vec<QuantMatrix>) -> Option<QuantMatrix> {
         let first = parts.first()?;

@@ -180,13 +180,18 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
         if cfg.model.is_none() {
             crate::model::demo::DEMO_MODEL_NAME.to_string()
         } else {
-            dir.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
+            // A GGUF file is named without its extension.
+            let n = if crate::model::gguf::is_gguf(&dir) {
+                dir.file_stem()
+            } else {
+                dir.file_name()
+            };
+            n.map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "model".into())
         }
     });
-    let model_cfg = ModelConfig::from_dir(&dir)?;
-    let mut tokenizer = Tokenizer::from_dir(&dir)?;
+    let model_cfg = ModelConfig::from_path(&dir)?;
+    let mut tokenizer = load_tokenizer(&dir)?;
     if let Some((path, source)) = chat_template {
         tokenizer
             .replace_chat_template(&source)
@@ -265,6 +270,37 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
     let warm = handle.clone();
     tokio::task::spawn_blocking(move || warm.inner.guidance.warm());
     Ok(handle)
+}
+
+/// The tokenizer of a model path. A GGUF file's tokenizer is not built
+/// from its metadata yet: the Hugging Face tokenizer files must sit beside
+/// it (vLLM asks the same, through `--tokenizer`); its chat template is
+/// used when those files carry none.
+fn load_tokenizer(path: &Path) -> Result<Tokenizer, StartError> {
+    if !crate::model::gguf::is_gguf(path) {
+        return Ok(Tokenizer::from_dir(path)?);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if !dir.join("tokenizer.json").exists() {
+        return Err(StartError::Config(format!(
+            "{}: reading a GGUF file's own tokenizer is not supported yet; put the model's \
+             tokenizer.json and tokenizer_config.json (from its Hugging Face repository) beside it",
+            path.display()
+        )));
+    }
+    let mut tokenizer = Tokenizer::from_dir(dir)?;
+    if tokenizer.chat_template().is_none() {
+        let g = crate::model::gguf::GgufFile::open(path)?;
+        if let Some(t) = g.get("tokenizer.chat_template").and_then(|v| v.as_str()) {
+            tokenizer
+                .replace_chat_template(t)
+                .map_err(|e| StartError::ChatTemplate {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                })?;
+        }
+    }
+    Ok(tokenizer)
 }
 
 /// The text of a `--chat-template` file.

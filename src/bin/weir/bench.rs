@@ -91,6 +91,9 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     // Bytes a decode step streams: every weight once (tied embeddings are
     // read once, as the output projection).
     let weight_bytes: u64 = match quantize {
+        None if weir::model::gguf::is_gguf(&dir) => std::fs::metadata(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .len(),
         None => std::fs::read_dir(&dir)
             .map_err(|e| format!("{}: {e}", dir.display()))?
             .filter_map(|e| e.ok())
@@ -99,7 +102,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             .map(|m| m.len())
             .sum(),
         Some(format) => {
-            let mc = weir::model::ModelConfig::from_dir(&dir).map_err(|e| e.to_string())?;
+            let mc = weir::model::ModelConfig::from_path(&dir).map_err(|e| e.to_string())?;
             quantized_bytes(&mc, format)
         }
     };

@@ -1,0 +1,123 @@
+"""GGUF copies of two test models, written with gguf-py (llama.cpp's own
+Python library) the way llama.cpp's `convert_hf_to_gguf.py` writes them:
+gguf-py's tensor-name map, llama.cpp's q/k row permutation for the `llama`
+architecture (`LlamaModel.permute`, copied below), 1-D tensors kept F32,
+and for `q8_0` every 2-D tensor quantized by gguf-py's Q8_0 quantizer.
+
+Writes, beside each model's tokenizer files:
+  tests/models/qwen2-bf16/qwen2-bf16.gguf         BF16 (the checkpoint's own values)
+  tests/models/qwen2-bf16/qwen2-bf16-q8_0.gguf    Q8_0
+  tests/models/llama-sharded/llama-sharded.gguf   F16 (the checkpoint's own values)
+  tests/models/llama-sharded/llama-sharded-q8_0.gguf
+
+Run from the repository root: .venv/bin/python scripts/make_gguf_models.py
+(gguf==0.19.0, numpy as in requirements-models.txt).
+"""
+import json
+import pathlib
+import struct
+
+import numpy as np
+import gguf
+from gguf import GGMLQuantizationType as T
+
+MODELS = pathlib.Path("tests/models")
+
+
+def read_safetensors(path):
+    """{name: (dtype, shape, raw little-endian bytes)} without torch."""
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = info["data_offsets"]
+        out[name] = (info["dtype"], info["shape"], raw[8 + n + a : 8 + n + b])
+    return out
+
+
+def to_f32(dtype, shape, data):
+    if dtype == "F32":
+        return np.frombuffer(data, "<f4").reshape(shape)
+    if dtype == "F16":
+        return np.frombuffer(data, "<f2").astype(np.float32).reshape(shape)
+    if dtype == "BF16":
+        bits = np.frombuffer(data, "<u2").astype(np.uint32) << 16
+        return bits.view(np.float32).reshape(shape)
+    raise ValueError(dtype)
+
+
+def permute(weights, n_head, n_head_kv):
+    # llama.cpp convert_hf_to_gguf.py, LlamaModel.permute
+    if n_head_kv is not None and n_head != n_head_kv:
+        n_head = n_head_kv
+    return (
+        weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weights.shape)
+    )
+
+
+def convert(model, outtype, out_name):
+    d = MODELS / model
+    cfg = json.loads((d / "config.json").read_text())
+    arch_name = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"}[cfg["architectures"][0]]
+    arch = {"llama": gguf.MODEL_ARCH.LLAMA, "qwen2": gguf.MODEL_ARCH.QWEN2}[arch_name]
+    n_layers = cfg["num_hidden_layers"]
+    names = gguf.get_tensor_name_map(arch, n_layers)
+    tensors = {}
+    for f in sorted(d.glob("*.safetensors")):
+        tensors.update(read_safetensors(f))
+    heads, kv_heads = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    rope = cfg.get("rope_parameters") or {}
+    w = gguf.GGUFWriter(str(d / out_name), arch=arch_name)
+    w.add_context_length(cfg["max_position_embeddings"])
+    w.add_embedding_length(cfg["hidden_size"])
+    w.add_block_count(n_layers)
+    w.add_feed_forward_length(cfg["intermediate_size"])
+    w.add_head_count(heads)
+    w.add_head_count_kv(kv_heads)
+    w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+    w.add_rope_freq_base(rope.get("rope_theta", cfg.get("rope_theta", 10000.0)))
+    if "head_dim" in cfg:
+        w.add_key_length(cfg["head_dim"])
+        w.add_value_length(cfg["head_dim"])
+    w.add_vocab_size(cfg["vocab_size"])
+    w.add_bos_token_id(cfg["bos_token_id"])
+    w.add_eos_token_id(cfg["eos_token_id"])
+    for name in sorted(tensors):
+        dtype, shape, data = tensors[name]
+        gname = names.get_name(name, try_suffixes=(".weight", ".bias"))
+        if gname is None:
+            raise KeyError(name)
+        values = to_f32(dtype, shape, data)
+        if arch_name == "llama" and name.endswith(("q_proj.weight", "q_proj.bias")):
+            values = permute(values, heads, heads)
+        if arch_name == "llama" and name.endswith(("k_proj.weight", "k_proj.bias")):
+            values = permute(values, heads, kv_heads)
+        if len(shape) == 1:
+            w.add_tensor(gname, np.ascontiguousarray(values, dtype=np.float32))
+        elif outtype == "q8_0":
+            w.add_tensor(gname, gguf.quants.quantize(np.ascontiguousarray(values), T.Q8_0), raw_dtype=T.Q8_0)
+        elif dtype == "BF16":
+            w.add_tensor(gname, gguf.quants.quantize(np.ascontiguousarray(values), T.BF16), raw_dtype=T.BF16)
+        elif dtype == "F16":
+            w.add_tensor(gname, np.ascontiguousarray(values).astype(np.float16))
+        else:
+            w.add_tensor(gname, np.ascontiguousarray(values))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def main():
+    for model in ["qwen2-bf16", "llama-sharded"]:
+        convert(model, "native", f"{model}.gguf")
+        convert(model, "q8_0", f"{model}-q8_0.gguf")
+
+
+if __name__ == "__main__":
+    main()
