@@ -42,6 +42,23 @@ pub fn scale_min(j: usize, s: &[u8]) -> (u8, u8) {
     }
 }
 
+/// Packs eight 6-bit (scale, min) pairs into the 12 bytes [`scale_min`]
+/// reads.
+pub fn pack_scale_min(pairs: &[(u8, u8); 8]) -> [u8; 12] {
+    let mut p = [0u8; 12];
+    for (j, &(ls, lm)) in pairs.iter().enumerate() {
+        if j < 4 {
+            p[j] = ls;
+            p[j + 4] = lm;
+        } else {
+            p[j + 4] = (ls & 0xF) | ((lm & 0xF) << 4);
+            p[j - 4] |= (ls >> 4) << 6;
+            p[j] |= (lm >> 4) << 6;
+        }
+    }
+    p
+}
+
 /// Dequantizes super-blocks into `out`.
 pub fn dequantize_row(blocks: &[u8], out: &mut [f32]) {
     for (b, o) in blocks
@@ -167,20 +184,13 @@ pub fn quantize_row(x: &[f32], out: &mut [u8]) {
             0.0
         };
         let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
-        let packed = &mut ob[4..16];
-        packed.fill(0);
-        for j in 0..8 {
-            let ls = nearest_int(inv_scale * scales[j]).clamp(0, 63) as u8;
-            let lm = nearest_int(inv_min * mins[j]).clamp(0, 63) as u8;
-            if j < 4 {
-                packed[j] = ls;
-                packed[j + 4] = lm;
-            } else {
-                packed[j + 4] = (ls & 0xF) | ((lm & 0xF) << 4);
-                packed[j - 4] |= (ls >> 4) << 6;
-                packed[j] |= (lm >> 4) << 6;
-            }
-        }
+        let pairs: [(u8, u8); 8] = std::array::from_fn(|j| {
+            (
+                nearest_int(inv_scale * scales[j]).clamp(0, 63) as u8,
+                nearest_int(inv_min * mins[j]).clamp(0, 63) as u8,
+            )
+        });
+        ob[4..16].copy_from_slice(&pack_scale_min(&pairs));
         let d = half::f16::from_f32(max_scale / 63.0);
         let dmin = half::f16::from_f32(max_min / 63.0);
         ob[0..2].copy_from_slice(&d.to_bits().to_le_bytes());
@@ -211,23 +221,14 @@ mod tests {
 
     #[test]
     fn scales_and_mins_pack_and_unpack() {
-        // Pack 8 (scale, min) pairs as the quantizer does and read them back.
-        let pairs: Vec<(u8, u8)> = (0..8)
-            .map(|j| (63 - 7 * j as u8, 5 * j as u8 + 1))
-            .collect();
-        let mut p = [0u8; 12];
-        for (j, &(ls, lm)) in pairs.iter().enumerate() {
-            if j < 4 {
-                p[j] = ls;
-                p[j + 4] = lm;
-            } else {
-                p[j + 4] = (ls & 0xF) | ((lm & 0xF) << 4);
-                p[j - 4] |= (ls >> 4) << 6;
-                p[j] |= (lm >> 4) << 6;
+        // Every 6-bit value in every position survives packing.
+        for v in 0..64u8 {
+            let pairs: [(u8, u8); 8] =
+                std::array::from_fn(|j| ((v + 7 * j as u8) % 64, (63 - v + 5 * j as u8) % 64));
+            let p = pack_scale_min(&pairs);
+            for (j, &pair) in pairs.iter().enumerate() {
+                assert_eq!(scale_min(j, &p), pair, "sub-block {j}");
             }
-        }
-        for (j, &pair) in pairs.iter().enumerate() {
-            assert_eq!(scale_min(j, &p), pair, "sub-block {j}");
         }
     }
 

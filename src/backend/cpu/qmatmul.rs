@@ -277,12 +277,22 @@ mod x86 {
         out: SyncPtr<f32>,
         n: usize,
     ) {
+        // Prefetch (into L2) the rows ~24 KiB ahead while a weight tile is
+        // computed, in its first pass over the activations: decode streams
+        // the weights from DRAM, and the hardware prefetcher alone leaves
+        // much of the bandwidth unused (as in `matmul.rs`).
+        let ahead = (24 * 1024 / (4 * row_bytes).max(1)).clamp(1, 8) * 4;
         let mut j = j0;
         while j < j1 {
             let nr = (j1 - j).min(4);
+            let next: [*const u8; 4] = std::array::from_fn(|t| {
+                w.as_ptr()
+                    .wrapping_add((j + ahead + t).min(j1 - 1) * row_bytes)
+            });
             let mut i = i0;
             while i < i1 {
                 let mr = if i1 - i >= 2 { 2 } else { 1 };
+                let pf = if i == i0 { nr } else { 0 };
                 macro_rules! go {
                     ($mr:literal, $nr:literal) => {{
                         let xs: [XRow<'_>; $mr] = std::array::from_fn(|t| xq.row(i + t));
@@ -290,8 +300,8 @@ mod x86 {
                             &w[(j + t) * row_bytes..(j + t + 1) * row_bytes]
                         });
                         let r: [[f32; $nr]; $mr] = match format {
-                            QuantFormat::Q8_0 => tile_q8_0::<$mr, $nr>(xs, ws),
-                            QuantFormat::Q4K => tile_q4_k::<$mr, $nr>(xs, ws),
+                            QuantFormat::Q8_0 => tile_q8_0::<$mr, $nr>(xs, ws, &next[..pf]),
+                            QuantFormat::Q4K => tile_q4_k::<$mr, $nr>(xs, ws, &next[..pf]),
                         };
                         for (a, row) in r.iter().enumerate() {
                             for (b, v) in row.iter().enumerate() {
@@ -346,10 +356,18 @@ mod x86 {
     unsafe fn tile_q8_0<const MR: usize, const NR: usize>(
         xs: [XRow<'_>; MR],
         ws: [&[u8]; NR],
+        next: &[*const u8],
     ) -> [[f32; NR]; MR] {
         let blocks = ws[0].len() / q8_0::BLOCK_BYTES;
         let mut acc = [[_mm256_setzero_ps(); NR]; MR];
         for b in 0..blocks {
+            // One prefetch per 64-byte line of the rows ahead (hints: an
+            // address past the matrix is harmless).
+            if b % 2 == 0 {
+                for p in next {
+                    _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(b * q8_0::BLOCK_BYTES).cast());
+                }
+            }
             for (t, w) in ws.iter().enumerate() {
                 let p = w.as_ptr().add(b * q8_0::BLOCK_BYTES);
                 let dw = f16_at(p);
@@ -376,12 +394,19 @@ mod x86 {
     unsafe fn tile_q4_k<const MR: usize, const NR: usize>(
         xs: [XRow<'_>; MR],
         ws: [&[u8]; NR],
+        next: &[*const u8],
     ) -> [[f32; NR]; MR] {
         let blocks = ws[0].len() / q4_k::BLOCK_BYTES;
         let mut acc = [[_mm256_setzero_ps(); NR]; MR];
         let mut mins = [[0.0f32; NR]; MR];
         let low = _mm256_set1_epi8(0x0F);
         for sb in 0..blocks {
+            for p in next {
+                for line in [0, 64, 128] {
+                    let a = p.wrapping_add(sb * q4_k::BLOCK_BYTES + line);
+                    _mm_prefetch::<_MM_HINT_T1>(a.cast());
+                }
+            }
             for (t, w) in ws.iter().enumerate() {
                 let p = w.as_ptr().add(sb * q4_k::BLOCK_BYTES);
                 let d = f16_at(p);

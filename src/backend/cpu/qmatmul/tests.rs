@@ -1,17 +1,6 @@
 use super::*;
+use crate::backend::cpu::sample::rand_vec;
 use crate::backend::cpu::test_isas;
-
-fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 /// A matrix with rows of different magnitudes (and one all-zero row), so
 /// scales differ from block to block.
