@@ -2,15 +2,16 @@
 PyPI package (gguf-py, llama.cpp's own Python library), never by weir.
 
 Writes tests/data/quant/:
-  {fmt}.blocks   the blocks (bytes exactly as a GGUF file stores them)
+  {fmt}.blocks   the blocks (bytes exactly as a GGUF file stores them), for
+                 q8_0, q5_0, q4_0, q4_k, q5_k, q6_k
   {fmt}.f32      gguf-py's dequantization of them, little-endian f32
   q8_0.src.f32   the f32 values gguf-py quantized into q8_0.blocks
 and tests/data/gguf/tiny.gguf, written by gguf-py's GGUFWriter: metadata of
-every value type, and tensors of F32, F16, BF16, Q8_0 (the blocks above),
-Q4_K (the blocks above) and Q6_K (not read by weir: its error is tested).
+every value type, and tensors of F32, F16, BF16, Q8_0, Q4_K and Q6_K (the
+blocks above) and Q3_K (not read by weir: its error is tested).
 Its F32/F16/BF16 values are i * 0.25 - 3 for element i (exact in all three).
 
-Q8_0 blocks are gguf-py's quantization of random values (so weir's
+Q8_0, Q5_0 and Q4_0 blocks are gguf-py's quantization of random values (so weir's
 quantizer is checked against it bit for bit too). K-quant blocks are random
 bytes with finite f16 scales: gguf-py has no K-quant quantizer, and the
 dequantizer must be right for every block a file can hold, not only for
@@ -56,6 +57,22 @@ def main():
     raw[:, 2:4] = dmin.view(np.uint8).reshape(n_blocks, 2)
     blocks = raw.reshape(ROWS, COLS // 256 * 144)
     write("q4_k", blocks, quants.dequantize(blocks, T.Q4_K))
+
+    # Q5_0, Q4_0: gguf-py's quantizer on the same kind of rows.
+    for name, ty in [("q5_0", T.Q5_0), ("q4_0", T.Q4_0)]:
+        blocks = quants.quantize(src, ty)
+        write(name, blocks, quants.dequantize(blocks, ty))
+
+    # Q5_K (d, dmin first) and Q6_K (d last): random bytes, finite scales.
+    raw = rng.integers(0, 256, size=(n_blocks, 176), dtype=np.uint8)
+    raw[:, 0:2] = (rng.standard_normal(n_blocks) * 0.05).astype(np.float16).view(np.uint8).reshape(n_blocks, 2)
+    raw[:, 2:4] = (rng.standard_normal(n_blocks) * 0.02).astype(np.float16).view(np.uint8).reshape(n_blocks, 2)
+    blocks = raw.reshape(ROWS, COLS // 256 * 176)
+    write("q5_k", blocks, quants.dequantize(blocks, T.Q5_K))
+    raw = rng.integers(0, 256, size=(n_blocks, 210), dtype=np.uint8)
+    raw[:, 208:210] = (rng.standard_normal(n_blocks) * 0.01).astype(np.float16).view(np.uint8).reshape(n_blocks, 2)
+    blocks = raw.reshape(ROWS, COLS // 256 * 210)
+    write("q6_k", blocks, quants.dequantize(blocks, T.Q6_K))
     write_gguf()
 
 
@@ -87,8 +104,10 @@ def write_gguf():
     w.add_tensor("q8_0.weight", q8, raw_dtype=T.Q8_0)
     q4 = np.frombuffer((OUT / "q4_k.blocks").read_bytes(), dtype=np.uint8).reshape(ROWS, -1)
     w.add_tensor("q4_k.weight", q4, raw_dtype=T.Q4_K)
-    q6 = rng.integers(0, 256, size=(1, 210), dtype=np.uint8)
+    q6 = np.frombuffer((OUT / "q6_k.blocks").read_bytes(), dtype=np.uint8).reshape(ROWS, -1)
     w.add_tensor("q6_k.weight", q6, raw_dtype=T.Q6_K)
+    q3 = rng.integers(0, 256, size=(1, 110), dtype=np.uint8)
+    w.add_tensor("q3_k.weight", q3, raw_dtype=T.Q3_K)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -119,17 +119,17 @@ impl GgmlType {
         Some(match id {
             0 => F32,
             1 => F16,
-            2 => Unsupported("Q4_0", 32, 18),
+            2 => Quant(QuantFormat::Q4_0),
             3 => Unsupported("Q4_1", 32, 20),
-            6 => Unsupported("Q5_0", 32, 22),
+            6 => Quant(QuantFormat::Q5_0),
             7 => Unsupported("Q5_1", 32, 24),
             8 => Quant(QuantFormat::Q8_0),
             9 => Unsupported("Q8_1", 32, 36),
             10 => Unsupported("Q2_K", 256, 84),
             11 => Unsupported("Q3_K", 256, 110),
             12 => Quant(QuantFormat::Q4K),
-            13 => Unsupported("Q5_K", 256, 176),
-            14 => Unsupported("Q6_K", 256, 210),
+            13 => Quant(QuantFormat::Q5K),
+            14 => Quant(QuantFormat::Q6K),
             15 => Unsupported("Q8_K", 256, 292),
             16 => Unsupported("IQ2_XXS", 256, 66),
             17 => Unsupported("IQ2_XS", 256, 74),
@@ -160,7 +160,11 @@ impl GgmlType {
             GgmlType::F16 => "F16",
             GgmlType::Bf16 => "BF16",
             GgmlType::Quant(QuantFormat::Q8_0) => "Q8_0",
+            GgmlType::Quant(QuantFormat::Q5_0) => "Q5_0",
+            GgmlType::Quant(QuantFormat::Q4_0) => "Q4_0",
             GgmlType::Quant(QuantFormat::Q4K) => "Q4_K",
+            GgmlType::Quant(QuantFormat::Q5K) => "Q5_K",
+            GgmlType::Quant(QuantFormat::Q6K) => "Q6_K",
             GgmlType::Unsupported(name, _, _) => name,
         }
     }
@@ -510,7 +514,10 @@ impl GgufFile {
             GgmlType::Unsupported(ty, _, _) => {
                 return Err(self.bad(
                     name,
-                    format!("type {ty} is not supported (F32, F16, BF16, Q8_0, Q4_K are)"),
+                    format!(
+                        "type {ty} is not supported \
+                         (F32, F16, BF16, Q8_0, Q5_0, Q4_0, Q6_K, Q5_K, Q4_K are)"
+                    ),
                 ))
             }
         })

@@ -9,14 +9,25 @@
 //! | format | block | bytes | bits/weight | value |
 //! |--------|-------|-------|-------------|-------|
 //! | `Q8_0` | 32    | 34    | 8.5         | `d * q`, `q` in -128..=127 |
+//! | `Q5_0` | 32    | 22    | 5.5         | `d * (q - 16)`, `q` in 0..=31 |
+//! | `Q4_0` | 32    | 18    | 4.5         | `d * (q - 8)`, `q` in 0..=15 |
+//! | `Q6_K` | 256   | 210   | 6.5625      | `d * sc_s * (q - 32)`, `q` in 0..=63, 8-bit `sc_s` per 16 |
+//! | `Q5_K` | 256   | 176   | 5.5         | `d * sc_j * q - dmin * m_j`, `q` in 0..=31, 6-bit `sc_j`, `m_j` per 32 |
 //! | `Q4_K` | 256   | 144   | 4.5         | `d * sc_j * q - dmin * m_j`, `q` in 0..=15, 6-bit `sc_j`, `m_j` per 32 |
+//!
+//! weir quantizes to `Q8_0` and `Q4_K` (`--quantize`); the others are read
+//! from GGUF files (what `Q4_K_M`, `Q5_K_M`, `Q4_0` files hold).
 //!
 //! Dequantization ([`QuantMatrix::dequantize_row`]) is the reference the
 //! kernels and the tests are checked against; it equals the reference
 //! dequantizers of the `gguf` Python package bit for bit
 //! (`tests/python/test_quant_gguf.py`).
 
+pub mod q4_0;
 pub mod q4_k;
+pub mod q5_0;
+pub mod q5_k;
+pub mod q6_k;
 pub mod q8_0;
 
 use rayon::prelude::*;
@@ -26,17 +37,26 @@ use rayon::prelude::*;
 pub enum QuantFormat {
     /// 32 weights: an f16 scale and 32 signed bytes (llama.cpp `Q8_0`).
     Q8_0,
+    /// 32 weights: an f16 scale and 5-bit quants (llama.cpp `Q5_0`).
+    Q5_0,
+    /// 32 weights: an f16 scale and 4-bit quants (llama.cpp `Q4_0`).
+    Q4_0,
     /// 256 weights: f16 `d` and `dmin`, eight 6-bit scales and mins, 4-bit
     /// quants (llama.cpp `Q4_K`, the bulk of a `Q4_K_M` file).
     Q4K,
+    /// `Q4_K` with 5-bit quants (llama.cpp `Q5_K`).
+    Q5K,
+    /// 256 weights: f16 `d`, sixteen 8-bit scales, 6-bit quants (llama.cpp
+    /// `Q6_K`).
+    Q6K,
 }
 
 impl QuantFormat {
     /// Weights per block.
     pub fn block_len(self) -> usize {
         match self {
-            QuantFormat::Q8_0 => q8_0::BLOCK_LEN,
-            QuantFormat::Q4K => q4_k::BLOCK_LEN,
+            QuantFormat::Q8_0 | QuantFormat::Q5_0 | QuantFormat::Q4_0 => 32,
+            QuantFormat::Q4K | QuantFormat::Q5K | QuantFormat::Q6K => 256,
         }
     }
 
@@ -44,7 +64,11 @@ impl QuantFormat {
     pub fn block_bytes(self) -> usize {
         match self {
             QuantFormat::Q8_0 => q8_0::BLOCK_BYTES,
+            QuantFormat::Q5_0 => q5_0::BLOCK_BYTES,
+            QuantFormat::Q4_0 => q4_0::BLOCK_BYTES,
             QuantFormat::Q4K => q4_k::BLOCK_BYTES,
+            QuantFormat::Q5K => q5_k::BLOCK_BYTES,
+            QuantFormat::Q6K => q6_k::BLOCK_BYTES,
         }
     }
 
@@ -52,12 +76,17 @@ impl QuantFormat {
     pub fn name(self) -> &'static str {
         match self {
             QuantFormat::Q8_0 => "q8_0",
+            QuantFormat::Q5_0 => "q5_0",
+            QuantFormat::Q4_0 => "q4_0",
             QuantFormat::Q4K => "q4_k",
+            QuantFormat::Q5K => "q5_k",
+            QuantFormat::Q6K => "q6_k",
         }
     }
 
-    /// Parses `q8_0` or `q4_k` (case-insensitive; `q4_k_m` is accepted as
-    /// `q4_k`, the format a `Q4_K_M` file is mostly made of).
+    /// Parses the formats weir quantizes to, `q8_0` or `q4_k`
+    /// (case-insensitive; `q4_k_m` is accepted as `q4_k`, the format a
+    /// `Q4_K_M` file is mostly made of).
     pub fn parse(s: &str) -> Option<QuantFormat> {
         match s.trim().to_ascii_lowercase().as_str() {
             "q8_0" | "q8" => Some(QuantFormat::Q8_0),
@@ -89,6 +118,12 @@ pub enum QuantError {
         cols: usize,
         /// Weights per block.
         block: usize,
+    },
+    /// weir reads this format but does not quantize to it.
+    #[error("{format}: weir reads this format from GGUF files but does not quantize to it")]
+    NoQuantizer {
+        /// Format name.
+        format: &'static str,
     },
     /// The bytes given do not hold `rows` rows.
     #[error("{format}: {have} bytes given, [{rows}, {cols}] needs {need}")]
@@ -163,6 +198,11 @@ impl QuantMatrix {
         cols: usize,
         row: impl Fn(usize, &mut [f32]) + Sync,
     ) -> Result<Self, QuantError> {
+        let quantize_row: fn(&[f32], &mut [u8]) = match format {
+            QuantFormat::Q8_0 => q8_0::quantize_row,
+            QuantFormat::Q4K => q4_k::quantize_row,
+            f => return Err(QuantError::NoQuantizer { format: f.name() }),
+        };
         let need = Self::bytes_for(format, rows, cols)?;
         let row_bytes = need.checked_div(rows).unwrap_or(0);
         let mut data = vec![0u8; need];
@@ -171,10 +211,7 @@ impl QuantMatrix {
                 || vec![0.0f32; cols],
                 |buf, (r, out)| {
                     row(r, buf);
-                    match format {
-                        QuantFormat::Q8_0 => q8_0::quantize_row(buf, out),
-                        QuantFormat::Q4K => q4_k::quantize_row(buf, out),
-                    }
+                    quantize_row(buf, out);
                 },
             );
         }
@@ -228,9 +265,14 @@ impl QuantMatrix {
 
     /// Row `r` as f32 (the reference dequantization).
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
+        let row = self.row(r);
         match self.format {
-            QuantFormat::Q8_0 => q8_0::dequantize_row(self.row(r), out),
-            QuantFormat::Q4K => q4_k::dequantize_row(self.row(r), out),
+            QuantFormat::Q8_0 => q8_0::dequantize_row(row, out),
+            QuantFormat::Q5_0 => q5_0::dequantize_row(row, out),
+            QuantFormat::Q4_0 => q4_0::dequantize_row(row, out),
+            QuantFormat::Q4K => q4_k::dequantize_row(row, out),
+            QuantFormat::Q5K => q5_k::dequantize_row(row, out),
+            QuantFormat::Q6K => q6_k::dequantize_row(row, out),
         }
     }
 
@@ -276,6 +318,43 @@ impl QuantMatrix {
             data,
         })
     }
+}
+
+/// A matrix of random blocks of `format` (every byte random but the f16
+/// scales, which are finite, of mixed sign, and sized like a real model's):
+/// the kernels must be right for every block a file can hold, including
+/// formats weir cannot quantize to.
+#[cfg(test)]
+pub(crate) fn random_matrix(
+    format: QuantFormat,
+    rows: usize,
+    cols: usize,
+    seed: u64,
+) -> QuantMatrix {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let bytes = QuantMatrix::bytes_for(format, rows, cols).expect("whole blocks");
+    let mut data: Vec<u8> = (0..bytes).map(|_| next() as u8).collect();
+    let mut scale = |b: &mut [u8], at: usize, size: f32| {
+        let v = ((next() >> 11) as f32 / (1u64 << 53) as f32 - 0.5) * size;
+        b[at..at + 2].copy_from_slice(&half::f16::from_f32(v).to_bits().to_le_bytes());
+    };
+    for b in data.chunks_exact_mut(format.block_bytes()) {
+        match format {
+            QuantFormat::Q8_0 | QuantFormat::Q5_0 | QuantFormat::Q4_0 => scale(b, 0, 0.02),
+            QuantFormat::Q4K | QuantFormat::Q5K => {
+                scale(b, 0, 0.004);
+                scale(b, 2, 0.004);
+            }
+            QuantFormat::Q6K => scale(b, q6_k::D, 0.0004),
+        }
+    }
+    QuantMatrix::from_bytes(format, rows, cols, data).expect("sized above")
 }
 
 /// Reads the little-endian f16 at `b[i..i + 2]` as f32 (exact).
@@ -324,27 +403,33 @@ mod tests {
     }
 
     /// Goldens from gguf-py (`scripts/make_quant_fixtures.py`): its
-    /// dequantization of Q8_0 and Q4_K blocks equals ours bit for bit, and
-    /// its Q8_0 quantization of the same values gives our bytes.
+    /// dequantization of blocks of every format equals ours bit for bit,
+    /// and its Q8_0 quantization of the same values gives our bytes.
     #[test]
     fn gguf_py_goldens_bit_for_bit() {
         let (rows, cols) = (6, 512);
-        let cases: [(QuantFormat, &[u8], &[u8]); 2] = [
-            (
-                QuantFormat::Q8_0,
-                include_bytes!("../../tests/data/quant/q8_0.blocks"),
-                include_bytes!("../../tests/data/quant/q8_0.f32"),
-            ),
-            (
-                QuantFormat::Q4K,
-                include_bytes!("../../tests/data/quant/q4_k.blocks"),
-                include_bytes!("../../tests/data/quant/q4_k.f32"),
-            ),
+        macro_rules! golden {
+            ($format:expr, $name:literal) => {
+                (
+                    $format,
+                    &include_bytes!(concat!("../../tests/data/quant/", $name, ".blocks"))[..],
+                    &include_bytes!(concat!("../../tests/data/quant/", $name, ".f32"))[..],
+                )
+            };
+        }
+        let cases = [
+            golden!(QuantFormat::Q8_0, "q8_0"),
+            golden!(QuantFormat::Q5_0, "q5_0"),
+            golden!(QuantFormat::Q4_0, "q4_0"),
+            golden!(QuantFormat::Q4K, "q4_k"),
+            golden!(QuantFormat::Q5K, "q5_k"),
+            golden!(QuantFormat::Q6K, "q6_k"),
         ];
         for (format, blocks, want) in cases {
             let q = QuantMatrix::from_bytes(format, rows, cols, blocks.to_vec()).unwrap();
             let got = q.dequantize();
             let want = f32s(want);
+            assert_eq!(got.len(), want.len());
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                 assert_eq!(
                     g.to_bits(),
@@ -359,6 +444,10 @@ mod tests {
             ours.bytes(),
             &include_bytes!("../../tests/data/quant/q8_0.blocks")[..]
         );
+        assert!(matches!(
+            QuantMatrix::quantize(QuantFormat::Q6K, 1, 256, &[0.0; 256]),
+            Err(QuantError::NoQuantizer { .. })
+        ));
     }
 
     #[test]

@@ -97,6 +97,10 @@ fn reads_what_gguf_py_wrote() {
             "q4_k.weight",
             &include_bytes!("../../../tests/data/quant/q4_k.f32")[..],
         ),
+        (
+            "q6_k.weight",
+            &include_bytes!("../../../tests/data/quant/q6_k.f32")[..],
+        ),
     ] {
         match g.matrix(name, 6, 512).unwrap() {
             HostMatrix::Quant(q) => assert_eq!(q.dequantize(), f32_file(golden), "{name}"),
@@ -113,9 +117,9 @@ fn wrong_shapes_and_unsupported_types_name_the_tensor() {
         e.contains("f32.weight") && e.contains("expected [3, 64]"),
         "{e}"
     );
-    let e = g.matrix("q6_k.weight", 1, 256).unwrap_err().to_string();
+    let e = g.matrix("q3_k.weight", 1, 256).unwrap_err().to_string();
     assert!(
-        e.contains("q6_k.weight") && e.contains("Q6_K is not supported"),
+        e.contains("q3_k.weight") && e.contains("Q3_K is not supported"),
         "{e}"
     );
     let e = g.vector("q8_0.weight", 6 * 512).unwrap_err().to_string();

@@ -1,0 +1,384 @@
+//! AVX2 tiles: `MR` activation rows times `NR` weight rows share their
+//! loads; each element keeps the reference's accumulation structure
+//! (`reference.rs`), so the two agree bit for bit.
+
+use super::{hsum_tree, unpack_q4_k_scales, QuantizedRows, SyncPtr, XRow};
+use crate::quant::{q4_0, q4_k, q5_0, q5_k, q6_k, q8_0, QuantFormat};
+use std::arch::x86_64::*;
+
+/// Computes the output block `[i0, i1) x [j0, j1)`.
+///
+/// # Safety
+/// AVX2, FMA and F16C must be available; `w` holds the rows `j0..j1`
+/// of `row_bytes` each, `xq` the rows `i0..i1`, and `out` points at an
+/// `[.., n]` buffer whose block this caller alone writes.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn block(
+    format: QuantFormat,
+    xq: &QuantizedRows,
+    w: &[u8],
+    row_bytes: usize,
+    i0: usize,
+    i1: usize,
+    j0: usize,
+    j1: usize,
+    out: SyncPtr<f32>,
+    n: usize,
+) {
+    // Prefetch (into L2) the rows ~24 KiB ahead while a weight tile is
+    // computed, in its first pass over the activations: decode streams
+    // the weights from DRAM, and the hardware prefetcher alone leaves
+    // much of the bandwidth unused (as in `matmul.rs`).
+    let ahead = (24 * 1024 / (4 * row_bytes).max(1)).clamp(1, 8) * 4;
+    let mut j = j0;
+    while j < j1 {
+        let nr = (j1 - j).min(4);
+        let next: [*const u8; 4] = std::array::from_fn(|t| {
+            w.as_ptr()
+                .wrapping_add((j + ahead + t).min(j1 - 1) * row_bytes)
+        });
+        let mut i = i0;
+        while i < i1 {
+            let mr = if i1 - i >= 2 { 2 } else { 1 };
+            let pf = if i == i0 { nr } else { 0 };
+            macro_rules! go {
+                ($mr:literal, $nr:literal) => {{
+                    let xs: [XRow<'_>; $mr] = std::array::from_fn(|t| xq.row(i + t));
+                    let ws: [&[u8]; $nr] =
+                        std::array::from_fn(|t| &w[(j + t) * row_bytes..(j + t + 1) * row_bytes]);
+                    let next = &next[..pf];
+                    let r: [[f32; $nr]; $mr] = match format {
+                        QuantFormat::Q8_0 => tile_b32::<Q8_0, $mr, $nr>(xs, ws, next),
+                        QuantFormat::Q5_0 => tile_b32::<Q5_0, $mr, $nr>(xs, ws, next),
+                        QuantFormat::Q4_0 => tile_b32::<Q4_0, $mr, $nr>(xs, ws, next),
+                        QuantFormat::Q4K => tile_kmin::<Q4K, $mr, $nr>(xs, ws, next),
+                        QuantFormat::Q5K => tile_kmin::<Q5K, $mr, $nr>(xs, ws, next),
+                        QuantFormat::Q6K => tile_q6_k::<$mr, $nr>(xs, ws, next),
+                    };
+                    for (a, row) in r.iter().enumerate() {
+                        for (b, v) in row.iter().enumerate() {
+                            // SAFETY: (i + a, j + b) is inside this
+                            // caller's block (see the function's contract).
+                            unsafe { *out.get().add((i + a) * n + j + b) = *v };
+                        }
+                    }
+                }};
+            }
+            match (mr, nr) {
+                (2, 4) => go!(2, 4),
+                (2, 3) => go!(2, 3),
+                (2, 2) => go!(2, 2),
+                (2, _) => go!(2, 1),
+                (_, 4) => go!(1, 4),
+                (_, 3) => go!(1, 3),
+                (_, 2) => go!(1, 2),
+                _ => go!(1, 1),
+            }
+            i += mr;
+        }
+        j += nr;
+    }
+}
+
+/// Reduces eight lanes with the reference tree.
+#[inline(always)]
+unsafe fn reduce(v: __m256) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 floats; unaligned store.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+    hsum_tree(&mut lanes)
+}
+
+/// f16 at `p` (unaligned) widened to f32.
+#[inline(always)]
+unsafe fn f16_at(p: *const u8) -> f32 {
+    // SAFETY: the caller points at two readable bytes.
+    let bits = unsafe { std::ptr::read_unaligned(p as *const u16) };
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+}
+
+/// Eight i32 lanes `sum_{t<4} a[4l+t] * b[4l+t]` (a unsigned, b signed).
+#[inline(always)]
+unsafe fn dot_u8_i8(a: __m256i, b: __m256i) -> __m256i {
+    let pairs = _mm256_maddubs_epi16(a, b);
+    _mm256_madd_epi16(pairs, _mm256_set1_epi16(1))
+}
+
+/// Prefetches (into L2) the `bytes` from `off` of each row in `next`
+/// (hints: an address past the matrix is harmless).
+#[inline(always)]
+unsafe fn prefetch(next: &[*const u8], off: usize, bytes: usize) {
+    for p in next {
+        for line in (0..bytes).step_by(64) {
+            _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(off + line).cast());
+        }
+    }
+}
+
+/// A format of 32-weight blocks: an f16 scale first, quants read as 32
+/// signed bytes.
+trait Block32 {
+    const BYTES: usize;
+    /// The block at `p`: its scale and its 32 signed quants.
+    unsafe fn load(p: *const u8) -> (f32, __m256i);
+}
+
+struct Q8_0;
+struct Q5_0;
+struct Q4_0;
+
+impl Block32 for Q8_0 {
+    const BYTES: usize = q8_0::BLOCK_BYTES;
+    #[inline(always)]
+    unsafe fn load(p: *const u8) -> (f32, __m256i) {
+        (f16_at(p), _mm256_loadu_si256(p.add(2) as *const __m256i))
+    }
+}
+
+/// 16 bytes of nibbles as 32 bytes: low nibbles first, then high (the
+/// weight order of Q4_0 and Q5_0).
+#[inline(always)]
+unsafe fn nibbles(p: *const u8) -> __m256i {
+    let q = _mm_loadu_si128(p as *const __m128i);
+    let low = _mm_set1_epi8(0x0F);
+    let lo = _mm_and_si128(q, low);
+    let hi = _mm_and_si128(_mm_srli_epi16(q, 4), low);
+    _mm256_set_m128i(hi, lo)
+}
+
+impl Block32 for Q4_0 {
+    const BYTES: usize = q4_0::BLOCK_BYTES;
+    #[inline(always)]
+    unsafe fn load(p: *const u8) -> (f32, __m256i) {
+        (
+            f16_at(p),
+            _mm256_sub_epi8(nibbles(p.add(2)), _mm256_set1_epi8(8)),
+        )
+    }
+}
+
+impl Block32 for Q5_0 {
+    const BYTES: usize = q5_0::BLOCK_BYTES;
+    #[inline(always)]
+    unsafe fn load(p: *const u8) -> (f32, __m256i) {
+        // Byte i gets bit i of `qh` as 0x10: broadcast, spread byte i / 8
+        // of `qh` to byte i, and test bit i % 8 against a mask with every
+        // other bit set.
+        let qh = std::ptr::read_unaligned(p.add(2) as *const u32);
+        let spread = _mm256_shuffle_epi8(
+            _mm256_set1_epi32(qh as i32),
+            _mm256_set_epi64x(
+                0x0303_0303_0303_0303,
+                0x0202_0202_0202_0202,
+                0x0101_0101_0101_0101,
+                0,
+            ),
+        );
+        let set = _mm256_cmpeq_epi8(
+            _mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe)),
+            _mm256_set1_epi8(-1),
+        );
+        let q = _mm256_or_si256(
+            nibbles(p.add(6)),
+            _mm256_and_si256(set, _mm256_set1_epi8(0x10)),
+        );
+        (f16_at(p), _mm256_sub_epi8(q, _mm256_set1_epi8(16)))
+    }
+}
+
+#[inline(always)]
+unsafe fn tile_b32<F: Block32, const MR: usize, const NR: usize>(
+    xs: [XRow<'_>; MR],
+    ws: [&[u8]; NR],
+    next: &[*const u8],
+) -> [[f32; NR]; MR] {
+    let blocks = ws[0].len() / F::BYTES;
+    let mut acc = [[_mm256_setzero_ps(); NR]; MR];
+    for b in 0..blocks {
+        // One prefetch per 64-byte line: the block that starts in the
+        // first `BYTES` of a line.
+        if (b * F::BYTES) % 64 < F::BYTES {
+            prefetch(next, b * F::BYTES, 1);
+        }
+        for (t, w) in ws.iter().enumerate() {
+            let (dw, qw) = F::load(w.as_ptr().add(b * F::BYTES));
+            let aw = _mm256_abs_epi8(qw);
+            for (s, x) in xs.iter().enumerate() {
+                let qx = _mm256_loadu_si256(x.q.as_ptr().add(32 * b) as *const __m256i);
+                let prod = _mm256_cvtepi32_ps(dot_u8_i8(aw, _mm256_sign_epi8(qx, qw)));
+                let scale = _mm256_set1_ps(dw * *x.d.get_unchecked(b));
+                acc[s][t] = _mm256_fmadd_ps(prod, scale, acc[s][t]);
+            }
+        }
+    }
+    let mut out = [[0.0f32; NR]; MR];
+    for s in 0..MR {
+        for t in 0..NR {
+            out[s][t] = reduce(acc[s][t]);
+        }
+    }
+    out
+}
+
+/// Q4_K or Q5_K: unsigned quants with 6-bit scales and mins.
+trait KMin {
+    const BYTES: usize;
+    /// Sub-blocks `2c` and `2c + 1` of the super-block at `p` (quants
+    /// unsigned, one per byte).
+    unsafe fn pair(p: *const u8, c: usize) -> (__m256i, __m256i);
+}
+
+struct Q4K;
+struct Q5K;
+
+impl KMin for Q4K {
+    const BYTES: usize = q4_k::BLOCK_BYTES;
+    #[inline(always)]
+    unsafe fn pair(p: *const u8, c: usize) -> (__m256i, __m256i) {
+        let low = _mm256_set1_epi8(0x0F);
+        let q = _mm256_loadu_si256(p.add(16 + 32 * c) as *const __m256i);
+        (
+            _mm256_and_si256(q, low),
+            _mm256_and_si256(_mm256_srli_epi16(q, 4), low),
+        )
+    }
+}
+
+impl KMin for Q5K {
+    const BYTES: usize = q5_k::BLOCK_BYTES;
+    #[inline(always)]
+    unsafe fn pair(p: *const u8, c: usize) -> (__m256i, __m256i) {
+        let (lo, hi) = Q4K::pair(p.add(32), c);
+        // Bits 2c and 2c + 1 of each qh byte, moved to bit 4. A 16-bit
+        // shift moves bits across bytes, but only into bits the mask drops.
+        let qh = _mm256_loadu_si256(p.add(16) as *const __m256i);
+        let qh = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c as i32));
+        let bit = _mm256_set1_epi8(0x10);
+        (
+            _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(qh, 4), bit)),
+            _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(qh, 3), bit)),
+        )
+    }
+}
+
+#[inline(always)]
+unsafe fn tile_kmin<F: KMin, const MR: usize, const NR: usize>(
+    xs: [XRow<'_>; MR],
+    ws: [&[u8]; NR],
+    next: &[*const u8],
+) -> [[f32; NR]; MR] {
+    let blocks = ws[0].len() / F::BYTES;
+    let mut acc = [[_mm256_setzero_ps(); NR]; MR];
+    let mut mins = [[0.0f32; NR]; MR];
+    for sb in 0..blocks {
+        prefetch(next, sb * F::BYTES, F::BYTES);
+        for (t, w) in ws.iter().enumerate() {
+            let p = w.as_ptr().add(sb * F::BYTES);
+            let d = f16_at(p);
+            let dmin = f16_at(p.add(2));
+            let (sc, m) = unpack_q4_k_scales(std::slice::from_raw_parts(p.add(4), 12));
+            let sc16: [__m256i; 8] = std::array::from_fn(|j| _mm256_set1_epi16(sc[j] as i16));
+            let m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(m.as_ptr() as *const __m128i));
+            let pairs: [(__m256i, __m256i); 4] = std::array::from_fn(|c| F::pair(p, c));
+            for (s, x) in xs.iter().enumerate() {
+                let mut isum = _mm256_setzero_si256();
+                let xq = x.q.as_ptr().add(256 * sb);
+                for (c, &(lo, hi)) in pairs.iter().enumerate() {
+                    let x_lo = _mm256_loadu_si256(xq.add(64 * c) as *const __m256i);
+                    let x_hi = _mm256_loadu_si256(xq.add(64 * c + 32) as *const __m256i);
+                    let p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x_lo), sc16[2 * c]);
+                    let p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x_hi), sc16[2 * c + 1]);
+                    isum = _mm256_add_epi32(isum, _mm256_add_epi32(p_lo, p_hi));
+                }
+                let dx = *x.d.get_unchecked(sb);
+                acc[s][t] =
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * dx), acc[s][t]);
+                let sums = _mm_loadu_si128(x.sums.as_ptr().add(8 * sb) as *const __m128i);
+                let ms = _mm_madd_epi16(m16, sums);
+                let ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0b01_00_11_10));
+                let ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0b10_11_00_01));
+                let msum = _mm_cvtsi128_si32(ms);
+                mins[s][t] = (msum as f32).mul_add(dmin * dx, mins[s][t]);
+            }
+        }
+    }
+    let mut out = [[0.0f32; NR]; MR];
+    for s in 0..MR {
+        for t in 0..NR {
+            out[s][t] = reduce(acc[s][t]) - mins[s][t];
+        }
+    }
+    out
+}
+
+/// Q6_K: the super-block's eight chunks of 32 signed quants (`q - 32`),
+/// unpacked once per weight row and shared by the activation rows.
+#[inline(always)]
+unsafe fn tile_q6_k<const MR: usize, const NR: usize>(
+    xs: [XRow<'_>; MR],
+    ws: [&[u8]; NR],
+    next: &[*const u8],
+) -> [[f32; NR]; MR] {
+    let blocks = ws[0].len() / q6_k::BLOCK_BYTES;
+    let mut acc = [[_mm256_setzero_ps(); NR]; MR];
+    let low = _mm256_set1_epi8(0x0F);
+    let top = _mm256_set1_epi8(0x30);
+    for sb in 0..blocks {
+        prefetch(next, sb * q6_k::BLOCK_BYTES, q6_k::BLOCK_BYTES);
+        for (t, w) in ws.iter().enumerate() {
+            let p = w.as_ptr().add(sb * q6_k::BLOCK_BYTES);
+            let mut q = [_mm256_setzero_si256(); 8];
+            for h in 0..2 {
+                let ql0 = _mm256_loadu_si256(p.add(64 * h) as *const __m256i);
+                let ql1 = _mm256_loadu_si256(p.add(64 * h + 32) as *const __m256i);
+                let qh = _mm256_loadu_si256(p.add(128 + 32 * h) as *const __m256i);
+                // Bits 2k..2k+2 of qh become bits 4..6 of chunk k.
+                let hb = [
+                    _mm256_and_si256(_mm256_slli_epi16(qh, 4), top),
+                    _mm256_and_si256(_mm256_slli_epi16(qh, 2), top),
+                    _mm256_and_si256(qh, top),
+                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), top),
+                ];
+                let lo = [
+                    _mm256_and_si256(ql0, low),
+                    _mm256_and_si256(ql1, low),
+                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low),
+                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
+                ];
+                for k in 0..4 {
+                    q[4 * h + k] =
+                        _mm256_sub_epi8(_mm256_or_si256(lo[k], hb[k]), _mm256_set1_epi8(32));
+                }
+            }
+            let sc = p.add(q6_k::SCALES) as *const i8;
+            let scv: [__m256i; 8] = std::array::from_fn(|c| {
+                _mm256_set_m128i(
+                    _mm_set1_epi16(*sc.add(2 * c + 1) as i16),
+                    _mm_set1_epi16(*sc.add(2 * c) as i16),
+                )
+            });
+            let aq: [__m256i; 8] = std::array::from_fn(|c| _mm256_abs_epi8(q[c]));
+            let d = f16_at(p.add(q6_k::D));
+            for (s, x) in xs.iter().enumerate() {
+                let xq = x.q.as_ptr().add(256 * sb);
+                let mut isum = _mm256_setzero_si256();
+                for c in 0..8 {
+                    let qx = _mm256_loadu_si256(xq.add(32 * c) as *const __m256i);
+                    let pairs = _mm256_maddubs_epi16(aq[c], _mm256_sign_epi8(qx, q[c]));
+                    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(pairs, scv[c]));
+                }
+                let dx = *x.d.get_unchecked(sb);
+                acc[s][t] =
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * dx), acc[s][t]);
+            }
+        }
+    }
+    let mut out = [[0.0f32; NR]; MR];
+    for s in 0..MR {
+        for t in 0..NR {
+            out[s][t] = reduce(acc[s][t]);
+        }
+    }
+    out
+}
