@@ -65,8 +65,12 @@ pub enum HostMatrix {
         /// Columns (input features).
         cols: usize,
     },
-    /// Block-quantized (Q8_0, Q4_K): from a GGUF file or `--quantize`.
+    /// Block-quantized (Q8_0, Q4_K, ...): from a GGUF file or `--quantize`.
     Quant(QuantMatrix),
+    /// Row blocks of different dtypes stacked on top of each other (a fused
+    /// q/k/v whose `v` a `Q4_K_M` file keeps in Q6_K): at least two parts,
+    /// one width, none of them stacked.
+    Stacked(Vec<HostMatrix>),
 }
 
 impl HostMatrix {
@@ -77,6 +81,10 @@ impl HostMatrix {
             | HostMatrix::Bf16 { rows, cols, .. }
             | HostMatrix::F16 { rows, cols, .. } => (*rows, *cols),
             HostMatrix::Quant(q) => q.shape(),
+            HostMatrix::Stacked(parts) => (
+                parts.iter().map(|p| p.shape().0).sum(),
+                parts.first().map_or(0, |p| p.shape().1),
+            ),
         }
     }
 
@@ -88,9 +96,13 @@ impl HostMatrix {
         let Some(format) = format.for_cols(cols) else {
             return self;
         };
-        let q = match &self {
+        let q = match self {
+            HostMatrix::Stacked(parts) => {
+                let parts = parts.into_iter().map(|p| p.quantized(format)).collect();
+                return HostMatrix::vstack(parts).expect("parts of one width");
+            }
             HostMatrix::Quant(_) => return self,
-            HostMatrix::F32 { data, .. } => QuantMatrix::quantize(format, rows, cols, data),
+            HostMatrix::F32 { data, .. } => QuantMatrix::quantize(format, rows, cols, &data),
             HostMatrix::Bf16 { data, .. } => {
                 QuantMatrix::quantize_rows(format, rows, cols, |r, out| {
                     for (o, v) in out.iter_mut().zip(&data[r * cols..]) {
@@ -108,18 +120,35 @@ impl HostMatrix {
         };
         match q {
             Ok(q) => HostMatrix::Quant(q),
-            // Unreachable: `for_cols` picked a format the width divides.
-            Err(_) => self,
+            // Unreachable: `for_cols` picked a format the width divides and
+            // `parse` only names formats weir quantizes to.
+            Err(e) => panic!("quantizing to {format:?}: {e}"),
         }
     }
 
-    /// Stack matrices with the same columns and dtype on top of each other
-    /// (fusing q/k/v or gate/up into one matmul). None if they differ.
+    /// Stack matrices with the same columns on top of each other (fusing
+    /// q/k/v or gate/up into one matmul): one matrix of their dtype when
+    /// they share one, else [`HostMatrix::Stacked`]. None if the widths
+    /// differ or there are no parts.
     pub fn vstack(parts: Vec<HostMatrix>) -> Option<HostMatrix> {
         let cols = parts.first()?.shape().1;
         let rows: usize = parts.iter().map(|p| p.shape().0).sum();
         if parts.iter().any(|p| p.shape().1 != cols) {
             return None;
+        }
+        let parts: Vec<HostMatrix> = parts
+            .into_iter()
+            .flat_map(|p| match p {
+                HostMatrix::Stacked(inner) => inner,
+                p => vec![p],
+            })
+            .collect();
+        let same = |a: &HostMatrix, b: &HostMatrix| match (a, b) {
+            (HostMatrix::Quant(x), HostMatrix::Quant(y)) => x.format() == y.format(),
+            _ => std::mem::discriminant(a) == std::mem::discriminant(b),
+        };
+        if parts.len() > 1 && parts.iter().any(|p| !same(p, &parts[0])) {
+            return Some(HostMatrix::Stacked(parts));
         }
         macro_rules! stack {
             ($variant:ident) => {{
@@ -147,7 +176,25 @@ impl HostMatrix {
             HostMatrix::F32 { .. } => stack!(F32),
             HostMatrix::Bf16 { .. } => stack!(Bf16),
             HostMatrix::F16 { .. } => stack!(F16),
+            HostMatrix::Stacked(_) => unreachable!("flattened above"),
         }
+    }
+
+    /// The part holding row `r` of a stacked matrix and the row within it
+    /// (`self` and `r` for any other matrix).
+    pub fn part_of_row(&self, r: usize) -> (&HostMatrix, usize) {
+        let HostMatrix::Stacked(parts) = self else {
+            return (self, r);
+        };
+        let mut r = r;
+        for p in parts {
+            let n = p.shape().0;
+            if r < n {
+                return (p, r);
+            }
+            r -= n;
+        }
+        (self, r)
     }
 
     /// A matrix whose row `i` is this one's row `rows[i]` (undoing a row
@@ -177,6 +224,33 @@ impl HostMatrix {
                 cols,
             },
             HostMatrix::Quant(q) => HostMatrix::Quant(q.gather_rows(rows)),
+            HostMatrix::Stacked(parts) => {
+                // Runs of rows from one part gather within that part.
+                let starts: Vec<usize> = parts
+                    .iter()
+                    .scan(0, |at, p| {
+                        let s = *at;
+                        *at += p.shape().0;
+                        Some(s)
+                    })
+                    .collect();
+                let part = |r: usize| starts.partition_point(|&s| s <= r) - 1;
+                let mut runs = Vec::new();
+                let mut i = 0;
+                while i < rows.len() {
+                    let p = part(rows[i]);
+                    let len = rows[i..].iter().take_while(|&&r| part(r) == p).count();
+                    let local: Vec<usize> =
+                        rows[i..i + len].iter().map(|r| r - starts[p]).collect();
+                    runs.push(parts[p].gather_rows(&local));
+                    i += len;
+                }
+                HostMatrix::vstack(runs).unwrap_or(HostMatrix::F32 {
+                    data: Vec::new(),
+                    rows: 0,
+                    cols,
+                })
+            }
         }
     }
 
@@ -187,6 +261,7 @@ impl HostMatrix {
             HostMatrix::Bf16 { data, .. } => data.len() * 2,
             HostMatrix::F16 { data, .. } => data.len() * 2,
             HostMatrix::Quant(q) => q.bytes().len(),
+            HostMatrix::Stacked(parts) => parts.iter().map(HostMatrix::size_bytes).sum(),
         }
     }
 }

@@ -186,7 +186,7 @@ impl<B: Backend> Decoder<B> {
             HostMatrix::vstack(parts).ok_or_else(|| ModelError::BadTensor {
                 name: names.join(" + "),
                 path: dir.to_path_buf(),
-                msg: "fused tensors differ in dtype".into(),
+                msg: "fused tensors differ in width".into(),
             })
         };
         let mut layers = Vec::with_capacity(cfg.num_layers);

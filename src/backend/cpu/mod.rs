@@ -27,13 +27,46 @@ pub struct CpuKvLayer {
     v: Vec<f32>,
 }
 
-/// A float matrix as the dense kernels see it; `Err` holds a quantized one.
-fn view(m: &HostMatrix) -> Result<(WeightView<'_>, usize, usize), &QuantMatrix> {
+/// How the kernels see a weight matrix.
+enum Weights<'a> {
+    /// A float matrix for the dense kernels.
+    Dense(WeightView<'a>),
+    /// A quantized one for `qmatmul`.
+    Quant(&'a QuantMatrix),
+    /// Row blocks of different dtypes.
+    Stacked(&'a [HostMatrix]),
+}
+
+fn view(m: &HostMatrix) -> Weights<'_> {
     match m {
-        HostMatrix::F32 { data, rows, cols } => Ok((WeightView::F32(data), *rows, *cols)),
-        HostMatrix::Bf16 { data, rows, cols } => Ok((WeightView::Bf16(data), *rows, *cols)),
-        HostMatrix::F16 { data, rows, cols } => Ok((WeightView::F16(data), *rows, *cols)),
-        HostMatrix::Quant(q) => Err(q),
+        HostMatrix::F32 { data, .. } => Weights::Dense(WeightView::F32(data)),
+        HostMatrix::Bf16 { data, .. } => Weights::Dense(WeightView::Bf16(data)),
+        HostMatrix::F16 { data, .. } => Weights::Dense(WeightView::F16(data)),
+        HostMatrix::Quant(q) => Weights::Quant(q),
+        HostMatrix::Stacked(parts) => Weights::Stacked(parts),
+    }
+}
+
+/// `out = x · wᵀ` for any weight matrix (`x: [m, k]`, `out: [m, n]`). A
+/// stacked matrix multiplies part by part, each part's columns copied into
+/// place.
+fn matmul_any(x: &[f32], m: usize, w: &HostMatrix, out: &mut [f32]) {
+    let (n, k) = w.shape();
+    match view(w) {
+        Weights::Dense(v) => matmul::matmul(x, m, k, v, n, out),
+        Weights::Quant(q) => qmatmul::qmatmul(x, m, q, out),
+        Weights::Stacked(parts) => {
+            let mut col = 0;
+            for p in parts {
+                let np = p.shape().0;
+                let mut part = vec![0.0f32; m * np];
+                matmul_any(x, m, p, &mut part);
+                for (o, r) in out.chunks_exact_mut(n).zip(part.chunks_exact(np)) {
+                    o[col..col + np].copy_from_slice(r);
+                }
+                col += np;
+            }
+        }
     }
 }
 
@@ -95,12 +128,12 @@ impl Backend for CpuBackend {
             )));
         }
         let out = rows_mut("embedding", "out", out, ids.len() * dim)?;
-        match view(table) {
-            Ok((w, _, _)) => ops::embedding_gather(w, dim, ids, out),
-            Err(q) => {
-                for (o, &id) in out.chunks_exact_mut(dim.max(1)).zip(ids) {
-                    q.dequantize_row(id as usize, o);
-                }
+        for (o, &id) in out.chunks_exact_mut(dim.max(1)).zip(ids) {
+            let (part, r) = table.part_of_row(id as usize);
+            match view(part) {
+                Weights::Dense(w) => ops::embedding_gather(w, dim, &[r as u32], o),
+                Weights::Quant(q) => q.dequantize_row(r, o),
+                Weights::Stacked(_) => unreachable!("part_of_row returns a part"),
             }
         }
         Ok(())
@@ -116,10 +149,7 @@ impl Backend for CpuBackend {
         let (n, k) = w.shape();
         let x = rows("matmul", "x", x, m * k)?;
         let out = rows_mut("matmul", "out", out, m * n)?;
-        match view(w) {
-            Ok((w, _, _)) => matmul::matmul(x, m, k, w, n, out),
-            Err(q) => qmatmul::qmatmul(x, m, q, out),
-        }
+        matmul_any(x, m, w, out);
         Ok(())
     }
 
@@ -364,6 +394,64 @@ fn rows_mut<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quant::{random_matrix, QuantFormat};
+
+    /// A fused matrix of mixed dtypes (Q4_K, Q6_K and f32 rows, as a
+    /// `Q4_K_M` file's q/k/v can be) multiplies, gathers rows and embeds
+    /// exactly as its parts do one by one.
+    #[test]
+    fn stacked_parts_compute_as_their_parts() {
+        let k = 256;
+        let q4 = HostMatrix::Quant(random_matrix(QuantFormat::Q4K, 3, k, 1));
+        let q6 = HostMatrix::Quant(random_matrix(QuantFormat::Q6K, 2, k, 2));
+        let f = HostMatrix::F32 {
+            data: crate::backend::cpu::sample::rand_vec(2 * k, 3),
+            rows: 2,
+            cols: k,
+        };
+        let parts = [q4.clone(), q6.clone(), f.clone()];
+        let fused = HostMatrix::vstack(parts.to_vec()).unwrap();
+        assert!(matches!(&fused, HostMatrix::Stacked(p) if p.len() == 3));
+        assert_eq!(fused.shape(), (7, k));
+        // Same-format parts still fuse into one matrix.
+        assert!(matches!(
+            HostMatrix::vstack(vec![q4.clone(), q4.clone()]),
+            Some(HostMatrix::Quant(_))
+        ));
+        let b = CpuBackend;
+        let m = 3;
+        let x = crate::backend::cpu::sample::rand_vec(m * k, 4);
+        let mut got = vec![0.0; m * 7];
+        b.matmul(&x, m, &fused, &mut got).unwrap();
+        let mut col = 0;
+        for p in &parts {
+            let np = p.shape().0;
+            let mut want = vec![0.0; m * np];
+            b.matmul(&x, m, p, &mut want).unwrap();
+            for i in 0..m {
+                assert_eq!(
+                    &got[i * 7 + col..i * 7 + col + np],
+                    &want[i * np..(i + 1) * np]
+                );
+            }
+            col += np;
+        }
+        // Rows 4 (Q6_K), 0 (Q4_K), 6 (f32): embedding and a gather agree.
+        let mut emb = vec![0.0; 3 * k];
+        b.embedding(&fused, &[4, 0, 6], &mut emb).unwrap();
+        let g = fused.gather_rows(&[4, 0, 6, 5]);
+        assert_eq!(g.shape(), (4, k));
+        let mut emb_g = vec![0.0; 3 * k];
+        b.embedding(&g, &[0, 1, 2], &mut emb_g).unwrap();
+        assert_eq!(emb, emb_g);
+        let mut one = vec![0.0; k];
+        b.embedding(&q6, &[1], &mut one).unwrap();
+        assert_eq!(&emb[..k], &one[..]);
+        let HostMatrix::F32 { data, .. } = &f else {
+            unreachable!()
+        };
+        assert_eq!(&emb[2 * k..], &data[k..]);
+    }
 
     #[test]
     fn ops_report_short_buffers_instead_of_panicking() {
