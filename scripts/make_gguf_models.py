@@ -3,6 +3,9 @@ Python library) the way llama.cpp's `convert_hf_to_gguf.py` writes them:
 gguf-py's tensor-name map, llama.cpp's q/k row permutation for the `llama`
 architecture (`LlamaModel.permute`, copied below), 1-D tensors kept F32,
 and for `q8_0` every 2-D tensor quantized by gguf-py's Q8_0 quantizer.
+The tokenizer goes in as the converter writes a byte-level BPE one
+(`tokenizer.ggml.*`: model `gpt2`, pre-tokenizer `qwen2`, whose split
+regex the test tokenizer uses), so llama.cpp itself loads these files.
 
 Writes, beside each model's tokenizer files:
   tests/models/qwen2-bf16/qwen2-bf16.gguf         BF16 (the checkpoint's own values)
@@ -60,6 +63,37 @@ def permute(weights, n_head, n_head_kv):
     )
 
 
+def add_tokenizer(w, d):
+    """tokenizer.ggml.* from the HF tokenizer files in `d`, as
+    convert_hf_to_gguf.py's `_set_vocab_gpt2` writes them."""
+    tok = json.loads((d / "tokenizer.json").read_text())
+    vocab = dict(tok["model"]["vocab"])
+    added = {t["content"]: t for t in tok["added_tokens"]}
+    for t in tok["added_tokens"]:
+        vocab[t["content"]] = t["id"]
+    n = max(vocab.values()) + 1
+    tokens = [f"[PAD{i}]" for i in range(n)]
+    types = [gguf.TokenType.UNUSED] * n
+    for text, i in vocab.items():
+        tokens[i] = text
+        if text in added:
+            types[i] = gguf.TokenType.CONTROL if added[text]["special"] else gguf.TokenType.USER_DEFINED
+        else:
+            types[i] = gguf.TokenType.NORMAL
+    merges = tok["model"]["merges"]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in merges]
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("qwen2")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_pad_token_id(vocab["<|endoftext|>"])
+    w.add_add_bos_token(False)
+    template = d / "chat_template.jinja"
+    if template.exists():
+        w.add_chat_template(template.read_text())
+
+
 def convert(model, outtype, out_name):
     d = MODELS / model
     cfg = json.loads((d / "config.json").read_text())
@@ -87,6 +121,7 @@ def convert(model, outtype, out_name):
     w.add_vocab_size(cfg["vocab_size"])
     w.add_bos_token_id(cfg["bos_token_id"])
     w.add_eos_token_id(cfg["eos_token_id"])
+    add_tokenizer(w, d)
     for name in sorted(tensors):
         dtype, shape, data = tensors[name]
         gname = names.get_name(name, try_suffixes=(".weight", ".bias"))

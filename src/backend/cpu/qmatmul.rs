@@ -5,11 +5,14 @@
 //!
 //! # The math
 //!
-//! Each activation row is cut into blocks and quantized with an f32 scale
-//! per block: `dx = max|x| / 127`, `qx = round(x / dx)` (ties to even). The
-//! block is the weight format's: 32 for Q8_0/Q5_0/Q4_0, 256 for the
-//! K-quants (llama.cpp's `Q8_K`, with the sum of each 32 quants kept for
-//! the mins). Then for `out[i][j] = x[i] · w[j]`, with `q` the weight's
+//! Each activation row is cut into blocks and quantized with a scale per
+//! block, exactly as llama.cpp's CPU backend quantizes a row (so on the
+//! same file the two compute the same integer sums; `tests/
+//! llama_cpp_parity.rs`): for 32-blocks (Q8_0/Q5_0/Q4_0 weights, its
+//! `Q8_0`) `qx = round(x * 127 / amax)` (ties to even) with the scale
+//! `amax / 127` rounded to f16; for 256-blocks (the K-quants, its `Q8_K`,
+//! with the sum of each 32 quants kept for the mins) the element of
+//! largest magnitude maps to -127 and the scale is `1 / (-127 / max)`. Then for `out[i][j] = x[i] · w[j]`, with `q` the weight's
 //! integer (signed: `q - 16` for Q5_0, `q - 8` for Q4_0, `q - 32` for
 //! Q6_K):
 //!
@@ -93,15 +96,11 @@ impl QuantizedRows {
             .zip(r.q.chunks_exact_mut(block))
             .zip(r.d.iter_mut())
         {
-            let amax = xb.iter().fold(0.0f32, |a, v| a.max(v.abs()));
-            let dx = amax / 127.0;
-            let id = if dx != 0.0 { 1.0 / dx } else { 0.0 };
-            for (q, v) in qb.iter_mut().zip(xb) {
-                // |v * id| <= 127 up to rounding, so the clamp only guards
-                // against -128 (which `vpsignb` could not negate).
-                *q = (v * id).round_ties_even().clamp(-127.0, 127.0) as i8;
-            }
-            *d = dx;
+            *d = if block == 32 {
+                quantize_q8_0(xb, qb)
+            } else {
+                quantize_q8_k(xb, qb)
+            };
         }
         for (s, qb) in r.sums.iter_mut().zip(r.q.chunks_exact(32)) {
             *s = qb.iter().map(|&v| v as i16).sum();
@@ -117,6 +116,44 @@ impl QuantizedRows {
             sums: &self.sums[i * ks..(i + 1) * ks],
         }
     }
+}
+
+/// llama.cpp's activation quantization for 32-weight blocks (its AVX2
+/// `quantize_row_q8_0`): `q = round(x * 127 / amax)` (ties to even), the
+/// scale `amax / 127` rounded to f16 as its `block_q8_0` stores it.
+/// Returns the scale.
+fn quantize_q8_0(x: &[f32], q: &mut [i8]) -> f32 {
+    let amax = x.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+    for (q, v) in q.iter_mut().zip(x) {
+        // |v * id| <= 127 up to rounding; the clamp keeps -128 out (which
+        // `vpsignb` could not negate).
+        *q = (v * id).round_ties_even().clamp(-127.0, 127.0) as i8;
+    }
+    half::f16::from_f32(amax / 127.0).to_f32()
+}
+
+/// llama.cpp's `quantize_row_q8_K_ref` for 256-weight blocks: the element
+/// of largest magnitude `max` (signed, the first one on a tie) maps to
+/// -127, `q = min(127, round(x * -127 / max))`, scale `1 / (-127 / max)`
+/// (negative when `max` is positive). Returns the scale.
+fn quantize_q8_k(x: &[f32], q: &mut [i8]) -> f32 {
+    let (mut amax, mut max) = (0.0f32, 0.0f32);
+    for &v in x {
+        if v.abs() > amax {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    if amax == 0.0 {
+        q.fill(0);
+        return 0.0;
+    }
+    let iscale = -127.0 / max;
+    for (q, v) in q.iter_mut().zip(x) {
+        *q = ((iscale * v).round_ties_even() as i32).clamp(-127, 127) as i8;
+    }
+    1.0 / iscale
 }
 
 /// One quantized activation row.

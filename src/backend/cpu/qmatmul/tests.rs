@@ -140,6 +140,26 @@ fn zero_activations_give_zero() {
     }
 }
 
+/// The activations are quantized as llama.cpp quantizes them: for 32-blocks
+/// (its AVX2 `quantize_row_q8_0`) the scale rounded to f16 and
+/// `q = round(x * 127 / amax)`; for 256-blocks (`quantize_row_q8_K_ref`)
+/// the largest-magnitude element mapped to -127 and a negative scale for a
+/// positive one.
+#[test]
+fn activations_quantize_as_llama_cpp_does() {
+    let mut x: Vec<f32> = (0..256).map(|i| (i as f32 - 100.3) * 0.013).collect();
+    x[7] = 2.5; // the largest magnitude, positive
+    let r = QuantizedRows::quantize(&x, 1, 256, QuantFormat::Q8_0);
+    let amax0 = x[..32].iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    assert_eq!(r.d[0], half::f16::from_f32(amax0 / 127.0).to_f32());
+    assert_eq!(r.q[7], 127);
+    assert_eq!(r.q[0], (x[0] * (127.0 / amax0)).round_ties_even() as i8);
+    let r = QuantizedRows::quantize(&x, 1, 256, QuantFormat::Q4K);
+    assert_eq!(r.d[0], 1.0 / (-127.0 / 2.5));
+    assert_eq!(r.q[7], -127);
+    assert_eq!(r.sums[0], r.q[..32].iter().map(|&v| v as i16).sum::<i16>());
+}
+
 #[test]
 fn word_mask_unpacking_equals_scale_min() {
     let bytes: Vec<u8> = rand_vec(12 * 50, 9)
@@ -167,10 +187,11 @@ fn q8_0_minus_128_is_exact() {
     bytes[2] = (-128i8) as u8;
     let w = QuantMatrix::from_bytes(QuantFormat::Q8_0, 1, 32, bytes).unwrap();
     let mut x = vec![0.0f32; 32];
-    x[0] = -1.0;
+    // amax 127: the activation scale is 1 (exact in f16), q = -127.
+    x[0] = -127.0;
     for isa in test_isas::all() {
         let mut out = [0.0f32];
         qmatmul_with_isa(isa, &x, 1, &w, &mut out);
-        assert_eq!(out[0], 128.0, "{isa:?}");
+        assert_eq!(out[0], 128.0 * 127.0, "{isa:?}");
     }
 }
