@@ -63,15 +63,16 @@ def permute(weights, n_head, n_head_kv):
     )
 
 
-def add_tokenizer(w, d):
+def add_tokenizer(w, d, n_vocab=None):
     """tokenizer.ggml.* from the HF tokenizer files in `d`, as
-    convert_hf_to_gguf.py's `_set_vocab_gpt2` writes them."""
+    convert_hf_to_gguf.py's `_set_vocab_gpt2` writes them (padded with
+    `[PAD{i}]` tokens to the embedding's `n_vocab` rows)."""
     tok = json.loads((d / "tokenizer.json").read_text())
     vocab = dict(tok["model"]["vocab"])
     added = {t["content"]: t for t in tok["added_tokens"]}
     for t in tok["added_tokens"]:
         vocab[t["content"]] = t["id"]
-    n = max(vocab.values()) + 1
+    n = max(max(vocab.values()) + 1, n_vocab or 0)
     tokens = [f"[PAD{i}]" for i in range(n)]
     types = [gguf.TokenType.UNUSED] * n
     for text, i in vocab.items():
@@ -94,8 +95,9 @@ def add_tokenizer(w, d):
         w.add_chat_template(template.read_text())
 
 
-def convert(model, outtype, out_name):
-    d = MODELS / model
+def convert(model, outtype, out_name, d=None):
+    """Writes `out_name` beside the checkpoint `d` (default tests/models/<model>)."""
+    d = d or MODELS / model
     cfg = json.loads((d / "config.json").read_text())
     arch_name = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"}[cfg["architectures"][0]]
     arch = {"llama": gguf.MODEL_ARCH.LLAMA, "qwen2": gguf.MODEL_ARCH.QWEN2}[arch_name]
@@ -121,7 +123,7 @@ def convert(model, outtype, out_name):
     w.add_vocab_size(cfg["vocab_size"])
     w.add_bos_token_id(cfg["bos_token_id"])
     w.add_eos_token_id(cfg["eos_token_id"])
-    add_tokenizer(w, d)
+    add_tokenizer(w, d, cfg["vocab_size"])
     for name in sorted(tensors):
         dtype, shape, data = tensors[name]
         gname = names.get_name(name, try_suffixes=(".weight", ".bias"))
@@ -149,6 +151,13 @@ def convert(model, outtype, out_name):
 
 
 def main():
+    """The test models; or, given a checkpoint directory and an output
+    type (`native`, `q8_0`), that checkpoint (benchmark models)."""
+    import sys
+    if len(sys.argv) == 3:
+        d = pathlib.Path(sys.argv[1])
+        convert(d.name, sys.argv[2], f"{d.name}-{sys.argv[2]}.gguf", d)
+        return
     for model in ["qwen2-bf16", "llama-sharded"]:
         convert(model, "native", f"{model}.gguf")
         convert(model, "q8_0", f"{model}-q8_0.gguf")

@@ -65,24 +65,92 @@ async fn a_gguf_file_serves_what_its_checkpoint_serves() {
     }
 }
 
-/// Without the tokenizer files beside it, a GGUF file is refused at start
-/// with one line saying what to do; a damaged one names the file.
+/// A GGUF file alone (no tokenizer files beside it) is served with the
+/// tokenizer its metadata describes (`tokenizer.ggml.*`, byte-level BPE
+/// with the `qwen2` pre-tokenizer): it tokenizes text, special tokens and
+/// chat messages exactly as the model's own `tokenizer.json` does, and its
+/// chat template comes from the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gguf_file_alone_brings_its_own_tokenizer() {
+    let dir = std::env::temp_dir().join(format!("weir-gguf-own-tok-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = common::model_dir("qwen2-bf16").join("qwen2-bf16-q8_0.gguf");
+    let file = dir.join("qwen2-bf16-q8_0.gguf");
+    std::fs::copy(&src, &file).unwrap();
+    let alone = serve(file, None).await;
+    let beside = serve(src, None).await;
+    let texts = [
+        "Hello, world! It's 2026-12-07 and I'll pay $1,234.56.",
+        "fn main() {\n    println!(\"héllo wörld — 你好 🌍\");\n}\n\n\t  trailing   ",
+        "<|im_start|>user\nhi<|im_end|>\n<|endoftext|>",
+        "   leading spaces and\r\nCRLF lines\n\n\nand 'quotes' 've 'LL",
+    ];
+    for text in texts {
+        let body = json!({"model": alone.model, "prompt": text});
+        let (s1, a) = alone.post("/tokenize", &body).await;
+        let (s2, b) = beside
+            .post("/tokenize", &json!({"model": beside.model, "prompt": text}))
+            .await;
+        assert_eq!((s1, s2), (200, 200), "{a} {b}");
+        assert_eq!(a["tokens"], b["tokens"], "{text:?}");
+        let (_, d) = alone
+            .post(
+                "/detokenize",
+                &json!({"model": alone.model, "tokens": a["tokens"]}),
+            )
+            .await;
+        assert_eq!(d["prompt"], text);
+    }
+    let messages = json!([{"role": "system", "content": "Be brief."},
+                          {"role": "user", "content": "Write 3 haiku about Rust 🦀."}]);
+    let (_, a) = alone
+        .post(
+            "/tokenize",
+            &json!({"model": alone.model, "messages": messages}),
+        )
+        .await;
+    let (_, b) = beside
+        .post(
+            "/tokenize",
+            &json!({"model": beside.model, "messages": messages}),
+        )
+        .await;
+    assert_eq!(a["tokens"], b["tokens"], "chat template from the file");
+    assert!(a["count"].as_u64().unwrap() > 10, "{a}");
+    let (status, c) = alone
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": alone.model, "messages": messages, "max_tokens": 5}),
+        )
+        .await;
+    assert_eq!(status, 200, "{c}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A GGUF file whose metadata holds no tokenizer, with no tokenizer files
+/// beside it, is refused at start with one line saying what to do; a
+/// damaged one names the file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gguf_file_without_a_tokenizer_or_damaged_is_a_clear_error() {
     let dir = std::env::temp_dir().join(format!("weir-gguf-alone-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("m.gguf");
-    std::fs::copy(
-        common::model_dir("qwen2-bf16").join("qwen2-bf16-q8_0.gguf"),
-        &file,
-    )
-    .unwrap();
+    // A Q8_0 test file, its tokenizer model renamed to an unsupported one
+    // (same length, so the file stays valid).
+    let mut bytes =
+        std::fs::read(common::model_dir("qwen2-bf16").join("qwen2-bf16-q8_0.gguf")).unwrap();
+    let key = b"tokenizer.ggml.model";
+    let at = bytes.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+    // key, then the u32 type (8 = string), the u64 length (4), "gpt2".
+    assert_eq!(&bytes[at + 12..at + 16], b"gpt2");
+    bytes[at + 12..at + 16].copy_from_slice(b"bert");
+    std::fs::write(&file, &bytes).unwrap();
     let err = match weir::runtime::start(common::config(Some(file.clone()))).await {
         Err(e) => e.to_string(),
         Ok(_) => panic!("started without a tokenizer"),
     };
     assert!(
-        err.contains("m.gguf") && err.contains("tokenizer.json"),
+        err.contains("m.gguf") && err.contains("bert") && err.contains("tokenizer.json"),
         "{err}"
     );
 

@@ -272,25 +272,26 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
     Ok(handle)
 }
 
-/// The tokenizer of a model path. A GGUF file's tokenizer is not built
-/// from its metadata yet: the Hugging Face tokenizer files must sit beside
-/// it (vLLM asks the same, through `--tokenizer`); its chat template is
-/// used when those files carry none.
+/// The tokenizer of a model path. For a GGUF file: the Hugging Face
+/// tokenizer files beside it when they are there (as vLLM's `--tokenizer`),
+/// with the file's chat template when they carry none; else the tokenizer
+/// the file's own metadata describes (`tokenize::gguf_vocab`).
 fn load_tokenizer(path: &Path) -> Result<Tokenizer, StartError> {
     if !crate::model::gguf::is_gguf(path) {
         return Ok(Tokenizer::from_dir(path)?);
     }
     let dir = path.parent().unwrap_or(Path::new("."));
+    let g = crate::model::gguf::GgufFile::open(path)?;
     if !dir.join("tokenizer.json").exists() {
-        return Err(StartError::Config(format!(
-            "{}: reading a GGUF file's own tokenizer is not supported yet; put the model's \
-             tokenizer.json and tokenizer_config.json (from its Hugging Face repository) beside it",
-            path.display()
-        )));
+        return Tokenizer::from_gguf(&g).map_err(|e| {
+            StartError::Config(format!(
+                "{e}; put the model's tokenizer.json and tokenizer_config.json (from its \
+                 Hugging Face repository) beside the file instead"
+            ))
+        });
     }
     let mut tokenizer = Tokenizer::from_dir(dir)?;
     if tokenizer.chat_template().is_none() {
-        let g = crate::model::gguf::GgufFile::open(path)?;
         if let Some(t) = g.get("tokenizer.chat_template").and_then(|v| v.as_str()) {
             tokenizer
                 .replace_chat_template(t)

@@ -17,6 +17,7 @@
 
 pub mod conversation;
 pub mod detok;
+pub mod gguf_vocab;
 pub mod stop_strings;
 pub mod template;
 pub mod tool_fallback;
@@ -151,11 +152,66 @@ impl Tokenizer {
         }
         let inner = tokenizers::Tokenizer::from_file(&tok_path)
             .map_err(|e| file_err("tokenizer.json", e.to_string()))?;
-        let mut tok = Self::from_tokenizers(inner);
+        let jinja_path = dir.join("chat_template.jinja");
+        let jinja = if jinja_path.exists() {
+            Some(
+                std::fs::read_to_string(&jinja_path)
+                    .map_err(|e| file_err("chat_template.jinja", e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        Self::from_parts(
+            inner,
+            read_json(dir, "tokenizer_config.json")?,
+            read_json(dir, "config.json")?,
+            read_json(dir, "generation_config.json")?,
+            jinja,
+            dir,
+        )
+    }
 
-        let tok_config = read_json(dir, "tokenizer_config.json")?;
-        let config = read_json(dir, "config.json")?;
-        let gen_config = read_json(dir, "generation_config.json")?;
+    /// From a GGUF file's own metadata (`tokenizer.ggml.*`, see
+    /// [`gguf_vocab`]), for a file served without tokenizer files beside it.
+    pub fn from_gguf(g: &crate::model::gguf::GgufFile) -> Result<Self, TokenizeError> {
+        let err = |reason: String| TokenizeError::File {
+            file: "tokenizer.ggml.*".into(),
+            dir: g.path().to_owned(),
+            reason,
+        };
+        let parts = gguf_vocab::from_gguf(g).map_err(err)?;
+        let inner: tokenizers::Tokenizer = parts
+            .tokenizer_json
+            .to_string()
+            .parse()
+            .map_err(|e: tokenizers::Error| err(e.to_string()))?;
+        Self::from_parts(
+            inner,
+            Some(parts.tokenizer_config),
+            Some(parts.config),
+            None,
+            None,
+            g.path(),
+        )
+    }
+
+    /// A tokenizer from the contents of a model directory's files (parsed
+    /// already: a GGUF file's metadata gives them too). `dir` names the
+    /// origin in errors.
+    pub fn from_parts(
+        inner: tokenizers::Tokenizer,
+        tok_config: Option<serde_json::Value>,
+        config: Option<serde_json::Value>,
+        gen_config: Option<serde_json::Value>,
+        jinja: Option<String>,
+        dir: &Path,
+    ) -> Result<Self, TokenizeError> {
+        let file_err = |file: &str, reason: String| TokenizeError::File {
+            file: file.to_owned(),
+            dir: dir.to_owned(),
+            reason,
+        };
+        let mut tok = Self::from_tokenizers(inner);
 
         // Special tokens: tokenizer_config first, then the ids of config files.
         let tc = tok_config.as_ref();
@@ -226,10 +282,7 @@ impl Tokenizer {
                 ))
             }
         }
-        let jinja_path = dir.join("chat_template.jinja");
-        if jinja_path.exists() {
-            let src = std::fs::read_to_string(&jinja_path)
-                .map_err(|e| file_err("chat_template.jinja", e.to_string()))?;
+        if let Some(src) = jinja {
             sources.retain(|(n, _, _)| n != DEFAULT_TEMPLATE);
             sources.push((DEFAULT_TEMPLATE.into(), src, "chat_template.jinja"));
         }
