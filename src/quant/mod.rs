@@ -357,6 +357,22 @@ pub(crate) fn random_matrix(
     QuantMatrix::from_bytes(format, rows, cols, data).expect("sized above")
 }
 
+/// Dequantizes 32-weight blocks whose f16 scale comes first and whose
+/// signed quants `quants(block)` gives: `d * q`, exact in f32.
+pub(crate) fn dequantize_b32(
+    blocks: &[u8],
+    out: &mut [f32],
+    bytes: usize,
+    quants: impl Fn(&[u8]) -> [i8; 32],
+) {
+    for (b, o) in blocks.chunks_exact(bytes).zip(out.chunks_exact_mut(32)) {
+        let d = f16_at(b, 0);
+        for (v, q) in o.iter_mut().zip(quants(b)) {
+            *v = d * q as f32;
+        }
+    }
+}
+
 /// Reads the little-endian f16 at `b[i..i + 2]` as f32 (exact).
 #[inline(always)]
 pub(crate) fn f16_at(b: &[u8], i: usize) -> f32 {

@@ -4,8 +4,6 @@
 //! `dequantize_row_q4_0`). Read from GGUF files only (weir does not make
 //! this format: its accuracy is below Q4_K's at the same size).
 
-use super::f16_at;
-
 /// Weights per block.
 pub const BLOCK_LEN: usize = 32;
 /// Bytes per block: the f16 scale, then 16 bytes of nibbles.
@@ -23,13 +21,5 @@ pub fn quants(block: &[u8]) -> [i8; 32] {
 
 /// Dequantizes blocks into `out` (`d * (q - 8)`, exact in f32).
 pub fn dequantize_row(blocks: &[u8], out: &mut [f32]) {
-    for (b, o) in blocks
-        .chunks_exact(BLOCK_BYTES)
-        .zip(out.chunks_exact_mut(BLOCK_LEN))
-    {
-        let d = f16_at(b, 0);
-        for (v, q) in o.iter_mut().zip(quants(b)) {
-            *v = d * q as f32;
-        }
-    }
+    super::dequantize_b32(blocks, out, BLOCK_BYTES, quants);
 }

@@ -90,6 +90,14 @@ unsafe fn reduce(v: __m256) -> f32 {
     hsum_tree(&mut lanes)
 }
 
+/// Every accumulator of a tile reduced.
+#[inline(always)]
+unsafe fn reduce_tile<const MR: usize, const NR: usize>(
+    acc: [[__m256; NR]; MR],
+) -> [[f32; NR]; MR] {
+    acc.map(|row| row.map(|v| reduce(v)))
+}
+
 /// f16 at `p` (unaligned) widened to f32.
 #[inline(always)]
 unsafe fn f16_at(p: *const u8) -> f32 {
@@ -212,13 +220,7 @@ unsafe fn tile_b32<F: Block32, const MR: usize, const NR: usize>(
             }
         }
     }
-    let mut out = [[0.0f32; NR]; MR];
-    for s in 0..MR {
-        for t in 0..NR {
-            out[s][t] = reduce(acc[s][t]);
-        }
-    }
-    out
+    reduce_tile(acc)
 }
 
 /// Q4_K or Q5_K: unsigned quants with 6-bit scales and mins.
@@ -303,11 +305,9 @@ unsafe fn tile_kmin<F: KMin, const MR: usize, const NR: usize>(
             }
         }
     }
-    let mut out = [[0.0f32; NR]; MR];
-    for s in 0..MR {
-        for t in 0..NR {
-            out[s][t] = reduce(acc[s][t]) - mins[s][t];
-        }
+    let mut out = reduce_tile(acc);
+    for (o, m) in out.iter_mut().flatten().zip(mins.iter().flatten()) {
+        *o -= m;
     }
     out
 }
@@ -374,11 +374,5 @@ unsafe fn tile_q6_k<const MR: usize, const NR: usize>(
             }
         }
     }
-    let mut out = [[0.0f32; NR]; MR];
-    for s in 0..MR {
-        for t in 0..NR {
-            out[s][t] = reduce(acc[s][t]);
-        }
-    }
-    out
+    reduce_tile(acc)
 }
