@@ -91,6 +91,10 @@ impl HostMatrix {
     /// Quantizes a float matrix to `format` (or to the fallback
     /// [`QuantFormat::for_cols`] picks for its width); a matrix no format
     /// fits, or one already quantized, is returned as it is.
+    ///
+    /// # Panics
+    /// If `format` is one weir reads but does not make (Q6_K, ...):
+    /// [`QuantFormat::parse`], behind `--quantize`, never names one.
     pub fn quantized(self, format: QuantFormat) -> HostMatrix {
         let (rows, cols) = self.shape();
         let Some(format) = format.for_cols(cols) else {
@@ -99,7 +103,8 @@ impl HostMatrix {
         let q = match self {
             HostMatrix::Stacked(parts) => {
                 let parts = parts.into_iter().map(|p| p.quantized(format)).collect();
-                return HostMatrix::vstack(parts).expect("parts of one width");
+                // A stacked matrix's parts share one width (vstack made it).
+                return HostMatrix::vstack(parts).expect("parts of one width"); // ok: see above
             }
             HostMatrix::Quant(_) => return self,
             HostMatrix::F32 { data, .. } => QuantMatrix::quantize(format, rows, cols, &data),
