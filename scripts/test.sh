@@ -26,6 +26,15 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q -r tests/python/requirements.txt
 
+echo "== llama.cpp's tokenizer test vocabularies (the llama-cpp-python sdist on PyPI)"
+# tests/gguf_tokenizer.rs checks weir's GGUF tokenizer against them.
+if [ -z "${WEIR_LLAMA_VOCAB_DIR:-}" ]; then
+  WEIR_LLAMA_VOCAB_DIR="${WEIR_CACHE_DIR:-$HOME/.cache/weir}/llama-vocab-0.3.36"
+  [ -f "$WEIR_LLAMA_VOCAB_DIR/ggml-vocab-gpt-2.gguf.out" ] ||
+    .venv/bin/python scripts/fetch_llama_vocab.py "$WEIR_LLAMA_VOCAB_DIR"
+  export WEIR_LLAMA_VOCAB_DIR
+fi
+
 echo "== javascript test clients (OpenCode, the Vercel AI SDK)"
 # `npm ci` refuses this lock file (it lacks the other platforms' optional
 # OpenCode binaries); `npm install` follows the lock and changes nothing.

@@ -10,32 +10,51 @@
 //! special added tokens) and the `tokenizer_config.json` / `config.json`
 //! values (bos, eos, `add_bos_token`, chat template) the rest of
 //! [`super::Tokenizer`] reads. SentencePiece files (`model` = `llama`) and
-//! pre-tokenizers not in [`split_regex`] are refused by name.
+//! pre-tokenizers not in [`pre_tokenizer`] are refused by name.
 
 use serde_json::{json, Value as Json};
 
 use crate::model::gguf::{GgufFile, Value};
 
-/// The split regex of llama.cpp's pre-tokenizer `pre` (its `llama-vocab.cpp`
-/// table, for the families weir serves), and whether the text is NFC
-/// normalized first.
-pub fn split_regex(pre: &str) -> Option<(&'static str, bool)> {
+/// What llama.cpp's pre-tokenizer `pre` means (its `llama-vocab.cpp`,
+/// for the families weir serves).
+#[derive(Clone, Copy, Debug)]
+pub struct PreTokenizer {
+    /// The split regex.
+    pub regex: &'static str,
+    /// NFC-normalize the text first.
+    pub nfc: bool,
+    /// A word already in the vocabulary is one token, merges or not
+    /// (tiktoken's rule, Llama 3's `ignore_merges`).
+    pub ignore_merges: bool,
+    /// Add bos when the file does not say (llama.cpp forces it for Llama 3).
+    pub add_bos: bool,
+}
+
+/// The pre-tokenizer `pre` names, if weir knows it.
+pub fn pre_tokenizer(pre: &str) -> Option<PreTokenizer> {
     Some(match pre {
         // Qwen2 / Qwen2.5 / Qwen3: single digits.
-        "qwen2" => (
-            r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
-            true,
-        ),
+        "qwen2" => PreTokenizer {
+            regex: r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+            nfc: true,
+            ignore_merges: false,
+            add_bos: false,
+        },
         // Llama 3: digits in groups of up to three.
-        "llama-bpe" | "llama3" => (
-            r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
-            false,
-        ),
+        "llama-bpe" | "llama3" | "llama-v3" => PreTokenizer {
+            regex: r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+            nfc: false,
+            ignore_merges: true,
+            add_bos: true,
+        },
         // GPT-2's own.
-        "default" | "gpt-2" | "gpt2" => (
-            r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
-            false,
-        ),
+        "default" | "gpt-2" | "gpt2" => PreTokenizer {
+            regex: r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
+            nfc: false,
+            ignore_merges: false,
+            add_bos: false,
+        },
         _ => return None,
     })
 }
@@ -67,7 +86,7 @@ pub fn from_gguf(g: &GgufFile) -> Result<GgufTokenizer, String> {
         ));
     }
     let pre = key("pre").and_then(Value::as_str).unwrap_or("default");
-    let (regex, nfc) = split_regex(pre).ok_or_else(|| {
+    let pt = pre_tokenizer(pre).ok_or_else(|| {
         format!("pre-tokenizer `{pre}` is not supported (qwen2, llama-bpe, default are)")
     })?;
     let strings = |k: &str| -> Result<Vec<&str>, String> {
@@ -106,16 +125,16 @@ pub fn from_gguf(g: &GgufFile) -> Result<GgufTokenizer, String> {
         "truncation": null,
         "padding": null,
         "added_tokens": added,
-        "normalizer": if nfc { json!({"type": "NFC"}) } else { Json::Null },
+        "normalizer": if pt.nfc { json!({"type": "NFC"}) } else { Json::Null },
         "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-            {"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated", "invert": false},
+            {"type": "Split", "pattern": {"Regex": pt.regex}, "behavior": "Isolated", "invert": false},
             byte_level,
         ]},
         "post_processor": byte_level,
         "decoder": byte_level,
         "model": {"type": "BPE", "dropout": null, "unk_token": null,
                   "continuing_subword_prefix": null, "end_of_word_suffix": null,
-                  "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                  "fuse_unk": false, "byte_fallback": false, "ignore_merges": pt.ignore_merges,
                   "vocab": vocab, "merges": merges},
     });
     let id = |k: &str| key(k).and_then(Value::as_u64);
@@ -127,10 +146,10 @@ pub fn from_gguf(g: &GgufFile) -> Result<GgufTokenizer, String> {
     let mut tokenizer_config = json!({
         "bos_token": name(id("bos_token_id")),
         "eos_token": name(id("eos_token_id")),
-        "add_bos_token": key("add_bos_token").and_then(|v| match v {
-            Value::Bool(b) => Some(*b),
-            _ => None,
-        }),
+        "add_bos_token": match key("add_bos_token") {
+            Some(Value::Bool(b)) => *b,
+            _ => pt.add_bos,
+        },
     });
     if let Some(t) = g.get("tokenizer.chat_template").and_then(Value::as_str) {
         tokenizer_config["chat_template"] = json!(t);
