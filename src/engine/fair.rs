@@ -138,39 +138,57 @@ impl FairQueues {
     }
 
     /// A new sequence joins the back of its tenant's queue. When that queue
-    /// was empty the tenant's counter is lifted first: to the smallest
-    /// counter of the other backlogged tenants, or, when none is, to the
-    /// counter of the tenant that last left the queue. A lift never lowers
-    /// a counter.
+    /// was empty the tenant's counter is lifted first (see [`Self::lift`]).
     pub fn arrive(&mut self, slot: Slot, id: SeqId) {
-        if self.tenants[slot].queue.is_empty() {
-            let floor = self
-                .tenants
-                .iter()
-                .enumerate()
-                .filter(|(s, t)| *s != slot && !t.queue.is_empty())
-                .map(|(_, t)| t.counter)
-                .min_by(f64::total_cmp)
-                .or_else(|| {
-                    self.last_left
-                        .filter(|&s| s != slot)
-                        .map(|s| self.tenants[s].counter)
-                });
-            if let Some(floor) = floor {
-                let t = &mut self.tenants[slot];
-                t.counter = t.counter.max(floor);
-            }
-        }
+        self.lift(slot);
         self.tenants[slot].queue.push_back(id);
         self.waiting += 1;
     }
 
-    /// A sequence goes back to the front of its tenant's queue (preempted,
-    /// or not admitted after all): it keeps its place, and its tenant's
-    /// counter is not lifted (it never left).
+    /// A preempted sequence goes back to the front of its tenant's queue.
+    /// When that queue was empty the tenant becomes backlogged again, so
+    /// its counter is lifted as for an arrival: while it had nothing
+    /// waiting it received all it asked for and saved no credit, and
+    /// without the lift a tenant whose counter grew meanwhile (the only
+    /// one backlogged, paying for its own recomputations) would then wait
+    /// out the whole difference.
+    pub fn preempted(&mut self, slot: Slot, id: SeqId) {
+        self.lift(slot);
+        self.requeue_front(slot, id);
+    }
+
+    /// A sequence goes back to the front of its tenant's queue after the
+    /// admission loop popped it and could not admit it: it keeps its place,
+    /// and its tenant's counter is not lifted (it never left).
     pub fn requeue_front(&mut self, slot: Slot, id: SeqId) {
         self.tenants[slot].queue.push_front(id);
         self.waiting += 1;
+    }
+
+    /// When the tenant's queue is empty (it is about to become
+    /// backlogged), raise its counter to the smallest counter of the other
+    /// backlogged tenants, or, when none is, to the counter of the tenant
+    /// that last left the queue. A lift never lowers a counter.
+    fn lift(&mut self, slot: Slot) {
+        if !self.tenants[slot].queue.is_empty() {
+            return;
+        }
+        let floor = self
+            .tenants
+            .iter()
+            .enumerate()
+            .filter(|(s, t)| *s != slot && !t.queue.is_empty())
+            .map(|(_, t)| t.counter)
+            .min_by(f64::total_cmp)
+            .or_else(|| {
+                self.last_left
+                    .filter(|&s| s != slot)
+                    .map(|s| self.tenants[s].counter)
+            });
+        if let Some(floor) = floor {
+            let t = &mut self.tenants[slot];
+            t.counter = t.counter.max(floor);
+        }
     }
 
     /// The backlogged tenant whose turn it is: the smallest counter, the
@@ -390,6 +408,32 @@ mod tests {
         q.pop_front(c);
         q.requeue_front(c, sid(3));
         assert_eq!(q.counter(c), 40.0);
+    }
+
+    #[test]
+    fn a_preemption_that_makes_a_tenant_backlogged_lifts_it() {
+        let mut q = FairQueues::new();
+        let a = q.slot(&tenant("a", 1));
+        let b = q.slot(&tenant("b", 1));
+        // a runs with nothing waiting; b waits and has paid for much more.
+        q.arrive(a, sid(1));
+        q.pop_front(a);
+        q.charge_prefill(a, 100);
+        q.arrive(b, sid(2));
+        q.charge_prefill(b, 1000);
+        assert_eq!(q.counter(b), 1100.0);
+        // a's sequence is preempted: a is backlogged again, level with b.
+        q.preempted(a, sid(1));
+        assert_eq!(q.counter(a), 1100.0);
+        assert_eq!(q.queue(a).iter().copied().collect::<Vec<_>>(), [sid(1)]);
+        // A second preemption while a already waits is no lift.
+        q.charge_prefill(b, 50);
+        q.preempted(a, sid(3));
+        assert_eq!(q.counter(a), 1100.0);
+        assert_eq!(
+            q.queue(a).iter().copied().collect::<Vec<_>>(),
+            [sid(3), sid(1)]
+        );
     }
 
     #[test]

@@ -645,7 +645,7 @@ impl Scheduler {
         let slot = seq.slot;
         self.running.retain(|&s| s != id);
         self.fair.stopped(slot);
-        self.fair.requeue_front(slot, id);
+        self.fair.preempted(slot, id);
         self.preemptions_total += 1;
     }
 

@@ -314,7 +314,7 @@ fn run(w: &Workload) -> Result<(), String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
 
     /// Every request ends and every block comes back, whatever the workload.
     #[test]
@@ -358,5 +358,49 @@ fn six_requests_on_a_shared_prefix_in_a_small_cache_all_finish() {
     for (i, r) in w.reqs.iter_mut().enumerate() {
         r.arrive = i;
     }
+    run(&w).unwrap();
+}
+
+/// CI's find: while tenant 1 was the only one backlogged it was admitted
+/// and preempted over and over (its prompt's first chunk fit, the running
+/// sequences of tenant 0 then needed the blocks), paying for each
+/// recomputation, until its counter stood 1,000 weighted tokens above
+/// tenant 0's. Then a preemption put tenant 0 back in the queue without the
+/// lift an arrival gets, and tenant 0 took every admission until level:
+/// service 922 apart, over the bound of 832. Preempted sequences now lift
+/// their tenant as arrivals do.
+#[test]
+fn a_tenant_preempted_back_into_the_queue_is_lifted() {
+    let r = |arrive, prefix_len, suffix_len, max_tokens, n, ignore_eos, tenant| Req {
+        arrive,
+        prefix: 0,
+        prefix_len,
+        suffix_len,
+        max_tokens,
+        n,
+        abort_at: None,
+        ignore_eos,
+        tenant,
+    };
+    let w = Workload {
+        num_blocks: 13,
+        block_size: 16,
+        max_num_seqs: 4,
+        budget: 64,
+        prefix_caching: false,
+        reqs: vec![
+            r(3, 3, 24, 20, 2, false, 0),
+            r(7, 41, 89, 33, 1, true, 1),
+            r(7, 0, 1, 1, 1, false, 0),
+            r(16, 0, 1, 1, 1, false, 0),
+            r(2, 38, 85, 81, 1, true, 1),
+            r(27, 21, 7, 15, 1, false, 2),
+            r(5, 26, 93, 1, 1, false, 0),
+            r(14, 0, 58, 88, 3, true, 0),
+            r(27, 70, 46, 30, 1, false, 2),
+        ],
+        seed: 1_078_168_880_395_496_084,
+        weights: [1, 1, 3],
+    };
     run(&w).unwrap();
 }
