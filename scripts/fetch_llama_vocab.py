@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 
 VERSION = "0.3.36"
-VOCABS = ["qwen2", "llama-bpe", "gpt-2"]
+VOCABS = ["qwen2", "llama-bpe", "gpt-2", "llama-spm"]
 
 
 def main():

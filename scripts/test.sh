@@ -30,7 +30,7 @@ echo "== llama.cpp's tokenizer test vocabularies (the llama-cpp-python sdist on 
 # tests/gguf_tokenizer.rs checks weir's GGUF tokenizer against them.
 if [ -z "${WEIR_LLAMA_VOCAB_DIR:-}" ]; then
   WEIR_LLAMA_VOCAB_DIR="${WEIR_CACHE_DIR:-$HOME/.cache/weir}/llama-vocab-0.3.36"
-  [ -f "$WEIR_LLAMA_VOCAB_DIR/ggml-vocab-gpt-2.gguf.out" ] ||
+  [ -f "$WEIR_LLAMA_VOCAB_DIR/ggml-vocab-llama-spm.gguf.out" ] ||
     .venv/bin/python scripts/fetch_llama_vocab.py "$WEIR_LLAMA_VOCAB_DIR"
   export WEIR_LLAMA_VOCAB_DIR
 fi
