@@ -1,4 +1,4 @@
-"""GGUF copies of two test models, written with gguf-py (llama.cpp's own
+"""GGUF copies of three test models, written with gguf-py (llama.cpp's own
 Python library) the way llama.cpp's `convert_hf_to_gguf.py` writes them:
 gguf-py's tensor-name map, llama.cpp's q/k row permutation for the `llama`
 architecture (`LlamaModel.permute`, copied below), 1-D tensors kept F32,
@@ -12,11 +12,15 @@ Writes, beside each model's tokenizer files:
   tests/models/qwen2-bf16/qwen2-bf16-q8_0.gguf    Q8_0
   tests/models/llama-sharded/llama-sharded.gguf   F16 (the checkpoint's own values)
   tests/models/llama-sharded/llama-sharded-q8_0.gguf
+  tests/models/llama-gqa/llama-gqa.gguf           F32, Llama 3.1's rope scaling
+                                                  as the converter stores it
+                                                  (a `rope_freqs` tensor)
 
 Run from the repository root: .venv/bin/python scripts/make_gguf_models.py
 (gguf==0.19.0, numpy as in requirements-models.txt).
 """
 import json
+import math
 import pathlib
 import struct
 
@@ -95,6 +99,38 @@ def add_tokenizer(w, d, n_vocab=None):
         w.add_chat_template(template.read_text())
 
 
+def rope_freqs(cfg):
+    """llama.cpp's convert_hf_to_gguf.py (conversion/llama.py,
+    LlamaModel.generate_extra_tensors), transcribed from torch to numpy in
+    float32: Llama 3.1's `llama3` rope scaling as one divisor per
+    frequency, or None for other models."""
+    f32 = np.float32
+    rope_params = cfg.get("rope_parameters") or dict(cfg.get("rope_scaling") or {}, rope_theta=cfg.get("rope_theta"))
+    if rope_params.get("rope_type", "").lower() != "llama3":
+        return None
+    base = rope_params.get("rope_theta", 10000.0)
+    if (dim := cfg.get("head_dim")) is None:
+        dim = cfg["hidden_size"] // cfg["num_attention_heads"]
+    freqs = f32(1.0) / (f32(base) ** (np.arange(0, dim, 2, dtype=f32) / f32(dim)))
+    factor = rope_params.get("factor", 8.0)
+    low_freq_factor = rope_params.get("low_freq_factor", 1.0)
+    high_freq_factor = rope_params.get("high_freq_factor", 4.0)
+    old_context_len = rope_params.get("original_max_position_embeddings", 8192)
+    low_freq_wavelen = old_context_len / low_freq_factor
+    high_freq_wavelen = old_context_len / high_freq_factor
+    rope_factors = []
+    for freq in freqs:
+        wavelen = f32(2 * math.pi) / freq
+        if wavelen < high_freq_wavelen:
+            rope_factors.append(1)
+        elif wavelen > low_freq_wavelen:
+            rope_factors.append(factor)
+        else:
+            smooth = (f32(old_context_len) / wavelen - f32(low_freq_factor)) / f32(high_freq_factor - low_freq_factor)
+            rope_factors.append(f32(1) / ((f32(1) - smooth) / f32(factor) + smooth))
+    return np.array(rope_factors, dtype=f32)
+
+
 def convert(model, outtype, out_name, d=None):
     """Writes `out_name` beside the checkpoint `d` (default tests/models/<model>)."""
     d = d or MODELS / model
@@ -124,6 +160,9 @@ def convert(model, outtype, out_name, d=None):
     w.add_bos_token_id(cfg["bos_token_id"])
     w.add_eos_token_id(cfg["eos_token_id"])
     add_tokenizer(w, d, cfg["vocab_size"])
+    factors = rope_freqs(cfg)
+    if factors is not None:
+        w.add_tensor(gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.ROPE_FREQS] + ".weight", factors)
     for name in sorted(tensors):
         dtype, shape, data = tensors[name]
         gname = names.get_name(name, try_suffixes=(".weight", ".bias"))
@@ -161,6 +200,7 @@ def main():
     for model in ["qwen2-bf16", "llama-sharded"]:
         convert(model, "native", f"{model}.gguf")
         convert(model, "q8_0", f"{model}-q8_0.gguf")
+    convert("llama-gqa", "native", "llama-gqa.gguf")
 
 
 if __name__ == "__main__":

@@ -65,6 +65,27 @@ async fn a_gguf_file_serves_what_its_checkpoint_serves() {
     }
 }
 
+/// Llama 3.1's rope scaling as llama.cpp's converter stores it: no
+/// parameters in the metadata, a `rope_freqs` tensor of one divisor per
+/// frequency (`scripts/make_gguf_models.py` computes it with the
+/// converter's code, in f32). The file gives the checkpoint's tokens, and
+/// logprobs within 1e-4 (the checkpoint's inverse frequencies come from the
+/// `llama3` parameters in f64, the file's from f32 divisors: the last bits
+/// differ). Reading the file as plain RoPE changes the tokens from the
+/// fourth on (tried).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llama_3_1_rope_scaling_from_the_rope_freqs_tensor() {
+    let dir = common::model_dir("llama-gqa");
+    let reference = outputs(&serve(dir.clone(), None).await, "llama-gqa").await;
+    let got = outputs(&serve(dir.join("llama-gqa.gguf"), None).await, "llama-gqa").await;
+    for ((ids, lps), (want_ids, want_lps)) in got.iter().zip(&reference) {
+        assert_eq!(ids, want_ids);
+        for (a, b) in lps.iter().zip(want_lps) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+    }
+}
+
 /// A GGUF file alone (no tokenizer files beside it) is served with the
 /// tokenizer its metadata describes (`tokenizer.ggml.*`, byte-level BPE
 /// with the `qwen2` pre-tokenizer): it tokenizes text, special tokens and

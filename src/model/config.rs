@@ -54,6 +54,10 @@ pub enum RopeScaling {
         /// Pre-training context length.
         original_max_position_embeddings: f64,
     },
+    /// One divisor per frequency (`head_dim / 2` of them): a GGUF file's
+    /// `rope_freqs` tensor, llama.cpp's form of Llama 3.1's scaling (its
+    /// converter computes the divisors from the `llama3` parameters).
+    FreqFactors(Vec<f32>),
     /// YaRN: NTK-by-parts interpolation plus an attention temperature.
     Yarn {
         /// Context extension factor.
@@ -166,7 +170,19 @@ impl ModelConfig {
             msg,
         };
         let v = crate::model::gguf::hf::config_json(&g).map_err(bad)?;
-        Self::from_json(&v).map_err(bad)
+        let mut cfg = Self::from_json(&v).map_err(bad)?;
+        // Llama 3.1 / 3.2 files: the converter stores the rope scaling as
+        // one divisor per frequency instead of its parameters.
+        if g.tensor("rope_freqs.weight").is_some() {
+            let factors = g.vector("rope_freqs.weight", cfg.head_dim / 2)?;
+            if let Some(bad_factor) = factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+                return Err(bad(format!(
+                    "`rope_freqs.weight` holds {bad_factor}, not a positive frequency divisor"
+                )));
+            }
+            cfg.rope_scaling = RopeScaling::FreqFactors(factors);
+        }
+        Ok(cfg)
     }
 
     /// Parse a config.json value; the error names the field.
@@ -269,6 +285,15 @@ impl ModelConfig {
             RopeScaling::Linear { factor } => {
                 (plain.iter().map(|&x| (x / factor) as f32).collect(), 1.0)
             }
+            // llama.cpp: theta = pos * base^(-2i/d) / factor[i].
+            RopeScaling::FreqFactors(factors) => (
+                plain
+                    .iter()
+                    .zip(factors)
+                    .map(|(&x, &f)| (x / f as f64) as f32)
+                    .collect(),
+                1.0,
+            ),
             RopeScaling::Llama3 {
                 factor,
                 low_freq_factor,

@@ -81,12 +81,8 @@ pub fn config_json(g: &GgufFile) -> Result<Json, String> {
         .and_then(Value::as_f64)
         .unwrap_or(10000.0);
     c.insert("rope_theta".into(), json!(theta));
-    if g.tensor("rope_freqs.weight").is_some() {
-        return Err(
-            "`rope_freqs.weight` (Llama 3.1's rope scaling stored as factors) is not supported yet"
-                .into(),
-        );
-    }
+    // A `rope_freqs.weight` tensor (Llama 3.1's scaling as divisors) is
+    // read by `Config::from_path`: it is data, not metadata.
     match g.get(&key("rope.scaling.type")).and_then(Value::as_str) {
         None | Some("none") => {}
         Some(ty @ ("linear" | "yarn")) => {
