@@ -1,4 +1,4 @@
-"""GGUF copies of three test models, written with gguf-py (llama.cpp's own
+"""GGUF copies of the test models, written with gguf-py (llama.cpp's own
 Python library) the way llama.cpp's `convert_hf_to_gguf.py` writes them:
 gguf-py's tensor-name map, llama.cpp's q/k row permutation for the `llama`
 architecture (`LlamaModel.permute`, copied below), 1-D tensors kept F32,
@@ -15,6 +15,8 @@ Writes, beside each model's tokenizer files:
   tests/models/llama-gqa/llama-gqa.gguf           F32, Llama 3.1's rope scaling
                                                   as the converter stores it
                                                   (a `rope_freqs` tensor)
+  tests/models/qwen3-qknorm/qwen3-qknorm.gguf     F32, q/k norms, YaRN
+  tests/models/mistral/mistral.gguf               F32, a `llama` file, linear rope
 
 Run from the repository root: .venv/bin/python scripts/make_gguf_models.py
 (gguf==0.19.0, numpy as in requirements-models.txt).
@@ -135,8 +137,11 @@ def convert(model, outtype, out_name, d=None):
     """Writes `out_name` beside the checkpoint `d` (default tests/models/<model>)."""
     d = d or MODELS / model
     cfg = json.loads((d / "config.json").read_text())
-    arch_name = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"}[cfg["architectures"][0]]
-    arch = {"llama": gguf.MODEL_ARCH.LLAMA, "qwen2": gguf.MODEL_ARCH.QWEN2}[arch_name]
+    # Mistral files are `llama` files (llama.cpp's MistralModel is a LlamaModel).
+    arch_name = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "llama",
+                 "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3"}[cfg["architectures"][0]]
+    arch = {"llama": gguf.MODEL_ARCH.LLAMA, "qwen2": gguf.MODEL_ARCH.QWEN2,
+            "qwen3": gguf.MODEL_ARCH.QWEN3}[arch_name]
     n_layers = cfg["num_hidden_layers"]
     names = gguf.get_tensor_name_map(arch, n_layers)
     tensors = {}
@@ -153,6 +158,21 @@ def convert(model, outtype, out_name, d=None):
     w.add_head_count_kv(kv_heads)
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
     w.add_rope_freq_base(rope.get("rope_theta", cfg.get("rope_theta", 10000.0)))
+    # The converter's rope scaling keys (conversion/base.py).
+    scaling = rope or cfg.get("rope_scaling") or {}
+    rope_type = scaling.get("rope_type", scaling.get("type"))
+    if rope_type == "linear":
+        w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        w.add_rope_scaling_factor(scaling["factor"])
+    elif rope_type == "yarn":
+        w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+        w.add_rope_scaling_factor(scaling["factor"])
+        w.add_rope_scaling_orig_ctx_len(scaling["original_max_position_embeddings"])
+        for k, add in [("attention_factor", w.add_rope_scaling_yarn_attn_factor),
+                       ("beta_fast", w.add_rope_scaling_yarn_beta_fast),
+                       ("beta_slow", w.add_rope_scaling_yarn_beta_slow)]:
+            if scaling.get(k) is not None:
+                add(scaling[k])
     if "head_dim" in cfg:
         w.add_key_length(cfg["head_dim"])
         w.add_value_length(cfg["head_dim"])
@@ -200,7 +220,8 @@ def main():
     for model in ["qwen2-bf16", "llama-sharded"]:
         convert(model, "native", f"{model}.gguf")
         convert(model, "q8_0", f"{model}-q8_0.gguf")
-    convert("llama-gqa", "native", "llama-gqa.gguf")
+    for model in ["llama-gqa", "qwen3-qknorm", "mistral"]:
+        convert(model, "native", f"{model}.gguf")
 
 
 if __name__ == "__main__":

@@ -65,23 +65,32 @@ async fn a_gguf_file_serves_what_its_checkpoint_serves() {
     }
 }
 
-/// Llama 3.1's rope scaling as llama.cpp's converter stores it: no
-/// parameters in the metadata, a `rope_freqs` tensor of one divisor per
-/// frequency (`scripts/make_gguf_models.py` computes it with the
-/// converter's code, in f32). The file gives the checkpoint's tokens, and
-/// logprobs within 1e-4 (the checkpoint's inverse frequencies come from the
-/// `llama3` parameters in f64, the file's from f32 divisors: the last bits
-/// differ). Reading the file as plain RoPE changes the tokens from the
-/// fourth on (tried).
+/// One file per family and rope form, written as llama.cpp's converter
+/// writes them (`scripts/make_gguf_models.py`), F32, served against its
+/// checkpoint: tokens equal, logprobs within 1e-4.
+/// - `llama-gqa`: Llama 3.1's rope scaling, which the converter stores as a
+///   `rope_freqs` tensor of one divisor per frequency (computed with the
+///   converter's code in f32; the checkpoint's inverse frequencies come
+///   from the `llama3` parameters in f64, so the last bits differ).
+///   Reading that file as plain RoPE changes the tokens from the fourth on
+///   (tried).
+/// - `qwen3-qknorm`: the `qwen3` architecture (q/k norms), YaRN from
+///   `rope.scaling.*`.
+/// - `mistral`: a Mistral checkpoint is a `llama` file; linear rope
+///   scaling. (llama.cpp drops its sliding window of 128; the prompts and
+///   completions here are shorter, as they are under Mistral v0.2+'s
+///   32k context, which has none.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn llama_3_1_rope_scaling_from_the_rope_freqs_tensor() {
-    let dir = common::model_dir("llama-gqa");
-    let reference = outputs(&serve(dir.clone(), None).await, "llama-gqa").await;
-    let got = outputs(&serve(dir.join("llama-gqa.gguf"), None).await, "llama-gqa").await;
-    for ((ids, lps), (want_ids, want_lps)) in got.iter().zip(&reference) {
-        assert_eq!(ids, want_ids);
-        for (a, b) in lps.iter().zip(want_lps) {
-            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+async fn each_family_s_file_serves_what_its_checkpoint_serves() {
+    for model in ["llama-gqa", "qwen3-qknorm", "mistral"] {
+        let dir = common::model_dir(model);
+        let reference = outputs(&serve(dir.clone(), None).await, model).await;
+        let got = outputs(&serve(dir.join(format!("{model}.gguf")), None).await, model).await;
+        for ((ids, lps), (want_ids, want_lps)) in got.iter().zip(&reference) {
+            assert_eq!(ids, want_ids, "{model}");
+            for (a, b) in lps.iter().zip(want_lps) {
+                assert!((a - b).abs() < 1e-4, "{model}: {a} vs {b}");
+            }
         }
     }
 }

@@ -94,6 +94,16 @@ pub fn config_json(g: &GgufFile) -> Result<Json, String> {
             if let Some(orig) = uint("rope.scaling.original_context_length") {
                 s["original_max_position_embeddings"] = json!(orig);
             }
+            // YaRN's optional parameters, as the converter copies them.
+            for (gguf_key, hf_key) in [
+                ("rope.scaling.yarn_attn_factor", "attention_factor"),
+                ("rope.scaling.yarn_beta_fast", "beta_fast"),
+                ("rope.scaling.yarn_beta_slow", "beta_slow"),
+            ] {
+                if let Some(v) = g.get(&key(gguf_key)).and_then(Value::as_f64) {
+                    s[hf_key] = json!(v);
+                }
+            }
             c.insert("rope_scaling".into(), s);
         }
         Some(other) => {
