@@ -188,6 +188,15 @@ fn added_tokens(tokens: &[&str], ty: &dyn Fn(usize) -> u64) -> Vec<Json> {
     added
 }
 
+/// The BPE model's vocabulary: each token string to its id.
+fn vocab(tokens: &[&str]) -> serde_json::Map<String, Json> {
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(id, t)| ((*t).to_owned(), json!(id)))
+        .collect()
+}
+
 /// `tokenizer.json` for byte-level BPE (`gpt2`).
 fn byte_level_bpe(
     tokens: &[&str],
@@ -195,11 +204,6 @@ fn byte_level_bpe(
     merges: &[&str],
     pt: &PreTokenizer,
 ) -> Json {
-    let vocab: serde_json::Map<String, Json> = tokens
-        .iter()
-        .enumerate()
-        .map(|(id, t)| ((*t).to_owned(), json!(id)))
-        .collect();
     let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false,
                             "trim_offsets": false, "use_regex": false});
     json!({
@@ -217,7 +221,7 @@ fn byte_level_bpe(
         "model": {"type": "BPE", "dropout": null, "unk_token": null,
                   "continuing_subword_prefix": null, "end_of_word_suffix": null,
                   "fuse_unk": false, "byte_fallback": false, "ignore_merges": pt.ignore_merges,
-                  "vocab": vocab, "merges": merges},
+                  "vocab": vocab(tokens), "merges": merges},
     })
 }
 
@@ -230,11 +234,6 @@ fn sentencepiece(
     unk: Option<&str>,
     add_space_prefix: bool,
 ) -> Json {
-    let vocab: serde_json::Map<String, Json> = tokens
-        .iter()
-        .enumerate()
-        .map(|(id, t)| ((*t).to_owned(), json!(id)))
-        .collect();
     let merges: Vec<Json> = spm_merges(tokens, scores)
         .into_iter()
         .map(|(l, r)| json!([tokens[l], tokens[r]]))
@@ -262,7 +261,7 @@ fn sentencepiece(
         "model": {"type": "BPE", "dropout": null, "unk_token": unk,
                   "continuing_subword_prefix": null, "end_of_word_suffix": null,
                   "fuse_unk": true, "byte_fallback": true, "ignore_merges": false,
-                  "vocab": vocab, "merges": merges},
+                  "vocab": vocab(tokens), "merges": merges},
     })
 }
 
