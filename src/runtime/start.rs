@@ -281,9 +281,9 @@ fn load_tokenizer(path: &Path) -> Result<Tokenizer, StartError> {
         return Ok(Tokenizer::from_dir(path)?);
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    let g = crate::model::gguf::GgufFile::open(path)?;
+    let open = || crate::model::gguf::GgufFile::open(path);
     if !dir.join("tokenizer.json").exists() {
-        return Tokenizer::from_gguf(&g).map_err(|e| {
+        return Tokenizer::from_gguf(&open()?).map_err(|e| {
             StartError::Config(format!(
                 "{e}; put the model's tokenizer.json and tokenizer_config.json (from its \
                  Hugging Face repository) beside the file instead"
@@ -292,6 +292,7 @@ fn load_tokenizer(path: &Path) -> Result<Tokenizer, StartError> {
     }
     let mut tokenizer = Tokenizer::from_dir(dir)?;
     if tokenizer.chat_template().is_none() {
+        let g = open()?;
         if let Some(t) = g.get("tokenizer.chat_template").and_then(|v| v.as_str()) {
             tokenizer
                 .replace_chat_template(t)
