@@ -200,13 +200,26 @@ fn attention_shape_summary(name: &str, shape: (usize, usize, usize, usize)) {
                 &q, &kc, &vc, bs, heads, kv_heads, hd, 0.125, None, &seqs, &mut out,
             )
         });
+        // The same cache in bf16 (`--kv-cache-dtype bf16`): half the bytes.
+        let (kb, vb): (Vec<bf16>, Vec<bf16>) = (
+            kc.iter().map(|&x| bf16::from_f32(x)).collect(),
+            vc.iter().map(|&x| bf16::from_f32(x)).collect(),
+        );
+        let (med_bf16, _) = time_it(Duration::from_secs(2), || {
+            paged_attention(
+                &q, &kb, &vb, bs, heads, kv_heads, hd, 0.125, None, &seqs, &mut out,
+            )
+        });
         // Row i sees ctx - q_len + i + 1 keys.
         let keys: f64 = (0..q_len).map(|i| (ctx - q_len + i + 1) as f64).sum();
         let flops = 4.0 * hd as f64 * heads as f64 * keys;
         println!(
-            "  q_len {q_len:4} at context {ctx:6}: median {:8.2} ms  {:6.1} GFLOP/s",
+            "  q_len {q_len:4} at context {ctx:6}: f32 cache median {:8.2} ms {:6.1} GFLOP/s; \
+             bf16 cache {:8.2} ms {:6.1} GFLOP/s",
             med * 1e3,
-            flops / med / 1e9
+            flops / med / 1e9,
+            med_bf16 * 1e3,
+            flops / med_bf16 / 1e9
         );
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use weir::backend::cpu::CpuBackend;
-use weir::backend::{AttnSeqInfo, AttnShape, Backend, BackendError, HostMatrix};
+use weir::backend::{AttnSeqInfo, AttnShape, Backend, BackendError, HostMatrix, KvDtype};
 use weir::model::Decoder;
 use weir::runtime::{RunnerFactory, RunnerKind};
 
@@ -39,8 +39,13 @@ impl<B: Backend> Backend for FaultyBackend<B> {
     fn alloc(&self, len: usize) -> Result<Self::Buf, BackendError> {
         self.inner.alloc(len)
     }
-    fn alloc_kv(&self, slots: usize, kv_dim: usize) -> Result<Self::KvLayer, BackendError> {
-        self.inner.alloc_kv(slots, kv_dim)
+    fn alloc_kv(
+        &self,
+        slots: usize,
+        kv_dim: usize,
+        dtype: KvDtype,
+    ) -> Result<Self::KvLayer, BackendError> {
+        self.inner.alloc_kv(slots, kv_dim, dtype)
     }
     fn to_host(&self, buf: &Self::Buf, len: usize) -> Result<Vec<f32>, BackendError> {
         self.inner.to_host(buf, len)

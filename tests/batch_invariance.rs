@@ -1,11 +1,14 @@
 //! Batch invariance: a seeded request gives the same tokens alone as inside
 //! a busy batch (16 concurrent requests), on the real CPU kernels. The
 //! server's `vllm:iteration_sequences` histogram shows that "alone" ran one
-//! sequence per step and "in a batch" really shared steps.
+//! sequence per step and "in a batch" really shared steps. Also with a bf16
+//! KV cache (`--kv-cache-dtype bf16`).
 
 mod common;
 
 use serde_json::json;
+use weir::backend::KvDtype;
+use weir::runtime::{LoadOptions, RunnerKind};
 
 /// Engine steps so far, and how many of them held more than `more_than`
 /// sequences, from the `vllm:iteration_sequences` histogram.
@@ -40,8 +43,16 @@ async fn generate(server: &common::TestServer, seed: u64) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixteen_concurrent_seeded_requests_match_sequential_ones() {
-    for model in ["qwen2-bf16", "llama-gqa"] {
+    for (model, kv) in [
+        ("qwen2-bf16", None),
+        ("llama-gqa", None),
+        ("llama-gqa", Some(KvDtype::Bf16)),
+    ] {
         let mut cfg = common::config(Some(common::model_dir(model)));
+        cfg.runner = RunnerKind::Cpu(LoadOptions {
+            kv_cache_dtype: kv,
+            ..Default::default()
+        });
         // A small budget forces chunked prefill and mixed decode/prefill steps.
         cfg.max_num_batched_tokens = 24;
         let server = common::start(cfg).await;

@@ -41,7 +41,10 @@ async fn outputs(server: &common::TestServer, model: &str) -> Vec<(Vec<u64>, Vec
 
 async fn serve(path: std::path::PathBuf, quantize: Option<QuantFormat>) -> common::TestServer {
     let mut cfg = common::config(Some(path));
-    cfg.runner = RunnerKind::Cpu(LoadOptions { quantize });
+    cfg.runner = RunnerKind::Cpu(LoadOptions {
+        quantize,
+        ..Default::default()
+    });
     common::start(cfg).await
 }
 

@@ -8,6 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use weir::backend::KvDtype;
+use weir::runtime::{LoadOptions, RunnerKind};
 
 fn gauge(metrics: &str, name: &str) -> f64 {
     common::TestServer::metric(metrics, name)
@@ -138,4 +140,55 @@ async fn a_client_that_leaves_while_queued_is_dropped_within_a_second() {
     drop(runner);
     let m = server.wait_until_idle(Duration::from_secs(5)).await;
     assert_eq!(gauge(&m, "vllm:kv_cache_usage_perc"), 0.0, "{m}");
+}
+
+/// `--kv-cache-dtype bf16` holds twice the tokens in the same memory: with
+/// a cache of 192 KiB (12 f32 blocks of 16 tokens of `llama-gqa`), the
+/// context the server offers (`/v1/models`' `max_model_len`, lowered to
+/// what the cache holds) doubles, and a request longer than the f32
+/// cache's whole capacity completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bf16_cache_holds_twice_the_tokens_in_the_same_memory() {
+    let dir = common::model_dir("llama-gqa");
+    let mc = weir::model::ModelConfig::from_path(&dir).unwrap();
+    let f32_block = 2 * mc.num_layers * mc.num_kv_heads * mc.head_dim * 16 * 4;
+    let mut lens = Vec::new();
+    for kv in [KvDtype::F32, KvDtype::Bf16] {
+        let mut cfg = common::config(Some(dir.clone()));
+        cfg.num_kv_blocks = None;
+        cfg.kv_cache_gib = Some((12 * f32_block) as f64 / (1u64 << 30) as f64);
+        cfg.runner = RunnerKind::Cpu(LoadOptions {
+            kv_cache_dtype: Some(kv),
+            ..Default::default()
+        });
+        let server = common::start(cfg).await;
+        let models: serde_json::Value = server
+            .http
+            .get(format!("{}/v1/models", server.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let len = models["data"][0]["max_model_len"].as_u64().unwrap();
+        if kv == KvDtype::Bf16 {
+            let prompt: Vec<u32> = (0..250).map(|i| 10 + i % 200).collect();
+            let (status, body) = server
+                .post(
+                    "/v1/completions",
+                    &json!({"model": server.model, "prompt": prompt, "max_tokens": 20,
+                            "ignore_eos": true}),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["usage"]["completion_tokens"], 20, "{body}");
+        }
+        lens.push(len);
+    }
+    assert_eq!(
+        lens,
+        [12 * 16, 24 * 16],
+        "max_model_len with f32, then bf16"
+    );
 }

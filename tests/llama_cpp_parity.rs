@@ -23,6 +23,7 @@
 mod common;
 
 use serde_json::{json, Value};
+use weir::backend::KvDtype;
 use weir::runtime::{LoadOptions, RunnerKind};
 
 struct Step {
@@ -100,7 +101,12 @@ struct Tolerance {
 
 async fn compare(model: std::path::PathBuf, golden_path: std::path::PathBuf, tol: Tolerance) {
     let mut cfg = common::config(Some(model.clone()));
-    cfg.runner = RunnerKind::Cpu(LoadOptions::default());
+    // llama.cpp's side ran with an f32 cache: so does weir's, whatever
+    // `auto` would pick for the file, so that only the matmuls differ.
+    cfg.runner = RunnerKind::Cpu(LoadOptions {
+        kv_cache_dtype: Some(KvDtype::F32),
+        ..Default::default()
+    });
     let server = common::start(cfg).await;
     let mut exact = 0;
     for (prompt, want, gaps) in golden(&golden_path) {

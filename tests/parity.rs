@@ -1,11 +1,15 @@
 //! Parity with Hugging Face transformers: the tiny models in tests/models
 //! (made by scripts/make_test_models.py) and their goldens, served through
 //! the real HTTP API on the CPU backend. Greedy tokens must match exactly;
-//! logprobs within a stated tolerance.
+//! logprobs within a stated tolerance. Each model with the KV cache `auto`
+//! picks (f32 for these float checkpoints), and the f32 / f16 ones again
+//! with `--kv-cache-dtype bf16`, held to the bf16 checkpoint's rules.
 
 mod common;
 
 use serde_json::{json, Value};
+use weir::backend::KvDtype;
+use weir::runtime::{LoadOptions, RunnerKind};
 
 /// Logprob tolerance of the chosen token. The goldens are float32
 /// transformers; weir computes in f32 too, but bf16 weights go through
@@ -34,16 +38,39 @@ const BF16_ALT_TOLERANCE: f64 = 0.5;
 /// all its cases (9 measured on qwen2-bf16, over 114 positions compared).
 const BF16_MAX_MISSING_ALTERNATIVES: usize = 12;
 
-async fn check_model(name: &str) {
+/// Compares `name` served with its KV cache in `kv` (`None`: `auto`).
+/// Chosen-token tolerance with a bf16 KV cache on an f32 / f16 checkpoint:
+/// the bf16 checkpoint's (K and V rounded to bf16, as a bf16 transformers
+/// run rounds them). Measured (AMD EPYC, AVX2 and scalar, 2026-12-07): at
+/// most 0.099 off over the five models, against 2.5e-5 with an f32 cache.
+const KV_BF16_TOLERANCE: f64 = 0.25;
+
+/// Golden alternatives a model may miss from weir's top 5 with a bf16 KV
+/// cache (measured 3-11 per model over 132-144 positions; none with f32).
+const KV_BF16_MAX_MISSING_ALTERNATIVES: usize = 16;
+
+async fn check_model(name: &str, kv: Option<KvDtype>) {
     let dir = common::model_dir(name);
     let golden: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("golden.json")).expect("golden.json"),
     )
     .expect("golden is JSON");
-    let server = common::start(common::config(Some(dir.clone()))).await;
+    let mut cfg = common::config(Some(dir.clone()));
+    cfg.runner = RunnerKind::Cpu(LoadOptions {
+        kv_cache_dtype: kv,
+        ..Default::default()
+    });
+    let server = common::start(cfg).await;
     let tok = weir::tokenize::Tokenizer::from_dir(&dir).expect("tokenizer");
-    let tol = tolerance(golden["dtype_stored"].as_str().unwrap_or("float32"));
+    let stored = golden["dtype_stored"].as_str().unwrap_or("float32");
+    // A bf16 cache rounds K and V to bf16 as a bf16 checkpoint's run does:
+    // held to the bf16 rules (see KV_BF16_TOLERANCE).
+    let tol = match kv {
+        Some(KvDtype::Bf16) => tolerance(stored).max(KV_BF16_TOLERANCE),
+        _ => tolerance(stored),
+    };
     let (mut missing, mut positions) = (0, 0);
+    let mut worst = 0.0f64;
     for case in golden["cases"].as_array().expect("cases") {
         let prompt: Vec<u32> = serde_json::from_value(case["prompt_ids"].clone()).unwrap();
         let want: Vec<u32> = serde_json::from_value(case["greedy_ids"].clone()).unwrap();
@@ -101,6 +128,7 @@ async fn check_model(name: &str) {
         for (pos, (lp, gold)) in lps.iter().zip(top).take(agree).enumerate() {
             let gold_lp = gold[0][1].as_f64().unwrap();
             let lp = lp.as_f64().unwrap();
+            worst = worst.max((lp - gold_lp).abs());
             assert!(
                 (lp - gold_lp).abs() <= tol,
                 "{name} / {} pos {pos}: logprob {lp} vs golden {gold_lp} (tol {tol})",
@@ -157,38 +185,60 @@ async fn check_model(name: &str) {
             }
         }
     }
+    eprintln!(
+        "{name} (kv cache {kv:?}): chosen logprobs within {worst:.2e} of transformers, \
+         {missing} golden alternatives missing from weir's top 5 over {positions} positions"
+    );
+    let most_missing = match kv {
+        Some(KvDtype::Bf16) => KV_BF16_MAX_MISSING_ALTERNATIVES,
+        _ => BF16_MAX_MISSING_ALTERNATIVES,
+    };
     assert!(
-        missing <= BF16_MAX_MISSING_ALTERNATIVES,
+        missing <= most_missing,
         "{name}: {missing} golden alternatives missing from weir's top 5 over {positions} positions"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn llama_gqa_with_llama3_rope_matches_transformers() {
-    check_model("llama-gqa").await;
+    check_model("llama-gqa", None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qwen2_with_bias_matches_transformers() {
-    check_model("qwen2-bias").await;
+    check_model("qwen2-bias", None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qwen2_bf16_matches_transformers() {
-    check_model("qwen2-bf16").await;
+    check_model("qwen2-bf16", None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qwen3_with_qk_norm_and_yarn_matches_transformers() {
-    check_model("qwen3-qknorm").await;
+    check_model("qwen3-qknorm", None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mistral_with_sliding_window_matches_transformers() {
-    check_model("mistral").await;
+    check_model("mistral", None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sharded_f16_llama_matches_transformers() {
-    check_model("llama-sharded").await;
+    check_model("llama-sharded", None).await;
+}
+
+/// The f32 and f16 checkpoints with `--kv-cache-dtype bf16`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bf16_kv_cache_stays_within_bf16_tolerances() {
+    for name in [
+        "llama-gqa",
+        "qwen2-bias",
+        "qwen3-qknorm",
+        "mistral",
+        "llama-sharded",
+    ] {
+        check_model(name, Some(KvDtype::Bf16)).await;
+    }
 }

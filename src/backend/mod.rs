@@ -9,6 +9,44 @@ pub mod cpu;
 
 use crate::quant::{QuantFormat, QuantMatrix};
 
+/// The element type the KV cache stores (`--kv-cache-dtype`). Attention
+/// computes in f32 either way; bf16 rounds each K/V value once when it is
+/// written and halves the cache's memory, so twice the tokens fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvDtype {
+    /// Four bytes per value: exactly the values the layer computed.
+    F32,
+    /// Two bytes per value, rounded to nearest even.
+    Bf16,
+}
+
+impl KvDtype {
+    /// Bytes one value takes.
+    pub fn size(self) -> usize {
+        match self {
+            KvDtype::F32 => 4,
+            KvDtype::Bf16 => 2,
+        }
+    }
+
+    /// `f32` or `bf16`, as the flag spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            KvDtype::F32 => "f32",
+            KvDtype::Bf16 => "bf16",
+        }
+    }
+
+    /// Parses [`KvDtype::name`]'s spelling (also `float32` / `bfloat16`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" | "float32" | "float" => Some(KvDtype::F32),
+            "bf16" | "bfloat16" => Some(KvDtype::Bf16),
+            _ => None,
+        }
+    }
+}
+
 /// Errors a runner can hit while computing a step (all are server faults).
 /// Every op returns one instead of panicking, so a failed step fails only
 /// its own sequences and the engine keeps serving.
@@ -328,8 +366,14 @@ pub trait Backend: Send + 'static {
     fn upload_vector(&self, v: Vec<f32>) -> Result<Self::Vector, BackendError>;
     /// A zeroed buffer of `len` floats.
     fn alloc(&self, len: usize) -> Result<Self::Buf, BackendError>;
-    /// A zeroed K/V cache of `num_blocks * block_size` slots of `kv_dim` floats.
-    fn alloc_kv(&self, slots: usize, kv_dim: usize) -> Result<Self::KvLayer, BackendError>;
+    /// A zeroed K/V cache of `num_blocks * block_size` slots of `kv_dim`
+    /// values of `dtype`.
+    fn alloc_kv(
+        &self,
+        slots: usize,
+        kv_dim: usize,
+        dtype: KvDtype,
+    ) -> Result<Self::KvLayer, BackendError>;
     /// Copy a buffer's first `len` floats to the host.
     fn to_host(&self, buf: &Self::Buf, len: usize) -> Result<Vec<f32>, BackendError>;
 

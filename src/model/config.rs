@@ -79,6 +79,35 @@ pub enum RopeScaling {
     },
 }
 
+/// How a checkpoint stores its weights (config.json's `dtype` /
+/// `torch_dtype`, or a GGUF file's tensor type): what `--kv-cache-dtype
+/// auto` follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoredDtype {
+    /// `float32`.
+    F32,
+    /// `float16`.
+    F16,
+    /// `bfloat16`.
+    Bf16,
+    /// Block-quantized (a GGUF Q8_0 / Q4_K_M file).
+    Quantized,
+    /// Not said.
+    Unknown,
+}
+
+impl StoredDtype {
+    /// The dtype a config.json names.
+    pub fn from_config_name(name: &str) -> Self {
+        match name {
+            "float32" | "float" => StoredDtype::F32,
+            "float16" | "half" => StoredDtype::F16,
+            "bfloat16" => StoredDtype::Bf16,
+            _ => StoredDtype::Unknown,
+        }
+    }
+}
+
 /// Everything about the network's shape the decoder needs.
 #[derive(Clone, Debug)]
 pub struct ModelConfig {
@@ -120,6 +149,8 @@ pub struct ModelConfig {
     pub bos_token_id: Option<u32>,
     /// `eos_token_id` from config.json (int or list).
     pub eos_token_ids: Vec<u32>,
+    /// How the weights are stored.
+    pub stored_dtype: StoredDtype,
 }
 
 fn get_usize(v: &Value, key: &str) -> Option<usize> {
@@ -182,6 +213,14 @@ impl ModelConfig {
             }
             cfg.rope_scaling = RopeScaling::FreqFactors(factors);
         }
+        use crate::model::gguf::GgmlType;
+        cfg.stored_dtype = match g.tensor("blk.0.attn_q.weight").map(|t| t.ty) {
+            Some(GgmlType::F32) => StoredDtype::F32,
+            Some(GgmlType::F16) => StoredDtype::F16,
+            Some(GgmlType::Bf16) => StoredDtype::Bf16,
+            Some(GgmlType::Quant(_)) => StoredDtype::Quantized,
+            _ => StoredDtype::Unknown,
+        };
         Ok(cfg)
     }
 
@@ -268,6 +307,11 @@ impl ModelConfig {
                 .and_then(Value::as_u64)
                 .map(|x| x as u32),
             eos_token_ids: id_list(v.get("eos_token_id")),
+            stored_dtype: v
+                .get("dtype")
+                .or_else(|| v.get("torch_dtype"))
+                .and_then(Value::as_str)
+                .map_or(StoredDtype::Unknown, StoredDtype::from_config_name),
         })
     }
 

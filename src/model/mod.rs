@@ -10,7 +10,7 @@ pub mod weights;
 
 use std::path::PathBuf;
 
-pub use config::{Architecture, ModelConfig};
+pub use config::{Architecture, ModelConfig, StoredDtype};
 pub use decoder::Decoder;
 
 /// Why a checkpoint could not be loaded. Every message names the file and,

@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::backend::KvDtype;
 use crate::quant::QuantFormat;
 use crate::runner::sim::SimSpeed;
 use crate::runtime::{EngineConfig, LoadOptions, RunnerKind};
@@ -78,6 +79,8 @@ pub struct ModelEntry {
     pub backend: Option<String>,
     /// Quantize the weights at load (`q8_0`, `q4_k`; as `--quantize`).
     pub quantize: Option<String>,
+    /// KV cache element type (`auto`, `f32`, `bf16`; as `--kv-cache-dtype`).
+    pub kv_cache_dtype: Option<String>,
     /// Context window.
     pub max_model_len: Option<usize>,
     /// KV cache size in GiB.
@@ -222,6 +225,13 @@ impl Deployment {
                     )));
                 }
             }
+            if let Some(t) = &m.kv_cache_dtype {
+                if !t.eq_ignore_ascii_case("auto") && KvDtype::parse(t).is_none() {
+                    return Err(invalid(format!(
+                        "models[{i}].kv_cache_dtype `{t}`: expected `auto`, `f32` or `bf16`"
+                    )));
+                }
+            }
         }
         for (i, p) in d.projects.iter().enumerate() {
             for (j, e) in p.endpoints.iter().enumerate() {
@@ -275,6 +285,9 @@ impl Deployment {
                         };
                         if let Some(q) = m.quantize.as_deref().and_then(QuantFormat::parse) {
                             opts.quantize = Some(q);
+                        }
+                        if let Some(t) = &m.kv_cache_dtype {
+                            opts.kv_cache_dtype = KvDtype::parse(t);
                         }
                         RunnerKind::Cpu(opts)
                     }
@@ -390,5 +403,31 @@ weight = 2
         assert!(e.contains("listed twice"), "{e}");
         let e = Deployment::parse("", "weir.toml").unwrap_err().to_string();
         assert!(e.contains("no [[models]]"), "{e}");
+        let fp8 = EXAMPLE.replace(
+            "name = \"demo\"",
+            "name = \"demo\"\nkv_cache_dtype = \"fp8\"",
+        );
+        let e = Deployment::parse(&fp8, "weir.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("models[0].kv_cache_dtype `fp8`"), "{e}");
+    }
+
+    #[test]
+    fn a_model_s_kv_cache_dtype_overrides_the_flag() {
+        let toml = EXAMPLE.replace(
+            "name = \"demo\"",
+            "name = \"demo\"\nkv_cache_dtype = \"bf16\"",
+        );
+        let d = Deployment::parse(&toml, "weir.toml").unwrap();
+        let mut b = base();
+        b.runner = RunnerKind::Cpu(LoadOptions {
+            kv_cache_dtype: Some(KvDtype::F32),
+            ..Default::default()
+        });
+        match &d.engine_configs(&b)[0].runner {
+            RunnerKind::Cpu(o) => assert_eq!(o.kv_cache_dtype, Some(KvDtype::Bf16)),
+            _ => panic!("the first model runs on the CPU"),
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use crate::backend::cpu::CpuBackend;
+use crate::backend::KvDtype;
 use crate::engine::sched::SchedulerConfig;
 use crate::metrics::Metrics;
 use crate::model::decoder::kv_bytes_per_block;
@@ -202,7 +203,13 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
         tracing::info!(path = %path.display(), "chat template replaced");
     }
     let tokenizer = Arc::new(tokenizer);
-    let bytes_per_block = kv_bytes_per_block(&model_cfg, cfg.block_size);
+    // The sim and custom runners hold no cache of their own: size theirs
+    // as an f32 one.
+    let kv_dtype = match &cfg.runner {
+        RunnerKind::Cpu(opts) => opts.kv_dtype(&model_cfg),
+        _ => KvDtype::F32,
+    };
+    let bytes_per_block = kv_bytes_per_block(&model_cfg, cfg.block_size, kv_dtype);
     let num_blocks = kv_blocks(&cfg, bytes_per_block);
     let mut max_model_len = cfg
         .max_model_len
@@ -231,6 +238,7 @@ pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
         num_blocks,
         block_size = cfg.block_size,
         kv_cache_mib = (num_blocks * bytes_per_block) >> 20,
+        kv_cache_dtype = kv_dtype.name(),
         max_model_len,
         isa = CpuBackend::isa_name(),
         "engine ready"

@@ -1,9 +1,10 @@
-//! Causal attention over a paged KV cache (f32).
+//! Causal attention over a paged KV cache (f32 or bf16 elements).
 //!
 //! # Layout
 //!
 //! One cache per layer for K and one for V, each
-//! `[num_blocks, block_size, num_kv_heads, head_dim]`. A token's *slot* is
+//! `[num_blocks, block_size, num_kv_heads, head_dim]` of [`KvElem`]s (f32,
+//! or bf16 for half the memory: `--kv-cache-dtype`). A token's *slot* is
 //! `block_id * block_size + offset_in_block`; a sequence's block table lists
 //! the blocks holding its positions `0, block_size, 2 * block_size, ..`.
 //!
@@ -53,10 +54,18 @@
 //! went from ~535-570 to ~400-408 ms (Qwen2-0.5B shape) and ~213 to ~153 ms
 //! (demo shape), interleaved runs of `WEIR_BENCH_ATTENTION_ONLY=1`.
 //!
+//! A bf16 cache is read a key tile at a time: the tile's K and V rows are
+//! widened (exactly: bf16 is the top half of an f32) into an f32 scratch
+//! that every row and head of the work item then reads from L1, so the score
+//! and update kernels are the f32 ones. A bf16 cache therefore gives exactly
+//! the bits of an f32 cache holding the same rounded values (tested); the
+//! one rounding is at [`write_kv`] (round to nearest even).
+//!
 //! Measured (`benches/kernels.rs`, Qwen2-0.5B shapes: 14 heads, 2 KV heads,
 //! head_dim 64, block 16, shuffled blocks; 2-core Zen 4 VM shared with other
 //! builds): decode at context 512 ~40-60 us, at 4096 ~0.3-0.5 ms.
 
+use half::bf16;
 use rayon::prelude::*;
 
 use super::matmul::{hsum_tree, Isa, SyncPtr};
@@ -68,18 +77,59 @@ pub const KEY_TILE: usize = 32;
 /// Query rows of one sequence handled by one parallel work item.
 const Q_CHUNK: usize = 16;
 
+/// An element type the KV cache can hold.
+pub trait KvElem: Copy + Send + Sync + 'static {
+    /// The cache as f32 when it already is (the tile is then read in place).
+    fn as_f32(cache: &[Self]) -> Option<&[f32]>;
+    /// `dst[i] = src[i]` widened to f32 (exact for bf16).
+    fn widen(src: &[Self], dst: &mut [f32]);
+    /// `dst[i] = src[i]` stored as this type (bf16: round to nearest even).
+    fn store(src: &[f32], dst: &mut [Self]);
+}
+
+impl KvElem for f32 {
+    fn as_f32(cache: &[f32]) -> Option<&[f32]> {
+        Some(cache)
+    }
+    fn widen(src: &[f32], dst: &mut [f32]) {
+        dst.copy_from_slice(src);
+    }
+    fn store(src: &[f32], dst: &mut [f32]) {
+        dst.copy_from_slice(src);
+    }
+}
+
+impl KvElem for bf16 {
+    fn as_f32(_: &[bf16]) -> Option<&[f32]> {
+        None
+    }
+    #[inline]
+    fn widen(src: &[bf16], dst: &mut [f32]) {
+        // A shift the compiler vectorises (bf16 is an f32's top 16 bits).
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = f32::from_bits((s.to_bits() as u32) << 16);
+        }
+    }
+    fn store(src: &[f32], dst: &mut [bf16]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = bf16::from_f32(s);
+        }
+    }
+}
+
 /// Write the new tokens' K and V (`[tokens, kv_dim]`, `kv_dim =
-/// num_kv_heads * head_dim`) into their slots of the caches.
+/// num_kv_heads * head_dim`) into their slots of the caches, converted to
+/// the caches' element type.
 ///
 /// # Panics
 /// If a slot lies outside the caches or the inputs are shorter than `slots`.
-pub fn write_kv(
+pub fn write_kv<T: KvElem>(
     k: &[f32],
     v: &[f32],
     slots: &[u32],
     kv_dim: usize,
-    k_cache: &mut [f32],
-    v_cache: &mut [f32],
+    k_cache: &mut [T],
+    v_cache: &mut [T],
 ) {
     let tokens = slots.len();
     assert!(
@@ -93,8 +143,14 @@ pub fn write_kv(
     for (t, &slot) in slots.iter().enumerate() {
         let s = slot as usize;
         assert!(s < cap, "write_kv: slot {s} outside cache of {cap} slots");
-        k_cache[s * kv_dim..(s + 1) * kv_dim].copy_from_slice(&k[t * kv_dim..(t + 1) * kv_dim]);
-        v_cache[s * kv_dim..(s + 1) * kv_dim].copy_from_slice(&v[t * kv_dim..(t + 1) * kv_dim]);
+        T::store(
+            &k[t * kv_dim..(t + 1) * kv_dim],
+            &mut k_cache[s * kv_dim..(s + 1) * kv_dim],
+        );
+        T::store(
+            &v[t * kv_dim..(t + 1) * kv_dim],
+            &mut v_cache[s * kv_dim..(s + 1) * kv_dim],
+        );
     }
 }
 
@@ -140,10 +196,10 @@ struct Geom {
 /// On inconsistent shapes, a block table too short for `ctx_len`, a block id
 /// outside the caches, or `sliding_window = Some(0)`.
 #[allow(clippy::too_many_arguments)]
-pub fn paged_attention(
+pub fn paged_attention<T: KvElem>(
     q: &[f32],
-    k_cache: &[f32],
-    v_cache: &[f32],
+    k_cache: &[T],
+    v_cache: &[T],
     block_size: usize,
     num_heads: usize,
     num_kv_heads: usize,
@@ -171,11 +227,11 @@ pub fn paged_attention(
 
 /// [`paged_attention`] with an explicit ISA (all ISAs give identical bits).
 #[allow(clippy::too_many_arguments)]
-pub fn paged_attention_with_isa(
+pub fn paged_attention_with_isa<T: KvElem>(
     isa: Isa,
     q: &[f32],
-    k_cache: &[f32],
-    v_cache: &[f32],
+    k_cache: &[T],
+    v_cache: &[T],
     block_size: usize,
     num_heads: usize,
     num_kv_heads: usize,
@@ -308,11 +364,11 @@ struct RowJob<'a> {
 /// (and window) range, with exactly the one-row, one-head arithmetic: the
 /// loop order across rows changes nothing in any row's result.
 #[allow(clippy::too_many_arguments)]
-fn attend_rows_group(
+fn attend_rows_group<T: KvElem>(
     isa: Isa,
     rows: &mut [RowJob<'_>],
-    k_cache: &[f32],
-    v_cache: &[f32],
+    k_cache: &[T],
+    v_cache: &[T],
     table: &[u32],
     kvh: usize,
     g: &Geom,
@@ -340,6 +396,10 @@ fn attend_rows_group(
         r.out.fill(0.0);
     }
     let mut offs = [0usize; KEY_TILE];
+    let widened = T::as_f32(k_cache).is_none();
+    let scratch = if widened { KEY_TILE * hd } else { 0 };
+    let (mut k_wide, mut v_wide) = (vec![0.0f32; scratch], vec![0.0f32; scratch]);
+    let wide_offs: [usize; KEY_TILE] = std::array::from_fn(|j| j * hd);
     let mut t0 = min_lo / KEY_TILE * KEY_TILE;
     while t0 <= max_pos {
         // Keys [ta, tb] of this tile that any row sees; each row takes its
@@ -355,13 +415,25 @@ fn attend_rows_group(
                 blk += 1;
             }
         }
+        // The tile's K/V rows in f32: the cache itself, or (bf16) its rows
+        // widened into the scratch, once for every row and head below.
+        let (k_tile, v_tile, tile_offs) = match (T::as_f32(k_cache), T::as_f32(v_cache)) {
+            (Some(k), Some(v)) => (k, v, &offs),
+            _ => {
+                for (j, &o) in offs[..tb - ta + 1].iter().enumerate() {
+                    T::widen(&k_cache[o..o + hd], &mut k_wide[j * hd..(j + 1) * hd]);
+                    T::widen(&v_cache[o..o + hd], &mut v_wide[j * hd..(j + 1) * hd]);
+                }
+                (&k_wide[..], &v_wide[..], &wide_offs)
+            }
+        };
         for (r, st) in rows.iter_mut().zip(states.iter_mut()) {
             let a = t0.max(lo_of(r.pos));
             let b = (t0 + KEY_TILE - 1).min(r.pos);
             if a > b {
                 continue;
             }
-            let offs = &offs[a - ta..b - ta + 1];
+            let offs = &tile_offs[a - ta..b - ta + 1];
             // Two heads at a time share each V row read (and each K row
             // read, on AVX-512); an odd group's last head goes alone. Each
             // head's arithmetic is the one-head arithmetic either way.
@@ -374,15 +446,15 @@ fn attend_rows_group(
                     Some(((qb, ob), sb)) => tile_step_pair(
                         isa,
                         [qa, qb],
-                        k_cache,
-                        v_cache,
+                        k_tile,
+                        v_tile,
                         offs,
                         hd,
                         g.scale,
                         [sa, sb],
                         [oa, ob],
                     ),
-                    None => tile_step(isa, qa, k_cache, v_cache, offs, hd, g.scale, sa, oa),
+                    None => tile_step(isa, qa, k_tile, v_tile, offs, hd, g.scale, sa, oa),
                 }
             }
         }
@@ -726,677 +798,7 @@ fn tile_step_pair(
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
-    //! Explicit SIMD score kernels with exactly [`super::dot16`]'s arithmetic.
-
-    use super::super::matmul::x86::{hsum16, hsum8, reduce_4x4};
-    use std::arch::x86_64::*;
-
-    /// 16 keys at once: 16 accumulators (one per key, exactly as in
-    /// [`scores_avx512`]) reduced together by [`reduce_4x4`], which applies
-    /// the same tree as [`hsum16`] to each (bit-identical, tested in
-    /// `matmul`), at a third of the shuffles and without a latency chain per key.
-    ///
-    /// # Safety
-    /// As [`scores_avx512`], with `offs.len() == 16`, `s.len() >= 16`.
-    #[target_feature(enable = "avx512f,avx512dq")]
-    unsafe fn scores16_avx512(
-        q: &[f32],
-        k: &[f32],
-        offs: &[usize],
-        hd: usize,
-        scale: f32,
-        s: &mut [f32],
-    ) {
-        let full = hd / 16;
-        let rem = hd % 16;
-        let mask = ((1u32 << rem) - 1) as u16;
-        let mut acc = [_mm512_setzero_ps(); 16];
-        let kp: [*const f32; 16] = std::array::from_fn(|t| k.as_ptr().wrapping_add(offs[t]));
-        // SAFETY: full chunks end at or before hd; the tail is masked to lanes < rem.
-        unsafe {
-            for c in 0..full {
-                let qa = _mm512_loadu_ps(q.as_ptr().add(16 * c));
-                for t in 0..16 {
-                    acc[t] = _mm512_add_ps(
-                        acc[t],
-                        _mm512_mul_ps(qa, _mm512_loadu_ps(kp[t].add(16 * c))),
-                    );
-                }
-            }
-            if rem > 0 {
-                let qa = _mm512_maskz_loadu_ps(mask, q.as_ptr().add(16 * full));
-                for t in 0..16 {
-                    let ka = _mm512_maskz_loadu_ps(mask, kp[t].add(16 * full));
-                    acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(qa, ka));
-                }
-            }
-        }
-        // reduce_4x4 puts accumulator 4j + i in lane 4i + j: permute back.
-        let r = reduce_4x4(&acc);
-        let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-        let r = _mm512_mul_ps(_mm512_permutexvar_ps(idx, r), _mm512_set1_ps(scale));
-        // SAFETY: s holds at least 16 f32.
-        unsafe { _mm512_storeu_ps(s.as_mut_ptr(), r) };
-    }
-
-    /// 8 keys for 2 query heads: 16 accumulators (head `h`'s key `t` in
-    /// accumulator `8h + t`, each exactly as in [`scores16_avx512`]) reduced
-    /// together by [`reduce_4x4`], reading each K row once for both heads.
-    ///
-    /// # Safety
-    /// As [`scores_avx512`] for both queries, with `offs.len() == 8` and 8
-    /// outputs in each of `s`.
-    #[target_feature(enable = "avx512f,avx512dq")]
-    unsafe fn scores8x2_avx512(
-        q: [&[f32]; 2],
-        k: &[f32],
-        offs: &[usize],
-        hd: usize,
-        scale: f32,
-        s: [&mut [f32]; 2],
-    ) {
-        let full = hd / 16;
-        let rem = hd % 16;
-        let mask = ((1u32 << rem) - 1) as u16;
-        let mut acc = [_mm512_setzero_ps(); 16];
-        let kp: [*const f32; 8] = std::array::from_fn(|t| k.as_ptr().wrapping_add(offs[t]));
-        // SAFETY: full chunks end at or before hd; the tail is masked to lanes < rem.
-        unsafe {
-            for c in 0..full {
-                let qa = _mm512_loadu_ps(q[0].as_ptr().add(16 * c));
-                let qb = _mm512_loadu_ps(q[1].as_ptr().add(16 * c));
-                for t in 0..8 {
-                    let ka = _mm512_loadu_ps(kp[t].add(16 * c));
-                    acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(qa, ka));
-                    acc[8 + t] = _mm512_add_ps(acc[8 + t], _mm512_mul_ps(qb, ka));
-                }
-            }
-            if rem > 0 {
-                let qa = _mm512_maskz_loadu_ps(mask, q[0].as_ptr().add(16 * full));
-                let qb = _mm512_maskz_loadu_ps(mask, q[1].as_ptr().add(16 * full));
-                for t in 0..8 {
-                    let ka = _mm512_maskz_loadu_ps(mask, kp[t].add(16 * full));
-                    acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(qa, ka));
-                    acc[8 + t] = _mm512_add_ps(acc[8 + t], _mm512_mul_ps(qb, ka));
-                }
-            }
-        }
-        // As in scores16_avx512: lane t holds accumulator t after the permute.
-        let r = reduce_4x4(&acc);
-        let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-        let r = _mm512_mul_ps(_mm512_permutexvar_ps(idx, r), _mm512_set1_ps(scale));
-        let [sa, sb] = s;
-        // SAFETY: each output holds at least 8 f32.
-        unsafe {
-            _mm256_storeu_ps(sa.as_mut_ptr(), _mm512_castps512_ps256(r));
-            _mm256_storeu_ps(sb.as_mut_ptr(), _mm512_extractf32x8_ps::<1>(r));
-        }
-    }
-
-    /// [`super::tile_scores_pair`] on AVX-512: groups of 8 keys for both
-    /// heads at once, the last `n % 8` keys one head at a time.
-    ///
-    /// # Safety
-    /// As [`scores_avx512`] for both queries; `s[h].len() >= offs.len()`.
-    #[target_feature(enable = "avx512f,avx512dq")]
-    pub(super) unsafe fn scores_pair_avx512(
-        q: [&[f32]; 2],
-        k: &[f32],
-        offs: &[usize],
-        hd: usize,
-        scale: f32,
-        s: [&mut [f32]; 2],
-    ) {
-        let [sa, sb] = s;
-        let groups = offs.len() / 8;
-        for g in 0..groups {
-            let o = &offs[8 * g..8 * g + 8];
-            // SAFETY: forwarded contract; 8 offsets and 8 outputs each.
-            unsafe { scores8x2_avx512(q, k, o, hd, scale, [&mut sa[8 * g..], &mut sb[8 * g..]]) };
-        }
-        let rest = &offs[8 * groups..];
-        // SAFETY: forwarded contract (fewer than 8 offsets: one key at a time).
-        unsafe {
-            scores_avx512(q[0], k, rest, hd, scale, &mut sa[8 * groups..]);
-            scores_avx512(q[1], k, rest, hd, scale, &mut sb[8 * groups..]);
-        }
-    }
-
-    /// AVX-512 [`super::tile_scores`]: one zmm = the 16 lanes.
-    ///
-    /// # Safety
-    /// AVX-512 F/DQ available; `q.len() >= hd`; `o + hd <= k.len()` for every `o` in `offs`.
-    #[target_feature(enable = "avx512f,avx512dq")]
-    pub(super) unsafe fn scores_avx512(
-        q: &[f32],
-        k: &[f32],
-        offs: &[usize],
-        hd: usize,
-        scale: f32,
-        s: &mut [f32],
-    ) {
-        let full = hd / 16;
-        let rem = hd % 16;
-        let mask = ((1u32 << rem) - 1) as u16;
-        let groups = offs.len() / 16;
-        for g in 0..groups {
-            // SAFETY: forwarded contract; 16 offsets and 16 outputs.
-            unsafe {
-                scores16_avx512(
-                    q,
-                    k,
-                    &offs[16 * g..16 * g + 16],
-                    hd,
-                    scale,
-                    &mut s[16 * g..],
-                )
-            };
-        }
-        for (j, &o) in offs.iter().enumerate().skip(16 * groups) {
-            let kp = k.as_ptr().wrapping_add(o);
-            let mut acc = _mm512_setzero_ps();
-            // SAFETY: d + 16 <= hd for full chunks; the tail is masked to lanes < rem.
-            unsafe {
-                for c in 0..full {
-                    let qa = _mm512_loadu_ps(q.as_ptr().add(16 * c));
-                    let ka = _mm512_loadu_ps(kp.add(16 * c));
-                    acc = _mm512_add_ps(acc, _mm512_mul_ps(qa, ka));
-                }
-                if rem > 0 {
-                    let qa = _mm512_maskz_loadu_ps(mask, q.as_ptr().add(16 * full));
-                    let ka = _mm512_maskz_loadu_ps(mask, kp.add(16 * full));
-                    acc = _mm512_add_ps(acc, _mm512_mul_ps(qa, ka));
-                }
-            }
-            s[j] = hsum16(acc) * scale;
-        }
-    }
-
-    /// AVX2 [`super::tile_scores`]: lanes 0..8 and 8..16 in two ymm; the
-    /// first tree step (lane i + lane i+8) adds them, then [`hsum8`].
-    ///
-    /// # Safety
-    /// AVX2 + FMA available; `q.len() >= hd`; `o + hd <= k.len()` for every `o` in `offs`.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn scores_avx2(
-        q: &[f32],
-        k: &[f32],
-        offs: &[usize],
-        hd: usize,
-        scale: f32,
-        s: &mut [f32],
-    ) {
-        let full = hd / 16;
-        let rem = hd % 16;
-        let mut qt = [0.0f32; 16];
-        qt[..rem].copy_from_slice(&q[16 * full..hd]);
-        for (j, &o) in offs.iter().enumerate() {
-            let kr = &k[o..o + hd];
-            let mut lo = _mm256_setzero_ps();
-            let mut hi = _mm256_setzero_ps();
-            // SAFETY: 16 * c + 16 <= hd for full chunks; the tail uses padded copies.
-            unsafe {
-                for c in 0..full {
-                    let (qp, kp) = (q.as_ptr().add(16 * c), kr.as_ptr().add(16 * c));
-                    lo = _mm256_add_ps(lo, _mm256_mul_ps(_mm256_loadu_ps(qp), _mm256_loadu_ps(kp)));
-                    hi = _mm256_add_ps(
-                        hi,
-                        _mm256_mul_ps(_mm256_loadu_ps(qp.add(8)), _mm256_loadu_ps(kp.add(8))),
-                    );
-                }
-                if rem > 0 {
-                    let mut kt = [0.0f32; 16];
-                    kt[..rem].copy_from_slice(&kr[16 * full..]);
-                    lo = _mm256_add_ps(
-                        lo,
-                        _mm256_mul_ps(_mm256_loadu_ps(qt.as_ptr()), _mm256_loadu_ps(kt.as_ptr())),
-                    );
-                    hi = _mm256_add_ps(
-                        hi,
-                        _mm256_mul_ps(
-                            _mm256_loadu_ps(qt.as_ptr().add(8)),
-                            _mm256_loadu_ps(kt.as_ptr().add(8)),
-                        ),
-                    );
-                }
-            }
-            s[j] = hsum8(_mm256_add_ps(lo, hi)) * scale;
-        }
-    }
-}
+mod x86;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::backend::cpu::sample::rand_vec;
-
-    /// Naive f64 attention for one sequence over contiguous K/V `[ctx, kv_heads, hd]`.
-    #[allow(clippy::too_many_arguments)]
-    fn reference(
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
-        ctx: usize,
-        q_len: usize,
-        heads: usize,
-        kvh: usize,
-        hd: usize,
-        scale: f32,
-        window: Option<usize>,
-    ) -> Vec<f32> {
-        let mut out = vec![0.0f32; q_len * heads * hd];
-        for i in 0..q_len {
-            let pos = ctx - q_len + i;
-            for h in 0..heads {
-                let g = h / (heads / kvh);
-                let qr = &q[(i * heads + h) * hd..][..hd];
-                let keys: Vec<usize> = (0..=pos)
-                    .filter(|&p| window.is_none_or(|w| p + w > pos))
-                    .collect();
-                let s: Vec<f64> = keys
-                    .iter()
-                    .map(|&p| {
-                        qr.iter()
-                            .zip(&k[(p * kvh + g) * hd..][..hd])
-                            .map(|(a, b)| *a as f64 * *b as f64)
-                            .sum::<f64>()
-                            * scale as f64
-                    })
-                    .collect();
-                let mx = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let e: Vec<f64> = s.iter().map(|x| (x - mx).exp()).collect();
-                let z: f64 = e.iter().sum();
-                for d in 0..hd {
-                    let val: f64 = keys
-                        .iter()
-                        .zip(&e)
-                        .map(|(&p, w)| w * v[(p * kvh + g) * hd + d] as f64)
-                        .sum::<f64>()
-                        / z;
-                    out[(i * heads + h) * hd + d] = val as f32;
-                }
-            }
-        }
-        out
-    }
-
-    struct Case {
-        heads: usize,
-        kvh: usize,
-        hd: usize,
-        bs: usize,
-        window: Option<usize>,
-        ctxs: Vec<usize>,
-        q_lens: Vec<usize>,
-    }
-
-    /// Builds a paged cache with shuffled block ids for several sequences,
-    /// runs paged_attention on all of them at once and checks each against
-    /// the reference (abs 2e-5 on outputs of magnitude <= 1); returns the
-    /// outputs per sequence for further comparisons.
-    fn run_case(c: &Case, isa: Isa, seed: u64) -> Vec<Vec<f32>> {
-        let kv_dim = c.kvh * c.hd;
-        let total_blocks: usize = c.ctxs.iter().map(|&x| x.div_ceil(c.bs)).sum::<usize>() + 3;
-        // Shuffled permutation of block ids.
-        let mut ids: Vec<u32> = (0..total_blocks as u32).collect();
-        let r = rand_vec(total_blocks, seed + 1);
-        for i in (1..ids.len()).rev() {
-            let j = ((r[i] + 1.0) * 0.5 * (i + 1) as f32) as usize % (i + 1);
-            ids.swap(i, j);
-        }
-        let mut kc = vec![f32::NAN; total_blocks * c.bs * kv_dim];
-        let mut vc = vec![f32::NAN; total_blocks * c.bs * kv_dim];
-        let mut next = 0;
-        let mut tables = Vec::new();
-        let mut contig = Vec::new();
-        for (s, &ctx) in c.ctxs.iter().enumerate() {
-            let nb = ctx.div_ceil(c.bs);
-            let table: Vec<u32> = ids[next..next + nb].to_vec();
-            next += nb;
-            let k: Vec<f32> = rand_vec(ctx * kv_dim, seed * 31 + s as u64)
-                .iter()
-                .map(|v| v * 2.0)
-                .collect();
-            let v = rand_vec(ctx * kv_dim, seed * 37 + s as u64);
-            let slots: Vec<u32> = (0..ctx)
-                .map(|p| table[p / c.bs] * c.bs as u32 + (p % c.bs) as u32)
-                .collect();
-            write_kv(&k, &v, &slots, kv_dim, &mut kc, &mut vc);
-            tables.push(table);
-            contig.push((k, v));
-        }
-        let row = c.heads * c.hd;
-        let total_q: usize = c.q_lens.iter().sum();
-        let q = rand_vec(total_q * row, seed + 99);
-        let mut seqs = Vec::new();
-        let mut start = 0;
-        for (s, &ql) in c.q_lens.iter().enumerate() {
-            seqs.push(AttnSeq {
-                q_start: start,
-                q_len: ql,
-                ctx_len: c.ctxs[s],
-                block_table: &tables[s],
-            });
-            start += ql;
-        }
-        let mut out = vec![0.0; total_q * row];
-        let scale = 1.0 / (c.hd as f32).sqrt();
-        paged_attention_with_isa(
-            isa, &q, &kc, &vc, c.bs, c.heads, c.kvh, c.hd, scale, c.window, &seqs, &mut out,
-        );
-        let mut res = Vec::new();
-        for (s, sq) in seqs.iter().enumerate() {
-            let qs = &q[sq.q_start * row..(sq.q_start + sq.q_len) * row];
-            let want = reference(
-                qs,
-                &contig[s].0,
-                &contig[s].1,
-                sq.ctx_len,
-                sq.q_len,
-                c.heads,
-                c.kvh,
-                c.hd,
-                scale,
-                c.window,
-            );
-            let got = &out[sq.q_start * row..(sq.q_start + sq.q_len) * row];
-            for (e, (a, b)) in got.iter().zip(&want).enumerate() {
-                assert!(
-                    (a - b).abs() <= 2e-5,
-                    "{isa:?} seq {s} elem {e}: {a} vs {b}"
-                );
-            }
-            res.push(got.to_vec());
-        }
-        res
-    }
-
-    /// Every ISA, failing on one this CPU lacks unless opted out (see `test_isas`).
-    fn isas() -> Vec<Isa> {
-        crate::backend::cpu::test_isas::all()
-    }
-
-    #[test]
-    fn matches_reference_gqa_shuffled_blocks() {
-        for isa in isas() {
-            // Qwen2-0.5B-like GQA (14/2, 64), decode + prefill mix.
-            run_case(
-                &Case {
-                    heads: 14,
-                    kvh: 2,
-                    hd: 64,
-                    bs: 16,
-                    window: None,
-                    ctxs: vec![1, 37, 100, 300],
-                    q_lens: vec![1, 1, 100, 45],
-                },
-                isa,
-                1,
-            );
-            // head_dim 128, MHA, block size not a power of two.
-            run_case(
-                &Case {
-                    heads: 4,
-                    kvh: 4,
-                    hd: 128,
-                    bs: 5,
-                    window: None,
-                    ctxs: vec![70, 9],
-                    q_lens: vec![3, 9],
-                },
-                isa,
-                2,
-            );
-            // Odd head_dim (scalar-tail lanes), sliding window.
-            run_case(
-                &Case {
-                    heads: 6,
-                    kvh: 3,
-                    hd: 24,
-                    bs: 8,
-                    window: Some(40),
-                    ctxs: vec![150, 30],
-                    q_lens: vec![150, 2],
-                },
-                isa,
-                3,
-            );
-            // head_dim 48: a 32-column and a 16-column PV block (the demo
-            // model's 32 takes the 32-column block alone).
-            run_case(
-                &Case {
-                    heads: 8,
-                    kvh: 2,
-                    hd: 48,
-                    bs: 16,
-                    window: None,
-                    ctxs: vec![90, 1],
-                    q_lens: vec![40, 1],
-                },
-                isa,
-                5,
-            );
-            run_case(
-                &Case {
-                    heads: 2,
-                    kvh: 1,
-                    hd: 10,
-                    bs: 16,
-                    window: Some(1),
-                    ctxs: vec![20],
-                    q_lens: vec![20],
-                },
-                isa,
-                4,
-            );
-        }
-    }
-
-    /// Prefill in chunks (and decode one by one) gives the same bits as one
-    /// pass; a sequence alone gives the same bits as inside a batch; every
-    /// ISA gives the same bits.
-    #[test]
-    fn chunked_and_batched_bit_identical() {
-        let (heads, kvh, hd, bs) = (4, 2, 64, 16);
-        let ctx = 200;
-        let full = run_case(
-            &Case {
-                heads,
-                kvh,
-                hd,
-                bs,
-                window: Some(70),
-                ctxs: vec![ctx],
-                q_lens: vec![ctx],
-            },
-            Isa::Scalar,
-            5,
-        );
-        let row = heads * hd;
-        let mut isas_out = vec![];
-        for isa in isas() {
-            let a = run_case(
-                &Case {
-                    heads,
-                    kvh,
-                    hd,
-                    bs,
-                    window: Some(70),
-                    ctxs: vec![ctx],
-                    q_lens: vec![ctx],
-                },
-                isa,
-                5,
-            );
-            isas_out.push(a[0].clone());
-            // Same data, chunks of 64 (the same cache, ctx_len growing).
-            let mut chunks = vec![];
-            for end in [64usize, 128, 190, 199, 200] {
-                let start = chunks.len() / row;
-                let r =
-                    run_case_prefix(heads, kvh, hd, bs, Some(70), ctx, end, end - start, isa, 5);
-                chunks.extend(r);
-            }
-            assert!(
-                chunks
-                    .iter()
-                    .zip(&full[0])
-                    .all(|(x, y)| x.to_bits() == y.to_bits()),
-                "{isa:?} chunked"
-            );
-            // Inside a batch with other sequences.
-            let b = run_case(
-                &Case {
-                    heads,
-                    kvh,
-                    hd,
-                    bs,
-                    window: Some(70),
-                    ctxs: vec![ctx, 33, 500],
-                    q_lens: vec![ctx, 1, 7],
-                },
-                isa,
-                5,
-            );
-            assert!(
-                b[0].iter()
-                    .zip(&full[0])
-                    .all(|(x, y)| x.to_bits() == y.to_bits()),
-                "{isa:?} batched"
-            );
-        }
-        for o in isas_out {
-            assert!(o
-                .iter()
-                .zip(&full[0])
-                .all(|(x, y)| x.to_bits() == y.to_bits()));
-        }
-    }
-
-    /// Like `run_case` for one sequence whose cache holds the first `ctx_len`
-    /// of the same `full_ctx` tokens, querying its last `q_len` positions.
-    #[allow(clippy::too_many_arguments)]
-    fn run_case_prefix(
-        heads: usize,
-        kvh: usize,
-        hd: usize,
-        bs: usize,
-        window: Option<usize>,
-        full_ctx: usize,
-        ctx_len: usize,
-        q_len: usize,
-        isa: Isa,
-        seed: u64,
-    ) -> Vec<f32> {
-        let kv_dim = kvh * hd;
-        let nb = full_ctx.div_ceil(bs);
-        let table: Vec<u32> = (0..nb as u32).rev().collect();
-        let k: Vec<f32> = rand_vec(full_ctx * kv_dim, seed * 31)
-            .iter()
-            .map(|v| v * 2.0)
-            .collect();
-        let v = rand_vec(full_ctx * kv_dim, seed * 37);
-        let mut kc = vec![0.0; nb * bs * kv_dim];
-        let mut vc = vec![0.0; nb * bs * kv_dim];
-        let slots: Vec<u32> = (0..ctx_len)
-            .map(|p| table[p / bs] * bs as u32 + (p % bs) as u32)
-            .collect();
-        write_kv(&k, &v, &slots, kv_dim, &mut kc, &mut vc);
-        let row = heads * hd;
-        let q = rand_vec(full_ctx * row, seed + 99);
-        let q = &q[(ctx_len - q_len) * row..ctx_len * row];
-        let mut out = vec![0.0; q_len * row];
-        let seqs = [AttnSeq {
-            q_start: 0,
-            q_len,
-            ctx_len,
-            block_table: &table,
-        }];
-        paged_attention_with_isa(
-            isa,
-            q,
-            &kc,
-            &vc,
-            bs,
-            heads,
-            kvh,
-            hd,
-            1.0 / (hd as f32).sqrt(),
-            window,
-            &seqs,
-            &mut out,
-        );
-        out
-    }
-
-    /// The SIMD score kernels give dot16's bits for every head_dim (tails included).
-    #[test]
-    fn scores_identical_across_isas() {
-        for hd in [1, 8, 10, 16, 24, 64, 80, 128, 130] {
-            let q = rand_vec(hd, hd as u64);
-            let k = rand_vec(hd * 40, 3);
-            let offs: Vec<usize> = (0..KEY_TILE).map(|j| (j * 7 % 40) * hd).collect();
-            let mut base = [0.0f32; KEY_TILE];
-            tile_scores(Isa::Scalar, &q, &k, &offs, hd, 0.3, &mut base);
-            for isa in isas() {
-                let mut s = [0.0f32; KEY_TILE];
-                tile_scores(isa, &q, &k, &offs, hd, 0.3, &mut s);
-                assert!(
-                    s.iter().zip(&base).all(|(a, b)| a.to_bits() == b.to_bits()),
-                    "{isa:?} hd {hd}"
-                );
-            }
-        }
-    }
-
-    /// Two heads' scores at once (each K row read once on AVX-512) are the
-    /// one-head scores, bit for bit, for every tile length (groups of 8 keys
-    /// and the remainder).
-    #[test]
-    fn paired_scores_are_the_single_head_scores() {
-        for hd in [8, 10, 24, 32, 64, 130] {
-            let qa = rand_vec(hd, hd as u64);
-            let qb = rand_vec(hd, hd as u64 + 100);
-            let k = rand_vec(hd * 40, 3);
-            for n in [1, 7, 8, 9, 16, 23, KEY_TILE] {
-                let offs: Vec<usize> = (0..n).map(|j| (j * 7 % 40) * hd).collect();
-                let mut base = [[0.0f32; KEY_TILE]; 2];
-                for (q, b) in [&qa, &qb].into_iter().zip(base.iter_mut()) {
-                    tile_scores(Isa::Scalar, q, &k, &offs, hd, 0.3, &mut b[..n]);
-                }
-                for isa in isas() {
-                    let (mut sa, mut sb) = ([0.0f32; KEY_TILE], [0.0f32; KEY_TILE]);
-                    tile_scores_pair(
-                        isa,
-                        [&qa, &qb],
-                        &k,
-                        &offs,
-                        hd,
-                        0.3,
-                        [&mut sa[..n], &mut sb[..n]],
-                    );
-                    for (got, want) in [(&sa, &base[0]), (&sb, &base[1])] {
-                        assert!(
-                            got[..n]
-                                .iter()
-                                .zip(&want[..n])
-                                .all(|(a, b)| a.to_bits() == b.to_bits()),
-                            "{isa:?} hd {hd} n {n}"
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn dot16_matches_f64() {
-        for n in [1, 15, 16, 17, 64, 128, 130] {
-            let a = rand_vec(n, 1);
-            let b = rand_vec(n, 2);
-            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
-            assert!((dot16(&a, &b) as f64 - want).abs() < 1e-5);
-        }
-    }
-}
+mod tests;

@@ -14,17 +14,42 @@ mod test_isas;
 
 use self::attention::AttnSeq;
 use self::matmul::WeightView;
-use super::{AttnSeqInfo, AttnShape, Backend, BackendError, HostMatrix};
+use super::{AttnSeqInfo, AttnShape, Backend, BackendError, HostMatrix, KvDtype};
 use crate::quant::QuantMatrix;
+use half::bf16;
 
 /// The CPU implementation of [`Backend`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CpuBackend;
 
-/// One layer's K and V cache in host memory, `[slots, kv_dim]` each.
-pub struct CpuKvLayer {
-    k: Vec<f32>,
-    v: Vec<f32>,
+/// One layer's K and V cache in host memory, `[slots, kv_dim]` each, in
+/// the dtype `--kv-cache-dtype` chose.
+pub enum CpuKvLayer {
+    /// f32 values.
+    F32 {
+        /// Keys.
+        k: Vec<f32>,
+        /// Values.
+        v: Vec<f32>,
+    },
+    /// bf16 values (half the memory).
+    Bf16 {
+        /// Keys.
+        k: Vec<bf16>,
+        /// Values.
+        v: Vec<bf16>,
+    },
+}
+
+impl CpuKvLayer {
+    /// Slots of `kv_dim` values the cache holds.
+    fn slots(&self, kv_dim: usize) -> usize {
+        let len = match self {
+            CpuKvLayer::F32 { k, .. } => k.len(),
+            CpuKvLayer::Bf16 { k, .. } => k.len(),
+        };
+        len / kv_dim.max(1)
+    }
 }
 
 /// How the kernels see a weight matrix.
@@ -70,6 +95,30 @@ fn matmul_any(x: &[f32], m: usize, w: &HostMatrix, out: &mut [f32]) {
     }
 }
 
+/// [`attention::paged_attention`] with the layer's shape.
+fn attend<T: attention::KvElem>(
+    q: &[f32],
+    k: &[T],
+    v: &[T],
+    shape: &AttnShape,
+    seqs: &[AttnSeq<'_>],
+    out: &mut [f32],
+) {
+    attention::paged_attention(
+        q,
+        k,
+        v,
+        shape.block_size,
+        shape.num_heads,
+        shape.num_kv_heads,
+        shape.head_dim,
+        shape.scale,
+        shape.sliding_window,
+        seqs,
+        out,
+    );
+}
+
 impl CpuBackend {
     /// The SIMD level the kernels run at (for logs and benchmarks).
     pub fn isa_name() -> &'static str {
@@ -99,15 +148,27 @@ impl Backend for CpuBackend {
         Ok(vec![0.0; len])
     }
 
-    fn alloc_kv(&self, slots: usize, kv_dim: usize) -> Result<CpuKvLayer, BackendError> {
+    fn alloc_kv(
+        &self,
+        slots: usize,
+        kv_dim: usize,
+        dtype: KvDtype,
+    ) -> Result<CpuKvLayer, BackendError> {
         let len = slots
             .checked_mul(kv_dim)
             .ok_or_else(|| BackendError::Device("KV cache size overflows".into()))?;
-        // `vec![0.0; n]` is a zeroed allocation: the OS hands out pages
-        // lazily, so a large cache costs nothing until it is used.
-        Ok(CpuKvLayer {
-            k: vec![0.0; len],
-            v: vec![0.0; len],
+        // A zero-filled `vec!` is a zeroed allocation (bf16's zero is all
+        // zero bits too): the OS hands out pages lazily, so a large cache
+        // costs nothing until it is used.
+        Ok(match dtype {
+            KvDtype::F32 => CpuKvLayer::F32 {
+                k: vec![0.0; len],
+                v: vec![0.0; len],
+            },
+            KvDtype::Bf16 => CpuKvLayer::Bf16 {
+                k: vec![bf16::ZERO; len],
+                v: vec![bf16::ZERO; len],
+            },
         })
     }
 
@@ -265,20 +326,17 @@ impl Backend for CpuBackend {
         cache: &mut CpuKvLayer,
     ) -> Result<(), BackendError> {
         let n = slots.len() * kv_dim;
-        let cache_slots = cache.k.len() / kv_dim.max(1);
+        let cache_slots = cache.slots(kv_dim);
         if let Some(&slot) = slots.iter().find(|&&s| s as usize >= cache_slots) {
             return Err(BackendError::InvalidStep(format!(
                 "write_kv: slot {slot} outside the cache's {cache_slots} slots"
             )));
         }
-        attention::write_kv(
-            rows("write_kv", "k", k, n)?,
-            rows("write_kv", "v", v, n)?,
-            slots,
-            kv_dim,
-            &mut cache.k,
-            &mut cache.v,
-        );
+        let (k, v) = (rows("write_kv", "k", k, n)?, rows("write_kv", "v", v, n)?);
+        match cache {
+            CpuKvLayer::F32 { k: kc, v: vc } => attention::write_kv(k, v, slots, kv_dim, kc, vc),
+            CpuKvLayer::Bf16 { k: kc, v: vc } => attention::write_kv(k, v, slots, kv_dim, kc, vc),
+        }
         Ok(())
     }
 
@@ -323,19 +381,10 @@ impl Backend for CpuBackend {
                 block_table: s.block_table,
             })
             .collect();
-        attention::paged_attention(
-            q,
-            &cache.k,
-            &cache.v,
-            shape.block_size,
-            shape.num_heads,
-            shape.num_kv_heads,
-            shape.head_dim,
-            shape.scale,
-            shape.sliding_window,
-            &seqs,
-            out,
-        );
+        match cache {
+            CpuKvLayer::F32 { k, v } => attend(q, k, v, &shape, &seqs, out),
+            CpuKvLayer::Bf16 { k, v } => attend(q, k, v, &shape, &seqs, out),
+        }
         Ok(())
     }
 
@@ -481,7 +530,7 @@ mod tests {
         assert_eq!(out, vec![2.0; 6]);
         let err = b.embedding(&w, &[3], &mut out).unwrap_err();
         assert!(err.to_string().contains("token id 3"), "{err}");
-        let mut kv = b.alloc_kv(4, 2).unwrap();
+        let mut kv = b.alloc_kv(4, 2, KvDtype::F32).unwrap();
         let err = b.write_kv(&x, &x, &[4], 2, &mut kv).unwrap_err();
         assert!(err.to_string().contains("slot 4"), "{err}");
     }

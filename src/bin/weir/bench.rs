@@ -52,6 +52,9 @@ pub struct BenchArgs {
     /// Quantize the weights at load (`q8_0`, `q4_k`), as `weir serve --quantize`.
     #[arg(long, value_name = "FORMAT")]
     quantize: Option<String>,
+    /// KV cache element type (`auto`, `f32`, `bf16`), as `weir serve --kv-cache-dtype`.
+    #[arg(long, default_value = "auto", value_name = "DTYPE")]
+    kv_cache_dtype: String,
     /// Where the generated model goes (default: $XDG_CACHE_HOME/weir or ~/.cache/weir).
     #[arg(long, env = "WEIR_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -63,6 +66,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     if args.workload == "agent" {
         let opts = LoadOptions {
             quantize: crate::serve::quantize_flag(args.quantize.as_deref())?,
+            kv_cache_dtype: crate::serve::kv_cache_dtype_flag(&args.kv_cache_dtype)?,
         };
         return bench_agent(args.model, cache, args.sessions, args.turns, opts);
     }
@@ -109,7 +113,10 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     let cfg = EngineConfig {
         model: Some(dir.clone()),
         served_model_name: None,
-        runner: RunnerKind::Cpu(LoadOptions { quantize }),
+        runner: RunnerKind::Cpu(LoadOptions {
+            quantize,
+            kv_cache_dtype: crate::serve::kv_cache_dtype_flag(&args.kv_cache_dtype)?,
+        }),
         kv_cache_gib: Some(args.kv_cache_gib),
         num_kv_blocks: None,
         block_size: 16,

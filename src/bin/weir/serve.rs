@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use weir::api::responses::retention::{self, Retention};
 use weir::api::AppState;
+use weir::backend::KvDtype;
 use weir::quant::QuantFormat;
 use weir::runner::sim::SimSpeed;
 use weir::runtime::deployment::Deployment;
@@ -48,6 +49,10 @@ pub struct ServeArgs {
     /// llama.cpp falls back). Decode reads half or a quarter of bf16's bytes.
     #[arg(long, value_name = "FORMAT")]
     quantize: Option<String>,
+    /// KV cache element type: `f32`, `bf16` (half the memory: twice the
+    /// tokens fit) or `auto` (bf16 for quantized weights, f32 otherwise).
+    #[arg(long, default_value = "auto", value_name = "DTYPE")]
+    kv_cache_dtype: String,
     /// KV cache size in GiB (default: a quarter of free memory, 256 MiB..8 GiB).
     #[arg(long)]
     kv_cache_gib: Option<f64>,
@@ -151,6 +156,16 @@ pub(crate) fn quantize_flag(v: Option<&str>) -> Result<Option<QuantFormat>, Stri
     .transpose()
 }
 
+/// The `--kv-cache-dtype` flag: `None` for `auto`.
+pub(crate) fn kv_cache_dtype_flag(v: &str) -> Result<Option<KvDtype>, String> {
+    if v.eq_ignore_ascii_case("auto") {
+        return Ok(None);
+    }
+    KvDtype::parse(v)
+        .map(Some)
+        .ok_or_else(|| format!("--kv-cache-dtype: unknown type `{v}` (auto, f32, bf16)"))
+}
+
 /// Runs `weir serve` to completion.
 pub fn run(args: ServeArgs) -> Result<(), String> {
     if let Some(n) = args.threads {
@@ -162,6 +177,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let runner = match args.backend.as_str() {
         "cpu" => RunnerKind::Cpu(LoadOptions {
             quantize: quantize_flag(args.quantize.as_deref())?,
+            kv_cache_dtype: kv_cache_dtype_flag(&args.kv_cache_dtype)?,
         }),
         "sim" => RunnerKind::Sim {
             mode: args.sim_mode.clone(),
