@@ -161,6 +161,17 @@ fn compare(reference: &[Vec<f64>], quantized: &[Vec<f64>]) -> (f64, f64, f64) {
     (sum / n, max, agree as f64 / n)
 }
 
+/// Perplexity of `tokens` under the next-token distributions at every
+/// prefix (`dists[i]` predicts `tokens[i + 1]`).
+fn perplexity(dists: &[Vec<f64>], tokens: &[u32]) -> f64 {
+    let nll: f64 = dists
+        .iter()
+        .zip(&tokens[1..])
+        .map(|(d, &t)| -d[t as usize])
+        .sum();
+    (nll / (tokens.len() - 1) as f64).exp()
+}
+
 /// The prompts of a test model's golden cases, concatenated (real chat
 /// and completion prompts, 400+ tokens over several cases).
 fn golden_prompts(dir: &Path, most: usize) -> Vec<u32> {
@@ -207,6 +218,7 @@ fn quantized_models_stay_close_to_their_unquantized_selves() {
     for (name, dir) in cases {
         let tokens = golden_prompts(&common::model_dir("qwen2-bf16"), 300);
         let reference = distributions(&dir, None, KvDtype::F32, &tokens);
+        let ppl = perplexity(&reference, &tokens);
         let (kv_mean, kv_max, kv_top1) = compare(
             &reference,
             &distributions(&dir, None, KvDtype::Bf16, &tokens),
@@ -222,6 +234,18 @@ fn quantized_models_stay_close_to_their_unquantized_selves() {
             let weights_only = distributions(&control, None, KvDtype::F32, &tokens);
             std::fs::remove_dir_all(&control).unwrap();
             let (c_mean, c_max, c_top1) = compare(&reference, &weights_only);
+            let q_ppl = perplexity(&quantized, &tokens);
+            eprintln!(
+                "{name} {}: perplexity {q_ppl:.3} ({:+.2}%), f32 {ppl:.3}",
+                format.name(),
+                100.0 * (q_ppl / ppl - 1.0)
+            );
+            // Perplexity moves by about the mean KL (first order); far more
+            // means the quantized model is worse than its divergence says.
+            assert!(
+                (q_ppl / ppl).ln().abs() <= 2.0 * mean + 0.01,
+                "{name} {format:?}: perplexity {q_ppl}, f32 {ppl}, mean KL {mean}"
+            );
             eprintln!(
                 "{name} {}: mean KL {mean:.6}, max KL {max:.6}, top-1 agreement {:.1}% over {} positions; \
                  weights only: mean KL {c_mean:.6}, max {c_max:.6}, top-1 {:.1}%",
