@@ -93,8 +93,20 @@ async fn sixteen_concurrent_seeded_requests_match_sequential_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preemption_under_a_tiny_cache_loses_nothing_and_changes_nothing() {
+    for kv in [KvDtype::F32, KvDtype::Bf16] {
+        preemption_changes_nothing(kv).await;
+    }
+}
+
+async fn preemption_changes_nothing(kv: KvDtype) {
     let model = "qwen2-bias";
-    let reference = common::start(common::config(Some(common::model_dir(model)))).await;
+    let runner = RunnerKind::Cpu(LoadOptions {
+        kv_cache_dtype: Some(kv),
+        ..Default::default()
+    });
+    let mut cfg = common::config(Some(common::model_dir(model)));
+    cfg.runner = runner.clone();
+    let reference = common::start(cfg).await;
     let mut alone = Vec::new();
     for seed in 0..8 {
         alone.push(generate(&reference, seed).await);
@@ -102,6 +114,7 @@ async fn preemption_under_a_tiny_cache_loses_nothing_and_changes_nothing() {
     // 6 blocks of 16 slots: 8 requests of ~6 prompt + 12 output tokens
     // cannot all stay resident, so the scheduler must preempt and recompute.
     let mut cfg = common::config(Some(common::model_dir(model)));
+    cfg.runner = runner;
     cfg.num_kv_blocks = Some(6);
     cfg.max_model_len = Some(64);
     let server = common::start(cfg).await;
@@ -115,7 +128,7 @@ async fn preemption_under_a_tiny_cache_loses_nothing_and_changes_nothing() {
         assert_eq!(
             h.await.expect("task"),
             alone[seed],
-            "seed {seed} changed under preemption"
+            "seed {seed} changed under preemption ({kv:?} cache)"
         );
     }
     let metrics = server.metrics().await;
