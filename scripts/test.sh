@@ -14,19 +14,24 @@ cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "open-file limit: $(ulimit -n)"
 
+# Each phase's header says the seconds since the start, so a log shows
+# where the time goes.
+start_s=$(date +%s)
+phase() { echo "== [$(($(date +%s) - start_s)) s] $*"; }
+
 # Servers the tests start read the tenancy store at WEIR_DB (auth turns on
 # once it holds a key): a fresh path of their own, never a developer's
 # default store.
 WEIR_DB="$(mktemp -d)/weir.db"
 export WEIR_DB
 
-echo "== python test clients"
+phase "python test clients"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install -q -r tests/python/requirements.txt
 
-echo "== llama.cpp's tokenizer test vocabularies (the llama-cpp-python sdist on PyPI)"
+phase "llama.cpp's tokenizer test vocabularies (the llama-cpp-python sdist on PyPI)"
 # tests/gguf_tokenizer.rs checks weir's GGUF tokenizer against them.
 if [ -z "${WEIR_LLAMA_VOCAB_DIR:-}" ]; then
   WEIR_LLAMA_VOCAB_DIR="${WEIR_CACHE_DIR:-$HOME/.cache/weir}/llama-vocab-0.3.36"
@@ -35,16 +40,16 @@ if [ -z "${WEIR_LLAMA_VOCAB_DIR:-}" ]; then
   export WEIR_LLAMA_VOCAB_DIR
 fi
 
-echo "== javascript test clients (OpenCode, the Vercel AI SDK)"
+phase "javascript test clients (OpenCode, the Vercel AI SDK)"
 # `npm ci` refuses this lock file (it lacks the other platforms' optional
 # OpenCode binaries); `npm install` follows the lock and changes nothing.
 (cd tests/js && npm install --silent --no-audit --no-fund)
 
-echo "== cargo fmt / clippy"
+phase "cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -- -D warnings
 
-echo "== headless chromium (tests/load_html.rs opens weir load's HTML report in it)"
+phase "headless chromium (tests/load_html.rs opens weir load's HTML report in it)"
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" -eq 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
@@ -56,7 +61,7 @@ if ! command -v chromium >/dev/null; then
   fi
 fi
 
-echo "== CPU ISAs the kernel tests run"
+phase "CPU ISAs the kernel tests run"
 # The CPU kernel tests (src/backend/cpu/) run every ISA and fail on one this
 # CPU lacks unless WEIR_TEST_SKIP_ISA names it (so a plain `cargo test` on an
 # AVX2-only machine cannot pass with the AVX-512 paths silently untested).
@@ -85,22 +90,23 @@ if [ "${#missing[@]}" -gt 0 ]; then
   trap banner EXIT
 fi
 
-echo "== cargo test (unit + end-to-end)"
+phase "cargo test (unit + end-to-end)"
 cargo test --release --workspace
 
-echo "== fuzz targets, 30 s each (libFuzzer on the stable toolchain; docs/fuzzing.md)"
+phase "fuzz targets, 30 s each (libFuzzer on the stable toolchain; docs/fuzzing.md)"
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 CARGO_TARGET_DIR="$PWD/target" cargo clippy --release --manifest-path fuzz/Cargo.toml \
   --all-targets -- -D warnings
 scripts/fuzz.sh 30
 
-echo "== OpenAI SDK and OpenCode against weir"
+phase "OpenAI SDK and OpenCode against weir"
 cargo build --release --bin weir
 WEIR_BIN="$PWD/target/release/weir" .venv/bin/python -m pytest -q tests/python
 
-echo "== Vercel AI SDK against weir"
+phase "Vercel AI SDK against weir"
 (cd tests/js && WEIR_BIN="$PWD/../../target/release/weir" node --test ai_sdk.test.mjs ai_sdk_tenancy.test.mjs \
   ai_sdk_responses.test.mjs)
 
-echo "== soak, short version (scripts/soak.sh; docs/reliability.md has the 30-minute run)"
+phase "soak, short version (scripts/soak.sh; docs/reliability.md has the 30-minute run)"
 WEIR_BIN="$PWD/target/release/weir" scripts/soak.sh 3
+phase "all tests passed"
