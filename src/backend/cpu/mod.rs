@@ -16,7 +16,7 @@ use self::attention::AttnSeq;
 use self::matmul::WeightView;
 use super::{AttnSeqInfo, AttnShape, Backend, BackendError, HostMatrix, KvDtype};
 use crate::quant::QuantMatrix;
-use half::bf16;
+use half::{bf16, vec::HalfBitsVecExt};
 
 /// The CPU implementation of [`Backend`].
 #[derive(Debug, Default, Clone, Copy)]
@@ -157,17 +157,20 @@ impl Backend for CpuBackend {
         let len = slots
             .checked_mul(kv_dim)
             .ok_or_else(|| BackendError::Device("KV cache size overflows".into()))?;
-        // A zero-filled `vec!` is a zeroed allocation (bf16's zero is all
-        // zero bits too): the OS hands out pages lazily, so a large cache
-        // costs nothing until it is used.
+        // `vec![0.0; n]` and `vec![0u16; n]` are zeroed allocations: the OS
+        // hands out pages lazily, so a large cache costs nothing until it
+        // is used. (`vec![bf16::ZERO; n]` is not: it writes every element,
+        // making a whole bf16 cache resident at start. So the bf16 cache is
+        // allocated as zero bits and reinterpreted, which copies nothing.)
+        let zeroed_bf16 = || vec![0u16; len].reinterpret_into::<bf16>();
         Ok(match dtype {
             KvDtype::F32 => CpuKvLayer::F32 {
                 k: vec![0.0; len],
                 v: vec![0.0; len],
             },
             KvDtype::Bf16 => CpuKvLayer::Bf16 {
-                k: vec![bf16::ZERO; len],
-                v: vec![bf16::ZERO; len],
+                k: zeroed_bf16(),
+                v: zeroed_bf16(),
             },
         })
     }
