@@ -5,7 +5,7 @@ llama-cpp-python sdist on PyPI, checked against PyPI's sha256.
 
     .venv/bin/python scripts/fetch_llama_vocab.py DIR
 
-scripts/test.sh runs it and points tests/gguf_tokenizer.rs at DIR.
+scripts/test.sh runs it and points tests/e2e/gguf_tokenizer.rs at DIR.
 """
 import hashlib
 import io

@@ -1,5 +1,5 @@
 """GGUF files quantized by llama.cpp itself, and llama.cpp's own outputs on
-them, for `tests/llama_cpp_parity.rs`.
+them, for `tests/e2e/llama_cpp_parity.rs`.
 
 llama.cpp is built once from the llama-cpp-python sdist on PyPI (its
 vendored llama.cpp; CI never builds it):

@@ -8,7 +8,7 @@ Hugging Face repositories. Each is rendered by transformers' own
 `apply_chat_template(..., tokenize=False)` (through a small in-memory
 `PreTrainedTokenizerFast` that carries the template and its bos/eos tokens)
 for a fixed set of conversations, and the text, or the error a template
-raises, is written to tests/data/templates/goldens.json. tests/template_parity.rs
+raises, is written to tests/data/templates/goldens.json. tests/e2e/template_parity.rs
 checks that weir renders every case byte for byte the same.
 
 Each conversation is defined once, in the form transformers users pass to

@@ -32,7 +32,7 @@ fi
 .venv/bin/pip install -q -r tests/python/requirements.txt
 
 phase "llama.cpp's tokenizer test vocabularies (the llama-cpp-python sdist on PyPI)"
-# tests/gguf_tokenizer.rs checks weir's GGUF tokenizer against them.
+# tests/e2e/gguf_tokenizer.rs checks weir's GGUF tokenizer against them.
 if [ -z "${WEIR_LLAMA_VOCAB_DIR:-}" ]; then
   WEIR_LLAMA_VOCAB_DIR="${WEIR_CACHE_DIR:-$HOME/.cache/weir}/llama-vocab-0.3.36"
   [ -f "$WEIR_LLAMA_VOCAB_DIR/ggml-vocab-llama-spm.gguf.out" ] ||
@@ -49,7 +49,7 @@ phase "cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -- -D warnings
 
-phase "headless chromium (tests/load_html.rs opens weir load's HTML report in it)"
+phase "headless chromium (tests/e2e/load_html.rs opens weir load's HTML report in it)"
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" -eq 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
@@ -100,7 +100,10 @@ CARGO_TARGET_DIR="$PWD/target" cargo clippy --release --manifest-path fuzz/Cargo
 scripts/fuzz.sh 30
 
 phase "OpenAI SDK and OpenCode against weir"
-cargo build --release --bin weir
+# The `weir` binary `cargo test` built for the end-to-end tests: a separate
+# `cargo build --release --bin weir` would compile the crate a third time
+# (without the dev-dependencies' features), about three minutes here.
+[ -x target/release/weir ] || { echo "cargo test left no target/release/weir" >&2; exit 1; }
 WEIR_BIN="$PWD/target/release/weir" .venv/bin/python -m pytest -q tests/python
 
 phase "Vercel AI SDK against weir"

@@ -127,7 +127,7 @@ pub struct LoadOptions {
 impl LoadOptions {
     /// The KV cache's element type for a model: the flag's, else (`auto`)
     /// bf16 for quantized weights and f32 for float ones. Measured on the
-    /// test models (tests/quantized.rs): with quantized weights a bf16
+    /// test models (tests/e2e/quantized.rs): with quantized weights a bf16
     /// cache moves the mean KL divergence from the f32 model by under 10%
     /// of what quantizing the weights costs; on float checkpoints the
     /// transformers parity tests see it (chosen-token logprobs move from

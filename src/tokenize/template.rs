@@ -10,7 +10,7 @@
 //! it follows Python: values print as Python prints them (`True`, `None`,
 //! `{'a': 1}`), `tojson` lays JSON out as `json.dumps` does, and string methods
 //! that minijinja-contrib's `pycompat` lacks (or counts in bytes) are added here.
-//! `tests/template_parity.rs` checks the output byte for byte against
+//! `tests/e2e/template_parity.rs` checks the output byte for byte against
 //! transformers on real templates.
 
 use std::fmt::Write as _;

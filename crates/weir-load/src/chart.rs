@@ -14,7 +14,7 @@
 //!   `data-y-min` / `data-y-max` (and `data-y2-*` for a right axis) and
 //!   `data-plot` (the plot area's pixel box: left right top bottom), and
 //!   every element a series draws carries `data-series-index`. The browser
-//!   test (`tests/load_html.rs`) checks them against the report's own
+//!   test (`tests/e2e/load_html.rs`) checks them against the report's own
 //!   numbers, so a dropped series or a mis-scaled axis fails it.
 //!   plotters' SVG backend cannot put attributes on an element, so each
 //!   series is drawn in a placeholder colour (`#FE` + its index as four hex

@@ -7,7 +7,7 @@
 //! rather than a JavaScript chart library inlined into the page (uPlot and
 //! the like): static SVG keeps the page script-free, so it opens the same in
 //! any browser, mail client or archive viewer, prints, and can be checked
-//! element by element (`tests/load_html.rs` reads each chart's series and
+//! element by element (`tests/e2e/load_html.rs` reads each chart's series and
 //! axis ranges from the DOM). Zoom and tooltips would add little here: the
 //! summary table beside the charts holds the exact figures, and the JSON
 //! report (`--output`) holds every number.

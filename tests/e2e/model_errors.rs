@@ -2,7 +2,7 @@
 //! tensor), never a panic. Each case copies a real tiny model and breaks one
 //! thing.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -5,7 +5,7 @@
 //! dequantized back to f32, and that a quantized model keeps batch invariance
 //! through the real server.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! (preempted and recomputed, never stuck), and a client that leaves while
 //! its request waits is dropped from the queue within a second.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

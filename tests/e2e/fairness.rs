@@ -3,7 +3,7 @@
 //! server does not hold back a light one, and weights 2:1 split the service
 //! 2:1 while both tenants are backlogged (docs/fairness.md).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! parsers end to end: the `sim` runner scripts a reply in the model's
 //! markup, and the client sees `tool_calls`, streamed and not.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

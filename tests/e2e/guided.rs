@@ -2,7 +2,7 @@
 //! free output is garbage, answers in the requested JSON schema and calls
 //! the forced tool with arguments that satisfy its schema.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 

@@ -2,7 +2,7 @@
 //! HTTP) with no arithmetic: echo and scripted replies come back exactly,
 //! tokenized with the model's tokenizer and streamed token by token.
 
-mod common;
+use crate::common;
 
 use serde_json::json;
 

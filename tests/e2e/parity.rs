@@ -5,7 +5,7 @@
 //! picks (f32 for these float checkpoints), and the f32 / f16 ones again
 //! with `--kv-cache-dtype bf16`, held to the bf16 checkpoint's rules.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use weir::backend::KvDtype;

@@ -6,7 +6,7 @@
 //! headers and the 429; usage recorded as the clients were told; no key in
 //! the database or `/metrics`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -5,7 +5,7 @@
 //! within a second; a project's key, no key, or no store never gets in;
 //! bad bodies name their field; unknown ids are 404s.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

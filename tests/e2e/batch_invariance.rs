@@ -4,7 +4,7 @@
 //! sequence per step and "in a batch" really shared steps. Also with a bf16
 //! KV cache (`--kv-cache-dtype bf16`).
 
-mod common;
+use crate::common;
 
 use serde_json::json;
 use weir::backend::KvDtype;

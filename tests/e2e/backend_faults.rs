@@ -3,7 +3,7 @@
 //! goes on serving: the same real decoder and tiny model, behind a backend
 //! that returns an error from one op when told to, served over HTTP.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

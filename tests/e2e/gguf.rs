@@ -8,7 +8,7 @@
 //! quantizer's (`quant::tests::gguf_py_goldens_bit_for_bit`), so
 //! `--quantize q8_0` of the checkpoint is the reference for the Q8_0 file.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use weir::quant::QuantFormat;

@@ -3,7 +3,7 @@
 //! token-identical to a server without caching, tenants' salts isolate,
 //! and every block is back in the pool afterwards.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 

@@ -3,7 +3,7 @@
 //! (Hermes, or DeepSeek's for the DeepSeek templates), with calls parsed
 //! back from it (the `sim` runner scripts the model's reply).
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 

@@ -2,7 +2,7 @@
 //! mid-stream frees its KV blocks, and the server keeps serving; `/health`
 //! and requests turn 503 once the engine stops.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

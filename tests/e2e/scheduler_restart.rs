@@ -7,7 +7,7 @@
 //! raised inside the scheduler through its test-only hook, behind the real
 //! HTTP server and the `sim` runner.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

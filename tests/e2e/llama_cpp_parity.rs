@@ -20,7 +20,7 @@
 //!   A wrong block layout, scale or fallback type moves logprobs by whole
 //!   nats and fails all of these.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use weir::backend::KvDtype;
