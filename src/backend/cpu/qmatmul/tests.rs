@@ -160,6 +160,36 @@ fn activations_quantize_as_llama_cpp_does() {
     assert_eq!(r.sums[0], r.q[..32].iter().map(|&v| v as i16).sum::<i16>());
 }
 
+/// Every ISA quantizes activations to the scalar path's bits: ties
+/// (`x * id` exactly half-way), a largest magnitude that is negative or
+/// tied with its opposite (the first wins), all-zero and -0.0 blocks, and
+/// enough rows for the parallel path.
+#[test]
+fn every_isa_quantizes_activations_as_the_scalar_path() {
+    let (m, k) = (40, 1024);
+    let mut x = rand_vec(m * k, 17);
+    // Row 0: multiples of amax / 254, so `x * 127 / amax` lands on halves.
+    for (i, v) in x[..k].iter_mut().enumerate() {
+        *v = (i % 255) as f32 - 127.0;
+    }
+    x[k..k + 256].fill(0.0);
+    x[k + 256..k + 512].fill(-0.0);
+    x[2 * k + 3] = -9.0; // the largest magnitude, negative
+    x[3 * k + 5] = 9.0; // tied magnitudes, opposite signs: the first wins
+    x[3 * k + 6] = -9.0;
+    x[4 * k..5 * k].iter_mut().for_each(|v| *v *= 1e-30);
+    for format in [QuantFormat::Q8_0, QuantFormat::Q4K] {
+        let want = QuantizedRows::quantize_with_isa(Isa::Scalar, &x, m, k, format);
+        for isa in test_isas::all() {
+            let got = QuantizedRows::quantize_with_isa(isa, &x, m, k, format);
+            assert_eq!(got.q, want.q, "{format:?} {isa:?} quants");
+            assert_eq!(got.sums, want.sums, "{format:?} {isa:?} sums");
+            let bits = |d: &[f32]| d.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got.d), bits(&want.d), "{format:?} {isa:?} scales");
+        }
+    }
+}
+
 #[test]
 fn word_mask_unpacking_equals_scale_min() {
     let bytes: Vec<u8> = rand_vec(12 * 50, 9)

@@ -81,6 +81,82 @@ pub(super) unsafe fn block(
     }
 }
 
+/// One activation row quantized, with the scalar path's bits (`block` 32:
+/// llama.cpp's `Q8_0`; 256: its `Q8_K`, see `quantize_q8_k`): the largest
+/// magnitude by `vmaxps` (exact), `v * id` and round-to-nearest-even as
+/// the scalar path computes them, then each 32 quants' sum.
+///
+/// # Safety
+/// AVX2, FMA and F16C must be available; `block` is 32 or 256 and
+/// `x.len() == q.len() == d.len() * block == sums.len() * 32`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn quantize_row(
+    x: &[f32],
+    q: &mut [i8],
+    d: &mut [f32],
+    sums: &mut [i16],
+    block: usize,
+) {
+    debug_assert!(x.len() == q.len() && x.len() == d.len() * block && x.len() == sums.len() * 32);
+    let abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let (lo, hi) = (_mm256_set1_ps(-127.0), _mm256_set1_ps(127.0));
+    for (b, d) in d.iter_mut().enumerate() {
+        let xb = &x[b * block..(b + 1) * block];
+        let mut mx = _mm256_setzero_ps();
+        for c in (0..block).step_by(8) {
+            mx = _mm256_max_ps(mx, _mm256_and_ps(_mm256_loadu_ps(xb.as_ptr().add(c)), abs));
+        }
+        let mut lanes = [0.0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), mx);
+        let amax = lanes.iter().fold(0.0f32, |a, &v| a.max(v));
+        let mul = if block == 32 {
+            *d = half::f16::from_f32(amax / 127.0).to_f32();
+            if amax != 0.0 {
+                127.0 / amax
+            } else {
+                0.0
+            }
+        } else {
+            // The first element of largest magnitude, with its sign.
+            let max = xb.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0);
+            if amax == 0.0 {
+                *d = 0.0;
+                0.0
+            } else {
+                let iscale = -127.0 / max;
+                *d = 1.0 / iscale;
+                iscale
+            }
+        };
+        let vm = _mm256_set1_ps(mul);
+        for c in (0..block).step_by(32) {
+            let quant = |o: usize| {
+                let v = _mm256_mul_ps(_mm256_loadu_ps(xb.as_ptr().add(c + o)), vm);
+                let v = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v);
+                _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi))
+            };
+            // Packing interleaves the four vectors by 4-byte groups per
+            // 128-bit lane; the permutation puts them back in order.
+            let ab = _mm256_packs_epi32(quant(0), quant(8));
+            let cd = _mm256_packs_epi32(quant(16), quant(24));
+            let v = _mm256_permutevar8x32_epi32(
+                _mm256_packs_epi16(ab, cd),
+                _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7),
+            );
+            _mm256_storeu_si256(q.as_mut_ptr().add(b * block + c) as *mut __m256i, v);
+        }
+    }
+    let (ones8, ones16) = (_mm256_set1_epi8(1), _mm256_set1_epi16(1));
+    for (s, qb) in sums.iter_mut().zip(q.chunks_exact(32)) {
+        let v = _mm256_loadu_si256(qb.as_ptr() as *const __m256i);
+        let v = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16);
+        let v = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b01_00_11_10>(v));
+        let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b10_11_00_01>(v));
+        *s = _mm_cvtsi128_si32(v) as i16;
+    }
+}
+
 /// Reduces eight lanes with the reference tree.
 #[inline(always)]
 unsafe fn reduce(v: __m256) -> f32 {
