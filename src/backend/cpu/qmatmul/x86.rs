@@ -31,16 +31,26 @@ pub(super) unsafe fn block(
     // the weights from DRAM, and the hardware prefetcher alone leaves
     // much of the bandwidth unused (as in `matmul.rs`).
     let ahead = (24 * 1024 / (4 * row_bytes).max(1)).clamp(1, 8) * 4;
+    let tall = i1 - i0 >= 4
+        && matches!(
+            format,
+            QuantFormat::Q4K | QuantFormat::Q5K | QuantFormat::Q6K
+        );
+    let nr_max = if tall { 2 } else { 4 };
     let mut j = j0;
     while j < j1 {
-        let nr = (j1 - j).min(4);
+        let nr = (j1 - j).min(nr_max);
         let next: [*const u8; 4] = std::array::from_fn(|t| {
             w.as_ptr()
                 .wrapping_add((j + ahead + t).min(j1 - 1) * row_bytes)
         });
         let mut i = i0;
         while i < i1 {
-            let mr = if i1 - i >= 2 { 2 } else { 1 };
+            let mr = match i1 - i {
+                r if r >= 4 && tall => 4,
+                r if r >= 2 => 2,
+                _ => 1,
+            };
             let pf = if i == i0 { nr } else { 0 };
             macro_rules! go {
                 ($mr:literal, $nr:literal) => {{
@@ -66,6 +76,8 @@ pub(super) unsafe fn block(
                 }};
             }
             match (mr, nr) {
+                (4, 2) => go!(4, 2),
+                (4, _) => go!(4, 1),
                 (2, 4) => go!(2, 4),
                 (2, 3) => go!(2, 3),
                 (2, 2) => go!(2, 2),
@@ -340,6 +352,10 @@ impl KMin for Q5K {
     }
 }
 
+/// One sub-block pair at a time, so the registers hold the pair, its two
+/// scales and one integer sum per activation row; the accumulators, touched
+/// once per super-block, may live in memory. (Unpacking all four pairs and
+/// eight scales first took all 16 registers and spilled in the inner loop.)
 #[inline(always)]
 unsafe fn tile_kmin<F: KMin, const MR: usize, const NR: usize>(
     xs: [XRow<'_>; MR],
@@ -353,25 +369,31 @@ unsafe fn tile_kmin<F: KMin, const MR: usize, const NR: usize>(
         prefetch(next, sb * F::BYTES, F::BYTES);
         for (t, w) in ws.iter().enumerate() {
             let p = w.as_ptr().add(sb * F::BYTES);
+            let (sc, m) = unpack_q4_k_scales(std::slice::from_raw_parts(p.add(4), 12));
+            let mut isum = [_mm256_setzero_si256(); MR];
+            for c in 0..4 {
+                let (lo, hi) = F::pair(p, c);
+                let sc_lo = _mm256_set1_epi16(sc[2 * c] as i16);
+                let sc_hi = _mm256_set1_epi16(sc[2 * c + 1] as i16);
+                for (s, x) in xs.iter().enumerate() {
+                    let xq = x.q.as_ptr().add(256 * sb + 64 * c);
+                    let x_lo = _mm256_loadu_si256(xq as *const __m256i);
+                    let x_hi = _mm256_loadu_si256(xq.add(32) as *const __m256i);
+                    let p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x_lo), sc_lo);
+                    let p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x_hi), sc_hi);
+                    isum[s] = _mm256_add_epi32(isum[s], _mm256_add_epi32(p_lo, p_hi));
+                }
+            }
             let d = f16_at(p);
             let dmin = f16_at(p.add(2));
-            let (sc, m) = unpack_q4_k_scales(std::slice::from_raw_parts(p.add(4), 12));
-            let sc16: [__m256i; 8] = std::array::from_fn(|j| _mm256_set1_epi16(sc[j] as i16));
             let m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(m.as_ptr() as *const __m128i));
-            let pairs: [(__m256i, __m256i); 4] = std::array::from_fn(|c| F::pair(p, c));
             for (s, x) in xs.iter().enumerate() {
-                let mut isum = _mm256_setzero_si256();
-                let xq = x.q.as_ptr().add(256 * sb);
-                for (c, &(lo, hi)) in pairs.iter().enumerate() {
-                    let x_lo = _mm256_loadu_si256(xq.add(64 * c) as *const __m256i);
-                    let x_hi = _mm256_loadu_si256(xq.add(64 * c + 32) as *const __m256i);
-                    let p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x_lo), sc16[2 * c]);
-                    let p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x_hi), sc16[2 * c + 1]);
-                    isum = _mm256_add_epi32(isum, _mm256_add_epi32(p_lo, p_hi));
-                }
                 let dx = *x.d.get_unchecked(sb);
-                acc[s][t] =
-                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * dx), acc[s][t]);
+                acc[s][t] = _mm256_fmadd_ps(
+                    _mm256_cvtepi32_ps(isum[s]),
+                    _mm256_set1_ps(d * dx),
+                    acc[s][t],
+                );
                 let sums = _mm_loadu_si128(x.sums.as_ptr().add(8 * sb) as *const __m128i);
                 let ms = _mm_madd_epi16(m16, sums);
                 let ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0b01_00_11_10));
@@ -389,7 +411,9 @@ unsafe fn tile_kmin<F: KMin, const MR: usize, const NR: usize>(
 }
 
 /// Q6_K: the super-block's eight chunks of 32 signed quants (`q - 32`),
-/// unpacked once per weight row and shared by the activation rows.
+/// each unpacked once per weight row and shared by the activation rows,
+/// one chunk at a time (as `tile_kmin`, so nothing spills in the inner
+/// loop).
 #[inline(always)]
 unsafe fn tile_q6_k<const MR: usize, const NR: usize>(
     xs: [XRow<'_>; MR],
@@ -404,49 +428,52 @@ unsafe fn tile_q6_k<const MR: usize, const NR: usize>(
         prefetch(next, sb * q6_k::BLOCK_BYTES, q6_k::BLOCK_BYTES);
         for (t, w) in ws.iter().enumerate() {
             let p = w.as_ptr().add(sb * q6_k::BLOCK_BYTES);
-            let mut q = [_mm256_setzero_si256(); 8];
+            let sc = p.add(q6_k::SCALES) as *const i8;
+            let mut isum = [_mm256_setzero_si256(); MR];
             for h in 0..2 {
                 let ql0 = _mm256_loadu_si256(p.add(64 * h) as *const __m256i);
                 let ql1 = _mm256_loadu_si256(p.add(64 * h + 32) as *const __m256i);
                 let qh = _mm256_loadu_si256(p.add(128 + 32 * h) as *const __m256i);
-                // Bits 2k..2k+2 of qh become bits 4..6 of chunk k.
-                let hb = [
-                    _mm256_and_si256(_mm256_slli_epi16(qh, 4), top),
-                    _mm256_and_si256(_mm256_slli_epi16(qh, 2), top),
-                    _mm256_and_si256(qh, top),
-                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), top),
-                ];
-                let lo = [
-                    _mm256_and_si256(ql0, low),
-                    _mm256_and_si256(ql1, low),
-                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low),
-                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
-                ];
                 for k in 0..4 {
-                    q[4 * h + k] =
-                        _mm256_sub_epi8(_mm256_or_si256(lo[k], hb[k]), _mm256_set1_epi8(32));
+                    // Bits 2k..2k+2 of qh become bits 4..6 of chunk k.
+                    let hb = match k {
+                        0 => _mm256_slli_epi16(qh, 4),
+                        1 => _mm256_slli_epi16(qh, 2),
+                        2 => qh,
+                        _ => _mm256_srli_epi16(qh, 2),
+                    };
+                    let lo = match k {
+                        0 => ql0,
+                        1 => ql1,
+                        2 => _mm256_srli_epi16(ql0, 4),
+                        _ => _mm256_srli_epi16(ql1, 4),
+                    };
+                    let q = _mm256_sub_epi8(
+                        _mm256_or_si256(_mm256_and_si256(lo, low), _mm256_and_si256(hb, top)),
+                        _mm256_set1_epi8(32),
+                    );
+                    let aq = _mm256_abs_epi8(q);
+                    let c = 4 * h + k;
+                    let scv = _mm256_set_m128i(
+                        _mm_set1_epi16(*sc.add(2 * c + 1) as i16),
+                        _mm_set1_epi16(*sc.add(2 * c) as i16),
+                    );
+                    for (s, x) in xs.iter().enumerate() {
+                        let xq = x.q.as_ptr().add(256 * sb + 32 * c);
+                        let qx = _mm256_loadu_si256(xq as *const __m256i);
+                        let pairs = _mm256_maddubs_epi16(aq, _mm256_sign_epi8(qx, q));
+                        isum[s] = _mm256_add_epi32(isum[s], _mm256_madd_epi16(pairs, scv));
+                    }
                 }
             }
-            let sc = p.add(q6_k::SCALES) as *const i8;
-            let scv: [__m256i; 8] = std::array::from_fn(|c| {
-                _mm256_set_m128i(
-                    _mm_set1_epi16(*sc.add(2 * c + 1) as i16),
-                    _mm_set1_epi16(*sc.add(2 * c) as i16),
-                )
-            });
-            let aq: [__m256i; 8] = std::array::from_fn(|c| _mm256_abs_epi8(q[c]));
             let d = f16_at(p.add(q6_k::D));
             for (s, x) in xs.iter().enumerate() {
-                let xq = x.q.as_ptr().add(256 * sb);
-                let mut isum = _mm256_setzero_si256();
-                for c in 0..8 {
-                    let qx = _mm256_loadu_si256(xq.add(32 * c) as *const __m256i);
-                    let pairs = _mm256_maddubs_epi16(aq[c], _mm256_sign_epi8(qx, q[c]));
-                    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(pairs, scv[c]));
-                }
                 let dx = *x.d.get_unchecked(sb);
-                acc[s][t] =
-                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * dx), acc[s][t]);
+                acc[s][t] = _mm256_fmadd_ps(
+                    _mm256_cvtepi32_ps(isum[s]),
+                    _mm256_set1_ps(d * dx),
+                    acc[s][t],
+                );
             }
         }
     }
