@@ -168,9 +168,15 @@ fn activations_quantize_as_llama_cpp_does() {
 fn every_isa_quantizes_activations_as_the_scalar_path() {
     let (m, k) = (40, 1024);
     let mut x = rand_vec(m * k, 17);
-    // Row 0: multiples of amax / 254, so `x * 127 / amax` lands on halves.
+    // Row 0: every block's largest magnitude is 127 (its first element),
+    // so the multiplier is exactly +-1 and the half-integers elsewhere are
+    // ties.
     for (i, v) in x[..k].iter_mut().enumerate() {
-        *v = (i % 255) as f32 - 127.0;
+        *v = if i % 32 == 0 {
+            127.0
+        } else {
+            (i % 64) as f32 - 31.5
+        };
     }
     x[k..k + 256].fill(0.0);
     x[k + 256..k + 512].fill(-0.0);
