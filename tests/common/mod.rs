@@ -173,3 +173,20 @@ impl TestServer {
         (status, v)
     }
 }
+
+/// `weir admin ARGS` against the tenancy store at `db`; its stdout. Panics
+/// with its stderr if it fails.
+pub fn weir_admin(db: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("admin")
+        .args(args)
+        .env("WEIR_DB", db)
+        .output()
+        .expect("weir runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -4,7 +4,7 @@
 //! within a second of `weir admin init` run beside the live server; keys
 //! made and revoked after that take effect within a second.
 
-use std::path::Path;
+use crate::common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,21 +17,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn admin(db: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("admin")
-        .args(args)
-        .env("WEIR_DB", db)
-        .output()
-        .expect("weir runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 async fn chat(url: &str, model: &str, key: Option<&str>) -> (u16, Value) {
@@ -141,7 +126,7 @@ weight = 2
     );
 
     // Keys made beside the running server turn auth on within a second.
-    admin(&db, &["init"]);
+    common::weir_admin(&db, &["init"]);
     let started = Instant::now();
     loop {
         let (status, _) = chat(&endpoint, "my-model", None).await;
@@ -157,7 +142,7 @@ weight = 2
 
     // A key made after that, for the declared project, works within a
     // second, and a revoked one stops within a second.
-    let created = admin(
+    let created = common::weir_admin(
         &db,
         &[
             "key",
@@ -187,7 +172,7 @@ weight = 2
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let prefix = weir::tenancy::keys::display_prefix(&key);
-    admin(&db, &["key", "revoke", &prefix]);
+    common::weir_admin(&db, &["key", "revoke", &prefix]);
     let started = Instant::now();
     loop {
         let (status, v) = chat(&endpoint, "my-model", Some(&key)).await;

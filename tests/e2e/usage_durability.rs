@@ -5,6 +5,7 @@
 //! request is counted twice, what was in flight is `interrupted` (never left
 //! `pending`), and no key appears in the server's debug log.
 
+use crate::common;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,21 +15,6 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use weir::tenancy::model::{ProjectId, UsageStatus};
 use weir::tenancy::store::{Store, UsageGroupBy};
-
-fn admin(db: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("admin")
-        .args(args)
-        .env("WEIR_DB", db)
-        .output()
-        .expect("weir runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 struct Server {
     child: Child,
@@ -122,14 +108,14 @@ async fn usage_is_exact_across_a_kill_9() {
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("weir.db");
     let log = dir.join("server.log");
-    admin(&db, &["init"]);
-    let created = admin(&db, &["project", "create", "acme"]);
+    common::weir_admin(&db, &["init"]);
+    let created = common::weir_admin(&db, &["project", "create", "acme"]);
     let project = created
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .find(|w| w.starts_with("proj_"))
         .unwrap()
         .to_string();
-    admin(
+    common::weir_admin(
         &db,
         &[
             "endpoint",
@@ -142,7 +128,7 @@ async fn usage_is_exact_across_a_kill_9() {
             "weir-demo",
         ],
     );
-    let key_out = admin(
+    let key_out = common::weir_admin(
         &db,
         &[
             "key",
